@@ -1,0 +1,1 @@
+//! Certificate inspection (work in progress).
