@@ -1,0 +1,74 @@
+# Shared helpers for certferry's test-server scripts (sourced, not executed).
+# shellcheck shell=bash
+
+CERTFERRY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+FIXTURES="$CERTFERRY_ROOT/fixtures"
+PROG=${PROG:-$(basename "$0")}
+
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+note() { echo "$PROG: $*" >&2; }
+
+need() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] \
+            || die "$t not found; run scripts/install-test-deps"
+    done
+}
+
+# abspath DIR: absolute path of an existing directory
+abspath() { (cd "$1" && pwd); }
+
+# free_ports N [ADDR]: print N distinct TCP ports that are free on ADDR (127.0.0.1) right now.
+# The kernel picks them (bind to port 0), so parallel runs do not pick the same ones;
+# callers still retry if a port gets taken before their server binds it.
+free_ports() {
+    python3 - "$1" "${2:-127.0.0.1}" <<'PY'
+import socket, sys
+n, addr = int(sys.argv[1]), sys.argv[2]
+socks = []
+for _ in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((addr, 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+# port_open ADDR PORT: true when something accepts TCP connections there
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# pid_alive PID
+pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+# stop_pid PID NAME [TIMEOUT_S]: SIGTERM, wait, then SIGKILL
+stop_pid() {
+    local pid=$1 name=$2 timeout=${3:-10} i
+    pid_alive "$pid" || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < timeout * 20; i++)); do
+        pid_alive "$pid" || return 0
+        sleep 0.05
+    done
+    note "$name (pid $pid) did not stop after ${timeout}s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 40; i++)); do pid_alive "$pid" || return 0; sleep 0.05; done
+    die "$name (pid $pid) is still running"
+}
+
+# write_env FILE NAME=VALUE...: a shell-sourceable file, one NAME=VALUE a line; values are
+# bare when they hold only [A-Za-z0-9_./:=,@+%-], else single-quoted
+write_env() {
+    local file=$1 kv; shift
+    : > "$file.tmp"
+    local k v q="'"
+    for kv in "$@"; do
+        k=${kv%%=*} v=${kv#*=}
+        if [[ "$v" =~ ^[A-Za-z0-9_./:=,@+%-]*$ ]]; then
+            printf '%s=%s\n' "$k" "$v" >> "$file.tmp"
+        else
+            printf '%s=%s\n' "$k" "'${v//$q/$q\\$q$q}'" >> "$file.tmp"
+        fi
+    done
+    mv "$file.tmp" "$file"
+}
