@@ -1,0 +1,390 @@
+//! Whether a certificate is usable for S/MIME, and if not, why.
+//!
+//! The yardsticks are what Outlook does when it picks a recipient's
+//! certificate (an unexpired certificate with the emailProtection EKU, and
+//! keyEncipherment / keyAgreement for encryption, digitalSignature for
+//! signing) and the CA/Browser Forum S/MIME Baseline Requirements. Because
+//! any Active Directory user can write these attributes on their own object,
+//! the issuer check verifies the certificate's signature with a trusted CA's
+//! public key instead of comparing names.
+
+use std::fmt;
+use std::str::FromStr;
+
+use x509_parser::certificate::X509Certificate;
+use x509_parser::pem::Pem;
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+use super::inspect::{parse_exact, CertInfo, KeyType, KeyUsage};
+use crate::ids::Sha256;
+use crate::{err, Error, Result};
+
+/// A CA certificate whose public key may vouch for the certificates found
+/// in Active Directory (one entry of the trusted CA bundle).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    subject: String,
+    subject_raw: Vec<u8>,
+    spki: Vec<u8>,
+    sha256: Sha256,
+}
+
+impl fmt::Debug for TrustedIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrustedIssuer")
+            .field("subject", &self.subject)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrustedIssuer {
+    /// Reads one DER certificate (the whole input, nothing after it).
+    ///
+    /// The certificate is taken as given: it is a trust anchor, so neither
+    /// its validity period nor its own signature nor basicConstraints are
+    /// checked. Fails with class `key` when the bytes are not one certificate.
+    pub fn from_der(der: &[u8]) -> Result<Self> {
+        let cert = match X509Certificate::from_der(der) {
+            Ok(([], cert)) => cert,
+            Ok((rest, _)) => {
+                return Err(err!(
+                    Key,
+                    "trusted CA certificate is followed by {} trailing bytes",
+                    rest.len()
+                ))
+            }
+            Err(e) => return Err(err!(Key, "trusted CA certificate does not parse: {e}")),
+        };
+        Ok(Self {
+            subject: cert.subject().to_string(),
+            subject_raw: cert.subject().as_raw().to_vec(),
+            spki: cert.public_key().raw.to_vec(),
+            sha256: Sha256::digest(der),
+        })
+    }
+
+    /// Reads a PEM CA bundle: every `CERTIFICATE` block, in order. Text
+    /// outside the blocks is ignored; a block with another label, a block
+    /// that does not decode, or a bundle without any certificate fails with
+    /// class `key`.
+    pub fn from_pem(pem: &[u8]) -> Result<Vec<Self>> {
+        let mut out = Vec::new();
+        for (n, block) in Pem::iter_from_buffer(pem).enumerate() {
+            let block = block.map_err(|e| err!(Key, "CA bundle block {}: {e}", n + 1))?;
+            if block.label != "CERTIFICATE" {
+                return Err(err!(
+                    Key,
+                    "CA bundle block {} is a {:?}, not a CERTIFICATE",
+                    n + 1,
+                    block.label
+                ));
+            }
+            let issuer = Self::from_der(&block.contents)
+                .map_err(|e| err!(Key, "CA bundle block {}: {}", n + 1, e.message()))?;
+            out.push(issuer);
+        }
+        if out.is_empty() {
+            return Err(err!(Key, "CA bundle holds no CERTIFICATE block"));
+        }
+        Ok(out)
+    }
+
+    /// The CA's subject name, rendered like [`CertInfo::subject`].
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// SHA-256 thumbprint of the CA certificate.
+    pub fn sha256(&self) -> &Sha256 {
+        &self.sha256
+    }
+
+    /// True when this CA's name is the certificate's issuer name and its
+    /// public key verifies the certificate's signature.
+    fn issued(&self, cert: &X509Certificate<'_>) -> bool {
+        let issuer = cert.issuer();
+        let same_name = issuer.as_raw() == self.subject_raw.as_slice()
+            || issuer.to_string().eq_ignore_ascii_case(&self.subject);
+        if !same_name {
+            return false;
+        }
+        match SubjectPublicKeyInfo::from_der(&self.spki) {
+            Ok((_, spki)) => cert.verify_signature(Some(&spki)).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// What the classification needs besides the certificate.
+#[derive(Debug, Clone, Copy)]
+pub struct ClassifyContext<'a> {
+    /// The current time, Unix seconds (UTC).
+    pub now: i64,
+    /// The entry's SMTP addresses (compared ASCII-case-insensitively).
+    pub addresses: &'a [String],
+    /// The trusted CAs; `None` skips the issuer check.
+    pub trusted_issuers: Option<&'a [TrustedIssuer]>,
+}
+
+/// The outcome of a classification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CertClass {
+    /// Usable to encrypt mail to the entry (and to verify its signatures).
+    Encryption,
+    /// Usable only to verify the entry's signatures.
+    SigningOnly,
+    /// Not usable; the reasons say why.
+    Unusable,
+}
+
+impl CertClass {
+    /// All classes, in declaration order.
+    pub const ALL: [CertClass; 3] = [Self::Encryption, Self::SigningOnly, Self::Unusable];
+
+    /// `"encryption"`, `"signing-only"` or `"unusable"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Encryption => "encryption",
+            Self::SigningOnly => "signing-only",
+            Self::Unusable => "unusable",
+        }
+    }
+}
+
+impl fmt::Display for CertClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CertClass {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| err!(Content, "unknown certificate class {s:?}"))
+    }
+}
+
+/// Why a certificate is unusable. The order of the variants is the order in
+/// which reasons are listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// `expired`: now > notAfter.
+    Expired,
+    /// `not-yet-valid`: now < notBefore.
+    NotYetValid,
+    /// `no-email-protection`: the extendedKeyUsage extension is absent, or
+    /// present without emailProtection (1.3.6.1.5.5.7.3.4);
+    /// anyExtendedKeyUsage does not count.
+    NoEmailProtection,
+    /// `no-matching-address`: no subjectAltName rfc822Name equals
+    /// (ASCII-case-insensitively) one of the entry's SMTP addresses. The
+    /// subject's emailAddress attribute does not count.
+    NoMatchingAddress,
+    /// `untrusted-issuer`: trusted issuers are configured and none of them
+    /// both has the certificate's issuer name and a public key that verifies
+    /// the certificate's signature.
+    UntrustedIssuer,
+    /// `ca-certificate`: basicConstraints cA is true.
+    CaCertificate,
+    /// `no-usable-key-usage`: keyUsage is present and allows neither
+    /// encryption (RSA: keyEncipherment; EC: keyAgreement; other key types:
+    /// keyEncipherment or keyAgreement) nor signing (digitalSignature or
+    /// nonRepudiation).
+    NoUsableKeyUsage,
+}
+
+impl Reason {
+    /// All reasons, in listing order.
+    pub const ALL: [Reason; 7] = [
+        Self::Expired,
+        Self::NotYetValid,
+        Self::NoEmailProtection,
+        Self::NoMatchingAddress,
+        Self::UntrustedIssuer,
+        Self::CaCertificate,
+        Self::NoUsableKeyUsage,
+    ];
+
+    /// The kebab-case name: `"expired"`, `"not-yet-valid"`,
+    /// `"no-email-protection"`, `"no-matching-address"`,
+    /// `"untrusted-issuer"`, `"ca-certificate"`, `"no-usable-key-usage"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::NotYetValid => "not-yet-valid",
+            Self::NoEmailProtection => "no-email-protection",
+            Self::NoMatchingAddress => "no-matching-address",
+            Self::UntrustedIssuer => "untrusted-issuer",
+            Self::CaCertificate => "ca-certificate",
+            Self::NoUsableKeyUsage => "no-usable-key-usage",
+        }
+    }
+
+    /// A sentence for people.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Expired => "The certificate has expired.",
+            Self::NotYetValid => "The certificate is not valid yet.",
+            Self::NoEmailProtection => {
+                "The certificate is not issued for e-mail protection (no emailProtection extended key usage)."
+            }
+            Self::NoMatchingAddress => {
+                "None of the certificate's e-mail addresses (subjectAltName rfc822Name) is an SMTP address of the entry."
+            }
+            Self::UntrustedIssuer => {
+                "The certificate was not issued by a trusted CA (no trusted CA with the issuer's name verifies its signature)."
+            }
+            Self::CaCertificate => "The certificate is a CA certificate, not a user certificate.",
+            Self::NoUsableKeyUsage => {
+                "The certificate's key usage allows neither encryption nor signing."
+            }
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Reason {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| err!(Content, "unknown classification reason {s:?}"))
+    }
+}
+
+/// A certificate's class and, when unusable, the reasons.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Classification {
+    /// The class.
+    pub class: CertClass,
+    /// The reasons, sorted in [`Reason`] order without duplicates; empty
+    /// unless the class is [`CertClass::Unusable`].
+    pub reasons: Vec<Reason>,
+}
+
+fn allows(ku: &[KeyUsage], k: KeyUsage) -> bool {
+    ku.contains(&k)
+}
+
+/// True when keyUsage `ku` allows encryption for a key of type `kt`:
+/// RSA needs keyEncipherment, EC keyAgreement, other types either.
+fn allows_encryption(kt: KeyType, ku: &[KeyUsage]) -> bool {
+    match kt {
+        KeyType::Rsa => allows(ku, KeyUsage::KeyEncipherment),
+        KeyType::Ec => allows(ku, KeyUsage::KeyAgreement),
+        _ => allows(ku, KeyUsage::KeyEncipherment) || allows(ku, KeyUsage::KeyAgreement),
+    }
+}
+
+/// True when keyUsage `ku` allows signing (digitalSignature or nonRepudiation).
+fn allows_signing(ku: &[KeyUsage]) -> bool {
+    allows(ku, KeyUsage::DigitalSignature) || allows(ku, KeyUsage::NonRepudiation)
+}
+
+/// Classifies the certificate `cert`, found in the attribute value `value`
+/// (its DER is `value[cert.der_range]`).
+///
+/// Each rule that applies adds a [`Reason`]:
+///
+/// - `expired`: `now` > notAfter.
+/// - `not-yet-valid`: `now` < notBefore.
+/// - `no-email-protection`: the extendedKeyUsage extension is absent, or
+///   present without emailProtection (1.3.6.1.5.5.7.3.4);
+///   anyExtendedKeyUsage does not count.
+/// - `no-matching-address`: no subjectAltName rfc822Name equals one of
+///   `ctx.addresses`, compared ASCII-case-insensitively.
+/// - `untrusted-issuer`: `ctx.trusted_issuers` is `Some` and no issuer in it
+///   has the certificate's issuer name (same encoding, or the same rendered
+///   string ignoring ASCII case) AND a public key that verifies the
+///   certificate's signature. Signature algorithms that cannot be verified
+///   (for example RSA keys under 2048 bits with SHA-256, or P-521) count as
+///   not verified.
+/// - `ca-certificate`: basicConstraints cA is true.
+/// - `no-usable-key-usage`: keyUsage is present and allows neither
+///   encryption (RSA: keyEncipherment; EC: keyAgreement; other key types:
+///   keyEncipherment or keyAgreement) nor signing (digitalSignature or
+///   nonRepudiation).
+///
+/// The class is `unusable` if there is any reason; otherwise `encryption` if
+/// keyUsage is absent or allows encryption; otherwise `signing-only`.
+///
+/// Never panics; if `cert.der_range` is not a certificate inside `value`, the
+/// signature cannot be checked and the issuer counts as untrusted.
+pub fn classify(value: &[u8], cert: &CertInfo, ctx: &ClassifyContext<'_>) -> Classification {
+    let mut reasons = Vec::new();
+    if ctx.now > cert.not_after {
+        reasons.push(Reason::Expired);
+    }
+    if ctx.now < cert.not_before {
+        reasons.push(Reason::NotYetValid);
+    }
+    if !cert.has_email_protection() {
+        reasons.push(Reason::NoEmailProtection);
+    }
+    let matches = cert
+        .rfc822_names
+        .iter()
+        .any(|name| ctx.addresses.iter().any(|a| a.eq_ignore_ascii_case(name)));
+    if !matches {
+        reasons.push(Reason::NoMatchingAddress);
+    }
+    if let Some(issuers) = ctx.trusted_issuers {
+        let trusted = parse_exact(value, cert.der_range.clone())
+            .is_some_and(|x| issuers.iter().any(|i| i.issued(&x)));
+        if !trusted {
+            reasons.push(Reason::UntrustedIssuer);
+        }
+    }
+    if cert.is_ca {
+        reasons.push(Reason::CaCertificate);
+    }
+    let (enc, sign) = match &cert.key_usage {
+        None => (true, true),
+        Some(ku) => (allows_encryption(cert.key_type, ku), allows_signing(ku)),
+    };
+    if !enc && !sign {
+        reasons.push(Reason::NoUsableKeyUsage);
+    }
+    reasons.sort();
+    reasons.dedup();
+    let class = if !reasons.is_empty() {
+        CertClass::Unusable
+    } else if enc {
+        CertClass::Encryption
+    } else {
+        CertClass::SigningOnly
+    };
+    Classification { class, reasons }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for r in Reason::ALL {
+            assert_eq!(r.as_str().parse::<Reason>().unwrap(), r);
+            assert!(r.description().ends_with('.'));
+        }
+        for c in CertClass::ALL {
+            assert_eq!(c.as_str().parse::<CertClass>().unwrap(), c);
+        }
+        assert!("Expired".parse::<Reason>().is_err());
+        let mut sorted = Reason::ALL;
+        sorted.sort();
+        assert_eq!(sorted, Reason::ALL);
+    }
+}
