@@ -38,8 +38,17 @@ PY
 # port_open ADDR PORT: true when something accepts TCP connections there
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-# pid_alive PID
-pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# pid_alive PID: running and not a zombie (a daemonized server is re-parented to PID 1,
+# which may take a while to reap it; a zombie holds no ports or files any more)
+pid_alive() {
+    [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
+    local st
+    st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)
+    [ "$st" != Z ] && [ -n "$st" ]
+}
+
+# group_alive PGID: some non-zombie process is left in the process group
+group_alive() { ps -o stat= -g "$1" 2>/dev/null | grep -qv '^Z'; }
 
 # stop_pid PID NAME [TIMEOUT_S]: SIGTERM, wait, then SIGKILL
 stop_pid() {
