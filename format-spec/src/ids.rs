@@ -137,6 +137,34 @@ impl fmt::Debug for Sha256 {
     }
 }
 
+impl serde::Serialize for SourceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SourceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        SourceId::parse(&s).map_err(|e| serde::de::Error::custom(e.message()))
+    }
+}
+
+impl serde::Serialize for Sha256 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Sha256 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Sha256::parse_hex(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("{s:?} is not 64 lowercase hex digits"))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

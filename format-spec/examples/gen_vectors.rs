@@ -1,0 +1,1519 @@
+//! Generates the test vectors of SPEC.md §11 into `format-spec/vectors/`.
+//!
+//! Deterministic: committed keys (`format-spec/vectors/keys/`), committed
+//! certificates (`fixtures/pki/`), fixed times, and Ed25519's deterministic
+//! signatures. `scripts/gen-vectors --check` regenerates into a temp folder and
+//! compares bytes.
+//!
+//! Usage: `cargo run -p certferry-format --example gen_vectors -- OUT_DIR`
+
+// A generator over its own, trusted output: a broken invariant should stop it loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use certferry_format::cert::{self, ClassifyContext, TrustedIssuer};
+use certferry_format::keys::{PublicKey, SecretKey};
+use certferry_format::layout;
+use certferry_format::model::{Attribute, BundleHeader, Entry, ObjectKind, Software};
+use certferry_format::review_csv;
+use certferry_format::signature::SignatureFile;
+use certferry_format::{
+    describe_value, BundleDigests, BundleWriter, HeaderDraft, Role, Sha256, SourceId, Timestamp,
+};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+const NOW: &str = "2026-06-01T00:00:00Z";
+const CREATED: &str = "2026-05-31T12:00:00Z";
+const EXPIRES: &str = "2026-07-01T00:00:00Z";
+const SOURCE: &str = "contoso-ad";
+const SEQ: u64 = 42;
+
+fn ts(s: &str) -> Timestamp {
+    Timestamp::parse(s).expect("fixed timestamp literal")
+}
+
+fn prev_hash() -> Sha256 {
+    Sha256::digest(b"certferry test vectors: the bundle before sequence 42")
+}
+
+struct Keys {
+    exporter: SecretKey,
+    reviewer: SecretKey,
+    outsider: SecretKey,
+}
+
+impl Keys {
+    fn load(dir: &Path) -> Res<Self> {
+        let load = |n: &str| -> Res<SecretKey> {
+            Ok(SecretKey::from_file_bytes(
+                &std::fs::read(dir.join(format!("{n}.key")))?,
+                None,
+            )?)
+        };
+        Ok(Self {
+            exporter: load("exporter")?,
+            reviewer: load("reviewer")?,
+            outsider: load("outsider")?,
+        })
+    }
+}
+
+/// One member of a bundle, for member-level mutations.
+#[derive(Clone)]
+struct Member {
+    name: String,
+    data: Vec<u8>,
+}
+
+/// Splits a bundle our writer produced (trusted input) into members.
+fn split(zip: &[u8]) -> Vec<Member> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while zip[pos..pos + 4] == [0x50, 0x4b, 0x03, 0x04] {
+        let size = u32::from_le_bytes(zip[pos + 18..pos + 22].try_into().unwrap()) as usize;
+        let nlen = u16::from_le_bytes(zip[pos + 26..pos + 28].try_into().unwrap()) as usize;
+        let name = String::from_utf8(zip[pos + 30..pos + 30 + nlen].to_vec()).unwrap();
+        let start = pos + 30 + nlen;
+        out.push(Member {
+            name,
+            data: zip[start..start + size].to_vec(),
+        });
+        pos = start + size;
+    }
+    out
+}
+
+/// Knobs for emitting a zip that departs from the profile.
+#[derive(Default, Clone)]
+struct Emit {
+    local_flags: u16,
+    method: u16,
+    local_extra: Vec<u8>,
+    central_name_override: Option<(usize, String)>,
+    external_attrs: Option<u32>,
+    version_needed: Option<u16>,
+    comment: Vec<u8>,
+    prefix: Vec<u8>,
+    suffix: Vec<u8>,
+    bad_crc_member: Option<usize>,
+    central_offset_override: Option<(usize, usize)>,
+    force_zip64: bool,
+    time: u16,
+}
+
+fn emit(members: &[Member], e: &Emit) -> Vec<u8> {
+    let mut out = e.prefix.clone();
+    let base = out.len();
+    let mut central = Vec::new();
+    let mut offsets = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let off = out.len() - base;
+        offsets.push(off);
+        let mut crc = crc32(&m.data);
+        if e.bad_crc_member == Some(i) {
+            crc ^= 1;
+        }
+        let vn = e.version_needed.unwrap_or(10);
+        let le16 = |v: u16| v.to_le_bytes();
+        let le32 = |v: u32| v.to_le_bytes();
+        out.extend(le32(0x0403_4b50));
+        out.extend(le16(vn));
+        out.extend(le16(e.local_flags));
+        out.extend(le16(e.method));
+        out.extend(le16(e.time));
+        out.extend(le16(0x0021));
+        out.extend(le32(crc));
+        out.extend(le32(m.data.len() as u32));
+        out.extend(le32(m.data.len() as u32));
+        out.extend(le16(m.name.len() as u16));
+        out.extend(le16(e.local_extra.len() as u16));
+        out.extend(m.name.as_bytes());
+        out.extend(&e.local_extra);
+        out.extend(&m.data);
+
+        let cname = match &e.central_name_override {
+            Some((j, n)) if *j == i => n.clone(),
+            _ => m.name.clone(),
+        };
+        let coff = match e.central_offset_override {
+            Some((j, o)) if j == i => o,
+            _ => off,
+        };
+        central.extend(le32(0x0201_4b50));
+        central.extend(le16(0x030a));
+        central.extend(le16(vn));
+        central.extend(le16(e.local_flags));
+        central.extend(le16(e.method));
+        central.extend(le16(e.time));
+        central.extend(le16(0x0021));
+        central.extend(le32(crc));
+        central.extend(le32(m.data.len() as u32));
+        central.extend(le32(m.data.len() as u32));
+        central.extend(le16(cname.len() as u16));
+        central.extend(le16(0));
+        central.extend(le16(0));
+        central.extend(le16(0));
+        central.extend(le16(0));
+        central.extend(le32(e.external_attrs.unwrap_or(0o100_644 << 16)));
+        central.extend(le32(coff as u32));
+        central.extend(cname.as_bytes());
+    }
+    let cd_off = out.len() - base;
+    out.extend(&central);
+    let n = members.len();
+    if e.force_zip64 {
+        let rec = out.len() - base;
+        out.extend(0x0606_4b50u32.to_le_bytes());
+        out.extend(44u64.to_le_bytes());
+        out.extend(10u16.to_le_bytes());
+        out.extend(10u16.to_le_bytes());
+        out.extend(0u32.to_le_bytes());
+        out.extend(0u32.to_le_bytes());
+        out.extend((n as u64).to_le_bytes());
+        out.extend((n as u64).to_le_bytes());
+        out.extend((central.len() as u64).to_le_bytes());
+        out.extend((cd_off as u64).to_le_bytes());
+        out.extend(0x0706_4b50u32.to_le_bytes());
+        out.extend(0u32.to_le_bytes());
+        out.extend((rec as u64).to_le_bytes());
+        out.extend(1u32.to_le_bytes());
+    }
+    out.extend(0x0605_4b50u32.to_le_bytes());
+    out.extend(0u16.to_le_bytes());
+    out.extend(0u16.to_le_bytes());
+    let (cnt, size) = if e.force_zip64 {
+        (0xffff, u32::MAX)
+    } else {
+        (n as u16, central.len() as u32)
+    };
+    out.extend(cnt.to_le_bytes());
+    out.extend(cnt.to_le_bytes());
+    out.extend(size.to_le_bytes());
+    out.extend((cd_off as u32).to_le_bytes());
+    out.extend((e.comment.len() as u16).to_le_bytes());
+    out.extend(&e.comment);
+    out.extend(&e.suffix);
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn member<'a>(ms: &'a mut [Member], name: &str) -> &'a mut Member {
+    ms.iter_mut()
+        .find(|m| m.name == name)
+        .expect("member exists")
+}
+
+/// Recomputes review.csv (optionally), manifests and bag-info from the members,
+/// as an attacker who controls everything but the keys would.
+fn rehash(ms: &mut Vec<Member>, regen_review: bool) {
+    let get = |ms: &Vec<Member>, n: &str| ms.iter().find(|m| m.name == n).map(|m| m.data.clone());
+    if regen_review {
+        let entries = get(ms, layout::ENTRIES_JSONL).unwrap_or_default();
+        let mut review = Vec::new();
+        review_csv::header_line(&mut review);
+        for (i, line) in entries
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
+            if let Ok(e) = serde_json::from_slice::<Entry>(line) {
+                review_csv::entry_rows(&mut review, i as u64 + 1, &e);
+            }
+        }
+        if let Some(m) = ms.iter_mut().find(|m| m.name == layout::REVIEW_CSV) {
+            m.data = review;
+        }
+    }
+    let mut manifest = Vec::new();
+    let mut bytes = 0u64;
+    let mut files = 0u64;
+    for m in ms.iter().filter(|m| m.name.starts_with("data/")) {
+        layout::manifest_line(&mut manifest, &Sha256::digest(&m.data), &m.name);
+        bytes += m.data.len() as u64;
+        files += 1;
+    }
+    if let Some(m) = ms.iter_mut().find(|m| m.name == layout::MANIFEST) {
+        m.data = manifest;
+    }
+    if let Some(json) = get(ms, layout::BUNDLE_JSON) {
+        if let Ok(h) = serde_json::from_slice::<BundleHeader>(&json) {
+            if let Some(m) = ms.iter_mut().find(|m| m.name == layout::BAG_INFO_TXT) {
+                m.data = layout::bag_info(&h, bytes, files).into_bytes();
+            }
+        }
+    }
+    let mut tags = Vec::new();
+    for n in [layout::BAGIT_TXT, layout::MANIFEST, layout::BAG_INFO_TXT] {
+        if let Some(d) = get(ms, n) {
+            layout::manifest_line(&mut tags, &Sha256::digest(&d), n);
+        }
+    }
+    if let Some(m) = ms.iter_mut().find(|m| m.name == layout::TAG_MANIFEST) {
+        m.data = tags;
+    }
+}
+
+fn comment(role: Role, source: &str, seq: u64, sha: &Sha256) -> String {
+    format!("certferry-bundle:v1 role={role} source={source} seq={seq} sha256={sha}")
+}
+
+fn sign_with(sk: &SecretKey, bundle: &[u8], comment: &str) -> Vec<u8> {
+    let d = BundleDigests::of_bytes(bundle);
+    SignatureFile::sign(sk, &d.blake2b, comment, "certferry test vector signature")
+        .expect("sign")
+        .to_bytes()
+}
+
+fn sign_as(sk: &SecretKey, role: Role, bundle: &[u8]) -> Vec<u8> {
+    let d = BundleDigests::of_bytes(bundle);
+    sign_with(sk, bundle, &comment(role, SOURCE, SEQ, &d.sha256))
+}
+
+/// The replay state a vector supplies.
+struct Previous {
+    sequence: u64,
+    sha256: Sha256,
+    created: Timestamp,
+}
+
+struct Vector {
+    name: String,
+    expect: String,
+    comment: String,
+    now: Timestamp,
+    trusted: Vec<(Role, PublicKey)>,
+    require: BTreeMap<Role, usize>,
+    previous: Option<Previous>,
+    max_jump: Option<u64>,
+    accept_source: Option<String>,
+    signatures: Vec<(String, Vec<u8>)>,
+    bundle: Vec<u8>,
+}
+
+impl Vector {
+    fn render(&self) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut s = format!(
+            "expect: {}\ncomment: {}\nnow: {}\n",
+            self.expect, self.comment, self.now
+        );
+        for (role, pk) in &self.trusted {
+            s += &format!("trusted: {role} {}\n", pk.to_base64());
+        }
+        for (role, n) in &self.require {
+            s += &format!("require: {role} {n}\n");
+        }
+        if let Some(p) = &self.previous {
+            s += &format!("previous: {} {} {}\n", p.sequence, p.sha256, p.created);
+        }
+        if let Some(j) = self.max_jump {
+            s += &format!("max-jump: {j}\n");
+        }
+        if let Some(a) = &self.accept_source {
+            s += &format!("accept-source: {a}\n");
+        }
+        for (label, sig) in &self.signatures {
+            s += &format!("signature: {label} {}\n", b64.encode(sig));
+        }
+        s += "bundle:\n";
+        let enc = b64.encode(&self.bundle);
+        for chunk in enc.as_bytes().chunks(76) {
+            s += std::str::from_utf8(chunk).expect("base64 is ASCII");
+            s.push('\n');
+        }
+        s
+    }
+}
+
+struct Gen {
+    keys: Keys,
+    base: Vec<u8>,
+    base_members: Vec<Member>,
+    empty: Vec<u8>,
+    vectors: Vec<Vector>,
+}
+
+fn fixture(root: &Path, rel: &str) -> Res<Vec<u8>> {
+    Ok(std::fs::read(root.join("fixtures/pki").join(rel))
+        .map_err(|e| format!("fixtures/pki/{rel}: {e}"))?)
+}
+
+/// A fixture person: account name, display name, values, kind.
+type Person<'a> = (&'a str, &'a str, Vec<(Attribute, Vec<u8>)>, ObjectKind);
+
+fn build_bundle(root: &Path, with_entries: bool) -> Res<Vec<u8>> {
+    let now = ts(NOW).unix();
+    let issuers = vec![TrustedIssuer::from_der(&fixture(
+        root,
+        "ca/issuing-ca.der",
+    )?)?];
+    let mut w = BundleWriter::new(Cursor::new(Vec::new()), Cursor::new(Vec::new()))?;
+    let people: Vec<Person<'_>> = if with_entries {
+        vec![
+            (
+                "alice",
+                "Alice Adams",
+                vec![(
+                    Attribute::UserCertificate,
+                    fixture(root, "certs/alice.der")?,
+                )],
+                ObjectKind::User,
+            ),
+            (
+                "bob",
+                "Bob Brown",
+                vec![(Attribute::UserCertificate, fixture(root, "certs/bob.der")?)],
+                ObjectKind::User,
+            ),
+            (
+                "heidi",
+                "Heidi Hill",
+                vec![(
+                    Attribute::UserSmimeCertificate,
+                    fixture(root, "smime/heidi.p7b")?,
+                )],
+                ObjectKind::User,
+            ),
+            (
+                "partner",
+                "Partner Contact",
+                vec![(Attribute::UserCertificate, b"not a certificate".to_vec())],
+                ObjectKind::Contact,
+            ),
+        ]
+    } else {
+        Vec::new()
+    };
+    for (i, (who, name, values, kind)) in people.into_iter().enumerate() {
+        let mail = format!("{who}@contoso.test");
+        let mut entry = Entry {
+            kind,
+            object_guid: Some(format!("6f2d1b9a-0c3e-4d5f-8a7b-{:012x}", i + 1)),
+            object_sid: (kind == ObjectKind::User)
+                .then(|| format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1100 + i)),
+            upn: (kind == ObjectKind::User).then(|| mail.clone()),
+            sam_account_name: (kind == ObjectKind::User).then(|| who.to_owned()),
+            mail: Some(mail.clone()),
+            proxy_addresses: vec![format!("SMTP:{mail}")],
+            display_name: Some(name.to_owned()),
+            dn: format!("CN={name},OU=Users,DC=contoso,DC=test"),
+            disabled: false,
+            values: Vec::new(),
+        };
+        let addrs = entry.smtp_addresses();
+        let ctx = ClassifyContext {
+            now,
+            addresses: &addrs,
+            trusted_issuers: Some(&issuers),
+        };
+        entry.values = values
+            .iter()
+            .map(|(a, v)| describe_value(*a, v, |val, c| cert::classify(val, c, &ctx)))
+            .collect();
+        let raw: Vec<&[u8]> = values.iter().map(|(_, v)| v.as_slice()).collect();
+        w.add_entry(entry, &raw)?;
+    }
+    let (out, _) = w.finish(HeaderDraft {
+        source: SourceId::parse(SOURCE)?,
+        sequence: SEQ,
+        created: ts(CREATED),
+        expires: ts(EXPIRES),
+        previous_sha256: Some(prev_hash()),
+        exporter: Software {
+            name: "certferry-export".into(),
+            version: "0.1.0".into(),
+        },
+        source_description: "ldaps://dc1.contoso.test/ DC=contoso,DC=test (test vector)".into(),
+    })?;
+    Ok(out.into_inner())
+}
+
+impl Gen {
+    fn exporter_pk(&self) -> PublicKey {
+        self.keys.exporter.public_key()
+    }
+    fn reviewer_pk(&self) -> PublicKey {
+        self.keys.reviewer.public_key()
+    }
+
+    /// A vector with the default policy (one exporter key required) and the
+    /// bundle signed by the exporter.
+    fn push(&mut self, name: &str, expect: &str, comment: &str, bundle: Vec<u8>) -> &mut Vector {
+        let sig = sign_as(&self.keys.exporter, Role::Exporter, &bundle);
+        self.vectors.push(Vector {
+            name: name.into(),
+            expect: expect.into(),
+            comment: comment.into(),
+            now: ts(NOW),
+            trusted: vec![(Role::Exporter, self.exporter_pk())],
+            require: BTreeMap::from([(Role::Exporter, 1)]),
+            previous: None,
+            max_jump: None,
+            accept_source: None,
+            signatures: vec![("bundle.zip.exporter.minisig".into(), sig)],
+            bundle,
+        });
+        self.vectors.last_mut().expect("just pushed")
+    }
+
+    fn members(&self) -> Vec<Member> {
+        self.base_members.clone()
+    }
+
+    /// Members → zip with the canonical emitter → exporter-signed vector.
+    fn push_members(&mut self, name: &str, expect: &str, comment: &str, ms: &[Member], e: &Emit) {
+        let bundle = emit(ms, e);
+        self.push(name, expect, comment, bundle);
+    }
+
+    /// Edit a JSON-ish text member, then rehash everything, then sign.
+    fn push_edit(
+        &mut self,
+        name: &str,
+        expect: &str,
+        comment: &str,
+        target: &str,
+        edit: impl Fn(&mut Vec<u8>),
+        regen_review: bool,
+    ) {
+        let mut ms = self.members();
+        edit(&mut member(&mut ms, target).data);
+        rehash(&mut ms, regen_review);
+        self.push_members(name, expect, comment, &ms, &Emit::default());
+    }
+}
+
+fn replace(data: &mut Vec<u8>, from: &str, to: &str) {
+    let s = String::from_utf8(data.clone()).expect("text member");
+    assert!(s.contains(from), "{from:?} not found");
+    *data = s.replacen(from, to, 1).into_bytes();
+}
+
+fn generate(root: &Path, out: &Path) -> Res<()> {
+    let keys = Keys::load(&root.join("format-spec/vectors/keys"))?;
+    let base = build_bundle(root, true)?;
+    let empty = build_bundle(root, false)?;
+    let base_members = split(&base);
+    assert_eq!(
+        emit(&base_members, &Emit::default()),
+        base,
+        "generator emitter must reproduce the writer's bytes"
+    );
+    let mut g = Gen {
+        keys,
+        base: base.clone(),
+        base_members,
+        empty: empty.clone(),
+        vectors: Vec::new(),
+    };
+    let e = Emit::default();
+    let b = base.clone();
+
+    // --- valid bundles -------------------------------------------------------------
+    g.push(
+        "valid-basic",
+        "success",
+        "four entries (RSA, EC, PKCS#7, unparseable value) signed by the one required exporter key",
+        b.clone(),
+    );
+    g.push(
+        "valid-empty",
+        "success",
+        "a bundle with no entries is valid",
+        empty.clone(),
+    );
+    {
+        let rsig = sign_as(&g.keys.reviewer, Role::Reviewer, &b);
+        let rpk = g.reviewer_pk();
+        let v = g.push(
+            "valid-exporter-and-reviewer",
+            "success",
+            "exporter and reviewer both required and both signed",
+            b.clone(),
+        );
+        v.trusted.push((Role::Reviewer, rpk));
+        v.require.insert(Role::Reviewer, 1);
+        v.signatures
+            .push(("bundle.zip.reviewer.minisig".into(), rsig));
+    }
+    {
+        let osig = sign_as(&g.keys.outsider, Role::Exporter, &b);
+        let v = g.push(
+            "valid-extra-unknown-signature",
+            "success",
+            "a signature by a key outside the policy is ignored, not fatal",
+            b.clone(),
+        );
+        v.signatures
+            .push(("bundle.zip.outsider.minisig".into(), osig));
+    }
+    {
+        let v = g.push(
+            "valid-next-in-chain",
+            "success",
+            "sequence 42 after 41, previous_sha256 names bundle 41",
+            b.clone(),
+        );
+        v.previous = Some(Previous {
+            sequence: 41,
+            sha256: prev_hash(),
+            created: ts("2026-05-30T12:00:00Z"),
+        });
+    }
+    {
+        let v = g.push(
+            "valid-gap-within-jump",
+            "success",
+            "sequence 42 after 40: a gap within max-jump, the chain cannot be checked",
+            b.clone(),
+        );
+        v.previous = Some(Previous {
+            sequence: 40,
+            sha256: Sha256::digest(b"forty"),
+            created: ts("2026-05-29T12:00:00Z"),
+        });
+    }
+
+    // --- 1 forgery and tampering ----------------------------------------------------
+    {
+        let mut t = b.clone();
+        let at = t.len() / 2;
+        t[at] ^= 0x01;
+        let sig = sign_as(&g.keys.exporter, Role::Exporter, &b);
+        let v = g.push(
+            "tampered-one-bit",
+            "signature-invalid",
+            "one bit of the bundle flipped after signing",
+            t,
+        );
+        v.signatures = vec![("bundle.zip.exporter.minisig".into(), sig)];
+    }
+    {
+        let mut t = b.clone();
+        t.push(0);
+        let sig = sign_as(&g.keys.exporter, Role::Exporter, &b);
+        let v = g.push(
+            "tampered-appended-byte",
+            "signature-invalid",
+            "a byte appended after signing: signatures are checked before the zip",
+            t,
+        );
+        v.signatures = vec![("bundle.zip.exporter.minisig".into(), sig)];
+    }
+    {
+        let sig = sign_as(&g.keys.outsider, Role::Exporter, &b);
+        let v = g.push(
+            "forged-untrusted-key",
+            "threshold-not-met",
+            "signed only by a key the policy does not trust",
+            b.clone(),
+        );
+        v.signatures = vec![("bundle.zip.exporter.minisig".into(), sig)];
+    }
+    {
+        let v = g.push(
+            "no-signature",
+            "threshold-not-met",
+            "no signature file at all",
+            b.clone(),
+        );
+        v.signatures.clear();
+    }
+    {
+        let mut sig = String::from_utf8(sign_as(&g.keys.exporter, Role::Exporter, &b))?;
+        // Swap the global signature for one made over another comment.
+        let other = String::from_utf8(sign_with(
+            &g.keys.exporter,
+            &b,
+            &comment(
+                Role::Exporter,
+                SOURCE,
+                SEQ + 1,
+                &BundleDigests::of_bytes(&b).sha256,
+            ),
+        ))?;
+        let mut lines: Vec<&str> = sig.lines().collect();
+        let olines: Vec<&str> = other.lines().collect();
+        lines[3] = olines[3];
+        sig = lines.join("\n") + "\n";
+        let v = g.push(
+            "global-signature-swapped",
+            "signature-invalid",
+            "trusted comment kept but global signature taken from another comment",
+            b.clone(),
+        );
+        v.signatures = vec![("bundle.zip.exporter.minisig".into(), sig.into_bytes())];
+    }
+    {
+        let sig = String::from_utf8(sign_as(&g.keys.exporter, Role::Exporter, &b))?;
+        let forged = sig.replace(&format!("seq={SEQ}"), &format!("seq={}", SEQ + 100));
+        let v = g.push(
+            "trusted-comment-edited",
+            "signature-invalid",
+            "trusted comment edited after signing (global signature no longer matches)",
+            b.clone(),
+        );
+        v.signatures = vec![("bundle.zip.exporter.minisig".into(), forged.into_bytes())];
+    }
+
+    // --- 2 signature for another purpose or file ------------------------------------
+    let sha = BundleDigests::of_bytes(&b).sha256;
+    for (name, expect, why, c) in [
+        (
+            "comment-other-file-hash",
+            "trusted-comment-mismatch",
+            "valid signature whose trusted comment names another file's SHA-256",
+            comment(
+                Role::Exporter,
+                SOURCE,
+                SEQ,
+                &Sha256::digest(b"another bundle"),
+            ),
+        ),
+        (
+            "comment-other-source",
+            "trusted-comment-mismatch",
+            "trusted comment names another source",
+            comment(Role::Exporter, "fabrikam-ad", SEQ, &sha),
+        ),
+        (
+            "comment-other-sequence",
+            "trusted-comment-mismatch",
+            "trusted comment names another sequence number",
+            comment(Role::Exporter, SOURCE, SEQ + 1, &sha),
+        ),
+        (
+            "comment-role-mismatch",
+            "trusted-comment-mismatch",
+            "exporter key signs claiming the reviewer role",
+            comment(Role::Reviewer, SOURCE, SEQ, &sha),
+        ),
+        (
+            "comment-minisign-default",
+            "trusted-comment",
+            "stock minisign default comment (timestamp/file) instead of the certferry grammar",
+            "timestamp:1780000000\tfile:bundle.zip\thashed".replace('\t', " "),
+        ),
+        (
+            "comment-duplicate-key",
+            "trusted-comment",
+            "a token repeated",
+            format!("{} seq={SEQ}", comment(Role::Exporter, SOURCE, SEQ, &sha)),
+        ),
+        (
+            "comment-reordered",
+            "trusted-comment",
+            "tokens out of order",
+            format!("certferry-bundle:v1 source={SOURCE} role=exporter seq={SEQ} sha256={sha}"),
+        ),
+        (
+            "comment-uppercase-hash",
+            "trusted-comment",
+            "non-canonical uppercase hex",
+            comment(Role::Exporter, SOURCE, SEQ, &sha)
+                .replace(&sha.to_hex(), &sha.to_hex().to_uppercase()),
+        ),
+        (
+            "comment-leading-zero-seq",
+            "trusted-comment",
+            "sequence with a leading zero",
+            comment(Role::Exporter, SOURCE, SEQ, &sha).replace("seq=42", "seq=042"),
+        ),
+        (
+            "comment-double-space",
+            "trusted-comment",
+            "two spaces between tokens",
+            comment(Role::Exporter, SOURCE, SEQ, &sha).replace(" role", "  role"),
+        ),
+        (
+            "comment-future-version",
+            "trusted-comment",
+            "a v2 trusted comment is not guessed at",
+            comment(Role::Exporter, SOURCE, SEQ, &sha).replace(":v1", ":v2"),
+        ),
+    ] {
+        let sig = sign_with(&g.keys.exporter, &b, &c);
+        let v = g.push(name, expect, why, b.clone());
+        v.signatures = vec![("bundle.zip.exporter.minisig".into(), sig)];
+    }
+
+    // --- 6 threshold inflation ------------------------------------------------------
+    {
+        let sig = sign_as(&g.keys.exporter, Role::Exporter, &b);
+        let v = g.push(
+            "threshold-duplicate-signature-files",
+            "threshold-not-met",
+            "two signature files by one key count once towards a threshold of two",
+            b.clone(),
+        );
+        v.require.insert(Role::Exporter, 2);
+        v.signatures
+            .push(("bundle.zip.exporter.copy.minisig".into(), sig));
+    }
+    {
+        let pk = g.exporter_pk();
+        let v = g.push(
+            "threshold-key-listed-twice",
+            "threshold-not-met",
+            "a key listed twice in the policy still counts once",
+            b.clone(),
+        );
+        v.require.insert(Role::Exporter, 2);
+        v.trusted.push((Role::Exporter, pk));
+    }
+    {
+        let rpk = g.reviewer_pk();
+        let v = g.push(
+            "threshold-reviewer-missing",
+            "threshold-not-met",
+            "the policy requires a reviewer signature and there is none",
+            b.clone(),
+        );
+        v.trusted.push((Role::Reviewer, rpk));
+        v.require.insert(Role::Reviewer, 1);
+    }
+
+    // --- 7 downgrade and malformed signatures ----------------------------------------
+    {
+        let sig = String::from_utf8(sign_as(&g.keys.exporter, Role::Exporter, &b))?;
+        let mut lines: Vec<String> = sig.lines().map(str::to_owned).collect();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut raw = b64.decode(&lines[1])?;
+        raw[1] = b'd'; // "ED" -> "Ed": legacy, unhashed
+        lines[1] = b64.encode(raw);
+        let v = g.push(
+            "signature-legacy-algorithm",
+            "signature-algorithm",
+            "legacy Ed (unhashed) algorithm is refused",
+            b.clone(),
+        );
+        v.signatures = vec![(
+            "bundle.zip.exporter.minisig".into(),
+            (lines.join("\n") + "\n").into_bytes(),
+        )];
+    }
+    {
+        let sig =
+            String::from_utf8(sign_as(&g.keys.exporter, Role::Exporter, &b))?.replace('\n', "\r\n");
+        let v = g.push(
+            "signature-crlf",
+            "signature-malformed",
+            "signature file with CRLF line ends",
+            b.clone(),
+        );
+        v.signatures = vec![("bundle.zip.exporter.minisig".into(), sig.into_bytes())];
+    }
+    {
+        let sig = String::from_utf8(sign_as(&g.keys.exporter, Role::Exporter, &b))?;
+        let mut lines: Vec<String> = sig.lines().map(str::to_owned).collect();
+        lines[1].insert(10, '!');
+        let v = g.push(
+            "signature-bad-base64",
+            "signature-malformed",
+            "signature line is not base64",
+            b.clone(),
+        );
+        v.signatures = vec![(
+            "bundle.zip.exporter.minisig".into(),
+            (lines.join("\n") + "\n").into_bytes(),
+        )];
+    }
+    {
+        let v = g.push(
+            "signature-oversized",
+            "size-limit",
+            "a 20 KiB signature file is refused before parsing",
+            b.clone(),
+        );
+        v.signatures = vec![("bundle.zip.exporter.minisig".into(), vec![b'A'; 20 * 1024])];
+    }
+    {
+        let sig = sign_as(&g.keys.exporter, Role::Exporter, &b);
+        let v = g.push(
+            "signature-too-many-files",
+            "size-limit",
+            "17 signature files exceed the limit of 16",
+            b.clone(),
+        );
+        v.signatures = (0..17)
+            .map(|i| (format!("sig{i}.minisig"), sig.clone()))
+            .collect();
+    }
+
+    // --- 3,4,5 replay, freeze, fast-forward ------------------------------------------
+    let bsha = BundleDigests::of_bytes(&b).sha256;
+    for (name, expect, why, prev, jump) in [
+        (
+            "replay-same-bundle",
+            "replay",
+            "the same bundle imported twice",
+            Previous {
+                sequence: SEQ,
+                sha256: bsha,
+                created: ts(CREATED),
+            },
+            None,
+        ),
+        (
+            "replay-older-sequence",
+            "replay",
+            "sequence 42 after 50 was imported",
+            Previous {
+                sequence: 50,
+                sha256: Sha256::digest(b"fifty"),
+                created: ts("2026-05-01T00:00:00Z"),
+            },
+            None,
+        ),
+        (
+            "fork-same-sequence-other-hash",
+            "fork",
+            "sequence 42 was imported before with another hash",
+            Previous {
+                sequence: SEQ,
+                sha256: Sha256::digest(b"other 42"),
+                created: ts(CREATED),
+            },
+            None,
+        ),
+        (
+            "fast-forward",
+            "fast-forward",
+            "sequence jumps from 2 to 42 with max-jump 10",
+            Previous {
+                sequence: 2,
+                sha256: Sha256::digest(b"two"),
+                created: ts("2026-01-01T00:00:00Z"),
+            },
+            Some(10),
+        ),
+        (
+            "stale-created-before-last",
+            "stale",
+            "created earlier than the last imported bundle",
+            Previous {
+                sequence: 41,
+                sha256: prev_hash(),
+                created: ts("2026-05-31T13:00:00Z"),
+            },
+            None,
+        ),
+        (
+            "chain-mismatch",
+            "chain-mismatch",
+            "sequence 42 after 41 but previous_sha256 names another bundle",
+            Previous {
+                sequence: 41,
+                sha256: Sha256::digest(b"the real 41"),
+                created: ts("2026-05-30T00:00:00Z"),
+            },
+            None,
+        ),
+    ] {
+        let v = g.push(name, expect, why, b.clone());
+        v.previous = Some(prev);
+        v.max_jump = jump;
+    }
+    {
+        let v = g.push(
+            "expired",
+            "expired",
+            "verified after the bundle's expiry",
+            b.clone(),
+        );
+        v.now = ts("2026-07-01T00:00:01Z");
+    }
+    {
+        let v = g.push(
+            "not-yet-valid",
+            "not-yet-valid",
+            "created more than the allowed clock skew in the future",
+            b.clone(),
+        );
+        v.now = ts("2026-05-31T11:54:59Z");
+    }
+    {
+        let v = g.push(
+            "source-not-accepted",
+            "source-not-accepted",
+            "the policy accepts only fabrikam-ad",
+            b.clone(),
+        );
+        v.accept_source = Some("fabrikam-ad".into());
+    }
+
+    // --- 9, 10, 11 zip structure and names --------------------------------------------
+    let ms = g.members();
+    let mut prefixed = vec![b'X'; 16];
+    prefixed.extend(&b);
+    g.push(
+        "zip-prefix-bytes",
+        "zip-structure",
+        "16 bytes before the first local header (a polyglot or self-extractor)",
+        prefixed,
+    );
+    let mut suffixed = b.clone();
+    suffixed.extend(b"trailing");
+    g.push(
+        "zip-trailing-bytes",
+        "zip-structure",
+        "bytes after the end of central directory record",
+        suffixed,
+    );
+    g.push_members(
+        "zip-comment",
+        "zip-structure",
+        "a zip comment",
+        &ms,
+        &Emit {
+            comment: b"hi".to_vec(),
+            ..e.clone()
+        },
+    );
+    g.push_members(
+        "zip-deflate-method",
+        "zip-structure",
+        "compression method 8 declared",
+        &ms,
+        &Emit {
+            method: 8,
+            ..e.clone()
+        },
+    );
+    g.push_members(
+        "zip-data-descriptor-flag",
+        "zip-structure",
+        "general purpose flag bit 3 (data descriptor)",
+        &ms,
+        &Emit {
+            local_flags: 0x0008,
+            ..e.clone()
+        },
+    );
+    g.push_members(
+        "zip-encrypted-flag",
+        "zip-structure",
+        "general purpose flag bit 0 (encryption)",
+        &ms,
+        &Emit {
+            local_flags: 0x0001,
+            ..e.clone()
+        },
+    );
+    g.push_members(
+        "zip-extra-field",
+        "zip-structure",
+        "an extended-timestamp extra field in every local header",
+        &ms,
+        &Emit {
+            local_extra: vec![0x55, 0x54, 0x05, 0x00, 0x01, 0, 0, 0, 0],
+            ..e.clone()
+        },
+    );
+    g.push_members(
+        "zip-symlink-attributes",
+        "zip-structure",
+        "external attributes mark members as symlinks",
+        &ms,
+        &Emit {
+            external_attrs: Some(0o120_777 << 16),
+            ..e.clone()
+        },
+    );
+    g.push_members(
+        "zip-version-needed-20",
+        "zip-structure",
+        "version needed 2.0 instead of 1.0",
+        &ms,
+        &Emit {
+            version_needed: Some(20),
+            ..e.clone()
+        },
+    );
+    g.push_members(
+        "zip-nonzero-time",
+        "zip-structure",
+        "a modification time other than 00:00",
+        &ms,
+        &Emit {
+            time: 0x6000,
+            ..e.clone()
+        },
+    );
+    g.push_members(
+        "zip-bad-crc",
+        "zip-structure",
+        "CRC-32 of one member wrong",
+        &ms,
+        &Emit {
+            bad_crc_member: Some(1),
+            ..e.clone()
+        },
+    );
+    g.push_members("zip-central-name-differs", "zip-structure", "central directory names member 1 differently from its local header (APK bug 9950697 style)", &ms, &Emit { central_name_override: Some((1, "data/values/00000009.bin".into())), ..e.clone() });
+    g.push_members(
+        "zip-overlapping-entries",
+        "zip-structure",
+        "two central headers point at the same local header",
+        &ms,
+        &Emit {
+            central_offset_override: Some((2, 0)),
+            ..e.clone()
+        },
+    );
+    g.push_members(
+        "zip64-records-few-members",
+        "zip-structure",
+        "ZIP64 end records although there are fewer than 65536 members",
+        &ms,
+        &Emit {
+            force_zip64: true,
+            ..e.clone()
+        },
+    );
+    {
+        let mut two = b.clone();
+        let tail = b[b.len() - 22..].to_vec();
+        two.extend(&tail);
+        g.push(
+            "zip-two-end-records",
+            "zip-structure",
+            "a second end-of-central-directory record appended",
+            two,
+        );
+    }
+    for (name, why, bad) in [
+        (
+            "name-dot-dot",
+            "zip slip: a name with ..",
+            "data/../../etc/passwd",
+        ),
+        ("name-absolute", "an absolute name", "/etc/passwd"),
+        (
+            "name-backslash",
+            "a name with a backslash",
+            "data\\values\\00000001.bin",
+        ),
+        ("name-directory", "a directory entry", "data/"),
+        ("name-drive-letter", "a Windows drive letter", "C:/x.bin"),
+        (
+            "name-unknown-file",
+            "a file v1 does not define",
+            "data/extra.txt",
+        ),
+    ] {
+        let mut ms = g.members();
+        ms.insert(
+            1,
+            Member {
+                name: bad.into(),
+                data: b"x".to_vec(),
+            },
+        );
+        g.push_members(name, "zip-name", why, &ms, &e);
+    }
+    {
+        let mut ms = g.members();
+        let dup = ms[1].clone();
+        ms.insert(2, dup);
+        g.push_members(
+            "name-duplicate",
+            "zip-name",
+            "the same member twice (CVE-2013-4787 style)",
+            &ms,
+            &e,
+        );
+    }
+
+    // --- 12 mix-and-match, file set, manifests ----------------------------------------
+    {
+        let mut ms = g.members();
+        ms[1].data[0] ^= 1;
+        g.push_members(
+            "manifest-hash-mismatch",
+            "manifest",
+            "a value changed without updating the manifest (signed afterwards)",
+            &ms,
+            &e,
+        );
+    }
+    {
+        let mut ms = g.members();
+        member(&mut ms, layout::MANIFEST).data.extend(b"\n");
+        g.push_members(
+            "tag-manifest-mismatch",
+            "tag-manifest",
+            "manifest changed without updating the tag manifest",
+            &ms,
+            &e,
+        );
+    }
+    {
+        let mut ms = g.members();
+        member(&mut ms, layout::BAGIT_TXT).data =
+            b"BagIt-Version: 0.97\nTag-File-Character-Encoding: UTF-8\n".to_vec();
+        rehash(&mut ms, false);
+        g.push_members(
+            "bagit-old-version",
+            "bagit",
+            "bagit.txt declares BagIt 0.97",
+            &ms,
+            &e,
+        );
+    }
+    {
+        let mut ms = g.members();
+        let m = member(&mut ms, layout::MANIFEST);
+        m.data = String::from_utf8(m.data.clone())?
+            .replace('\n', "\r\n")
+            .into_bytes();
+        rehash_tags_only(&mut ms);
+        g.push_members(
+            "manifest-crlf",
+            "manifest",
+            "manifest with CRLF line ends",
+            &ms,
+            &e,
+        );
+    }
+    {
+        let mut ms = g.members();
+        let m = member(&mut ms, layout::MANIFEST);
+        m.data = String::from_utf8(m.data.clone())?
+            .to_uppercase()
+            .replace("DATA/", "data/")
+            .replace(".BIN", ".bin")
+            .replace(".JSONL", ".jsonl")
+            .replace(".CSV", ".csv")
+            .replace(".JSON", ".json")
+            .into_bytes();
+        rehash_tags_only(&mut ms);
+        g.push_members(
+            "manifest-uppercase-hex",
+            "manifest",
+            "manifest digests in uppercase hex",
+            &ms,
+            &e,
+        );
+    }
+    {
+        let mut ms = g.members();
+        let m = member(&mut ms, layout::TAG_MANIFEST);
+        let mut d = vec![0xef, 0xbb, 0xbf];
+        d.extend(&m.data);
+        m.data = d;
+        g.push_members(
+            "tag-manifest-bom",
+            "tag-manifest",
+            "tag manifest starts with a byte order mark",
+            &ms,
+            &e,
+        );
+    }
+    {
+        let mut ms = g.members();
+        let extra = Member {
+            name: "data/values/00000005.bin".into(),
+            data: b"smuggled".to_vec(),
+        };
+        ms.insert(5, extra);
+        g.push_members(
+            "file-set-extra-value",
+            "file-set",
+            "a value file the manifest does not list",
+            &ms,
+            &e,
+        );
+    }
+    {
+        let mut ms = g.members();
+        ms.remove(2);
+        g.push_members(
+            "file-set-missing-value",
+            "file-set",
+            "a value file missing; the manifest still lists it",
+            &ms,
+            &e,
+        );
+    }
+    {
+        let mut ms = g.members();
+        ms.swap(1, 2);
+        g.push_members(
+            "file-set-order",
+            "file-set",
+            "two value files swapped in the zip (manifest order is canonical)",
+            &ms,
+            &e,
+        );
+    }
+    {
+        let mut ms = g.members();
+        let n = ms.len();
+        ms.swap(n - 1, n - 2);
+        g.push_members(
+            "file-set-tag-files-swapped",
+            "file-set",
+            "bag-info.txt and tagmanifest-sha256.txt in the wrong order",
+            &ms,
+            &e,
+        );
+    }
+    {
+        let mut ms = g.members();
+        let i = ms
+            .iter()
+            .position(|m| m.name == layout::REVIEW_CSV)
+            .expect("review");
+        ms.remove(i);
+        g.push_members(
+            "file-set-missing-review",
+            "file-set",
+            "review.csv removed",
+            &ms,
+            &e,
+        );
+    }
+    {
+        // Mix and match: a value from another bundle with everything rehashed.
+        let mut ms = g.members();
+        ms[2].data = ms[1].data.clone();
+        rehash(&mut ms, false);
+        g.push_members("mix-and-match-value", "content", "bob's value replaced by alice's certificate with manifests rehashed: the entry no longer describes its bytes", &ms, &e);
+    }
+
+    // --- 13 non-canonical text and content ----------------------------------------------
+    g.push_edit(
+        "json-whitespace",
+        "content",
+        "bundle.json pretty-printed",
+        layout::BUNDLE_JSON,
+        |d| replace(d, "\"version\":1", "\"version\": 1"),
+        false,
+    );
+    g.push_edit(
+        "json-bom",
+        "content",
+        "bundle.json starts with a byte order mark",
+        layout::BUNDLE_JSON,
+        |d| d.splice(0..0, [0xef, 0xbb, 0xbf]).for_each(drop),
+        false,
+    );
+    g.push_edit(
+        "json-crlf",
+        "content",
+        "bundle.json ends with CRLF",
+        layout::BUNDLE_JSON,
+        |d| {
+            d.pop();
+            d.extend(b"\r\n");
+        },
+        false,
+    );
+    g.push_edit(
+        "json-unknown-member",
+        "content",
+        "bundle.json with an extra member",
+        layout::BUNDLE_JSON,
+        |d| replace(d, "\"version\":1,", "\"version\":1,\"x\":0,"),
+        false,
+    );
+    g.push_edit(
+        "json-duplicate-member",
+        "content",
+        "bundle.json with a repeated member",
+        layout::BUNDLE_JSON,
+        |d| replace(d, "\"version\":1,", "\"version\":1,\"version\":1,"),
+        false,
+    );
+    g.push_edit(
+        "json-escaped-slash",
+        "content",
+        "a \\/ escape where canonical JSON writes /",
+        layout::BUNDLE_JSON,
+        |d| replace(d, "ldaps://", "ldaps:\\/\\/"),
+        false,
+    );
+    g.push_edit(
+        "unsupported-version",
+        "unsupported-version",
+        "bundle.json says version 2",
+        layout::BUNDLE_JSON,
+        |d| replace(d, "\"version\":1", "\"version\":2"),
+        false,
+    );
+    g.push_edit(
+        "counts-mismatch",
+        "content",
+        "counts.entries claims one more entry",
+        layout::BUNDLE_JSON,
+        |d| replace(d, "\"entries\":4", "\"entries\":5"),
+        false,
+    );
+    g.push_edit(
+        "entry-subject-lie",
+        "content",
+        "an entry records another subject for its certificate",
+        layout::ENTRIES_JSONL,
+        |d| replace(d, "\"subject\":\"", "\"subject\":\"CN=Mallory,"),
+        true,
+    );
+    g.push_edit(
+        "entry-thumbprint-lie",
+        "content",
+        "an entry records another SHA-1 thumbprint",
+        layout::ENTRIES_JSONL,
+        |d| {
+            let s = String::from_utf8(d.clone()).unwrap();
+            let i = s.find("\"sha1\":\"").unwrap() + 8;
+            d[i] = if d[i] == b'0' { b'1' } else { b'0' };
+        },
+        true,
+    );
+    g.push_edit(
+        "entry-control-character",
+        "content",
+        "a display name with an ANSI escape sequence",
+        layout::ENTRIES_JSONL,
+        |d| replace(d, "Alice Adams", "Alice\\u001b[2JAdams"),
+        true,
+    );
+    g.push_edit(
+        "entry-unknown-class",
+        "content",
+        "a classification outside the v1 vocabulary",
+        layout::ENTRIES_JSONL,
+        |d| replace(d, "\"class\":\"encryption\"", "\"class\":\"trusted\""),
+        true,
+    );
+    g.push_edit(
+        "review-csv-divergent",
+        "content",
+        "review.csv shows something other than the entries",
+        layout::REVIEW_CSV,
+        |d| replace(d, "Alice Adams", "Alice Adamz"),
+        false,
+    );
+    {
+        let mut ms = g.members();
+        replace(
+            &mut member(&mut ms, layout::BAG_INFO_TXT).data,
+            "Payload-Oxum: ",
+            "Payload-Oxum: 1",
+        );
+        rehash_tags_only(&mut ms);
+        g.push_members(
+            "bag-info-wrong-oxum",
+            "bagit",
+            "bag-info.txt Payload-Oxum does not match the payload",
+            &ms,
+            &e,
+        );
+    }
+    {
+        let mut ms = g.members();
+        let m = member(&mut ms, layout::BAG_INFO_TXT);
+        m.data.extend(b"Contact-Name: Mallory\n");
+        rehash_tags_only(&mut ms);
+        g.push_members(
+            "bag-info-extra-field",
+            "bagit",
+            "bag-info.txt with an extra field",
+            &ms,
+            &e,
+        );
+    }
+
+    // --- 15 private key material ------------------------------------------------------
+    {
+        let mut ms = g.members();
+        let pem = b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n-----END PRIVATE KEY-----\n".to_vec();
+        let i = ms
+            .iter()
+            .position(|m| m.name == "data/values/00000004.bin")
+            .expect("value 4");
+        ms[i].data = pem;
+        rehash(&mut ms, false);
+        g.push_members(
+            "private-key-in-value",
+            "private-key",
+            "an unparseable value that is a PEM private key",
+            &ms,
+            &e,
+        );
+    }
+
+    // Write.
+    std::fs::create_dir_all(out)?;
+    for v in &g.vectors {
+        std::fs::write(out.join(format!("{}.vector", v.name)), v.render())?;
+    }
+    let _ = (&g.base, &g.empty);
+    eprintln!("wrote {} vectors to {}", g.vectors.len(), out.display());
+    Ok(())
+}
+
+/// Recomputes only the tag manifest (the payload manifest stays as edited).
+fn rehash_tags_only(ms: &mut [Member]) {
+    let mut tags = Vec::new();
+    for n in [layout::BAGIT_TXT, layout::MANIFEST, layout::BAG_INFO_TXT] {
+        if let Some(m) = ms.iter().find(|m| m.name == n) {
+            layout::manifest_line(&mut tags, &Sha256::digest(&m.data), n);
+        }
+    }
+    if let Some(m) = ms.iter_mut().find(|m| m.name == layout::TAG_MANIFEST) {
+        m.data = tags;
+    }
+}
+
+/// Writes the committed test keys (run once; kept for the record). Seeds are
+/// SHA-256 of a fixed label, so anyone can re-derive them.
+fn make_keys(dir: &Path) -> Res<()> {
+    std::fs::create_dir_all(dir)?;
+    for (i, name) in ["exporter", "reviewer", "outsider"].into_iter().enumerate() {
+        let seed =
+            *Sha256::digest(format!("certferry test vector key {name}").as_bytes()).as_bytes();
+        let (pk, sk) = certferry_format::keys::keypair_from_seed(
+            &seed,
+            [0xce, 0x27, 0xfe, 0x77, 0, 0, 0, i as u8 + 1],
+        );
+        std::fs::write(dir.join(format!("{name}.key")), sk.to_file_string(None)?)?;
+        std::fs::write(dir.join(format!("{name}.pub")), pk.to_file_string())?;
+    }
+    Ok(())
+}
+
+fn main() -> Res<()> {
+    let arg = std::env::args()
+        .nth(1)
+        .ok_or("usage: gen_vectors OUT_DIR | --make-keys DIR")?;
+    if arg == "--make-keys" {
+        let dir: PathBuf = std::env::args().nth(2).ok_or("--make-keys DIR")?.into();
+        return make_keys(&dir);
+    }
+    let out: PathBuf = arg.into();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("no workspace root")?
+        .to_path_buf();
+    generate(&root, &out)
+}

@@ -1,0 +1,283 @@
+//! The contents of a bundle: `bundle.json` ([`BundleHeader`]) and the lines of
+//! `entries.jsonl` ([`Entry`]), exactly as SPEC.md §5 and §6 define them.
+//! Field order here is the canonical member order of the JSON objects.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{Sha256, SourceId};
+use crate::timestamp::Timestamp;
+
+/// The value of `format` in `bundle.json`.
+pub const FORMAT_NAME: &str = "certferry-bundle";
+/// The format version this library reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `data/bundle.json`: what the bundle is, where it came from, and its place
+/// in the source's sequence (SPEC.md §5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleHeader {
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// Always [`FORMAT_VERSION`] for v1.
+    pub version: u32,
+    /// The exporting directory's id.
+    pub source: SourceId,
+    /// Sequence number within the source, starting at 1.
+    pub sequence: u64,
+    /// When the export was made.
+    pub created: Timestamp,
+    /// After this instant the bundle MUST NOT be imported.
+    pub expires: Timestamp,
+    /// SHA-256 of the previous bundle file of this source; `None` for the first.
+    pub previous_sha256: Option<Sha256>,
+    /// The program that wrote the bundle.
+    pub exporter: Software,
+    /// Free text describing the source (server, base DN, filter).
+    pub source_description: String,
+    /// Counts over the entries, checked by readers.
+    pub counts: Counts,
+}
+
+/// Name and version of a program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Software {
+    /// Program name, `[A-Za-z0-9._+-]{1,64}`.
+    pub name: String,
+    /// Program version, `[A-Za-z0-9._+-]{1,64}`.
+    pub version: String,
+}
+
+/// Counts recorded in `bundle.json` and recomputed by every reader.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    /// Number of entries (lines of `entries.jsonl`).
+    pub entries: u64,
+    /// Number of attribute values (files under `data/values/`).
+    pub values: u64,
+    /// Number of certificates found in the values.
+    pub certificates: u64,
+    /// Certificates classified `encryption`.
+    pub encryption: u64,
+    /// Certificates classified `signing-only`.
+    pub signing_only: u64,
+    /// Certificates classified `unusable`.
+    pub unusable: u64,
+    /// Values whose container is `unparseable`.
+    pub unparseable_values: u64,
+}
+
+/// The kind of directory object an entry describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectKind {
+    /// An AD user (`objectClass=user`).
+    User,
+    /// An AD contact (`objectClass=contact`).
+    Contact,
+}
+
+impl ObjectKind {
+    /// The name used in JSON and CSV.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::User => "user",
+            ObjectKind::Contact => "contact",
+        }
+    }
+}
+
+/// The directory attribute a value was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Attribute {
+    /// `userCertificate` (2.5.4.36): DER X.509 certificates.
+    #[serde(rename = "userCertificate")]
+    UserCertificate,
+    /// `userSMIMECertificate`: PKCS#7/CMS blobs as Outlook publishes them.
+    #[serde(rename = "userSMIMECertificate")]
+    UserSmimeCertificate,
+}
+
+impl Attribute {
+    /// The LDAP attribute name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attribute::UserCertificate => "userCertificate",
+            Attribute::UserSmimeCertificate => "userSMIMECertificate",
+        }
+    }
+}
+
+/// One line of `data/entries.jsonl`: a directory object and its certificate
+/// values (SPEC.md §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// `user` or `contact`.
+    pub kind: ObjectKind,
+    /// objectGUID in its string form, lowercase, without braces.
+    pub object_guid: Option<String>,
+    /// objectSid in its `S-1-...` string form.
+    pub object_sid: Option<String>,
+    /// userPrincipalName.
+    pub upn: Option<String>,
+    /// sAMAccountName.
+    pub sam_account_name: Option<String>,
+    /// mail.
+    pub mail: Option<String>,
+    /// proxyAddresses, as stored (`SMTP:` primary, `smtp:` secondary, other types).
+    pub proxy_addresses: Vec<String>,
+    /// displayName.
+    pub display_name: Option<String>,
+    /// distinguishedName as the server returned it.
+    pub dn: String,
+    /// userAccountControl has ACCOUNTDISABLE (0x2) set.
+    pub disabled: bool,
+    /// The values of `userCertificate` then `userSMIMECertificate`, in server order.
+    pub values: Vec<Value>,
+}
+
+impl Entry {
+    /// The entry's SMTP addresses: `mail` and every `smtp:` proxy address,
+    /// lowercased, sorted and deduplicated.
+    pub fn smtp_addresses(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .proxy_addresses
+            .iter()
+            .filter_map(|p| {
+                let (kind, addr) = p.split_once(':')?;
+                kind.eq_ignore_ascii_case("smtp")
+                    .then(|| addr.to_ascii_lowercase())
+            })
+            .chain(self.mail.iter().map(|m| m.to_ascii_lowercase()))
+            .filter(|a| !a.is_empty())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// A short name for messages: UPN, mail, sAMAccountName or DN.
+    pub fn label(&self) -> &str {
+        self.upn
+            .as_deref()
+            .or(self.mail.as_deref())
+            .or(self.sam_account_name.as_deref())
+            .unwrap_or(&self.dn)
+    }
+}
+
+/// One attribute value: its raw bytes live in `file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Value {
+    /// The attribute the value came from.
+    pub attribute: Attribute,
+    /// The payload file holding the raw bytes, `data/values/NNNNNNNN.bin`.
+    pub file: String,
+    /// How the bytes decode: `x509`, `pkcs7` or `unparseable`.
+    pub container: String,
+    /// The certificates found in the value, in the order they appear.
+    pub certificates: Vec<CertRecord>,
+}
+
+/// What the exporter recorded about one certificate (SPEC.md §6.3). Every
+/// field except `class` and `reasons` is recomputed by readers from the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertRecord {
+    /// SHA-256 thumbprint of the certificate DER.
+    pub sha256: Sha256,
+    /// SHA-1 thumbprint (40 lowercase hex digits), what Exchange shows.
+    pub sha1: String,
+    /// Subject, RFC 4514 form.
+    pub subject: String,
+    /// Issuer, RFC 4514 form.
+    pub issuer: String,
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// Start of validity.
+    pub not_before: Timestamp,
+    /// End of validity.
+    pub not_after: Timestamp,
+    /// `rsa`, `ec`, `ed25519`, `ed448`, `dsa` or `other`.
+    pub key_type: String,
+    /// Key size in bits (0 when unknown).
+    pub key_bits: u32,
+    /// keyUsage bits by RFC 5280 name; `None` when the extension is absent.
+    pub key_usage: Option<Vec<String>>,
+    /// extendedKeyUsage OIDs; `None` when the extension is absent.
+    pub extended_key_usage: Option<Vec<String>>,
+    /// rfc822Name subject alternative names.
+    pub rfc822_names: Vec<String>,
+    /// basicConstraints cA.
+    pub is_ca: bool,
+    /// The exporter's classification: `encryption`, `signing-only` or `unusable`.
+    pub class: String,
+    /// Why, as reason codes (SPEC.md §6.4).
+    pub reasons: Vec<String>,
+}
+
+fn clamp_time(secs: i64) -> Timestamp {
+    Timestamp::from_unix(secs).unwrap_or(if secs < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+impl CertRecord {
+    /// The record for a decoded certificate with the given class and reasons.
+    /// Every field but `class` and `reasons` is a function of the certificate.
+    pub fn describe(info: &crate::cert::CertInfo, class: &str, reasons: &[String]) -> Self {
+        Self {
+            sha256: info.sha256,
+            sha1: crate::hex::encode_lower(&info.sha1),
+            subject: info.subject.clone(),
+            issuer: info.issuer.clone(),
+            serial: info.serial.clone(),
+            not_before: clamp_time(info.not_before),
+            not_after: clamp_time(info.not_after),
+            key_type: info.key_type.as_str().to_owned(),
+            key_bits: info.key_bits,
+            key_usage: info
+                .key_usage
+                .as_ref()
+                .map(|ku| ku.iter().map(|u| u.as_str().to_owned()).collect()),
+            extended_key_usage: info.extended_key_usage.clone(),
+            rfc822_names: info.rfc822_names.clone(),
+            is_ca: info.is_ca,
+            class: class.to_owned(),
+            reasons: reasons.to_vec(),
+        }
+    }
+
+    /// The record for a decoded certificate and its classification.
+    pub fn classified(info: &crate::cert::CertInfo, c: &crate::cert::Classification) -> Self {
+        let reasons: Vec<String> = c.reasons.iter().map(|r| r.as_str().to_owned()).collect();
+        Self::describe(info, c.class.as_str(), &reasons)
+    }
+}
+
+/// Decodes a raw attribute value and describes it, classifying each
+/// certificate with `classify` (which receives the value and the certificate).
+/// The `file` member is left empty; the writer assigns it.
+pub fn describe_value(
+    attribute: Attribute,
+    bytes: &[u8],
+    mut classify: impl FnMut(&[u8], &crate::cert::CertInfo) -> crate::cert::Classification,
+) -> Value {
+    let decoded = crate::cert::decode_value(bytes);
+    Value {
+        attribute,
+        file: String::new(),
+        container: decoded.container.as_str().to_owned(),
+        certificates: decoded
+            .certificates
+            .iter()
+            .map(|info| CertRecord::classified(info, &classify(bytes, info)))
+            .collect(),
+    }
+}

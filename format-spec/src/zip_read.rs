@@ -1,0 +1,355 @@
+//! A strict reader for exactly the zip profile of SPEC.md §4. It accepts the
+//! one byte layout our writer produces and rejects everything else: every byte
+//! of the file is accounted for exactly once, local and central headers must
+//! agree field by field, and no field may hold a value other than the one the
+//! profile fixes.
+//!
+//! The `zip` crate is deliberately not used to read: it merges duplicate
+//! names and trusts the central directory alone (bundle-security.md).
+
+use std::ops::Range;
+
+use crate::{err, Result};
+
+/// Local file header signature.
+const LOCAL_SIG: u32 = 0x0403_4b50;
+/// Central directory header signature.
+const CENTRAL_SIG: u32 = 0x0201_4b50;
+/// End of central directory signature.
+const EOCD_SIG: u32 = 0x0605_4b50;
+/// ZIP64 end of central directory record signature.
+const EOCD64_SIG: u32 = 0x0606_4b50;
+/// ZIP64 end of central directory locator signature.
+const LOCATOR64_SIG: u32 = 0x0706_4b50;
+
+/// "Version needed to extract": 1.0, stored only.
+pub(crate) const VERSION_NEEDED: u16 = 10;
+/// "Version made by": Unix (3) in the high byte, 1.0 in the low byte.
+pub(crate) const VERSION_MADE_BY: u16 = 0x030a;
+/// MS-DOS date 1980-01-01.
+pub(crate) const DOS_DATE: u16 = 0x0021;
+/// External attributes: a regular file with mode 0644.
+pub(crate) const EXTERNAL_ATTRS: u32 = 0o100_644 << 16;
+/// Members above this count need the ZIP64 end records.
+pub(crate) const ZIP32_MAX_MEMBERS: usize = 0xffff;
+
+const LOCAL_LEN: usize = 30;
+const CENTRAL_LEN: usize = 46;
+const EOCD_LEN: usize = 22;
+const EOCD64_LEN: usize = 56;
+const LOCATOR64_LEN: usize = 20;
+
+/// One member of a canonical zip: its name and where its bytes lie in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Member {
+    pub(crate) name: String,
+    pub(crate) data: Range<usize>,
+}
+
+/// A little-endian cursor over a slice that turns running off the end into an error.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn at(bytes: &'a [u8], pos: usize) -> Self {
+        Self { bytes, pos }
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n);
+        match end.and_then(|end| self.bytes.get(self.pos..end)) {
+            Some(s) => {
+                self.pos += n;
+                Ok(s)
+            }
+            None => Err(err!(
+                ZipStructure,
+                "{what} at offset {} runs past the end of the file",
+                self.pos
+            )),
+        }
+    }
+
+    fn u16(&mut self, what: &str) -> Result<u16> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        let b = self.take(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+}
+
+/// Requires a header field to hold the one value the profile allows.
+fn expect_field<T: PartialEq + std::fmt::LowerHex>(
+    got: T,
+    want: T,
+    field: &str,
+    at: usize,
+) -> Result<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(err!(
+            ZipStructure,
+            "{field} of the header at offset {at} is {got:#x}, the profile requires {want:#x}"
+        ))
+    }
+}
+
+/// The fields a local header and its central header must agree on.
+#[derive(PartialEq, Eq)]
+struct Common {
+    crc: u32,
+    size: u32,
+    name_len: u16,
+}
+
+/// Reads the fixed part shared by local and central headers after their
+/// version fields: flags, method, time, date, crc, sizes, name and extra lengths.
+fn read_common(c: &mut Cursor<'_>, at: usize) -> Result<Common> {
+    expect_field(c.u16("flags")?, 0, "general purpose flags", at)?;
+    expect_field(c.u16("method")?, 0, "compression method", at)?;
+    expect_field(c.u16("time")?, 0, "modification time", at)?;
+    expect_field(c.u16("date")?, DOS_DATE, "modification date", at)?;
+    let crc = c.u32("crc")?;
+    let compressed = c.u32("compressed size")?;
+    let size = c.u32("uncompressed size")?;
+    expect_field(compressed, size, "compressed size", at)?;
+    let name_len = c.u16("name length")?;
+    expect_field(c.u16("extra length")?, 0, "extra field length", at)?;
+    Ok(Common {
+        crc,
+        size,
+        name_len,
+    })
+}
+
+/// Parses `bytes` as a zip in the canonical profile and returns its members in
+/// file order. Checks structure only; names are checked by the caller against
+/// the layout, and contents by the manifests.
+pub(crate) fn read_members(bytes: &[u8]) -> Result<Vec<Member>> {
+    let len = bytes.len();
+    if len < EOCD_LEN {
+        return Err(err!(
+            ZipStructure,
+            "file of {len} bytes is too short to be a zip"
+        ));
+    }
+    let eocd_at = len - EOCD_LEN;
+    let mut c = Cursor::at(bytes, eocd_at);
+    if c.u32("end of central directory")? != EOCD_SIG {
+        return Err(err!(
+            ZipStructure,
+            "no end-of-central-directory record in the last {EOCD_LEN} bytes (a zip comment or trailing bytes are not allowed)"
+        ));
+    }
+    expect_field(c.u16("disk")?, 0, "disk number", eocd_at)?;
+    expect_field(c.u16("disk")?, 0, "central directory disk", eocd_at)?;
+    let n_disk = c.u16("count")?;
+    let n_total = c.u16("count")?;
+    let cd_size32 = c.u32("cd size")?;
+    let cd_offset = c.u32("cd offset")? as usize;
+    expect_field(c.u16("comment length")?, 0, "comment length", eocd_at)?;
+    expect_field(n_disk, n_total, "member count on this disk", eocd_at)?;
+
+    let (count, cd_end) = if n_total == 0xffff && cd_size32 == u32::MAX {
+        // ZIP64 form, used only when there are more than 65535 members.
+        let loc_at = eocd_at
+            .checked_sub(LOCATOR64_LEN)
+            .ok_or_else(|| err!(ZipStructure, "ZIP64 locator missing"))?;
+        let mut l = Cursor::at(bytes, loc_at);
+        expect_field(
+            l.u32("locator")?,
+            LOCATOR64_SIG,
+            "ZIP64 locator signature",
+            loc_at,
+        )?;
+        expect_field(l.u32("disk")?, 0, "ZIP64 locator disk", loc_at)?;
+        let rec_at = l.u64("offset")?;
+        expect_field(l.u32("disks")?, 1, "ZIP64 locator disk count", loc_at)?;
+        let want_rec_at = loc_at
+            .checked_sub(EOCD64_LEN)
+            .ok_or_else(|| err!(ZipStructure, "ZIP64 end record missing"))?;
+        expect_field(
+            rec_at,
+            want_rec_at as u64,
+            "ZIP64 end record offset",
+            loc_at,
+        )?;
+        let mut r = Cursor::at(bytes, want_rec_at);
+        expect_field(
+            r.u32("zip64 eocd")?,
+            EOCD64_SIG,
+            "ZIP64 end record signature",
+            want_rec_at,
+        )?;
+        expect_field(r.u64("size")?, 44, "ZIP64 end record size", want_rec_at)?;
+        expect_field(
+            r.u16("made by")?,
+            VERSION_NEEDED,
+            "ZIP64 version made by",
+            want_rec_at,
+        )?;
+        expect_field(
+            r.u16("needed")?,
+            VERSION_NEEDED,
+            "ZIP64 version needed",
+            want_rec_at,
+        )?;
+        expect_field(r.u32("disk")?, 0, "ZIP64 disk number", want_rec_at)?;
+        expect_field(
+            r.u32("disk")?,
+            0,
+            "ZIP64 central directory disk",
+            want_rec_at,
+        )?;
+        let n1 = r.u64("count")?;
+        let n2 = r.u64("count")?;
+        expect_field(n1, n2, "ZIP64 member count on this disk", want_rec_at)?;
+        let cd_size = r.u64("cd size")?;
+        expect_field(
+            r.u64("cd offset")?,
+            cd_offset as u64,
+            "ZIP64 central directory offset",
+            want_rec_at,
+        )?;
+        if n1 <= ZIP32_MAX_MEMBERS as u64 {
+            return Err(err!(
+                ZipStructure,
+                "ZIP64 end records used for {n1} members; the profile uses them only above {ZIP32_MAX_MEMBERS}"
+            ));
+        }
+        let count = usize::try_from(n1)
+            .map_err(|_| err!(ZipStructure, "member count {n1} is too large"))?;
+        let cd_end = cd_offset
+            .checked_add(usize::try_from(cd_size).unwrap_or(usize::MAX))
+            .filter(|&e| e == want_rec_at)
+            .ok_or_else(|| {
+                err!(
+                    ZipStructure,
+                    "central directory does not end where the ZIP64 end record starts"
+                )
+            })?;
+        (count, cd_end)
+    } else {
+        let cd_end = cd_offset
+            .checked_add(cd_size32 as usize)
+            .filter(|&e| e == eocd_at);
+        let cd_end = cd_end.ok_or_else(|| {
+            err!(
+                ZipStructure,
+                "central directory (offset {cd_offset}, size {cd_size32}) does not end where the end record starts ({eocd_at})"
+            )
+        })?;
+        (usize::from(n_total), cd_end)
+    };
+
+    // Each member needs at least its two headers; this bounds `count` before allocating.
+    if count.saturating_mul(LOCAL_LEN + CENTRAL_LEN + 2) > len {
+        return Err(err!(
+            ZipStructure,
+            "member count {count} cannot fit in {len} bytes"
+        ));
+    }
+
+    // Local headers and data, back to back from offset 0 up to the central directory.
+    let mut members = Vec::with_capacity(count);
+    let mut locals = Vec::with_capacity(count);
+    let mut pos = 0usize;
+    for i in 0..count {
+        let at = pos;
+        let mut c = Cursor::at(bytes, at);
+        if c.u32("local header")? != LOCAL_SIG {
+            return Err(err!(
+                ZipStructure,
+                "member {i}: no local file header at offset {at} (prefix, gap or overlapping data)"
+            ));
+        }
+        expect_field(c.u16("version")?, VERSION_NEEDED, "version needed", at)?;
+        let common = read_common(&mut c, at)?;
+        let name = c.take(usize::from(common.name_len), "member name")?;
+        let data_start = c.pos;
+        c.take(common.size as usize, "member data")?;
+        let data = data_start..c.pos;
+        let crc = crc32fast::hash(&bytes[data.clone()]);
+        if crc != common.crc {
+            return Err(err!(ZipStructure, "member {i}: CRC-32 mismatch"));
+        }
+        let name = std::str::from_utf8(name)
+            .map_err(|_| err!(ZipName, "member {i}: name is not UTF-8"))?
+            .to_owned();
+        pos = c.pos;
+        locals.push((at, common));
+        members.push(Member { name, data });
+    }
+    if pos != cd_offset {
+        return Err(err!(
+            ZipStructure,
+            "{} bytes between the last member and the central directory",
+            cd_offset.abs_diff(pos)
+        ));
+    }
+
+    // Central directory: one header per member, in the same order, agreeing field by field.
+    let mut c = Cursor::at(bytes, cd_offset);
+    for (i, (member, (local_at, local))) in members.iter().zip(&locals).enumerate() {
+        let at = c.pos;
+        if c.u32("central header")? != CENTRAL_SIG {
+            return Err(err!(
+                ZipStructure,
+                "member {i}: no central directory header at offset {at}"
+            ));
+        }
+        expect_field(c.u16("made by")?, VERSION_MADE_BY, "version made by", at)?;
+        expect_field(c.u16("version")?, VERSION_NEEDED, "version needed", at)?;
+        let central = read_common(&mut c, at)?;
+        expect_field(c.u16("comment length")?, 0, "file comment length", at)?;
+        expect_field(c.u16("disk")?, 0, "disk number start", at)?;
+        expect_field(c.u16("internal attrs")?, 0, "internal attributes", at)?;
+        expect_field(
+            c.u32("external attrs")?,
+            EXTERNAL_ATTRS,
+            "external attributes",
+            at,
+        )?;
+        expect_field(
+            c.u32("offset")? as usize,
+            *local_at,
+            "local header offset",
+            at,
+        )?;
+        if central != *local {
+            return Err(err!(
+                ZipStructure,
+                "member {i} ({:?}): central and local headers disagree",
+                member.name
+            ));
+        }
+        let name = c.take(usize::from(central.name_len), "member name")?;
+        if name != member.name.as_bytes() {
+            return Err(err!(
+                ZipStructure,
+                "member {i}: central directory name differs from the local header name {:?}",
+                member.name
+            ));
+        }
+    }
+    if c.pos != cd_end {
+        return Err(err!(
+            ZipStructure,
+            "central directory holds more than {count} headers"
+        ));
+    }
+    Ok(members)
+}

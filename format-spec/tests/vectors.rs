@@ -1,0 +1,173 @@
+//! Runs every test vector in `format-spec/vectors/` through the verifier
+//! (SPEC.md §11). A vector that fails with another class than it expects, or
+//! succeeds when it expects a failure, fails this test.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine as _;
+use certferry_format::keys::PublicKey;
+use certferry_format::replay::{ReplayRules, SourceState};
+use certferry_format::{
+    Limits, Role, Sha256, SourceId, Timestamp, TrustPolicy, TrustedKey, UnverifiedBundle,
+};
+
+struct Case {
+    expect: String,
+    now: Timestamp,
+    policy: TrustPolicy,
+    previous: Option<SourceState>,
+    signatures: Vec<(String, Vec<u8>)>,
+    bundle: Vec<u8>,
+}
+
+fn parse_vector(text: &str) -> Result<Case, String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut expect = None;
+    let mut now = None;
+    let mut keys = Vec::new();
+    let mut required = BTreeMap::new();
+    let mut previous = None;
+    let mut replay = ReplayRules::default();
+    let mut signatures = Vec::new();
+    let mut lines = text.lines();
+    let mut bundle_b64 = String::new();
+    while let Some(line) = lines.next() {
+        let (key, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("bad header line {line:?}"))?;
+        let value = value.trim_start();
+        match key {
+            "expect" => expect = Some(value.to_owned()),
+            "comment" => {}
+            "now" => now = Some(Timestamp::parse(value).ok_or("bad now")?),
+            "trusted" => {
+                let (role, pk) = value.split_once(' ').ok_or("bad trusted")?;
+                let role: Role = role.parse().map_err(|_| "bad role")?;
+                let key = PublicKey::from_base64(pk).map_err(|e| e.to_string())?;
+                keys.push(TrustedKey {
+                    name: format!("key{}", keys.len() + 1),
+                    role,
+                    key,
+                });
+            }
+            "require" => {
+                let (role, n) = value.split_once(' ').ok_or("bad require")?;
+                required.insert(
+                    role.parse::<Role>().map_err(|_| "bad role")?,
+                    n.parse().map_err(|_| "bad count")?,
+                );
+            }
+            "previous" => {
+                let parts: Vec<&str> = value.split(' ').collect();
+                previous = Some(SourceState {
+                    sequence: parts[0].parse().map_err(|_| "bad seq")?,
+                    sha256: Sha256::parse_hex(parts[1]).ok_or("bad sha")?,
+                    created: Timestamp::parse(parts[2]).ok_or("bad created")?,
+                });
+            }
+            "max-jump" => replay.max_sequence_jump = Some(value.parse().map_err(|_| "bad jump")?),
+            "accept-source" => {
+                replay.accepted_sources =
+                    Some(vec![SourceId::parse(value).map_err(|e| e.to_string())?])
+            }
+            "signature" => {
+                let (label, sig) = value.split_once(' ').ok_or("bad signature")?;
+                signatures.push((
+                    label.to_owned(),
+                    b64.decode(sig).map_err(|e| e.to_string())?,
+                ));
+            }
+            "bundle" => {
+                for l in lines.by_ref() {
+                    bundle_b64.push_str(l);
+                }
+            }
+            other => return Err(format!("unknown header {other:?}")),
+        }
+    }
+    Ok(Case {
+        expect: expect.ok_or("no expect")?,
+        now: now.ok_or("no now")?,
+        policy: TrustPolicy {
+            keys,
+            required,
+            replay,
+        },
+        previous,
+        signatures,
+        bundle: b64.decode(bundle_b64).map_err(|e| e.to_string())?,
+    })
+}
+
+fn vectors_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors")
+}
+
+#[test]
+fn every_vector_gives_exactly_its_expected_outcome() {
+    let mut files: Vec<_> = std::fs::read_dir(vectors_dir())
+        .expect("format-spec/vectors exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "vector"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 40,
+        "expected at least 40 vectors, found {}",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    let mut successes = 0;
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let case = parse_vector(&std::fs::read_to_string(path).unwrap())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let outcome = UnverifiedBundle::parse(case.bundle, case.signatures, &Limits::default())
+            .and_then(|u| u.verify(&case.policy, case.now, case.previous.as_ref()));
+        let got = match &outcome {
+            Ok(_) => "success".to_owned(),
+            Err(e) => e.class().name().to_owned(),
+        };
+        if got == "success" {
+            successes += 1;
+        }
+        if got != case.expect {
+            let detail = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+            failures.push(format!(
+                "{name}: expected {}, got {got} {detail}",
+                case.expect
+            ));
+        }
+    }
+    assert!(successes >= 1, "no valid vector");
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_error_class_of_verification_has_a_vector() {
+    let mut seen = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(vectors_dir()).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "vector") {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        if let Some(l) = text.lines().next().and_then(|l| l.strip_prefix("expect: ")) {
+            seen.insert(l.to_owned());
+        }
+    }
+    for class in certferry_format::ErrorClass::ALL {
+        let name = class.name();
+        if matches!(name, "key" | "write") {
+            continue; // not verification outcomes (SPEC.md §10)
+        }
+        assert!(seen.contains(name), "no vector expects {name}");
+    }
+}
