@@ -148,15 +148,21 @@ impl SignatureFile {
     /// Signature files larger than this are refused before parsing.
     pub const MAX_FILE_LEN: usize = 16 * 1024;
 
-    /// Longest trusted comment, in bytes: what minisign can read back. It
-    /// reads the line with `fgets` into `TRUSTEDCOMMENTMAXBYTES` (8192) bytes
-    /// including the 17-byte prefix, the LF and the NUL; its signer refuses
-    /// longer ones with the same bound (`src/minisign.c`, `sign()`).
-    pub const MAX_TRUSTED_COMMENT_LEN: usize = 8192 - 17 - 2;
+    /// Longest trusted comment [`Self::parse`] accepts, in bytes (SPEC.md §7.1).
+    pub const MAX_TRUSTED_COMMENT_LEN: usize = 8192;
 
-    /// Longest untrusted comment, in bytes: minisign reads that line into
-    /// `COMMENTMAXBYTES` (1024) bytes including the 19-byte prefix, LF and NUL.
-    pub const MAX_UNTRUSTED_COMMENT_LEN: usize = 1024 - 19 - 2;
+    /// Longest trusted comment [`Self::sign`] writes, in bytes: the longest
+    /// that stock minisign can read back. It reads the line with `fgets` into
+    /// `TRUSTEDCOMMENTMAXBYTES` (8192) bytes including the 17-byte prefix,
+    /// the LF and the NUL, and its signer refuses longer ones with the same
+    /// bound (`src/minisign.c`, `sign()`).
+    pub const SIGN_MAX_TRUSTED_COMMENT_LEN: usize = 8192 - 17 - 2;
+
+    /// Longest untrusted comment [`Self::sign`] writes, in bytes: minisign
+    /// reads that line into `COMMENTMAXBYTES` (1024) bytes including the
+    /// 19-byte prefix, LF and NUL. ([`Self::parse`] has no limit of its own
+    /// for the untrusted comment beyond [`Self::MAX_FILE_LEN`], as SPEC.md §7.1.)
+    pub const SIGN_MAX_UNTRUSTED_COMMENT_LEN: usize = 1024 - 19 - 2;
 
     /// Parses a `.minisig` file strictly: exactly four LF-terminated lines as
     /// minisign writes them (the last LF may be missing). Anything else is an
@@ -193,7 +199,7 @@ impl SignatureFile {
             l1,
             UNTRUSTED_PREFIX,
             "untrusted comment",
-            Self::MAX_UNTRUSTED_COMMENT_LEN,
+            Self::MAX_FILE_LEN,
         )?;
         let blob: [u8; SIG_BLOB_LEN] = decode_b64(2, l2, SIG_BLOB_B64_LEN)?;
         let (alg, rest) = blob.split_at(2);
@@ -238,7 +244,8 @@ impl SignatureFile {
     /// `ED`, as `minisign -S -t <trusted_comment> -c <untrusted_comment>` does.
     ///
     /// Both comments must be printable ASCII within the length limits
-    /// ([`Self::MAX_TRUSTED_COMMENT_LEN`], [`Self::MAX_UNTRUSTED_COMMENT_LEN`]).
+    /// that stock minisign reads ([`Self::SIGN_MAX_TRUSTED_COMMENT_LEN`],
+    /// [`Self::SIGN_MAX_UNTRUSTED_COMMENT_LEN`]).
     pub fn sign(
         sk: &SecretKey,
         file_blake2b: &[u8; 64],
@@ -248,13 +255,13 @@ impl SignatureFile {
         check_comment(
             "trusted comment",
             trusted_comment.as_bytes(),
-            Self::MAX_TRUSTED_COMMENT_LEN,
+            Self::SIGN_MAX_TRUSTED_COMMENT_LEN,
         )
         .map_err(|m| err!(SignatureMalformed, "cannot sign: {m}"))?;
         check_comment(
             "untrusted comment",
             untrusted_comment.as_bytes(),
-            Self::MAX_UNTRUSTED_COMMENT_LEN,
+            Self::SIGN_MAX_UNTRUSTED_COMMENT_LEN,
         )
         .map_err(|m| err!(SignatureMalformed, "cannot sign: {m}"))?;
         let signing = sk.signing_key();
@@ -701,31 +708,43 @@ mod tests {
     }
 
     #[test]
-    fn trusted_comment_length_limit_is_minisigns() {
+    fn sign_trusted_comment_limit_is_what_minisign_reads() {
         let (pk, sk) = keys();
         let h = blake2b512(b"x");
-        let max = "a".repeat(SignatureFile::MAX_TRUSTED_COMMENT_LEN);
+        let max = "a".repeat(SignatureFile::SIGN_MAX_TRUSTED_COMMENT_LEN);
         let sig = SignatureFile::sign(&sk, &h, &max, "").expect("at the limit");
         let parsed = SignatureFile::parse(&sig.to_bytes()).expect("parse at limit");
         parsed.verify(&pk, &h).expect("verify at limit");
-        let over = format!("{max}a");
-        let e = SignatureFile::sign(&sk, &h, &over, "").expect_err("over the limit");
+        let e = SignatureFile::sign(&sk, &h, &format!("{max}a"), "").expect_err("over");
         assert_eq!(e.class(), ErrorClass::SignatureMalformed);
-        // A file carrying an over-long comment is refused too.
-        let text = String::from_utf8(sig.to_bytes()).expect("ascii");
-        let long = text.replacen(&max, &over, 1);
-        assert!(malformed(long.as_bytes()).message().starts_with("line 3:"));
     }
 
     #[test]
-    fn untrusted_comment_length_limit_is_minisigns() {
+    fn parse_trusted_comment_limit_is_spec_8192_bytes() {
+        let (_, sig, _) = signed();
+        let text = String::from_utf8(sig.to_bytes()).expect("ascii");
+        let at = "a".repeat(SignatureFile::MAX_TRUSTED_COMMENT_LEN);
+        let with = |c: &str| text.replacen(TC, c, 1);
+        let parsed = SignatureFile::parse(with(&at).as_bytes()).expect("8192 bytes parse");
+        assert_eq!(parsed.trusted_comment().len(), 8192);
+        let e = malformed(with(&format!("{at}a")).as_bytes());
+        assert!(e.message().starts_with("line 3:"), "{e}");
+        assert!(e.message().contains("8193 bytes"), "{e}");
+    }
+
+    #[test]
+    fn sign_untrusted_comment_limit_is_what_minisign_reads() {
         let (_, sk) = keys();
         let h = blake2b512(b"x");
-        let max = "u".repeat(SignatureFile::MAX_UNTRUSTED_COMMENT_LEN);
+        let max = "u".repeat(SignatureFile::SIGN_MAX_UNTRUSTED_COMMENT_LEN);
         let sig = SignatureFile::sign(&sk, &h, "t", &max).expect("at the limit");
         SignatureFile::parse(&sig.to_bytes()).expect("parse at limit");
         let e = SignatureFile::sign(&sk, &h, "t", &format!("{max}u")).expect_err("over");
         assert_eq!(e.class(), ErrorClass::SignatureMalformed);
+        // Parsing follows SPEC.md: no untrusted comment limit but the file size.
+        let text = String::from_utf8(sig.to_bytes()).expect("ascii");
+        let long = text.replacen(&max, &"u".repeat(10_000), 1);
+        SignatureFile::parse(long.as_bytes()).expect("long untrusted comment parses");
     }
 
     #[test]

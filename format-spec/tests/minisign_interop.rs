@@ -161,12 +161,12 @@ fn stock_minisign_rejects_our_signature_on_altered_file() {
 
 #[test]
 fn our_longest_trusted_comment_verifies_with_stock_minisign() {
-    // Pins MAX_TRUSTED_COMMENT_LEN to what minisign can read back.
+    // Pins SIGN_MAX_*_COMMENT_LEN to what minisign can read back.
     let dir = tempfile::tempdir().expect("tempdir");
     let (pk, sk) = test_keys();
     let data = b"x";
-    let tc = "t".repeat(SignatureFile::MAX_TRUSTED_COMMENT_LEN);
-    let uc = "u".repeat(SignatureFile::MAX_UNTRUSTED_COMMENT_LEN);
+    let tc = "t".repeat(SignatureFile::SIGN_MAX_TRUSTED_COMMENT_LEN);
+    let uc = "u".repeat(SignatureFile::SIGN_MAX_UNTRUSTED_COMMENT_LEN);
     let sig = SignatureFile::sign(&sk, &blake2b512(data), &tc, &uc).expect("sign");
     let file = write(dir.path(), "f", data);
     let sig_path = write(dir.path(), "f.minisig", &sig.to_bytes());
