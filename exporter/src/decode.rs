@@ -1,0 +1,1 @@
+//! Decoding of directory entries (work in progress).

@@ -1,0 +1,1 @@
+//! LDIF source (work in progress).
