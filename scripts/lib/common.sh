@@ -19,20 +19,29 @@ need() {
 # abspath DIR: absolute path of an existing directory
 abspath() { (cd "$1" && pwd); }
 
-# free_ports N [ADDR]: print N distinct TCP ports that are free on ADDR (127.0.0.1) right now.
-# The kernel picks them (bind to port 0), so parallel runs do not pick the same ones;
-# callers still retry if a port gets taken before their server binds it.
+# free_ports N: print N distinct random TCP ports that nothing on this machine uses right
+# now (per /proc/net/tcp{,6}), from 20000-32767: below Linux's ephemeral range, so outgoing
+# connections never take them. Random so that parallel runs rarely pick the same ones;
+# callers retry when their server fails to bind (two servers cannot bind one port).
 free_ports() {
-    python3 - "$1" "${2:-127.0.0.1}" <<'PY'
-import socket, sys
-n, addr = int(sys.argv[1]), sys.argv[2]
-socks = []
-for _ in range(n):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind((addr, 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
+    local n=$1 used p out=() lo=20000 span=12768 tries=0
+    local f _sl local_addr _rest
+    used=" "
+    for f in /proc/net/tcp /proc/net/tcp6; do
+        [ -r "$f" ] || continue
+        while read -r _sl local_addr _rest; do
+            [[ "$local_addr" == *:* ]] || continue
+            used="$used$((16#${local_addr##*:})) "
+        done < "$f"
+    done
+    while [ ${#out[@]} -lt "$n" ]; do
+        tries=$((tries + 1)); [ $tries -lt 10000 ] || die "no free TCP port found"
+        p=$((lo + ${SRANDOM:-$((RANDOM * 32768 + RANDOM))} % span))
+        [[ "$used" == *" $p "* ]] && continue
+        used="$used$p "
+        out+=("$p")
+    done
+    echo "${out[*]}"
 }
 
 # port_open ADDR PORT: true when something accepts TCP connections there
