@@ -144,18 +144,43 @@ fn der_private_key(bytes: &[u8]) -> Option<&'static str> {
                     return Some("DER ECPrivateKey (SEC 1)");
                 }
                 // RSAPrivateKey / OpenSSL DSA key: version, then n, e, d (p, q, g, y, x).
-                let (_, c2) = integer(bytes, c1)?;
-                let (_, c3) = integer(bytes, c2)?;
-                starts(bytes, c3, false, TAG_INTEGER)
+                // The modulus (or p) is large; when it is cut off, its
+                // header is all there is to see.
+                let n = ber::open(bytes, c1)?;
+                let n_len = n.content_end.saturating_sub(n.content_start);
+                if !is_universal(&n, false, TAG_INTEGER) {
+                    return None;
+                }
+                if complete(bytes, c1).is_none() {
+                    return (n_len >= 32)
+                        .then_some("DER RSAPrivateKey (PKCS#1) or DSA private key");
+                }
+                // Then e, then the private exponent d (or q).
+                let (_, after_e) = integer(bytes, n.end)?;
+                starts(bytes, after_e, false, TAG_INTEGER)
                     .then_some("DER RSAPrivateKey (PKCS#1) or DSA private key")
             }
             _ => None,
         }
     } else {
-        let (alg, c1) = seq_starting_with_oid(bytes, c0)?;
-        let encryption = alg.starts_with(OID_PKCS5) || alg.starts_with(OID_PKCS12_PBE);
-        (encryption && starts(bytes, c1, false, TAG_OCTET_STRING))
-            .then_some("DER PKCS#8 EncryptedPrivateKeyInfo")
+        // EncryptedPrivateKeyInfo: the encryption AlgorithmIdentifier (whose
+        // PBES2 parameters may be cut off) then the encrypted data.
+        let alg = ber::open(bytes, c0)?;
+        if !is_universal(&alg, true, TAG_SEQUENCE) {
+            return None;
+        }
+        let oid = complete(bytes, alg.content_start)?;
+        let ct = oid.content(bytes);
+        if !is_universal(&oid, false, TAG_OID)
+            || !(ct.starts_with(OID_PKCS5) || ct.starts_with(OID_PKCS12_PBE))
+        {
+            return None;
+        }
+        match complete(bytes, c0) {
+            Some(alg) => starts(bytes, alg.end, false, TAG_OCTET_STRING)
+                .then_some("DER PKCS#8 EncryptedPrivateKeyInfo"),
+            None => Some("DER PKCS#8 EncryptedPrivateKeyInfo"),
+        }
     }
 }
 
