@@ -533,7 +533,7 @@ fn search_result_error(r: &LdapResult, server: &ServerUrl, base: &str, entries: 
         ),
         87 => format!("{server} rejected the LDAP filter (filterError): {}", result_text(r)),
         50 => format!("the search on {server} was refused: insufficient access rights ({})", result_text(r)),
-        1 if r.text.contains("000004DC") => format!(
+        1 | 53 if r.text.contains("000004DC") || r.text.to_ascii_lowercase().contains("authentication required") => format!(
             "the search on {server} was refused: the server requires a bind (anonymous search is not allowed) ({})",
             result_text(r)
         ),
