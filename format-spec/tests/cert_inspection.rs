@@ -1015,6 +1015,33 @@ mod cert_inspection {
         assert_eq!(find_private_key_material(&big), None);
     }
 
+    /// Throughput of the private-key scan over a bundle-sized amount of
+    /// certificate values: `cargo test --release -p certferry-format --test
+    /// cert_inspection private_key_scan_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing, run by hand in release mode"]
+    fn private_key_scan_speed() {
+        let values = [
+            data("cms-detached.p7s"),
+            data("alice-rsa.der"),
+            data("cms-ber.p7s"),
+        ];
+        let mut total = 0usize;
+        let start = std::time::Instant::now();
+        while total < 150 << 20 {
+            for v in &values {
+                assert_eq!(find_private_key_material(v), None);
+                total += v.len();
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{} MiB in {secs:.3} s = {:.0} MiB/s",
+            total >> 20,
+            (total >> 20) as f64 / secs
+        );
+    }
+
     // ---------------------------------------------------------------- robustness
 
     fn check_invariants(bytes: &[u8], d: &DecodedValue) {

@@ -97,8 +97,8 @@ impl TrustedIssuer {
     }
 
     /// SHA-256 thumbprint of the CA certificate.
-    pub fn sha256(&self) -> &Sha256 {
-        &self.sha256
+    pub fn sha256(&self) -> Sha256 {
+        self.sha256
     }
 
     /// True when this CA's name is the certificate's issuer name and its

@@ -1,6 +1,8 @@
 //! Spotting private key material in attribute values, so that it never
 //! travels in a bundle.
 
+use std::sync::LazyLock;
+
 use memchr::memmem;
 
 use super::ber::{self, Tlv, TAG_INTEGER, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE, UNIVERSAL};
@@ -32,8 +34,12 @@ pub fn find_private_key_material(bytes: &[u8]) -> Option<&'static str> {
     pem_private_key(bytes).or_else(|| der_private_key(bytes))
 }
 
+/// The substring searcher, built once.
+static PRIVATE_KEY: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"PRIVATE KEY"));
+
 fn pem_private_key(bytes: &[u8]) -> Option<&'static str> {
-    for pos in memmem::find_iter(bytes, b"PRIVATE KEY") {
+    for pos in PRIVATE_KEY.find_iter(bytes) {
         let after = bytes.get(pos + 11..).unwrap_or(&[]);
         let pgp = after.starts_with(b" BLOCK-----");
         if !pgp && !after.starts_with(b"-----") {
