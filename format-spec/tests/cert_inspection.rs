@@ -1126,6 +1126,81 @@ mod cert_inspection {
         exhaust("alice.p12", false);
     }
 
+    /// Random multi-byte mutations (overwrites, insertions, deletions,
+    /// splices) of every value: `cargo test --release -p certferry-format
+    /// --test cert_inspection random_mutations -- --ignored`; set
+    /// `CERT_MUTATIONS` for more rounds.
+    #[test]
+    #[ignore = "long-running, run by hand in release mode"]
+    fn random_mutations_never_panic() {
+        let rounds: usize = std::env::var("CERT_MUTATIONS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200_000);
+        let seeds: Vec<Vec<u8>> = [
+            "p7-certs-only.p7b",
+            "cms-detached.p7s",
+            "cms-ber.p7s",
+            "cms-ec.p7s",
+            "alice-rsa.der",
+            "bob-ec.der",
+            "alice.p12",
+            "alice-key.der",
+            "alice-enc-key.der",
+            "alice-rsa-key.der",
+            "bob-ec-key.der",
+        ]
+        .iter()
+        .map(|n| data(n))
+        .collect();
+        let good = trusted();
+        let addresses = addrs(&["alice@contoso.test"]);
+        let ctx = ClassifyContext {
+            now: NOW,
+            addresses: &addresses,
+            trusted_issuers: Some(&good),
+        };
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move |n: usize| -> usize {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % (n.max(1) as u64)) as usize
+        };
+        for _ in 0..rounds {
+            let mut v = seeds[rnd(seeds.len())].clone();
+            for _ in 0..1 + rnd(4) {
+                let at = rnd(v.len());
+                match rnd(5) {
+                    0 => {
+                        let b = rnd(256) as u8;
+                        if let Some(x) = v.get_mut(at) {
+                            *x = b;
+                        }
+                    }
+                    1 => v.insert(at, [0x00, 0x80, 0xff, 0x30, 0xa0][rnd(5)]),
+                    2 => {
+                        let end = (at + rnd(64)).min(v.len());
+                        v.drain(at..end);
+                    }
+                    3 => {
+                        let from = seeds[rnd(seeds.len())].clone();
+                        let s = rnd(from.len());
+                        let e = (s + rnd(256)).min(from.len());
+                        v.splice(at..at, from[s..e].iter().copied());
+                    }
+                    _ => v.truncate(at),
+                }
+            }
+            let d = decode_value(&v);
+            check_invariants(&v, &d);
+            for c in &d.certificates {
+                let _ = classify(&v, c, &ctx);
+            }
+            let _ = find_private_key_material(&v);
+        }
+    }
+
     #[test]
     fn no_panic_on_hostile_structures() {
         // Deeply nested indefinite lengths, inside and outside the certificate set.
