@@ -935,6 +935,11 @@ mod cert_inspection {
         commented.extend(data("root-ca.pem"));
         commented.extend(b"\nsome trailing words\n");
         assert_eq!(TrustedIssuer::from_pem(&commented).unwrap().len(), 1);
+        // Windows line endings.
+        let crlf = String::from_utf8(data("ca-bundle.pem"))
+            .unwrap()
+            .replace('\n', "\r\n");
+        assert_eq!(TrustedIssuer::from_pem(crlf.as_bytes()).unwrap(), t);
     }
 
     // ---------------------------------------------------------------- private keys
