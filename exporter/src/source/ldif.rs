@@ -1,1 +1,577 @@
-//! LDIF source (work in progress).
+//! LDIF source: reads an RFC 2849 dump as written by `ldifde -f` or
+//! `ldapsearch [-LLL]`, one record at a time.
+//!
+//! The reader keeps one record in memory (plus the reader's buffer), so a
+//! multi-gigabyte dump streams. What it accepts:
+//!
+//! - an optional `version: 1` line at the start of the file, and a UTF-8 byte
+//!   order mark before it;
+//! - `#` comment lines anywhere, including folded comments and the
+//!   `# refldap://…` search references `ldapsearch -LLL` prints;
+//! - folded lines: a line starting with one space continues the previous line,
+//!   and exactly that one space is removed;
+//! - `attr: value` (all spaces after the colon are separator, RFC 2849 `FILL`),
+//!   `attr:: base64` (strict RFC 4648 base64 with padding), attribute names in
+//!   any case and with options (stored through [`RawEntry::push`]);
+//! - `dn:` and `dn::` (base64, for non-ASCII DNs);
+//! - `changetype: add` records, read as content;
+//! - blank-line record separators (any number), LF or CRLF line endings;
+//! - the `search:`/`result:` trailer and `ref:` search-reference records that
+//!   `ldapsearch` without `-LLL` prints: skipped, but a `result:` other than
+//!   `0` is an error, because the dump is then incomplete.
+//!
+//! What it refuses, with an error naming the file and line: a record that does
+//! not start with `dn:`, a line without a colon, a continuation line with no
+//! line to continue, invalid base64, `attr:< URL` values, other changetypes,
+//! a second `dn:` in one record, a `version:` other than 1, UTF-16 input and
+//! records larger than [`MAX_RECORD_BYTES`] (by default).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use base64::Engine as _;
+
+use super::{DirectorySource, RawEntry, SourceError};
+
+/// The default largest record (LDIF text, folding included) the reader
+/// accepts. It bounds memory on a corrupt file (for example one without line
+/// breaks); see [`LdifSource::with_max_record_bytes`].
+pub const MAX_RECORD_BYTES: usize = 256 * 1024 * 1024;
+
+/// Buffer size used by [`LdifSource::open`].
+const READ_BUFFER: usize = 256 * 1024;
+
+/// An LDIF dump read as a stream of [`RawEntry`] values.
+///
+/// After an error the source is finished: further calls to
+/// [`DirectorySource::next_entry`] return `Ok(None)`.
+#[derive(Debug)]
+pub struct LdifSource<R = BufReader<File>> {
+    reader: R,
+    /// The file name used in messages and in [`DirectorySource::description`].
+    name: String,
+    /// Physical lines consumed so far (the number of the last line read).
+    line: u64,
+    /// Bytes of LDIF text read for the current record.
+    record_bytes: usize,
+    /// The record size limit.
+    max_record_bytes: usize,
+    /// The current logical (unfolded) line; reused between lines.
+    logical: Vec<u8>,
+    /// No record, version line or other content line has been seen yet.
+    at_start: bool,
+    /// The end of the input, or an error, has been reached.
+    finished: bool,
+}
+
+impl LdifSource<BufReader<File>> {
+    /// Opens an LDIF file. Messages name the file by its file name only.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, SourceError> {
+        let path = path.as_ref();
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let file = File::open(path).map_err(|e| {
+            SourceError::Io(format!("cannot open LDIF file {}: {e}", path.display()))
+        })?;
+        Ok(Self::new(BufReader::with_capacity(READ_BUFFER, file), name))
+    }
+}
+
+impl<R: BufRead> LdifSource<R> {
+    /// Reads LDIF from `reader`; `name` (a file name) is used in messages and
+    /// in the description.
+    pub fn new(reader: R, name: String) -> Self {
+        Self {
+            reader,
+            name,
+            line: 0,
+            record_bytes: 0,
+            max_record_bytes: MAX_RECORD_BYTES,
+            logical: Vec::new(),
+            at_start: true,
+            finished: false,
+        }
+    }
+
+    /// Sets the largest record accepted, in bytes of LDIF text (default
+    /// [`MAX_RECORD_BYTES`]).
+    #[must_use]
+    pub fn with_max_record_bytes(mut self, max: usize) -> Self {
+        self.max_record_bytes = max;
+        self
+    }
+
+    /// The name given to [`LdifSource::new`] (or the file name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The number of physical lines read so far.
+    pub fn lines_read(&self) -> u64 {
+        self.line
+    }
+
+    fn error(&self, line: u64, message: impl std::fmt::Display) -> SourceError {
+        SourceError::Ldif(format!("{} line {line}: {message}", self.name))
+    }
+
+    fn io_error(&self, e: &io::Error) -> SourceError {
+        SourceError::Io(format!(
+            "{} line {}: read error: {e}",
+            self.name,
+            self.line + 1
+        ))
+    }
+
+    /// Appends one physical line to `buf`, without its line ending (LF, CRLF
+    /// or none at the end of the input). Returns `false` at the end of input.
+    fn read_physical(&mut self, buf: &mut Vec<u8>) -> Result<bool, SourceError> {
+        let start = buf.len();
+        // One byte over the budget so that "too large" is detectable.
+        let budget = self.max_record_bytes.saturating_sub(self.record_bytes) as u64 + 1;
+        let n = loop {
+            match (&mut self.reader).take(budget).read_until(b'\n', buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io_error(&e)),
+            }
+        };
+        if n == 0 {
+            return Ok(false);
+        }
+        self.line += 1;
+        self.record_bytes += n;
+        if self.record_bytes > self.max_record_bytes {
+            return Err(self.error(
+                self.line,
+                format!(
+                    "record larger than {} bytes (is this an LDIF file?)",
+                    self.max_record_bytes
+                ),
+            ));
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        }
+        if buf.len() > start && buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        Ok(true)
+    }
+
+    /// Whether the next physical line starts with a space (a continuation).
+    fn next_is_continuation(&mut self) -> Result<bool, SourceError> {
+        loop {
+            match self.reader.fill_buf() {
+                Ok(b) => return Ok(b.first() == Some(&b' ')),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io_error(&e)),
+            }
+        }
+    }
+
+    /// Reads the next logical (unfolded) line into `self.logical` and returns
+    /// the number of its first physical line, or `None` at the end of input.
+    fn next_logical(&mut self) -> Result<Option<u64>, SourceError> {
+        let mut buf = std::mem::take(&mut self.logical);
+        buf.clear();
+        let result = self.fill_logical(&mut buf);
+        self.logical = buf;
+        result
+    }
+
+    fn fill_logical(&mut self, buf: &mut Vec<u8>) -> Result<Option<u64>, SourceError> {
+        if !self.read_physical(buf)? {
+            return Ok(None);
+        }
+        let first = self.line;
+        if first == 1 {
+            if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                buf.drain(..3);
+            } else if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
+                return Err(self.error(
+                    first,
+                    "UTF-16 LDIF (ldifde -u) is not supported; convert the file to UTF-8",
+                ));
+            }
+        }
+        if buf.is_empty() {
+            // A blank line ends a record; a following space-led line is not
+            // its continuation.
+            return Ok(Some(first));
+        }
+        if buf.first() == Some(&b' ') {
+            return Err(self.error(
+                first,
+                "continuation line (starting with a space) with no line to continue",
+            ));
+        }
+        while self.next_is_continuation()? {
+            self.reader.consume(1);
+            self.record_bytes += 1;
+            self.read_physical(buf)?;
+        }
+        Ok(Some(first))
+    }
+
+    /// Reads the next record, skipping ldapsearch trailers and references.
+    fn read_record(&mut self) -> Result<Option<RawEntry>, SourceError> {
+        let mut entry: Option<RawEntry> = None;
+        // Inside an ldapsearch `search:`/`result:`/`ref:` record.
+        let mut trailer = false;
+        self.record_bytes = 0;
+        loop {
+            let Some(line_no) = self.next_logical()? else {
+                return Ok(entry);
+            };
+            if self.logical.is_empty() {
+                if entry.is_some() {
+                    return Ok(entry);
+                }
+                trailer = false;
+                self.record_bytes = 0;
+                continue;
+            }
+            if self.logical.first() == Some(&b'#') {
+                continue;
+            }
+            let line = std::mem::take(&mut self.logical);
+            let outcome = self.content_line(line_no, &line, &mut entry, &mut trailer);
+            self.logical = line;
+            outcome?;
+        }
+    }
+
+    /// Handles one non-blank, non-comment logical line.
+    fn content_line(
+        &mut self,
+        line_no: u64,
+        line: &[u8],
+        entry: &mut Option<RawEntry>,
+        trailer: &mut bool,
+    ) -> Result<(), SourceError> {
+        let (attr, spec) = split_line(line).map_err(|m| self.error(line_no, m))?;
+        let at_start = std::mem::replace(&mut self.at_start, false);
+
+        if attr.eq_ignore_ascii_case("dn") {
+            if entry.is_some() || *trailer {
+                return Err(self.error(
+                    line_no,
+                    "a second dn: line in one record (records are separated by a blank line)",
+                ));
+            }
+            let dn = self.value_bytes(line_no, "dn", spec)?;
+            let dn = String::from_utf8(dn)
+                .map_err(|_| self.error(line_no, "the DN is not valid UTF-8"))?;
+            *entry = Some(RawEntry {
+                dn,
+                ..RawEntry::default()
+            });
+            return Ok(());
+        }
+
+        let Some(current) = entry.as_mut() else {
+            if at_start && attr.eq_ignore_ascii_case("version") {
+                let v = self.value_bytes(line_no, attr, spec)?;
+                if v != b"1" {
+                    return Err(self.error(
+                        line_no,
+                        format!(
+                            "unsupported LDIF version `{}` (only version 1 exists)",
+                            String::from_utf8_lossy(&v)
+                        ),
+                    ));
+                }
+                return Ok(());
+            }
+            if *trailer || is_trailer_start(attr) {
+                *trailer = true;
+                return self.trailer_line(line_no, attr, spec);
+            }
+            return Err(self.error(
+                line_no,
+                format!("record does not start with dn: (found `{attr}:`)"),
+            ));
+        };
+
+        if attr.eq_ignore_ascii_case("changetype") {
+            let v = self.value_bytes(line_no, attr, spec)?;
+            if v.eq_ignore_ascii_case(b"add") {
+                return Ok(());
+            }
+            return Err(self.error(
+                line_no,
+                format!(
+                    "changetype: {} records are not supported; only content records and \
+                     changetype: add (a dump, not a change log) can be read",
+                    String::from_utf8_lossy(&v)
+                ),
+            ));
+        }
+
+        let value = self.value_bytes(line_no, attr, spec)?;
+        current.push(attr, value);
+        Ok(())
+    }
+
+    /// Checks a line of an ldapsearch `search:`/`result:` trailer or `ref:`
+    /// search-reference record. A non-zero result code is an error.
+    fn trailer_line(
+        &self,
+        line_no: u64,
+        attr: &str,
+        spec: ValueSpec<'_>,
+    ) -> Result<(), SourceError> {
+        const TRAILER_KEYS: [&str; 6] = ["search", "result", "text", "matcheddn", "ref", "control"];
+        if !TRAILER_KEYS.iter().any(|k| attr.eq_ignore_ascii_case(k)) {
+            return Err(self.error(
+                line_no,
+                format!("record does not start with dn: (found `{attr}:` in an ldapsearch result or reference record)"),
+            ));
+        }
+        if attr.eq_ignore_ascii_case("result") {
+            let v = self.value_bytes(line_no, attr, spec)?;
+            let text = String::from_utf8_lossy(&v);
+            let code = text
+                .split_whitespace()
+                .next()
+                .and_then(|c| c.parse::<u32>().ok());
+            if code != Some(0) {
+                return Err(self.error(
+                    line_no,
+                    format!("ldapsearch reported `result: {text}`: the dump is incomplete"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes of a value.
+    fn value_bytes(
+        &self,
+        line_no: u64,
+        attr: &str,
+        spec: ValueSpec<'_>,
+    ) -> Result<Vec<u8>, SourceError> {
+        match spec {
+            ValueSpec::Plain(v) => Ok(v.to_vec()),
+            ValueSpec::Base64(v) => base64::engine::general_purpose::STANDARD
+                .decode(v)
+                .map_err(|e| self.error(line_no, format!("{attr}:: invalid base64 value: {e}"))),
+            ValueSpec::Url => Err(self.error(
+                line_no,
+                format!("{attr}:< file URLs are not supported; the value must be inline"),
+            )),
+        }
+    }
+}
+
+impl<R: BufRead> DirectorySource for LdifSource<R> {
+    fn next_entry(&mut self) -> Result<Option<RawEntry>, SourceError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let result = self.read_record();
+        if !matches!(result, Ok(Some(_))) {
+            self.finished = true;
+        }
+        result
+    }
+
+    fn description(&self) -> String {
+        format!("LDIF file {}", self.name)
+    }
+}
+
+/// How a value is written after the attribute description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueSpec<'a> {
+    /// `attr: value`
+    Plain(&'a [u8]),
+    /// `attr:: base64`
+    Base64(&'a [u8]),
+    /// `attr:< url`
+    Url,
+}
+
+/// Whether an attribute opens an ldapsearch trailer or reference record.
+fn is_trailer_start(attr: &str) -> bool {
+    ["search", "result", "ref"]
+        .iter()
+        .any(|k| attr.eq_ignore_ascii_case(k))
+}
+
+/// Splits `attr: value`, `attr:: base64` or `attr:< url`.
+fn split_line(line: &[u8]) -> Result<(&str, ValueSpec<'_>), String> {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return Err("expected `attribute: value` but the line has no colon".to_owned());
+    };
+    let (attr, rest) = line.split_at(colon);
+    let rest = rest.get(1..).unwrap_or_default();
+    let valid = !attr.is_empty()
+        && attr.first().is_some_and(u8::is_ascii_alphanumeric)
+        && attr
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b';'));
+    let attr = match std::str::from_utf8(attr) {
+        Ok(a) if valid => a,
+        _ => {
+            let shown: String = String::from_utf8_lossy(attr).chars().take(64).collect();
+            return Err(format!("invalid attribute description `{shown}`"));
+        }
+    };
+    let spec = match rest.first() {
+        Some(b':') => ValueSpec::Base64(trim_spaces(rest.get(1..).unwrap_or_default())),
+        Some(b'<') => ValueSpec::Url,
+        _ => ValueSpec::Plain(trim_leading_spaces(rest)),
+    };
+    Ok((attr, spec))
+}
+
+fn trim_leading_spaces(v: &[u8]) -> &[u8] {
+    let n = v.iter().take_while(|&&b| b == b' ').count();
+    v.get(n..).unwrap_or_default()
+}
+
+fn trim_spaces(v: &[u8]) -> &[u8] {
+    let v = trim_leading_spaces(v);
+    let n = v.iter().rev().take_while(|&&b| b == b' ').count();
+    v.get(..v.len() - n).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(text: &str) -> Result<Vec<RawEntry>, SourceError> {
+        let mut src = LdifSource::new(text.as_bytes(), "t.ldif".to_owned());
+        let mut out = Vec::new();
+        while let Some(e) = src.next_entry()? {
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    fn error_of(text: &str) -> String {
+        match read_all(text) {
+            Ok(v) => panic!("expected an error, got {v:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn split_line_forms() {
+        assert_eq!(
+            split_line(b"cn: x").unwrap(),
+            ("cn", ValueSpec::Plain(b"x"))
+        );
+        assert_eq!(split_line(b"cn:x").unwrap(), ("cn", ValueSpec::Plain(b"x")));
+        assert_eq!(
+            split_line(b"cn::  eA== ").unwrap(),
+            ("cn", ValueSpec::Base64(b"eA=="))
+        );
+        assert_eq!(
+            split_line(b"userCertificate;binary:: eA==").unwrap(),
+            ("userCertificate;binary", ValueSpec::Base64(b"eA=="))
+        );
+        assert_eq!(split_line(b"cn:< file:///x").unwrap().1, ValueSpec::Url);
+        assert_eq!(split_line(b"cn:").unwrap(), ("cn", ValueSpec::Plain(b"")));
+        assert!(split_line(b"no colon here").is_err());
+        assert!(split_line(b": value").is_err());
+        assert!(split_line(b"bad name: value").is_err());
+        assert!(split_line(b";opt: value").is_err());
+    }
+
+    #[test]
+    fn plain_value_leading_spaces_are_fill_trailing_spaces_are_value() {
+        let e = read_all("dn: cn=a\ncn:   x y \n").unwrap();
+        assert_eq!(e[0].values("cn"), &[b"x y ".to_vec()]);
+    }
+
+    #[test]
+    fn folding_removes_exactly_one_space() {
+        let e = read_all("dn: cn=a\ndescription: ab\n  cd\n e\n").unwrap();
+        assert_eq!(e[0].values("description"), &[b"ab cde".to_vec()]);
+    }
+
+    #[test]
+    fn empty_base64_value_is_empty() {
+        let e = read_all("dn: cn=a\nx::\n").unwrap();
+        assert_eq!(e[0].values("x"), &[Vec::<u8>::new()]);
+    }
+
+    #[test]
+    fn version_line_with_and_without_blank_line() {
+        assert_eq!(read_all("version: 1\ndn: cn=a\n").unwrap().len(), 1);
+        assert_eq!(read_all("version: 1\n\n\ndn: cn=a\n").unwrap().len(), 1);
+        assert!(error_of("version: 2\n\ndn: cn=a\n").contains("t.ldif line 1:"));
+    }
+
+    #[test]
+    fn version_after_first_record_is_not_a_version_line() {
+        let err = error_of("dn: cn=a\n\nversion: 1\ndn: cn=b\n");
+        assert!(
+            err.starts_with("t.ldif line 3: record does not start with dn:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn utf8_bom_is_skipped_and_utf16_refused() {
+        assert_eq!(read_all("\u{feff}dn: cn=a\n").unwrap()[0].dn, "cn=a");
+        let mut src = LdifSource::new(&b"\xff\xfed\x00n\x00"[..], "u.ldif".to_owned());
+        let err = src.next_entry().unwrap_err().to_string();
+        assert!(err.contains("UTF-16"), "{err}");
+    }
+
+    #[test]
+    fn second_dn_in_one_record_is_an_error() {
+        let err = error_of("dn: cn=a\ncn: a\ndn: cn=b\n");
+        assert!(err.starts_with("t.ldif line 3: a second dn:"), "{err}");
+    }
+
+    #[test]
+    fn ldapsearch_trailer_and_reference_records_are_skipped() {
+        let text = "version: 1\n\n# search reference\nref: ldap://x/DC=x\n\n\
+                    dn: cn=a\ncn: a\n\n# search result\nsearch: 2\nresult: 0 Success\n\
+                    control: 1.2.840.113556.1.4.319 false MAkCAQAEAA==\n\n\
+                    # numResponses: 2\n";
+        let e = read_all(text).unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].dn, "cn=a");
+    }
+
+    #[test]
+    fn ldapsearch_nonzero_result_means_incomplete_dump() {
+        let err = error_of("dn: cn=a\n\nsearch: 2\nresult: 4 Size limit exceeded\n");
+        assert!(
+            err.starts_with("t.ldif line 4: ldapsearch reported"),
+            "{err}"
+        );
+        assert!(err.contains("incomplete"), "{err}");
+    }
+
+    #[test]
+    fn source_is_finished_after_an_error() {
+        let mut src = LdifSource::new(&b"nodn: x\n\ndn: cn=b\n"[..], "t.ldif".to_owned());
+        assert!(src.next_entry().is_err());
+        assert!(src.next_entry().unwrap().is_none());
+    }
+
+    #[test]
+    fn record_size_is_bounded() {
+        // A stream of 'a' bytes without a line break stops at the limit
+        // instead of filling memory.
+        let endless = io::repeat(b'a');
+        let mut src = LdifSource::new(BufReader::new(endless), "big.ldif".to_owned())
+            .with_max_record_bytes(1 << 20);
+        let err = src.next_entry().unwrap_err().to_string();
+        assert!(
+            err.starts_with("big.ldif line 1: record larger than"),
+            "{err}"
+        );
+    }
+}
