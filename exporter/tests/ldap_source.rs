@@ -22,17 +22,21 @@ static ENV_LOCK: Mutex<()> = Mutex::new(());
 
 /// The users that have certificates and are enabled.
 const ENABLED_WITH_CERTS: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "oscar", "peggy", "trudy", "victor",
-    "walter",
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "oscar", "peggy",
+    "trudy", "victor", "walter",
 ];
 
 fn expected() -> Value {
     let path = repo_root().join("fixtures/directory/expected.json");
-    serde_json::from_slice(&std::fs::read(&path).expect("read expected.json")).expect("parse expected.json")
+    serde_json::from_slice(&std::fs::read(&path).expect("read expected.json"))
+        .expect("parse expected.json")
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn ca_file() -> PathBuf {
@@ -81,7 +85,10 @@ fn check_entries(got: &[RawEntry], keys: &[&str], dn_field: &str, fixture_ids: b
             .iter()
             .map(|v| String::from_utf8_lossy(v).to_lowercase())
             .collect();
-        assert!(!classes.iter().any(|c| c == "computer"), "{key} is a computer");
+        assert!(
+            !classes.iter().any(|c| c == "computer"),
+            "{key} is a computer"
+        );
         for attr in ["userCertificate", "userSMIMECertificate"] {
             let mut want: Vec<String> = Vec::new();
             for c in e["certificates"].as_array().expect("certificates") {
@@ -90,8 +97,14 @@ fn check_entries(got: &[RawEntry], keys: &[&str], dn_field: &str, fixture_ids: b
                 }
                 let sha = c["sha256"].as_str().expect("sha256").to_owned();
                 let file = repo_root().join(c["file"].as_str().expect("file"));
-                let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-                assert_eq!(sha256_hex(&bytes), sha, "{} differs from expected.json", file.display());
+                let bytes =
+                    std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                assert_eq!(
+                    sha256_hex(&bytes),
+                    sha,
+                    "{} differs from expected.json",
+                    file.display()
+                );
                 want.push(sha);
             }
             let mut have: Vec<String> = entry.values(attr).iter().map(|v| sha256_hex(v)).collect();
@@ -104,10 +117,21 @@ fn check_entries(got: &[RawEntry], keys: &[&str], dn_field: &str, fixture_ids: b
         if fixture_ids {
             use base64::Engine as _;
             let encode = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-            let guid = entry.values("objectGUID").first().unwrap_or_else(|| panic!("{key} has no objectGUID"));
-            assert_eq!(encode(guid), e["objectGUID_base64"].as_str().expect("guid"), "{key} objectGUID");
+            let guid = entry
+                .values("objectGUID")
+                .first()
+                .unwrap_or_else(|| panic!("{key} has no objectGUID"));
+            assert_eq!(
+                encode(guid),
+                e["objectGUID_base64"].as_str().expect("guid"),
+                "{key} objectGUID"
+            );
         } else if e["kind"] == "user" {
-            assert_eq!(entry.values("objectGUID").first().map(Vec::len), Some(16), "{key} objectGUID");
+            assert_eq!(
+                entry.values("objectGUID").first().map(Vec::len),
+                Some(16),
+                "{key} objectGUID"
+            );
         }
     }
     let want: BTreeSet<String> = keys.iter().map(|k| (*k).to_owned()).collect();
@@ -145,7 +169,10 @@ fn slapd_ldaps_reader_gets_enabled_users_with_certificates() {
     assert_eq!(src.base(), server.var("BASE_DN"));
     let d = src.description();
     assert!(d.starts_with(url), "{d}");
-    assert!(d.contains(server.var("BASE_DN")) && d.contains(src.filter()), "{d}");
+    assert!(
+        d.contains(server.var("BASE_DN")) && d.contains(src.filter()),
+        "{d}"
+    );
     assert!(!d.contains(&server.file_var("READER_PASSWORD_FILE")), "{d}");
     assert_eq!(src.filter(), build_filter(&Scope::default()).unwrap());
     let mut got = Vec::new();
@@ -162,23 +189,51 @@ fn slapd_starttls_contacts_disabled_and_small_pages() {
     let mut opts = reader_options(&server, server.var("LDAP_URI"));
     opts.starttls = true;
     opts.page_size = 2;
-    opts.scope = Scope { contacts: true, include_disabled: true, extra_filter: None };
+    opts.scope = Scope {
+        contacts: true,
+        include_disabled: true,
+        extra_filter: None,
+    };
     let got = read_all(&opts).expect("read over StartTLS");
     check_entries(&got, &with_keys(&["partner", "judy"]), "dn", true);
     // contacts only when asked; the disabled judy only when asked
-    opts.scope = Scope { contacts: true, include_disabled: false, extra_filter: None };
-    check_entries(&read_all(&opts).expect("read"), &with_keys(&["partner"]), "dn", true);
-    opts.scope = Scope { contacts: false, include_disabled: true, extra_filter: None };
+    opts.scope = Scope {
+        contacts: true,
+        include_disabled: false,
+        extra_filter: None,
+    };
+    check_entries(
+        &read_all(&opts).expect("read"),
+        &with_keys(&["partner"]),
+        "dn",
+        true,
+    );
+    opts.scope = Scope {
+        contacts: false,
+        include_disabled: true,
+        extra_filter: None,
+    };
     opts.page_size = 1000;
-    check_entries(&read_all(&opts).expect("read"), &with_keys(&["judy"]), "dn", true);
+    check_entries(
+        &read_all(&opts).expect("read"),
+        &with_keys(&["judy"]),
+        "dn",
+        true,
+    );
 }
 
 #[test]
 fn slapd_extra_filter_and_bad_base() {
     let server = TestServer::slapd();
     let mut opts = reader_options(&server, server.var("LDAPS_URI"));
-    opts.scope.extra_filter = Some("(|(sAMAccountName=alice)(sAMAccountName=oscar)(sAMAccountName=judy))".into());
-    check_entries(&read_all(&opts).expect("read"), &["alice", "oscar"], "dn", true);
+    opts.scope.extra_filter =
+        Some("(|(sAMAccountName=alice)(sAMAccountName=oscar)(sAMAccountName=judy))".into());
+    check_entries(
+        &read_all(&opts).expect("read"),
+        &["alice", "oscar"],
+        "dn",
+        true,
+    );
 
     opts.scope.extra_filter = Some("(=broken)".into());
     match read_all(&opts) {
@@ -192,13 +247,21 @@ fn slapd_extra_filter_and_bad_base() {
     opts.base = Some("ou=Nowhere,dc=contoso,dc=test".into());
     match read_all(&opts) {
         Err(SourceError::Search(m)) => {
-            assert!(m.contains("ou=Nowhere,dc=contoso,dc=test") && m.contains("noSuchObject"), "{m}")
+            assert!(
+                m.contains("ou=Nowhere,dc=contoso,dc=test") && m.contains("noSuchObject"),
+                "{m}"
+            )
         }
         other => panic!("expected noSuchObject, got {other:?}"),
     }
     // an explicit base in another case works (DNs are case-insensitive)
     opts.base = Some("OU=Users,DC=contoso,DC=test".into());
-    check_entries(&read_all(&opts).expect("read"), ENABLED_WITH_CERTS, "dn", true);
+    check_entries(
+        &read_all(&opts).expect("read"),
+        ENABLED_WITH_CERTS,
+        "dn",
+        true,
+    );
 }
 
 #[test]
@@ -206,18 +269,29 @@ fn slapd_wrong_password_is_a_bind_error() {
     let server = TestServer::slapd();
     let mut opts = reader_options(&server, server.var("LDAPS_URI"));
     let password = "not-the-password-xyzzy";
-    opts.bind = Bind::Simple { name: server.var("READER_DN").to_owned(), password: Secret::new(password.into()) };
+    opts.bind = Bind::Simple {
+        name: server.var("READER_DN").to_owned(),
+        password: Secret::new(password.into()),
+    };
     match LdapSource::connect(&opts) {
         Err(SourceError::Bind(m)) => {
-            assert!(m.contains("invalid credentials") && m.contains(server.var("READER_DN")), "{m}");
+            assert!(
+                m.contains("invalid credentials") && m.contains(server.var("READER_DN")),
+                "{m}"
+            );
             assert!(m.contains(server.var("LDAPS_URI")), "{m}");
             assert!(!m.contains(password), "{m}");
         }
         other => panic!("expected a bind error, got {other:?}"),
     }
     // an empty password would be an anonymous "unauthenticated bind": refused
-    opts.bind = Bind::Simple { name: server.var("READER_DN").to_owned(), password: Secret::new(String::new()) };
-    assert!(matches!(LdapSource::connect(&opts), Err(SourceError::Bind(m)) if m.contains("empty password")));
+    opts.bind = Bind::Simple {
+        name: server.var("READER_DN").to_owned(),
+        password: Secret::new(String::new()),
+    };
+    assert!(
+        matches!(LdapSource::connect(&opts), Err(SourceError::Bind(m)) if m.contains("empty password"))
+    );
     // anonymous: the RootDSE is readable (base found), the search is refused
     opts.bind = Bind::Anonymous;
     match read_all(&opts) {
@@ -229,7 +303,10 @@ fn slapd_wrong_password_is_a_bind_error() {
 #[test]
 fn unreachable_port_is_a_connect_error() {
     let port = closed_port();
-    for url in [format!("ldap://127.0.0.1:{port}"), format!("ldaps://127.0.0.1:{port}")] {
+    for url in [
+        format!("ldap://127.0.0.1:{port}"),
+        format!("ldaps://127.0.0.1:{port}"),
+    ] {
         let mut opts = LdapOptions::new(url.clone());
         opts.ca_file = Some(ca_file());
         opts.connect_timeout = Duration::from_secs(5);
@@ -251,15 +328,32 @@ fn slapd_tls_name_mismatch() {
     // listener on Linux but is not in the certificate.
     let url = format!("ldaps://0.0.0.0:{}", server.var("LDAPS_PORT"));
     let opts = reader_options(&server, &url);
-    let msg = assert_tls_error(LdapSource::connect(&opts), &["name mismatch", "0.0.0.0", &url]);
-    assert!(msg.contains("127.0.0.1"), "{msg}");
+    let msg = assert_tls_error(
+        LdapSource::connect(&opts),
+        &["name mismatch", "0.0.0.0", &url],
+    );
+    assert!(msg.contains("it names 127.0.0.1, localhost"), "{msg}");
     // the same over StartTLS
-    let mut opts = reader_options(&server, &format!("ldap://0.0.0.0:{}", server.var("LDAP_PORT")));
+    let mut opts = reader_options(
+        &server,
+        &format!("ldap://0.0.0.0:{}", server.var("LDAP_PORT")),
+    );
     opts.starttls = true;
     assert_tls_error(LdapSource::connect(&opts), &["name mismatch", "StartTLS"]);
     // ldaps:// against the plain LDAP port
-    let opts = reader_options(&server, &format!("ldaps://127.0.0.1:{}", server.var("LDAP_PORT")));
+    let opts = reader_options(
+        &server,
+        &format!("ldaps://127.0.0.1:{}", server.var("LDAP_PORT")),
+    );
     assert_tls_error(LdapSource::connect(&opts), &["TLS"]);
+    // ldap:// against the LDAPS port: the server drops the connection at the bind
+    let url = format!("ldap://127.0.0.1:{}", server.var("LDAPS_PORT"));
+    match LdapSource::connect(&reader_options(&server, &url)) {
+        Err(SourceError::Connect(m)) => {
+            assert!(m.contains(&url) && m.contains("use ldaps://"), "{m}")
+        }
+        other => panic!("expected a connect error, got {other:?}"),
+    }
 }
 
 #[test]
@@ -284,7 +378,12 @@ fn slapd_tls_unknown_ca_and_ldaptls_cacert() {
     }
     assert_tls_error(r, &["unknown CA", "system"]);
     assert_tls_error(r_rogue, &["unknown CA", "rogue-ca.pem"]);
-    check_entries(&r_env.expect("read with LDAPTLS_CACERT"), ENABLED_WITH_CERTS, "dn", true);
+    check_entries(
+        &r_env.expect("read with LDAPTLS_CACERT"),
+        ENABLED_WITH_CERTS,
+        "dn",
+        true,
+    );
 }
 
 #[test]
@@ -305,12 +404,22 @@ fn slapd_killed_mid_stream_is_an_error() {
             Ok(None) => panic!("silent truncation: the stream ended after {n} entries"),
             Err(e) => break e,
         }
-        assert!(n < ENABLED_WITH_CERTS.len(), "got every entry from a killed server");
+        assert!(
+            n < ENABLED_WITH_CERTS.len(),
+            "got every entry from a killed server"
+        );
     };
     let msg = err.to_string();
     assert!(matches!(err, SourceError::Connect(_)), "{err:?}");
-    assert!(msg.contains(server.var("LDAPS_URI")) && msg.contains("closed"), "{msg}");
-    assert!(t0.elapsed() < Duration::from_secs(5), "took {:?}", t0.elapsed());
+    assert!(
+        msg.contains(server.var("LDAPS_URI")) && msg.contains("closed"),
+        "{msg}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t0.elapsed()
+    );
     // the error sticks
     assert!(src.next_entry().is_err());
 }
@@ -324,17 +433,32 @@ fn samba_ad() {
     let admin = |name: &str, url: &str| {
         let mut o = LdapOptions::new(url);
         o.ca_file = Some(ca_file());
-        o.bind = Bind::Simple { name: name.to_owned(), password: Secret::new(admin_pw.clone()) };
+        o.bind = Bind::Simple {
+            name: name.to_owned(),
+            password: Secret::new(admin_pw.clone()),
+        };
         o
     };
     let netbios = format!("{}\\Administrator", server.var("NETBIOS_DOMAIN"));
-    for name in [server.var("BIND_UPN"), netbios.as_str(), server.var("ADMIN_DN")] {
-        let mut src = LdapSource::connect(&admin(name, &ldaps)).unwrap_or_else(|e| panic!("bind as {name}: {e}"));
+    for name in [
+        server.var("BIND_UPN"),
+        netbios.as_str(),
+        server.var("ADMIN_DN"),
+    ] {
+        let mut src = LdapSource::connect(&admin(name, &ldaps))
+            .unwrap_or_else(|e| panic!("bind as {name}: {e}"));
         // defaultNamingContext; a subtree search at the domain root gets
         // referrals (Configuration, ...), which are skipped
-        assert!(src.base().eq_ignore_ascii_case(server.var("BASE_DN")), "{}", src.base());
+        assert!(
+            src.base().eq_ignore_ascii_case(server.var("BASE_DN")),
+            "{}",
+            src.base()
+        );
         let mut got = Vec::new();
-        while let Some(e) = src.next_entry().unwrap_or_else(|e| panic!("read as {name}: {e}")) {
+        while let Some(e) = src
+            .next_entry()
+            .unwrap_or_else(|e| panic!("read as {name}: {e}"))
+        {
             got.push(e);
         }
         check_entries(&got, ENABLED_WITH_CERTS, "samba_dn", false);
@@ -348,12 +472,24 @@ fn samba_ad() {
         password: Secret::new(server.file_var("READER_PASSWORD_FILE")),
     };
     o.page_size = 3;
-    o.scope = Scope { contacts: true, include_disabled: true, extra_filter: None };
-    check_entries(&read_all(&o).expect("reader over StartTLS"), &with_keys(&["partner", "judy"]), "samba_dn", false);
+    o.scope = Scope {
+        contacts: true,
+        include_disabled: true,
+        extra_filter: None,
+    };
+    check_entries(
+        &read_all(&o).expect("reader over StartTLS"),
+        &with_keys(&["partner", "judy"]),
+        "samba_dn",
+        false,
+    );
 
     // wrong password
     let mut bad = admin(server.var("BIND_UPN"), &ldaps);
-    bad.bind = Bind::Simple { name: server.var("BIND_UPN").to_owned(), password: Secret::new("wrong-Passw0rd!".into()) };
+    bad.bind = Bind::Simple {
+        name: server.var("BIND_UPN").to_owned(),
+        password: Secret::new("wrong-Passw0rd!".into()),
+    };
     assert!(
         matches!(LdapSource::connect(&bad), Err(SourceError::Bind(m)) if m.contains("invalid credentials")),
         "wrong password"
@@ -361,7 +497,9 @@ fn samba_ad() {
     // simple bind over clear LDAP: refused with the hint
     match LdapSource::connect(&admin(server.var("BIND_UPN"), server.var("LDAP_URI"))) {
         Err(SourceError::Bind(m)) => assert!(
-            m.contains("requires TLS or signing") && m.contains("ldaps://") && m.contains("StartTLS"),
+            m.contains("requires TLS or signing")
+                && m.contains("ldaps://")
+                && m.contains("StartTLS"),
             "{m}"
         ),
         other => panic!("expected the strong-auth error, got {other:?}"),
@@ -370,5 +508,34 @@ fn samba_ad() {
     let mut nb = admin(server.var("BIND_UPN"), &ldaps);
     nb.base = Some(format!("OU=Nowhere,{}", server.var("BASE_DN")));
     assert!(matches!(read_all(&nb), Err(SourceError::Search(m)) if m.contains("noSuchObject")));
-    eprintln!("samba checks took {:.1} s after the start", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "samba checks took {:.1} s after the start",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn test_server_is_stopped_when_a_test_panics() {
+    let pid = Mutex::new(String::new());
+    let dir = Mutex::new(PathBuf::new());
+    let r = std::panic::catch_unwind(|| {
+        let server = TestServer::slapd();
+        *pid.lock().unwrap() = server.var("PID").to_owned();
+        *dir.lock().unwrap() = server.instance_dir();
+        panic!("deliberate panic with a running server");
+    });
+    assert!(r.is_err());
+    let pid = pid.into_inner().unwrap();
+    assert!(!pid.is_empty());
+    assert!(
+        !PathBuf::from(format!("/proc/{pid}/cmdline")).exists() || {
+            // a zombie left for its reaper counts as stopped
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z"))
+        },
+        "slapd {pid} still running after the panic"
+    );
+    assert!(
+        !dir.into_inner().unwrap().exists(),
+        "instance directory left behind"
+    );
 }

@@ -201,7 +201,9 @@ impl ServerUrl {
         };
         let hostport = rest.strip_suffix('/').unwrap_or(rest);
         if hostport.contains(['/', '?', '@', ' ']) {
-            return Err(bad("give only a host and an optional port (the base DN is a separate option)"));
+            return Err(bad(
+                "give only a host and an optional port (the base DN is a separate option)",
+            ));
         }
         let default_port = if tls { 636 } else { 389 };
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
@@ -222,7 +224,11 @@ impl ServerUrl {
             return Err(bad("no host"));
         }
         let port = match port {
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("bad port"))?,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| bad("bad port"))?,
             None => default_port,
         };
         Ok(Self { tls, host, port })
@@ -237,8 +243,10 @@ impl fmt::Display for ServerUrl {
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    (s.len() >= prefix.len() && s.is_char_boundary(prefix.len()) && s[..prefix.len()].eq_ignore_ascii_case(prefix))
-        .then(|| &s[prefix.len()..])
+    (s.len() >= prefix.len()
+        && s.is_char_boundary(prefix.len())
+        && s[..prefix.len()].eq_ignore_ascii_case(prefix))
+    .then(|| &s[prefix.len()..])
 }
 
 /// Where the trusted CA certificates came from (named in TLS errors).
@@ -259,9 +267,12 @@ impl fmt::Display for TrustSource {
     }
 }
 
-fn load_ca_file(path: &Path, source: &TrustSource) -> Result<Vec<CertificateDer<'static>>, SourceError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| SourceError::Tls(format!("cannot read {source}: {e}")))?;
+fn load_ca_file(
+    path: &Path,
+    source: &TrustSource,
+) -> Result<Vec<CertificateDer<'static>>, SourceError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| SourceError::Tls(format!("cannot read {source}: {e}")))?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
         .map_err(|e| SourceError::Tls(format!("cannot parse {source} as PEM: {e}")))?;
@@ -271,7 +282,9 @@ fn load_ca_file(path: &Path, source: &TrustSource) -> Result<Vec<CertificateDer<
     if bytes.first() == Some(&0x30) {
         return Ok(vec![CertificateDer::from(bytes)]);
     }
-    Err(SourceError::Tls(format!("{source} holds no PEM certificate")))
+    Err(SourceError::Tls(format!(
+        "{source} holds no PEM certificate"
+    )))
 }
 
 fn root_store(
@@ -290,7 +303,9 @@ fn root_store(
         if certs.is_empty() {
             let bundle = Path::new("/etc/ssl/certs/ca-certificates.crt");
             if let Ok(bytes) = std::fs::read(bundle) {
-                certs = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok).collect();
+                certs = CertificateDer::pem_slice_iter(&bytes)
+                    .filter_map(Result::ok)
+                    .collect();
             }
         }
         if certs.is_empty() {
@@ -308,7 +323,9 @@ fn root_store(
         }
     }
     if store.is_empty() {
-        return Err(SourceError::Tls(format!("{source}: none of its {bad} certificate(s) is a usable CA certificate")));
+        return Err(SourceError::Tls(format!(
+            "{source}: none of its {bad} certificate(s) is a usable CA certificate"
+        )));
     }
     Ok((store, source))
 }
@@ -336,7 +353,7 @@ fn describe_rustls(err: &rustls::Error, host: &str, trust: &TrustSource) -> Stri
             ),
             C::NotValidForNameContext { presented, .. } => format!(
                 "the server's certificate does not name {host} (name mismatch; it names {}); connect with a host name or address the certificate lists",
-                presented.join(", ")
+                presented.iter().map(|p| presented_name(p)).collect::<Vec<_>>().join(", ")
             ),
             C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired".to_owned(),
             C::NotValidYet | C::NotValidYetContext { .. } => "the server's certificate is not valid yet (check the clocks)".to_owned(),
@@ -357,16 +374,40 @@ fn describe_rustls(err: &rustls::Error, host: &str, trust: &TrustSource) -> Stri
     }
 }
 
+/// rustls reports the certificate's names as `DnsName("x")` / `IpAddress(1.2.3.4)`.
+fn presented_name(p: &str) -> &str {
+    p.strip_prefix("DnsName(\"")
+        .and_then(|r| r.strip_suffix("\")"))
+        .or_else(|| {
+            p.strip_prefix("IpAddress(")
+                .and_then(|r| r.strip_suffix(')'))
+        })
+        .unwrap_or(p)
+}
+
 /// Maps a connection-phase error (connect, TLS, StartTLS).
-fn connect_error(e: LdapError, server: &ServerUrl, starttls: bool, timeout: Duration, trust: Option<&TrustSource>) -> SourceError {
-    let tls_what = if starttls { "StartTLS with" } else { "TLS with" };
+fn connect_error(
+    e: LdapError,
+    server: &ServerUrl,
+    starttls: bool,
+    timeout: Duration,
+    trust: Option<&TrustSource>,
+) -> SourceError {
+    let tls_what = if starttls {
+        "StartTLS with"
+    } else {
+        "TLS with"
+    };
     match e {
         LdapError::Timeout { .. } => SourceError::Connect(format!(
             "cannot connect to {server}: no answer within {} s (connect timeout)",
             timeout.as_secs_f64()
         )),
         LdapError::Io { source } => {
-            if let Some(tls) = source.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            if let Some(tls) = source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
                 let trust = trust.cloned().unwrap_or(TrustSource::System);
                 return SourceError::Tls(format!(
                     "{tls_what} {server} failed: {}",
@@ -378,15 +419,22 @@ fn connect_error(e: LdapError, server: &ServerUrl, starttls: bool, timeout: Dura
                     "{tls_what} {server} failed: the server closed the connection during the TLS handshake (is this an LDAPS port?)"
                 ));
             }
-            SourceError::Connect(format!("cannot connect to {server}: {}", io_reason(&source)))
+            SourceError::Connect(format!(
+                "cannot connect to {server}: {}",
+                io_reason(&source)
+            ))
         }
         LdapError::Rustls { source } => {
             let trust = trust.cloned().unwrap_or(TrustSource::System);
-            SourceError::Tls(format!("{tls_what} {server} failed: {}", describe_rustls(&source, &server.host, &trust)))
+            SourceError::Tls(format!(
+                "{tls_what} {server} failed: {}",
+                describe_rustls(&source, &server.host, &trust)
+            ))
         }
-        LdapError::DNSName { source } => {
-            SourceError::Tls(format!("{tls_what} {server} failed: {} is not a valid TLS server name ({source})", server.host))
-        }
+        LdapError::DNSName { source } => SourceError::Tls(format!(
+            "{tls_what} {server} failed: {} is not a valid TLS server name ({source})",
+            server.host
+        )),
         LdapError::LdapResult { result } if starttls => SourceError::Tls(format!(
             "{server} refused StartTLS: {}",
             result_text(&result)
@@ -398,7 +446,9 @@ fn connect_error(e: LdapError, server: &ServerUrl, starttls: bool, timeout: Dura
 fn io_reason(e: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
     match e.kind() {
-        K::ConnectionRefused => "connection refused (is the server running, is the port right?)".to_owned(),
+        K::ConnectionRefused => {
+            "connection refused (is the server running, is the port right?)".to_owned()
+        }
         K::TimedOut => "connection timed out".to_owned(),
         K::ConnectionReset => "connection reset by the server".to_owned(),
         K::UnexpectedEof => "the server closed the connection".to_owned(),
@@ -494,7 +544,10 @@ fn bind_error(r: &LdapResult, who: &str, server: &ServerUrl, tls: bool) -> Sourc
                 )
             }
         }
-        53 => format!("bind as {who} to {server} refused: the server is unwilling ({})", result_text(r)),
+        53 => format!(
+            "bind as {who} to {server} refused: the server is unwilling ({})",
+            result_text(r)
+        ),
         _ => format!("bind as {who} to {server} failed: {}", result_text(r)),
     };
     SourceError::Bind(msg)
@@ -507,17 +560,32 @@ fn op_error(e: LdapError, server: &ServerUrl, what: &str, timeout: Duration) -> 
             "{what} on {server}: no answer within {} s (operation timeout)",
             timeout.as_secs_f64()
         )),
-        LdapError::EndOfStream | LdapError::OpSend { .. } | LdapError::ResultRecv { .. } | LdapError::IdScrubSend { .. } => {
-            SourceError::Connect(format!("{what} on {server}: the connection to the server was closed"))
+        LdapError::EndOfStream
+        | LdapError::OpSend { .. }
+        | LdapError::ResultRecv { .. }
+        | LdapError::IdScrubSend { .. } => SourceError::Connect(format!(
+            "{what} on {server}: the connection to the server was closed"
+        )),
+        LdapError::Io { source } => {
+            SourceError::Connect(format!("{what} on {server}: {}", io_reason(&source)))
         }
-        LdapError::Io { source } => SourceError::Connect(format!("{what} on {server}: {}", io_reason(&source))),
-        LdapError::FilterParsing => SourceError::Search(format!("{what} on {server}: the LDAP filter is not valid")),
-        LdapError::LdapResult { result } => SourceError::Search(format!("{what} on {server} failed: {}", result_text(&result))),
+        LdapError::FilterParsing => {
+            SourceError::Search(format!("{what} on {server}: the LDAP filter is not valid"))
+        }
+        LdapError::LdapResult { result } => SourceError::Search(format!(
+            "{what} on {server} failed: {}",
+            result_text(&result)
+        )),
         other => SourceError::Connect(format!("{what} on {server}: {other}")),
     }
 }
 
-fn search_result_error(r: &LdapResult, server: &ServerUrl, base: &str, entries: u64) -> SourceError {
+fn search_result_error(
+    r: &LdapResult,
+    server: &ServerUrl,
+    base: &str,
+    entries: u64,
+) -> SourceError {
     let after = format!("after {entries} entries");
     SourceError::Search(match r.rc {
         4 => format!(
@@ -557,21 +625,32 @@ fn decode_entry(tag: StructureTag) -> Result<(String, Vec<RawAttribute>), String
         .ok_or("entry without a DN")?;
     let dn = String::from_utf8(dn).map_err(|_| "entry DN is not UTF-8")?;
     let list = match parts.next() {
-        Some(t) => t.expect_constructed().ok_or("attribute list is not a sequence")?,
+        Some(t) => t
+            .expect_constructed()
+            .ok_or("attribute list is not a sequence")?,
         None => Vec::new(),
     };
     let mut attrs = Vec::with_capacity(list.len());
     for pa in list {
-        let mut pa = pa.expect_constructed().ok_or("attribute is not a sequence")?.into_iter();
+        let mut pa = pa
+            .expect_constructed()
+            .ok_or("attribute is not a sequence")?
+            .into_iter();
         let name = pa
             .next()
             .and_then(StructureTag::expect_primitive)
             .ok_or("attribute without a type")?;
         let name = String::from_utf8(name).map_err(|_| "attribute type is not UTF-8")?;
         let values = match pa.next() {
-            Some(StructureTag { payload: PL::C(vals), .. }) => vals
+            Some(StructureTag {
+                payload: PL::C(vals),
+                ..
+            }) => vals
                 .into_iter()
-                .map(|v| v.expect_primitive().ok_or("attribute value is not an octet string"))
+                .map(|v| {
+                    v.expect_primitive()
+                        .ok_or("attribute value is not an octet string")
+                })
                 .collect::<Result<Vec<_>, _>>()?,
             Some(_) => return Err("attribute values are not a set".into()),
             None => Vec::new(),
@@ -594,7 +673,11 @@ fn parse_range(description: &str) -> Option<(String, Option<u64>)> {
     }
     let range = range?;
     let (_low, high) = range.split_once('-')?;
-    let high = if high == "*" { None } else { Some(high.parse().ok()?) };
+    let high = if high == "*" {
+        None
+    } else {
+        Some(high.parse().ok()?)
+    };
     Some((rest.join(";"), high))
 }
 
@@ -620,7 +703,10 @@ fn absorb(entry: &mut RawEntry, attrs: Vec<RawAttribute>) -> Vec<PendingRange> {
                 entry.push(&base, v);
             }
             if let Some(high) = high {
-                pending.push(PendingRange { description: base, next: high + 1 });
+                pending.push(PendingRange {
+                    description: base,
+                    next: high + 1,
+                });
             }
             continue;
         }
@@ -647,14 +733,19 @@ fn complete_ranges(
     while let Some(p) = pending.pop() {
         rounds += 1;
         if rounds > 100_000 {
-            return Err(SourceError::Search(format!("range retrieval of {} on {} does not end", p.description, entry.dn)));
+            return Err(SourceError::Search(format!(
+                "range retrieval of {} on {} does not end",
+                p.description, entry.dn
+            )));
         }
         let request = format!("{};range={}-*", p.description, p.next);
         let attrs = fetch(&request)?;
         let wanted = RawEntry::attribute_key(&p.description);
         let mut found = false;
         for (desc, values) in attrs {
-            let Some((base, high)) = parse_range(&desc) else { continue };
+            let Some((base, high)) = parse_range(&desc) else {
+                continue;
+            };
             if RawEntry::attribute_key(&base) != wanted {
                 continue;
             }
@@ -669,7 +760,10 @@ fn complete_ranges(
                         p.description, entry.dn
                     )));
                 }
-                pending.push(PendingRange { description: base, next: high + 1 });
+                pending.push(PendingRange {
+                    description: base,
+                    next: high + 1,
+                });
             }
         }
         if !found {
@@ -700,7 +794,9 @@ pub struct LdapSource {
 
 impl fmt::Debug for LdapSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LdapSource").field("description", &self.description()).finish_non_exhaustive()
+        f.debug_struct("LdapSource")
+            .field("description", &self.description())
+            .finish_non_exhaustive()
     }
 }
 
@@ -732,14 +828,19 @@ impl LdapSource {
         }
         let filter = build_filter(&opts.scope)?;
         if ldap3::parse_filter(&filter).is_err() {
-            return Err(SourceError::Search(format!("the LDAP filter is not valid: {filter}")));
+            return Err(SourceError::Search(format!(
+                "the LDAP filter is not valid: {filter}"
+            )));
         }
 
         let mut settings = LdapConnSettings::new().set_conn_timeout(opts.connect_timeout);
         let mut trust = None;
         if server.tls || opts.starttls {
-            let (store, source) = root_store(opts.ca_file.as_deref(), std::env::var_os("LDAPTLS_CACERT"))?;
-            settings = settings.set_config(tls_config(store)?).set_starttls(opts.starttls);
+            let (store, source) =
+                root_store(opts.ca_file.as_deref(), std::env::var_os("LDAPTLS_CACERT"))?;
+            settings = settings
+                .set_config(tls_config(store)?)
+                .set_starttls(opts.starttls);
             trust = Some(source);
         }
 
@@ -751,7 +852,15 @@ impl LdapSource {
         let url = server.to_string();
         let (conn, ldap) = rt
             .block_on(LdapConnAsync::with_settings(settings, &url))
-            .map_err(|e| connect_error(e, &server, opts.starttls, opts.connect_timeout, trust.as_ref()))?;
+            .map_err(|e| {
+                connect_error(
+                    e,
+                    &server,
+                    opts.starttls,
+                    opts.connect_timeout,
+                    trust.as_ref(),
+                )
+            })?;
         rt.spawn(async move {
             // Errors surface in the operations waiting on the connection.
             let _ = conn.drive().await;
@@ -806,15 +915,27 @@ impl LdapSource {
                         "empty password for {name}: refusing the bind (an LDAP simple bind with an empty password is an unauthenticated, anonymous bind)"
                     )));
                 }
-                self.rt.block_on(async { ldap.with_timeout(timeout).simple_bind(name, password.expose()).await })
+                self.rt.block_on(async {
+                    ldap.with_timeout(timeout)
+                        .simple_bind(name, password.expose())
+                        .await
+                })
             }
             #[cfg(feature = "gssapi")]
             Bind::Gssapi => {
-                let host = server.host.trim_start_matches('[').trim_end_matches(']').to_owned();
-                self.rt.block_on(async { ldap.with_timeout(timeout).sasl_gssapi_bind(&host).await })
+                let host = server
+                    .host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned();
+                self.rt
+                    .block_on(async { ldap.with_timeout(timeout).sasl_gssapi_bind(&host).await })
             }
         };
         let result = result.map_err(|e| match e {
+            LdapError::EndOfStream | LdapError::ResultRecv { .. } if !tls => SourceError::Connect(format!(
+                "bind as {who} on {server}: the server closed the connection (if this is an LDAPS port, use ldaps://)"
+            )),
             LdapError::Timeout { .. } | LdapError::EndOfStream | LdapError::Io { .. } | LdapError::ResultRecv { .. } => {
                 op_error(e, &server, &format!("bind as {who}"), timeout)
             }
@@ -828,7 +949,12 @@ impl LdapSource {
     }
 
     /// Runs a base-scope search and returns the decoded attributes of the entry.
-    fn read_base(&mut self, dn: &str, attrs: Vec<String>, what: &str) -> Result<Vec<RawAttribute>, SourceError> {
+    fn read_base(
+        &mut self,
+        dn: &str,
+        attrs: Vec<String>,
+        what: &str,
+    ) -> Result<Vec<RawAttribute>, SourceError> {
         let (server, timeout) = (self.server.clone(), self.op_timeout);
         let ldap = &mut self.ldap;
         let res = self
@@ -841,12 +967,16 @@ impl LdapSource {
             .map_err(|e| op_error(e, &server, what, timeout))?;
         let (entries, result) = (res.0, res.1);
         if result.rc != 0 {
-            return Err(SourceError::Search(format!("{what} on {server} failed: {}", result_text(&result))));
+            return Err(SourceError::Search(format!(
+                "{what} on {server} failed: {}",
+                result_text(&result)
+            )));
         }
         let mut out = Vec::new();
         for e in entries {
-            let (_dn, attrs) = decode_entry(e.0)
-                .map_err(|why| SourceError::Search(format!("{what} on {server}: malformed entry: {why}")))?;
+            let (_dn, attrs) = decode_entry(e.0).map_err(|why| {
+                SourceError::Search(format!("{what} on {server}: malformed entry: {why}"))
+            })?;
             out.extend(attrs);
         }
         Ok(out)
@@ -855,7 +985,10 @@ impl LdapSource {
     fn default_base(&mut self) -> Result<String, SourceError> {
         let attrs = self.read_base(
             "",
-            vec!["defaultNamingContext".to_owned(), "namingContexts".to_owned()],
+            vec![
+                "defaultNamingContext".to_owned(),
+                "namingContexts".to_owned(),
+            ],
             "reading the RootDSE",
         )?;
         let first = |name: &str| {
@@ -901,7 +1034,9 @@ impl LdapSource {
     }
 
     fn next_inner(&mut self) -> Result<Option<RawEntry>, SourceError> {
-        let Some(stream) = self.stream.as_mut() else { return Ok(None) };
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(None);
+        };
         let (server, timeout, entries) = (self.server.clone(), self.op_timeout, self.entries);
         let item = self.rt.block_on(stream.next());
         let tag = match item {
@@ -927,14 +1062,24 @@ impl LdapSource {
             }
             Err(e) => return Err(op_error(e, &server, &format!("the search after {entries} entries"), timeout)),
         };
-        let (dn, attrs) = decode_entry(tag)
-            .map_err(|why| SourceError::Search(format!("malformed entry from {server} after {entries} entries: {why}")))?;
-        let mut entry = RawEntry { dn, ..RawEntry::default() };
+        let (dn, attrs) = decode_entry(tag).map_err(|why| {
+            SourceError::Search(format!(
+                "malformed entry from {server} after {entries} entries: {why}"
+            ))
+        })?;
+        let mut entry = RawEntry {
+            dn,
+            ..RawEntry::default()
+        };
         let pending = absorb(&mut entry, attrs);
         if !pending.is_empty() {
             let dn = entry.dn.clone();
             complete_ranges(&mut entry, pending, |request| {
-                self.read_base(&dn, vec![request.to_owned()], &format!("range retrieval {request} of {dn}"))
+                self.read_base(
+                    &dn,
+                    vec![request.to_owned()],
+                    &format!("range retrieval {request} of {dn}"),
+                )
             })?;
         }
         self.entries += 1;
@@ -952,7 +1097,10 @@ impl DirectorySource for LdapSource {
 
     fn description(&self) -> String {
         let tls = if self.starttls { " (StartTLS)" } else { "" };
-        format!("{}{tls} base {} filter {}", self.server, self.base, self.filter)
+        format!(
+            "{}{tls} base {} filter {}",
+            self.server, self.base, self.filter
+        )
     }
 }
 
@@ -979,7 +1127,11 @@ mod tests {
     const ENABLED: &str = "(!(userAccountControl:1.2.840.113556.1.4.803:=2))";
 
     fn scope(contacts: bool, include_disabled: bool, extra: Option<&str>) -> Scope {
-        Scope { contacts, include_disabled, extra_filter: extra.map(str::to_owned) }
+        Scope {
+            contacts,
+            include_disabled,
+            extra_filter: extra.map(str::to_owned),
+        }
     }
 
     #[test]
@@ -992,7 +1144,10 @@ mod tests {
     #[test]
     fn filter_variants() {
         assert_eq!(build_filter(&scope(false, true, None)).unwrap(), USERS);
-        assert_eq!(build_filter(&scope(true, true, None)).unwrap(), format!("(|{USERS}{CONTACTS})"));
+        assert_eq!(
+            build_filter(&scope(true, true, None)).unwrap(),
+            format!("(|{USERS}{CONTACTS})")
+        );
         assert_eq!(
             build_filter(&scope(true, false, None)).unwrap(),
             format!("(&(|{USERS}{CONTACTS}){ENABLED})")
@@ -1001,14 +1156,25 @@ mod tests {
         assert_eq!(f, format!("(&{USERS}{ENABLED}(department=Sales))"));
         let f = build_filter(&scope(false, true, Some("(|(ou=A)(ou=B))"))).unwrap();
         assert_eq!(f, format!("(&{USERS}(|(ou=A)(ou=B)))"));
-        for s in [&scope(true, false, Some("(cn=a\\29b)")), &scope(false, false, None)] {
+        for s in [
+            &scope(true, false, Some("(cn=a\\29b)")),
+            &scope(false, false, None),
+        ] {
             assert!(ldap3::parse_filter(&build_filter(s).unwrap()).is_ok());
         }
     }
 
     #[test]
     fn filter_extra_must_be_parenthesised() {
-        for bad in ["department=Sales", "(a=b)(c=d)", "(a=b", "a=b)", ")(", "", "(a=b))("] {
+        for bad in [
+            "department=Sales",
+            "(a=b)(c=d)",
+            "(a=b",
+            "a=b)",
+            ")(",
+            "",
+            "(a=b))(",
+        ] {
             let err = build_filter(&scope(false, false, Some(bad))).unwrap_err();
             assert!(matches!(err, SourceError::Search(_)), "{bad}");
             assert!(err.to_string().contains("parentheses"), "{err}");
@@ -1021,10 +1187,24 @@ mod tests {
         assert_eq!(u.to_string(), "ldaps://dc1.contoso.test:636");
         let u = ServerUrl::parse("LDAP://127.0.0.1:3890/").unwrap();
         assert_eq!(u.to_string(), "ldap://127.0.0.1:3890");
-        assert_eq!(ServerUrl::parse("ldap://[::1]:10389").unwrap().host, "[::1]");
+        assert_eq!(
+            ServerUrl::parse("ldap://[::1]:10389").unwrap().host,
+            "[::1]"
+        );
         assert_eq!(ServerUrl::parse("ldap://[::1]").unwrap().port, 389);
-        for bad in ["http://x", "ldap://", "ldap://h:0", "ldap://h:x", "ldap://h/dc=x", "ldap://u@h", "ldaps://h:70000"] {
-            assert!(matches!(ServerUrl::parse(bad), Err(SourceError::Connect(_))), "{bad}");
+        for bad in [
+            "http://x",
+            "ldap://",
+            "ldap://h:0",
+            "ldap://h:x",
+            "ldap://h/dc=x",
+            "ldap://u@h",
+            "ldaps://h:70000",
+        ] {
+            assert!(
+                matches!(ServerUrl::parse(bad), Err(SourceError::Connect(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -1044,8 +1224,14 @@ mod tests {
 
     #[test]
     fn range_option_parsing() {
-        assert_eq!(parse_range("member;range=0-1499"), Some(("member".into(), Some(1499))));
-        assert_eq!(parse_range("member;Range=1500-*"), Some(("member".into(), None)));
+        assert_eq!(
+            parse_range("member;range=0-1499"),
+            Some(("member".into(), Some(1499)))
+        );
+        assert_eq!(
+            parse_range("member;Range=1500-*"),
+            Some(("member".into(), None))
+        );
         assert_eq!(
             parse_range("userCertificate;binary;range=0-9"),
             Some(("userCertificate;binary".into(), Some(9)))
@@ -1061,7 +1247,10 @@ mod tests {
 
     #[test]
     fn ranged_attributes_are_fetched_and_merged_in_order() {
-        let mut entry = RawEntry { dn: "CN=Big,DC=x".into(), ..RawEntry::default() };
+        let mut entry = RawEntry {
+            dn: "CN=Big,DC=x".into(),
+            ..RawEntry::default()
+        };
         let pending = absorb(
             &mut entry,
             vec![
@@ -1075,9 +1264,15 @@ mod tests {
         complete_ranges(&mut entry, pending, |req| {
             requests.push(req.to_owned());
             Ok(match req {
-                "userCertificate;range=3-*" => vec![("userCertificate;range=3-5".into(), vals(3..6))],
-                "userCertificate;range=6-*" => vec![("userCertificate;range=6-*".into(), vals(6..8))],
-                "proxyAddresses;range=2-*" => vec![("proxyAddresses;range=2-*".into(), vals(102..103))],
+                "userCertificate;range=3-*" => {
+                    vec![("userCertificate;range=3-5".into(), vals(3..6))]
+                }
+                "userCertificate;range=6-*" => {
+                    vec![("userCertificate;range=6-*".into(), vals(6..8))]
+                }
+                "proxyAddresses;range=2-*" => {
+                    vec![("proxyAddresses;range=2-*".into(), vals(102..103))]
+                }
                 other => panic!("unexpected request {other}"),
             })
         })
@@ -1087,7 +1282,11 @@ mod tests {
         assert_eq!(entry.values("mail"), &[b"big@x".to_vec()]);
         assert_eq!(
             requests,
-            ["proxyAddresses;range=2-*", "userCertificate;range=3-*", "userCertificate;range=6-*"]
+            [
+                "proxyAddresses;range=2-*",
+                "userCertificate;range=3-*",
+                "userCertificate;range=6-*"
+            ]
         );
     }
 
@@ -1097,7 +1296,10 @@ mod tests {
         let pending = absorb(&mut entry, vec![("member;range=0-1".into(), vals(0..2))]);
         let e = complete_ranges(&mut entry.clone(), pending.clone(), |_| Ok(vec![])).unwrap_err();
         assert!(e.to_string().contains("did not return"), "{e}");
-        let e = complete_ranges(&mut entry, pending, |_| Ok(vec![("member;range=0-1".into(), vec![])])).unwrap_err();
+        let e = complete_ranges(&mut entry, pending, |_| {
+            Ok(vec![("member;range=0-1".into(), vec![])])
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("no progress"), "{e}");
     }
 
@@ -1120,20 +1322,54 @@ mod tests {
     #[test]
     fn decodes_raw_entries_byte_exact() {
         use ldap3::asn1::TagClass;
-        let prim = |b: &[u8]| StructureTag { class: TagClass::Universal, id: 4, payload: PL::P(b.to_vec()) };
-        let cons = |id, v| StructureTag { class: TagClass::Universal, id, payload: PL::C(v) };
+        let prim = |b: &[u8]| StructureTag {
+            class: TagClass::Universal,
+            id: 4,
+            payload: PL::P(b.to_vec()),
+        };
+        let cons = |id, v| StructureTag {
+            class: TagClass::Universal,
+            id,
+            payload: PL::C(v),
+        };
         // one value valid UTF-8, one not: both kept, in order, as bytes
-        let attr = cons(16, vec![prim(b"userSMIMECertificate"), cons(17, vec![prim(b"ascii"), prim(&[0xff, 0x00])])]);
+        let attr = cons(
+            16,
+            vec![
+                prim(b"userSMIMECertificate"),
+                cons(17, vec![prim(b"ascii"), prim(&[0xff, 0x00])]),
+            ],
+        );
         let tag = StructureTag {
             class: TagClass::Application,
             id: 4,
-            payload: PL::C(vec![prim("cn=Walter Weiß,dc=x".as_bytes()), cons(16, vec![attr])]),
+            payload: PL::C(vec![
+                prim("cn=Walter Weiß,dc=x".as_bytes()),
+                cons(16, vec![attr]),
+            ]),
         };
         let (dn, attrs) = decode_entry(tag).unwrap();
         assert_eq!(dn, "cn=Walter Weiß,dc=x");
-        assert_eq!(attrs, vec![("userSMIMECertificate".to_owned(), vec![b"ascii".to_vec(), vec![0xff, 0x00]])]);
-        let bad = StructureTag { class: TagClass::Application, id: 4, payload: PL::P(vec![]) };
+        assert_eq!(
+            attrs,
+            vec![(
+                "userSMIMECertificate".to_owned(),
+                vec![b"ascii".to_vec(), vec![0xff, 0x00]]
+            )]
+        );
+        let bad = StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::P(vec![]),
+        };
         assert!(decode_entry(bad).is_err());
+    }
+
+    #[test]
+    fn presented_names_are_plain() {
+        assert_eq!(presented_name("DnsName(\"localhost\")"), "localhost");
+        assert_eq!(presented_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(presented_name("other"), "other");
     }
 
     #[test]
@@ -1142,7 +1378,10 @@ mod tests {
             ad_bind_subcode("80090308: LdapErr: DSID-0C09041C, comment: AcceptSecurityContext error, data 52e, v4563"),
             Some("invalid credentials")
         );
-        assert_eq!(ad_bind_subcode("... data 775, v4563"), Some("account locked out"));
+        assert_eq!(
+            ad_bind_subcode("... data 775, v4563"),
+            Some("account locked out")
+        );
         assert_eq!(ad_bind_subcode("no code"), None);
     }
 }
