@@ -1,10 +1,16 @@
 //! `certferry-export`: reads users' certificates from Active Directory (LDAP
 //! or an LDIF dump) and writes a signed certferry bundle.
 //!
-//! The core is [`export::export`]; `main.rs` is a thin shell around it.
+//! The core is [`export::export`]; `run.rs` turns arguments into settings and
+//! writes the outputs crash-safely; `main.rs` is a thin shell around it.
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod decode;
+pub mod export;
+pub mod output;
+pub mod run;
 pub mod secret;
 pub mod source;
+pub mod state;

@@ -1,6 +1,26 @@
-//! `certferry-export`: see the README.
+//! `certferry-export`: see `--help` and the README.
 #![forbid(unsafe_code)]
 
-fn main() {
-    println!("certferry-export {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = certferry_export::cli::Cli::parse();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    // Ctrl-C raises a flag the export checks between objects; temp files are
+    // then dropped (deleted) on the way out, so nothing partial remains.
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+        eprintln!("certferry-export: warning: cannot handle Ctrl-C: {e}");
+    }
+    match certferry_export::run::run(cli.command, &cancel) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("certferry-export: error: {}", f.message());
+            ExitCode::from(f.exit_code())
+        }
+    }
 }

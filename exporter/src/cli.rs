@@ -1,0 +1,167 @@
+//! Command-line definitions (clap). Parsed once into these types, then turned
+//! into settings by `run.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Export users' S/MIME certificates from Active Directory into a signed
+/// certferry bundle, for transfer across an air gap into Exchange Online.
+#[derive(Debug, Parser)]
+#[command(name = "certferry-export", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 success, 2 usage error, 3 directory error (connection, TLS, bind, search, LDIF), \
+4 key error (unreadable key, wrong password), 5 output or state error, 130 interrupted.\n\
+Passwords are never accepted on the command line: use a file, an environment variable or the prompt."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a minisign-compatible signing key pair for this exporter.
+    Keygen(KeygenArgs),
+    /// Export from a directory server over LDAP (StartTLS) or LDAPS.
+    Ldap(LdapArgs),
+    /// Export from an LDIF dump (ldifde -f, ldapsearch -LLL).
+    Ldif(LdifArgs),
+}
+
+/// `keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the secret key (created with mode 0600; never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub secret_key: PathBuf,
+    /// Where to write the public key (give it to the importer's trust policy).
+    #[arg(long, value_name = "FILE")]
+    pub public_key: PathBuf,
+    /// Read the new key's password from this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Read the new key's password from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+    /// Write the secret key without a password (like `minisign -G -W`). Only for
+    /// keys kept in a hardware-protected or otherwise secured store.
+    #[arg(long, conflicts_with_all = ["password_file", "password_env"])]
+    pub unencrypted: bool,
+}
+
+/// Options shared by every export.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// A short, stable name for this directory, e.g. `contoso-ad` ([a-z0-9._-], at most 64).
+    #[arg(long, value_name = "ID")]
+    pub source_id: String,
+    /// Directory to write the bundle and its signature into.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
+    /// The exporter's secret signing key (minisign format).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Read the signing key's password from this file.
+    #[arg(long, value_name = "FILE")]
+    pub key_password_file: Option<PathBuf>,
+    /// Read the signing key's password from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub key_password_env: Option<String>,
+    /// The signing key has no password (made with `keygen --unencrypted` or `minisign -G -W`).
+    #[arg(long, conflicts_with_all = ["key_password_file", "key_password_env"])]
+    pub key_unencrypted: bool,
+    /// Export state file (last sequence number and hash per source).
+    /// Default: $XDG_STATE_HOME/certferry/export-<source-id>.json.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// How long the importer may accept the bundle: e.g. 7d, 36h, 90m.
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub expires_in: String,
+    /// PEM file of issuing CA certificates; certificates from other issuers are
+    /// classified `untrusted-issuer`. May be repeated.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_ca: Vec<PathBuf>,
+    /// Leave out values that hold no usable certificate (by default the bundle
+    /// records every value found, classified: it is an audit snapshot).
+    #[arg(long)]
+    pub only_usable: bool,
+    /// Export mail contacts as well as users.
+    #[arg(long)]
+    pub contacts: bool,
+    /// Export disabled accounts as well.
+    #[arg(long)]
+    pub include_disabled: bool,
+    /// Print the summary as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar and no summary text.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Use this creation time instead of the clock (YYYY-MM-DDTHH:MM:SSZ), for
+    /// reproducible exports: the same directory and time give the same bytes.
+    #[arg(long, value_name = "TIME")]
+    pub created: Option<String>,
+}
+
+/// `ldap`.
+#[derive(Debug, Args)]
+pub struct LdapArgs {
+    /// Server URI: ldaps://dc1.contoso.example or ldap://dc1.contoso.example (with -Z).
+    #[arg(short = 'H', long = "uri", value_name = "URI")]
+    pub uri: String,
+    /// Use StartTLS on an ldap:// connection (like ldapsearch -Z).
+    #[arg(short = 'Z', long)]
+    pub starttls: bool,
+    /// Search base. Default: the server's defaultNamingContext.
+    #[arg(short = 'b', long, value_name = "DN")]
+    pub base: Option<String>,
+    /// Bind name: a DN, a UPN (reader@contoso.example) or DOMAIN\user.
+    #[arg(short = 'D', long, value_name = "NAME")]
+    pub bind: Option<String>,
+    /// Read the bind password from this file (like ldapsearch -y).
+    #[arg(short = 'y', long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Read the bind password from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+    /// Bind anonymously (only when explicitly asked).
+    #[arg(long, conflicts_with_all = ["bind", "password_file", "password_env"])]
+    pub anonymous: bool,
+    /// PEM CA file to verify the server's certificate (default: $LDAPTLS_CACERT,
+    /// then the system's trusted CAs).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Allow a simple bind over an unencrypted connection (the password crosses
+    /// the network in clear text). Refused otherwise.
+    #[arg(long)]
+    pub allow_cleartext_bind: bool,
+    /// Extra LDAP filter ANDed with the built-in one, e.g. '(department=Finance)'.
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Option<String>,
+    /// Paged search page size (1-1000).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub page_size: u32,
+    /// Connect timeout in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// Timeout for each LDAP operation in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub timeout: u64,
+    /// Output options.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `ldif`.
+#[derive(Debug, Args)]
+pub struct LdifArgs {
+    /// The LDIF file (as written by `ldifde -f` or `ldapsearch -LLL`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Output options.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

@@ -1,0 +1,193 @@
+//! The export core: directory objects in, a bundle out. No terminal, no
+//! clock, no files: the caller supplies the source, the output, the time and
+//! a cancellation flag.
+
+use std::io::{Read, Seek, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use certferry_format::cert::{self, ClassifyContext, TrustedIssuer};
+use certferry_format::model::{Attribute, BundleHeader, Software};
+use certferry_format::{describe_value, BundleWriter, HeaderDraft, Sha256, SourceId, Timestamp};
+use serde::Serialize;
+
+use crate::decode::{decode_entry, DecodedEntry};
+use crate::source::{DirectorySource, SourceError};
+
+/// Entra Connect stops syncing an attribute holding more values than this.
+pub const ENTRA_MAX_VALUES: usize = 15;
+
+/// What one export should produce.
+#[derive(Debug, Clone)]
+pub struct ExportSettings {
+    /// The source id recorded in the bundle.
+    pub source_id: SourceId,
+    /// This bundle's sequence number.
+    pub sequence: u64,
+    /// Creation time; also the time certificates are classified at.
+    pub created: Timestamp,
+    /// Expiry time.
+    pub expires: Timestamp,
+    /// SHA-256 of the previous bundle of this source.
+    pub previous_sha256: Option<Sha256>,
+    /// Issuing CAs for the `untrusted-issuer` check; `None` skips the check.
+    pub trusted_issuers: Option<Vec<TrustedIssuer>>,
+    /// Export contacts as well as users.
+    pub contacts: bool,
+    /// Export disabled accounts too.
+    pub include_disabled: bool,
+    /// Leave out values that hold no usable certificate.
+    pub only_usable: bool,
+}
+
+/// What the export found, for the summary printed at the end.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Entries written.
+    pub entries: u64,
+    /// Attribute values written.
+    pub values: u64,
+    /// Certificates written.
+    pub certificates: u64,
+    /// Certificates usable for encryption.
+    pub encryption: u64,
+    /// Certificates usable for signing only.
+    pub signing_only: u64,
+    /// Certificates not usable (see each certificate's reasons).
+    pub unusable: u64,
+    /// Values that are neither a certificate nor a PKCS#7 (kept as raw bytes).
+    pub unparseable_values: u64,
+    /// Objects read but not exported (computers, disabled accounts, contacts
+    /// when not asked, entries left empty by `--only-usable`).
+    pub skipped: u64,
+    /// Values left out by `--only-usable`.
+    pub values_left_out: u64,
+    /// Things an administrator should look at.
+    pub warnings: Vec<String>,
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Reading the directory failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A directory object could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] crate::decode::DecodeError),
+    /// Writing the bundle failed.
+    #[error("writing the bundle failed: {0}")]
+    Write(#[from] certferry_format::Error),
+    /// The cancellation flag was raised (Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Runs one export: reads every object from `source`, classifies its
+/// certificates and writes the bundle to `out`. `progress` is called after
+/// each object read with the number read so far.
+pub fn export<S, W, Sp>(
+    source: &mut S,
+    out: W,
+    spool: Sp,
+    settings: &ExportSettings,
+    progress: &mut dyn FnMut(u64),
+    cancel: &AtomicBool,
+) -> Result<(W, BundleHeader, Summary), ExportError>
+where
+    S: DirectorySource + ?Sized,
+    W: Write + Seek,
+    Sp: Read + Write + Seek,
+{
+    let mut writer = BundleWriter::new(out, spool)?;
+    let mut summary = Summary::default();
+    let mut read = 0u64;
+    let now = settings.created.unix();
+    while let Some(raw) = source.next_entry()? {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(ExportError::Interrupted);
+        }
+        read += 1;
+        progress(read);
+        let Some(DecodedEntry { mut entry, values }) = decode_entry(raw)? else {
+            summary.skipped += 1;
+            continue;
+        };
+        let wanted = match entry.kind {
+            certferry_format::model::ObjectKind::User => {
+                settings.include_disabled || !entry.disabled
+            }
+            certferry_format::model::ObjectKind::Contact => settings.contacts,
+        };
+        if !wanted || values.is_empty() {
+            summary.skipped += 1;
+            continue;
+        }
+        for attr in [Attribute::UserCertificate, Attribute::UserSmimeCertificate] {
+            let n = values.iter().filter(|(a, _)| *a == attr).count();
+            if n > ENTRA_MAX_VALUES {
+                summary.warnings.push(format!(
+                    "{}: {n} {} values; Entra Connect syncs at most {ENTRA_MAX_VALUES}",
+                    entry.label(),
+                    attr.as_str()
+                ));
+            }
+        }
+        let addresses = entry.smtp_addresses();
+        let ctx = ClassifyContext {
+            now,
+            addresses: &addresses,
+            trusted_issuers: settings.trusted_issuers.as_deref(),
+        };
+        let mut raws: Vec<&[u8]> = Vec::with_capacity(values.len());
+        for (i, (attr, bytes)) in values.iter().enumerate() {
+            let value = describe_value(*attr, bytes, |v, c| cert::classify(v, c, &ctx));
+            if value.certificates.is_empty() {
+                summary.warnings.push(format!(
+                    "{}: {} value {} is neither a certificate nor a PKCS#7 blob ({} bytes){}",
+                    entry.label(),
+                    attr.as_str(),
+                    i + 1,
+                    bytes.len(),
+                    if settings.only_usable {
+                        "; left out"
+                    } else {
+                        "; kept as raw bytes"
+                    }
+                ));
+            }
+            let usable = value.certificates.iter().any(|c| c.class != "unusable");
+            if settings.only_usable && !usable {
+                summary.values_left_out += 1;
+                continue;
+            }
+            entry.values.push(value);
+            raws.push(bytes);
+        }
+        if entry.values.is_empty() {
+            summary.skipped += 1;
+            continue;
+        }
+        writer.add_entry(entry, &raws)?;
+    }
+    let (out, header) = writer.finish(HeaderDraft {
+        source: settings.source_id.clone(),
+        sequence: settings.sequence,
+        created: settings.created,
+        expires: settings.expires,
+        previous_sha256: settings.previous_sha256,
+        exporter: Software {
+            name: "certferry-export".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        source_description: source.description(),
+    })?;
+    let c = &header.counts;
+    summary.entries = c.entries;
+    summary.values = c.values;
+    summary.certificates = c.certificates;
+    summary.encryption = c.encryption;
+    summary.signing_only = c.signing_only;
+    summary.unusable = c.unusable;
+    summary.unparseable_values = c.unparseable_values;
+    Ok((out, header, summary))
+}

@@ -1,0 +1,483 @@
+//! Turns parsed arguments into settings, runs the export core, and writes the
+//! outputs crash-safely. Every failure becomes a [`Failure`] with a documented
+//! exit code and a one-line message that never contains a secret.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use certferry_format::cert::TrustedIssuer;
+use certferry_format::keys::{generate_keypair, SecretKey};
+use certferry_format::{
+    sign_bundle, signature_file_name, BundleDigests, Role, SourceId, Timestamp,
+};
+
+use crate::cli::{Command, KeygenArgs, LdapArgs, LdifArgs, OutputArgs};
+use crate::export::{export, ExportError, ExportSettings, Summary};
+use crate::output::{parent_dir, persist_new};
+use crate::secret::{PasswordSource, Secret};
+use crate::source::ldap::{Bind, LdapOptions, LdapSource};
+use crate::source::ldif::LdifSource;
+use crate::source::{DirectorySource, Scope};
+use crate::state::{self, ExportState};
+
+/// A failed run: the exit code and the message for standard error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Bad arguments (exit 2).
+    Usage(String),
+    /// The directory could not be read (exit 3).
+    Source(String),
+    /// The signing key could not be used (exit 4).
+    Key(String),
+    /// Output or state could not be written (exit 5).
+    Output(String),
+    /// Interrupted by Ctrl-C (exit 130).
+    Interrupted,
+}
+
+impl Failure {
+    /// The process exit code (documented in `--help` and the README).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Source(_) => 3,
+            Failure::Key(_) => 4,
+            Failure::Output(_) => 5,
+            Failure::Interrupted => 130,
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Usage(m) | Failure::Source(m) | Failure::Key(m) | Failure::Output(m) => m,
+            Failure::Interrupted => "interrupted; nothing was written",
+        }
+    }
+}
+
+impl From<ExportError> for Failure {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Source(e) => Failure::Source(e.to_string()),
+            ExportError::Decode(e) => Failure::Source(e.to_string()),
+            ExportError::Write(e) => Failure::Output(e.to_string()),
+            ExportError::Interrupted => Failure::Interrupted,
+        }
+    }
+}
+
+/// Runs a parsed command.
+pub fn run(command: Command, cancel: &AtomicBool) -> Result<(), Failure> {
+    match command {
+        Command::Keygen(args) => keygen(&args),
+        Command::Ldap(args) => ldap(&args, cancel),
+        Command::Ldif(args) => ldif(&args, cancel),
+    }
+}
+
+fn keygen(args: &KeygenArgs) -> Result<(), Failure> {
+    let password = if args.unencrypted {
+        None
+    } else {
+        let src = PasswordSource::choose(args.password_file.clone(), args.password_env.clone());
+        let first = src
+            .read("new key password")
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        if src == PasswordSource::Prompt {
+            let again = src
+                .read("repeat the password")
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            if again != first {
+                return Err(Failure::Usage(
+                    "the two passwords differ; no key was written".into(),
+                ));
+            }
+        }
+        if first.expose().is_empty() {
+            return Err(Failure::Usage(
+                "empty password; use --unencrypted for a key without a password".into(),
+            ));
+        }
+        Some(first)
+    };
+    let (pk, sk) = generate_keypair().map_err(|e| Failure::Key(e.to_string()))?;
+    let secret_text = sk
+        .to_file_string(password.as_ref().map(Secret::expose))
+        .map_err(|e| Failure::Key(e.to_string()))?;
+    write_new(&args.secret_key, secret_text.as_bytes(), 0o600)?;
+    if let Err(e) = write_new(&args.public_key, pk.to_file_string().as_bytes(), 0o644) {
+        let _ = std::fs::remove_file(&args.secret_key);
+        return Err(e);
+    }
+    println!(
+        "key pair {} written: secret key {}, public key {}",
+        pk.key_id(),
+        args.secret_key.display(),
+        args.public_key.display()
+    );
+    Ok(())
+}
+
+/// Writes a new file (never replacing one) with the given mode, crash-safely.
+fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), Failure> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let fail = |e: std::io::Error| Failure::Output(format!("{}: {e}", path.display()));
+    if path.exists() {
+        return Err(Failure::Output(format!(
+            "{} already exists; not overwriting it",
+            path.display()
+        )));
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".certferry-")
+        .tempfile_in(parent_dir(path))
+        .map_err(fail)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(fail)?;
+    tmp.write_all(data).map_err(fail)?;
+    persist_new(tmp, path).map_err(fail)?;
+    Ok(())
+}
+
+fn ldif(args: &LdifArgs, cancel: &AtomicBool) -> Result<(), Failure> {
+    let prepared = prepare(&args.output)?;
+    let mut source = LdifSource::open(&args.file).map_err(|e| Failure::Source(e.to_string()))?;
+    finish(&mut source, &args.output, prepared, cancel)
+}
+
+fn ldap(args: &LdapArgs, cancel: &AtomicBool) -> Result<(), Failure> {
+    let prepared = prepare(&args.output)?;
+    let tls = args.uri.to_ascii_lowercase().starts_with("ldaps://") || args.starttls;
+    let bind = if args.anonymous {
+        Bind::Anonymous
+    } else {
+        let name = args.bind.clone().ok_or_else(|| {
+            Failure::Usage("give a bind name with -D (or --anonymous to bind anonymously)".into())
+        })?;
+        if !tls && !args.allow_cleartext_bind {
+            return Err(Failure::Usage(format!(
+                "refusing a simple bind over unencrypted {}: use ldaps:// or -Z (StartTLS), or --allow-cleartext-bind",
+                args.uri
+            )));
+        }
+        let password =
+            PasswordSource::choose(args.password_file.clone(), args.password_env.clone())
+                .read("bind password")
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+        Bind::Simple { name, password }
+    };
+    let opts = LdapOptions {
+        url: args.uri.clone(),
+        starttls: args.starttls,
+        ca_file: args.ca_file.clone(),
+        bind,
+        base: args.base.clone(),
+        scope: Scope {
+            contacts: args.output.contacts,
+            include_disabled: args.output.include_disabled,
+            extra_filter: args.filter.clone(),
+        },
+        page_size: args.page_size,
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        operation_timeout: Duration::from_secs(args.timeout),
+    };
+    let mut source = LdapSource::connect(&opts).map_err(|e| Failure::Source(e.to_string()))?;
+    finish(&mut source, &args.output, prepared, cancel)
+}
+
+/// Everything checked and loaded before the directory is touched, so that a
+/// bad key or state fails fast.
+struct Prepared {
+    settings: ExportSettings,
+    key: SecretKey,
+    state_path: PathBuf,
+}
+
+/// Parses a duration such as `7d`, `36h`, `90m`, `3600s` or `3600`.
+pub fn parse_duration(s: &str) -> Option<i64> {
+    let (num, unit) = match s.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 's'),
+    };
+    let n: i64 = num.parse().ok().filter(|n| *n > 0)?;
+    let mult = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn prepare(out: &OutputArgs) -> Result<Prepared, Failure> {
+    let source_id = SourceId::parse(&out.source_id)
+        .map_err(|e| Failure::Usage(format!("--source-id: {}", e.message())))?;
+    let created = match &out.created {
+        Some(t) => Timestamp::parse(t).ok_or_else(|| {
+            Failure::Usage(format!("--created {t:?}: expected YYYY-MM-DDTHH:MM:SSZ"))
+        })?,
+        None => {
+            let secs = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
+                .ok_or_else(|| Failure::Usage("the system clock is out of range".into()))?
+        }
+    };
+    let lifetime = parse_duration(&out.expires_in).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--expires-in {:?}: expected e.g. 7d, 36h, 90m",
+            out.expires_in
+        ))
+    })?;
+    let expires = created.saturating_add(lifetime);
+    if !out.out.is_dir() {
+        return Err(Failure::Output(format!(
+            "output directory {} does not exist",
+            out.out.display()
+        )));
+    }
+    let mut issuers = Vec::new();
+    for f in &out.trusted_ca {
+        let pem = std::fs::read(f)
+            .map_err(|e| Failure::Usage(format!("--trusted-ca {}: {e}", f.display())))?;
+        let found = TrustedIssuer::from_pem(&pem).map_err(|e| {
+            Failure::Usage(format!("--trusted-ca {}: {}", f.display(), e.message()))
+        })?;
+        if found.is_empty() {
+            return Err(Failure::Usage(format!(
+                "--trusted-ca {}: no certificate in the file",
+                f.display()
+            )));
+        }
+        issuers.extend(found);
+    }
+    // The key before the directory: a wrong password should not cost a 10-minute export.
+    let key_bytes = std::fs::read(&out.key).map_err(|e| {
+        Failure::Key(format!(
+            "cannot read signing key {}: {e}",
+            out.key.display()
+        ))
+    })?;
+    let password = if out.key_unencrypted {
+        None
+    } else {
+        Some(
+            PasswordSource::choose(out.key_password_file.clone(), out.key_password_env.clone())
+                .read("signing key password")
+                .map_err(|e| Failure::Key(e.to_string()))?,
+        )
+    };
+    let key = SecretKey::from_file_bytes(&key_bytes, password.as_ref().map(Secret::expose))
+        .map_err(|e| {
+            Failure::Key(format!(
+                "signing key {}: {}",
+                out.key.display(),
+                e.message()
+            ))
+        })?;
+    let state_path = match &out.state {
+        Some(p) => p.clone(),
+        None => state::default_path(source_id.as_str()).ok_or_else(|| {
+            Failure::Usage("no --state given and neither XDG_STATE_HOME nor HOME is set".into())
+        })?,
+    };
+    let last =
+        state::load(&state_path, source_id.as_str()).map_err(|e| Failure::Output(e.to_string()))?;
+    let (sequence, previous_sha256) = match &last {
+        Some(s) => (s.sequence + 1, Some(s.sha256)),
+        None => (1, None),
+    };
+    if let Some(s) = &last {
+        if created < s.created {
+            return Err(Failure::Usage(format!(
+                "creation time {created} is before the last bundle's ({}); an importer would refuse it as stale",
+                s.created
+            )));
+        }
+    }
+    Ok(Prepared {
+        settings: ExportSettings {
+            source_id,
+            sequence,
+            created,
+            expires,
+            previous_sha256,
+            trusted_issuers: (!issuers.is_empty()).then_some(issuers),
+            contacts: out.contacts,
+            include_disabled: out.include_disabled,
+            only_usable: out.only_usable,
+        },
+        key,
+        state_path,
+    })
+}
+
+/// The conventional bundle file name (SPEC.md §1).
+pub fn bundle_file_name(source: &SourceId, sequence: u64) -> String {
+    format!("certferry-{source}-{sequence:010}.zip")
+}
+
+fn finish(
+    source: &mut dyn DirectorySource,
+    out: &OutputArgs,
+    p: Prepared,
+    cancel: &AtomicBool,
+) -> Result<(), Failure> {
+    let io = |what: &str, e: std::io::Error| Failure::Output(format!("{what}: {e}"));
+    let name = bundle_file_name(&p.settings.source_id, p.settings.sequence);
+    let bundle_path = out.out.join(&name);
+    let sig_name = signature_file_name(&name, Role::Exporter, &p.key.key_id());
+    let sig_path = out.out.join(&sig_name);
+    for path in [&bundle_path, &sig_path] {
+        if path.exists() {
+            return Err(Failure::Output(format!(
+                "{} already exists: the export state ({}) is behind the output directory; refusing to overwrite",
+                path.display(),
+                p.state_path.display()
+            )));
+        }
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(".certferry-")
+        .suffix(".zip.tmp")
+        .tempfile_in(&out.out)
+        .map_err(|e| io(&out.out.display().to_string(), e))?;
+    let spool = tempfile::tempfile().map_err(|e| io("temporary spool file", e))?;
+    let file = tmp.reopen().map_err(|e| io("temporary bundle file", e))?;
+
+    let show = !out.quiet && !out.json && std::io::stderr().is_terminal();
+    let bar = show.then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        b.enable_steady_tick(Duration::from_millis(120));
+        b
+    });
+    let mut progress = |n: u64| {
+        if let Some(b) = &bar {
+            if n.is_multiple_of(64) || n < 64 {
+                b.set_message(format!("read {n} directory objects"));
+            }
+        }
+    };
+    let result = export(
+        source,
+        std::io::BufWriter::new(file),
+        spool,
+        &p.settings,
+        &mut progress,
+        cancel,
+    );
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let (writer, header, summary) = result?;
+    writer
+        .into_inner()
+        .map_err(|e| io("temporary bundle file", e.into_error()))?
+        .sync_all()
+        .map_err(|e| io("temporary bundle file", e))?;
+
+    let digests = BundleDigests::of_reader(
+        std::fs::File::open(tmp.path()).map_err(|e| io("temporary bundle file", e))?,
+    )
+    .map_err(|e| io("temporary bundle file", e))?;
+    let sig = sign_bundle(
+        &digests,
+        &p.key,
+        Role::Exporter,
+        &header.source,
+        header.sequence,
+    )
+    .map_err(|e| Failure::Key(e.to_string()))?;
+    let mut sig_tmp = tempfile::Builder::new()
+        .prefix(".certferry-")
+        .suffix(".minisig.tmp")
+        .tempfile_in(&out.out)
+        .map_err(|e| io(&out.out.display().to_string(), e))?;
+    std::io::Write::write_all(&mut sig_tmp, &sig.to_bytes()).map_err(|e| io("signature", e))?;
+    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Failure::Interrupted);
+    }
+    // Bundles and signatures are public data meant to be copied: 0644, not tempfile's 0600.
+    for f in [tmp.as_file(), sig_tmp.as_file()] {
+        use std::os::unix::fs::PermissionsExt as _;
+        f.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| io("permissions", e))?;
+    }
+    // Signature first, then the bundle: a bundle never appears without its signature.
+    persist_new(sig_tmp, &sig_path).map_err(|e| io(&sig_path.display().to_string(), e))?;
+    if let Err(e) = persist_new(tmp, &bundle_path) {
+        let _ = std::fs::remove_file(&sig_path);
+        return Err(io(&bundle_path.display().to_string(), e));
+    }
+    state::save(
+        &p.state_path,
+        &ExportState {
+            source: header.source.to_string(),
+            sequence: header.sequence,
+            sha256: digests.sha256,
+            created: header.created,
+            bundle: name.clone(),
+        },
+    )
+    .map_err(|e| Failure::Output(format!("bundle written, but {e}")))?;
+    report(out, &bundle_path, &sig_path, &header, &digests, &summary);
+    Ok(())
+}
+
+fn report(
+    out: &OutputArgs,
+    bundle: &Path,
+    sig: &Path,
+    header: &certferry_format::model::BundleHeader,
+    digests: &BundleDigests,
+    s: &Summary,
+) {
+    if out.json {
+        let v = serde_json::json!({
+            "bundle": bundle,
+            "signature": sig,
+            "sha256": digests.sha256.to_hex(),
+            "source": header.source.as_str(),
+            "sequence": header.sequence,
+            "created": header.created.to_string(),
+            "expires": header.expires.to_string(),
+            "summary": s,
+        });
+        println!("{v}");
+        return;
+    }
+    if out.quiet {
+        return;
+    }
+    println!("bundle     {}", bundle.display());
+    println!("signature  {}", sig.display());
+    println!("sha256     {}", digests.sha256);
+    println!(
+        "source     {} sequence {} (expires {})",
+        header.source, header.sequence, header.expires
+    );
+    println!(
+        "entries    {}   values {}   certificates {}: {} encryption, {} signing only, {} unusable; {} unparseable values",
+        s.entries, s.values, s.certificates, s.encryption, s.signing_only, s.unusable, s.unparseable_values
+    );
+    if s.skipped > 0 || s.values_left_out > 0 {
+        println!(
+            "skipped    {} objects, {} values left out",
+            s.skipped, s.values_left_out
+        );
+    }
+    for w in &s.warnings {
+        println!("warning    {w}");
+    }
+}

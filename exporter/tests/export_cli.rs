@@ -1,0 +1,528 @@
+//! End-to-end tests of the `certferry-export` binary: the bundle it writes
+//! from the LDIF dump, a real slapd and a real Samba AD DC holds exactly what
+//! the directory holds (checked through the format library's verified path
+//! against fixtures/directory/expected.json), exports are reproducible, and
+//! every failure exits with its documented code and leaves nothing behind.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use certferry_format::keys::PublicKey;
+use certferry_format::replay::ReplayRules;
+use certferry_format::{
+    Limits, Role, Sha256, Timestamp, TrustPolicy, TrustedKey, UnverifiedBundle, VerifiedBundle,
+};
+use common::{repo_root, TestServer};
+use serde_json::Value as Json;
+
+const CREATED: &str = "2026-06-01T00:00:00Z";
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_certferry-export"))
+}
+
+/// A temp workspace with a key pair (password-protected) and an output dir.
+struct Work {
+    dir: tempfile::TempDir,
+}
+
+impl Work {
+    fn new() -> Self {
+        let w = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir(w.out()).unwrap();
+        std::fs::write(w.path("key.password"), "correct horse\n").unwrap();
+        let out = bin()
+            .args(["keygen", "--secret-key"])
+            .arg(w.path("exp.key"))
+            .arg("--public-key")
+            .arg(w.path("exp.pub"))
+            .arg("--password-file")
+            .arg(w.path("key.password"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "keygen: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        w
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn out(&self) -> PathBuf {
+        self.path("out")
+    }
+    /// The common output arguments.
+    fn output_args(&self) -> Vec<String> {
+        [
+            "--source-id",
+            "contoso-ad",
+            "--out",
+            self.out().to_str().unwrap(),
+            "--key",
+            self.path("exp.key").to_str().unwrap(),
+            "--key-password-file",
+            self.path("key.password").to_str().unwrap(),
+            "--state",
+            self.path("state.json").to_str().unwrap(),
+            "--created",
+            CREATED,
+            "--trusted-ca",
+            repo_root()
+                .join("fixtures/pki/ca/issuing-ca.pem")
+                .to_str()
+                .unwrap(),
+            "--json",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+    }
+    fn export_ldif(&self, extra: &[&str]) -> Output {
+        bin()
+            .arg("ldif")
+            .arg(repo_root().join("fixtures/directory/ad-dump.ldif"))
+            .args(self.output_args())
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+    fn files(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.out())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+    /// Verifies the bundle named in the JSON summary through the format library.
+    fn verify(&self, summary: &Json) -> VerifiedBundle {
+        let bundle = PathBuf::from(summary["bundle"].as_str().unwrap());
+        let sig = PathBuf::from(summary["signature"].as_str().unwrap());
+        let pk =
+            PublicKey::parse_file(&std::fs::read_to_string(self.path("exp.pub")).unwrap()).unwrap();
+        let policy = TrustPolicy {
+            keys: vec![TrustedKey {
+                name: "exporter".into(),
+                role: Role::Exporter,
+                key: pk,
+            }],
+            required: [(Role::Exporter, 1)].into(),
+            replay: ReplayRules::default(),
+        };
+        UnverifiedBundle::parse(
+            std::fs::read(&bundle).unwrap(),
+            vec![(sig.display().to_string(), std::fs::read(&sig).unwrap())],
+            &Limits::default(),
+        )
+        .unwrap()
+        .verify(
+            &policy,
+            Timestamp::parse("2026-06-02T00:00:00Z").unwrap(),
+            None,
+        )
+        .unwrap()
+    }
+}
+
+fn ok_json(out: &Output) -> Json {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn expected() -> Json {
+    serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("fixtures/directory/expected.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Which fixture objects an export should contain.
+fn wanted(e: &Json, contacts: bool, disabled: bool) -> bool {
+    let has_certs = !e["certificates"].as_array().unwrap().is_empty();
+    match e["kind"].as_str().unwrap() {
+        "user" => has_certs && (disabled || !e["disabled"].as_bool().unwrap()),
+        "contact" => has_certs && contacts,
+        _ => false,
+    }
+}
+
+/// Which identity fields a server gives back as in the fixtures.
+#[derive(Clone, Copy, PartialEq)]
+enum Fidelity {
+    /// LDIF and slapd: the fixture's GUIDs, SIDs and DNs.
+    Fixture,
+    /// Samba assigns its own GUIDs and SIDs and puts users in CN=Users.
+    Samba,
+}
+
+/// Asserts that the verified bundle holds exactly the wanted fixture objects,
+/// every attribute decoded and every value byte for byte.
+fn assert_bundle_matches_directory(
+    b: &VerifiedBundle,
+    contacts: bool,
+    disabled: bool,
+    fidelity: Fidelity,
+) {
+    let exp = expected();
+    let want: Vec<&Json> = exp["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| wanted(e, contacts, disabled))
+        .collect();
+    let got: Vec<_> = b.entries().collect();
+    let mut got_names: Vec<String> = got
+        .iter()
+        .map(|e| e.entry.display_name.clone().unwrap_or_default())
+        .collect();
+    let mut want_names: Vec<String> = want
+        .iter()
+        .map(|e| e["displayName"].as_str().unwrap().to_owned())
+        .collect();
+    got_names.sort();
+    want_names.sort();
+    assert_eq!(got_names, want_names, "exported objects");
+    for w in want {
+        let name = w["displayName"].as_str().unwrap();
+        let g = got
+            .iter()
+            .find(|e| e.entry.display_name.as_deref() == Some(name))
+            .unwrap();
+        let e = &g.entry;
+        let s = |k: &str| w[k].as_str().map(str::to_owned);
+        assert_eq!(e.kind.as_str(), w["kind"].as_str().unwrap(), "{name} kind");
+        assert_eq!(e.upn, s("userPrincipalName"), "{name} upn");
+        assert_eq!(
+            e.sam_account_name,
+            s("sAMAccountName"),
+            "{name} sAMAccountName"
+        );
+        assert_eq!(e.mail, s("mail"), "{name} mail");
+        let proxies: Vec<String> = w["proxyAddresses"].as_array().map_or(vec![], |a| {
+            a.iter().map(|p| p.as_str().unwrap().to_owned()).collect()
+        });
+        assert_eq!(e.proxy_addresses, proxies, "{name} proxyAddresses");
+        assert_eq!(
+            e.disabled,
+            w["disabled"].as_bool().unwrap(),
+            "{name} disabled"
+        );
+        let dn_key = if fidelity == Fidelity::Samba {
+            "samba_dn"
+        } else {
+            "dn"
+        };
+        assert!(
+            e.dn.eq_ignore_ascii_case(w[dn_key].as_str().unwrap()),
+            "{name} dn {} vs {}",
+            e.dn,
+            w[dn_key]
+        );
+        if fidelity == Fidelity::Fixture {
+            let guid = w["objectGUID"]
+                .as_str()
+                .unwrap()
+                .trim_matches(|c| c == '{' || c == '}');
+            assert_eq!(e.object_guid.as_deref(), Some(guid), "{name} objectGUID");
+            assert_eq!(e.object_sid, s("objectSid"), "{name} objectSid");
+        } else {
+            assert_eq!(
+                e.object_guid.as_ref().map(String::len),
+                Some(36),
+                "{name} objectGUID from Samba"
+            );
+            if e.kind.as_str() == "user" {
+                assert!(
+                    e.object_sid.as_deref().unwrap().starts_with("S-1-5-21-"),
+                    "{name} objectSid from Samba"
+                );
+            }
+        }
+        let certs = w["certificates"].as_array().unwrap();
+        assert_eq!(g.values.len(), certs.len(), "{name}: number of values");
+        for (i, (c, (v, bytes))) in certs.iter().zip(e.values.iter().zip(&g.values)).enumerate() {
+            assert_eq!(
+                v.attribute.as_str(),
+                c["attribute"].as_str().unwrap(),
+                "{name} value {i} attribute"
+            );
+            assert_eq!(
+                Sha256::digest(bytes).to_hex(),
+                c["sha256"].as_str().unwrap(),
+                "{name} value {i} bytes"
+            );
+            let file = std::fs::read(repo_root().join(c["file"].as_str().unwrap())).unwrap();
+            assert_eq!(
+                *bytes,
+                file.as_slice(),
+                "{name} value {i} equals {}",
+                c["file"]
+            );
+        }
+    }
+}
+
+#[test]
+fn ldif_export_holds_exactly_the_directory() {
+    let w = Work::new();
+    let summary = ok_json(&w.export_ldif(&["--contacts"]));
+    assert_eq!(summary["sequence"], 1);
+    let b = w.verify(&summary);
+    assert_bundle_matches_directory(&b, true, false, Fidelity::Fixture);
+    let warnings = summary["summary"]["warnings"].to_string();
+    assert!(
+        warnings.contains("oscar@contoso.test: 16 userCertificate values"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("trudy@contoso.test"), "{warnings}");
+}
+
+#[test]
+fn ldif_export_with_disabled_accounts_and_only_usable() {
+    let w = Work::new();
+    let b = w.verify(&ok_json(&w.export_ldif(&["--include-disabled"])));
+    assert_bundle_matches_directory(&b, false, true, Fidelity::Fixture);
+
+    let w = Work::new();
+    let summary = ok_json(&w.export_ldif(&["--only-usable"]));
+    let b = w.verify(&summary);
+    for e in b.entries() {
+        for v in &e.entry.values {
+            assert!(
+                v.certificates.iter().any(|c| c.class != "unusable"),
+                "{}: unusable value kept",
+                e.entry.label()
+            );
+        }
+    }
+    let names: Vec<String> = b
+        .entries()
+        .filter_map(|e| e.entry.sam_account_name)
+        .collect();
+    for gone in ["dave", "erin", "frank", "grace", "trudy", "victor"] {
+        assert!(
+            !names.contains(&gone.to_owned()),
+            "{gone} has no usable certificate: {names:?}"
+        );
+    }
+    assert!(names.contains(&"alice".to_owned()));
+}
+
+#[test]
+fn same_directory_exported_twice_gives_byte_identical_bundles() {
+    let (a, b) = (Work::new(), Work::new());
+    // The same key makes the signatures comparable too.
+    std::fs::copy(a.path("exp.key"), b.path("exp.key")).unwrap();
+    let sa = ok_json(&a.export_ldif(&["--contacts"]));
+    let sb = ok_json(&b.export_ldif(&["--contacts"]));
+    assert_eq!(sa["sha256"], sb["sha256"]);
+    let read = |s: &Json, k: &str| std::fs::read(s[k].as_str().unwrap()).unwrap();
+    assert_eq!(read(&sa, "bundle"), read(&sb, "bundle"));
+    assert_eq!(read(&sa, "signature"), read(&sb, "signature"));
+}
+
+#[test]
+fn second_export_takes_the_next_sequence_and_chains_the_previous_hash() {
+    let w = Work::new();
+    let first = ok_json(&w.export_ldif(&[]));
+    let second = ok_json(&w.export_ldif(&[]));
+    assert_eq!(second["sequence"], 2);
+    let b = w.verify(&second);
+    assert_eq!(
+        b.header().previous_sha256.map(|h| h.to_hex()),
+        first["sha256"].as_str().map(str::to_owned)
+    );
+    assert_eq!(w.files().len(), 4, "{:?}", w.files());
+}
+
+fn assert_failed_cleanly(out: &Output, code: i32, needle: &str, w: &Work) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(
+        err.contains(needle),
+        "stderr {err:?} should mention {needle:?}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one-line error: {err}");
+    assert!(!err.contains("correct horse"), "secret printed: {err}");
+    assert!(w.files().is_empty(), "left behind: {:?}", w.files());
+}
+
+#[test]
+fn wrong_key_password_exits_4_and_writes_nothing() {
+    let w = Work::new();
+    std::fs::write(w.path("key.password"), "wrong").unwrap();
+    let out = w.export_ldif(&[]);
+    assert_failed_cleanly(&out, 4, "password", &w);
+}
+
+#[test]
+fn unreadable_key_exits_4() {
+    let w = Work::new();
+    std::fs::write(w.path("exp.key"), "not a key\n").unwrap();
+    assert_failed_cleanly(&w.export_ldif(&[]), 4, "signing key", &w);
+}
+
+#[test]
+fn malformed_ldif_exits_3_naming_the_line_and_writes_nothing() {
+    let w = Work::new();
+    let bad = w.path("bad.ldif");
+    std::fs::write(
+        &bad,
+        "dn: CN=x,DC=contoso,DC=test\nobjectClass: user\nthis line has no colon\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("ldif")
+        .arg(&bad)
+        .args(w.output_args())
+        .output()
+        .unwrap();
+    assert_failed_cleanly(&out, 3, "line 3", &w);
+}
+
+#[test]
+fn unreachable_server_exits_3_and_writes_nothing() {
+    let w = Work::new();
+    let uri = format!("ldaps://127.0.0.1:{}", common::closed_port());
+    let out = bin()
+        .args(["ldap", "-H", &uri, "-D", "cn=x", "-y"])
+        .arg(w.path("key.password"))
+        .args(["--connect-timeout", "3"])
+        .args(w.output_args())
+        .output()
+        .unwrap();
+    assert_failed_cleanly(&out, 3, "127.0.0.1", &w);
+}
+
+#[test]
+fn cleartext_simple_bind_is_refused_with_exit_2() {
+    let w = Work::new();
+    let out = bin()
+        .args(["ldap", "-H", "ldap://127.0.0.1:1", "-D", "cn=x", "-y"])
+        .arg(w.path("key.password"))
+        .args(w.output_args())
+        .output()
+        .unwrap();
+    assert_failed_cleanly(&out, 2, "StartTLS", &w);
+}
+
+#[test]
+fn existing_bundle_is_never_overwritten() {
+    let w = Work::new();
+    ok_json(&w.export_ldif(&[]));
+    std::fs::remove_file(w.path("state.json")).unwrap();
+    let before = w.files();
+    let out = w.export_ldif(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert_eq!(w.files(), before);
+}
+
+fn ldap_export(
+    w: &Work,
+    server: &TestServer,
+    bind: &str,
+    password_file: &str,
+    extra: &[&str],
+) -> Output {
+    bin()
+        .args([
+            "ldap",
+            "-H",
+            server.var("LDAPS_URI"),
+            "--ca-file",
+            server.var("CA_FILE"),
+            "-D",
+            bind,
+            "-y",
+            password_file,
+        ])
+        .args(w.output_args())
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn slapd_export_holds_exactly_the_directory_and_is_reproducible() {
+    let server = TestServer::slapd();
+    let w = Work::new();
+    let out = ldap_export(
+        &w,
+        &server,
+        server.var("READER_DN"),
+        server.var("READER_PASSWORD_FILE"),
+        &["--contacts", "--page-size", "3"],
+    );
+    let summary = ok_json(&out);
+    let b = w.verify(&summary);
+    assert_bundle_matches_directory(&b, true, false, Fidelity::Fixture);
+    assert!(
+        b.header()
+            .source_description
+            .contains(server.var("LDAPS_URI")),
+        "{}",
+        b.header().source_description
+    );
+
+    let again = Work::new();
+    std::fs::copy(w.path("exp.key"), again.path("exp.key")).unwrap();
+    let s2 = ok_json(&ldap_export(
+        &again,
+        &server,
+        server.var("READER_DN"),
+        server.var("READER_PASSWORD_FILE"),
+        &["--contacts", "--page-size", "3"],
+    ));
+    assert_eq!(
+        summary["sha256"], s2["sha256"],
+        "same directory, same time: same bytes"
+    );
+}
+
+#[test]
+fn slapd_wrong_bind_password_exits_3() {
+    let server = TestServer::slapd();
+    let w = Work::new();
+    let pw = w.path("bad.password");
+    std::fs::write(&pw, "nope").unwrap();
+    let out = ldap_export(
+        &w,
+        &server,
+        server.var("READER_DN"),
+        pw.to_str().unwrap(),
+        &[],
+    );
+    assert_failed_cleanly(&out, 3, "invalid credentials", &w);
+}
+
+#[test]
+fn samba_export_holds_the_directory_certificates_byte_for_byte() {
+    let server = TestServer::samba();
+    let w = Work::new();
+    let out = ldap_export(
+        &w,
+        &server,
+        server.var("BIND_UPN"),
+        server.var("ADMIN_PASSWORD_FILE"),
+        &["--contacts"],
+    );
+    let b = w.verify(&ok_json(&out));
+    assert_bundle_matches_directory(&b, true, false, Fidelity::Samba);
+}
