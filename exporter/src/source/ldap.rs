@@ -705,7 +705,7 @@ fn absorb(entry: &mut RawEntry, attrs: Vec<RawAttribute>) -> Vec<PendingRange> {
             if let Some(high) = high {
                 pending.push(PendingRange {
                     description: base,
-                    next: high + 1,
+                    next: high.saturating_add(1),
                 });
             }
             continue;
@@ -754,7 +754,7 @@ fn complete_ranges(
                 entry.push(&base, v);
             }
             if let Some(high) = high {
-                if high + 1 <= p.next {
+                if high < p.next {
                     return Err(SourceError::Search(format!(
                         "range retrieval of {} on {} made no progress (server answered {desc})",
                         p.description, entry.dn
@@ -762,7 +762,7 @@ fn complete_ranges(
                 }
                 pending.push(PendingRange {
                     description: base,
-                    next: high + 1,
+                    next: high.saturating_add(1),
                 });
             }
         }
@@ -1160,7 +1160,7 @@ mod tests {
             &scope(true, false, Some("(cn=a\\29b)")),
             &scope(false, false, None),
         ] {
-            assert!(ldap3::parse_filter(&build_filter(s).unwrap()).is_ok());
+            assert!(ldap3::parse_filter(build_filter(s).unwrap()).is_ok());
         }
     }
 

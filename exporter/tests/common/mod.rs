@@ -59,14 +59,21 @@ impl TestServer {
             .tempdir()
             .expect("create a temporary directory for the test server");
         let instance = dir.path().join("instance");
-        let script = repo_root().join("scripts").join(format!("{}-start", kind.name()));
+        let script = repo_root()
+            .join("scripts")
+            .join(format!("{}-start", kind.name()));
         let t0 = Instant::now();
         let out = Command::new(&script)
             .arg(&instance)
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         // From here on Drop stops whatever the script left running, even on failure.
-        let mut server = Self { kind, dir: Some(dir), env: HashMap::new(), stopped: false };
+        let mut server = Self {
+            kind,
+            dir: Some(dir),
+            env: HashMap::new(),
+            stopped: false,
+        };
         if !out.status.success() {
             panic!(
                 "{} failed ({}); the {} test server is required (scripts/install-test-deps installs it):\n{}{}",
@@ -81,7 +88,12 @@ impl TestServer {
         let text = std::fs::read_to_string(&env_file)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", env_file.display()));
         server.env = parse_env(&text);
-        eprintln!("{} started in {:.1} s at {}", kind.name(), t0.elapsed().as_secs_f64(), server.var("LDAPS_URI"));
+        eprintln!(
+            "{} started in {:.1} s at {}",
+            kind.name(),
+            t0.elapsed().as_secs_f64(),
+            server.var("LDAPS_URI")
+        );
         server
     }
 
@@ -102,20 +114,34 @@ impl TestServer {
 
     /// The instance directory.
     pub fn instance_dir(&self) -> PathBuf {
-        self.dir.as_ref().expect("server dir").path().join("instance")
+        self.dir
+            .as_ref()
+            .expect("server dir")
+            .path()
+            .join("instance")
     }
 
     /// Kills the server at once with SIGKILL (to simulate a crash). Only the
     /// process whose pid the start script recorded is signalled.
     pub fn kill_hard(&self) {
         let pid = self.var("PID").to_owned();
-        let status = Command::new("kill").args(["-KILL", "--", &pid]).status().expect("run kill");
+        let status = Command::new("kill")
+            .args(["-KILL", "--", &pid])
+            .status()
+            .expect("run kill");
         assert!(status.success(), "kill -KILL {pid} failed");
         // wait until the process is gone (or a zombie)
         for _ in 0..200 {
             match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
                 Err(_) => return,
-                Ok(stat) if stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z')) => return,
+                Ok(stat)
+                    if stat
+                        .rsplit(')')
+                        .next()
+                        .is_some_and(|s| s.trim_start().starts_with('Z')) =>
+                {
+                    return
+                }
                 Ok(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
             }
         }
@@ -128,7 +154,9 @@ impl TestServer {
             return;
         }
         self.stopped = true;
-        let script = repo_root().join("scripts").join(format!("{}-stop", self.kind.name()));
+        let script = repo_root()
+            .join("scripts")
+            .join(format!("{}-stop", self.kind.name()));
         let instance = self.instance_dir();
         if !instance.exists() {
             return;
@@ -158,7 +186,9 @@ impl Drop for TestServer {
 pub fn parse_env(text: &str) -> HashMap<String, String> {
     let mut env = HashMap::new();
     for line in text.lines() {
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         let value = if let Some(q) = v.strip_prefix('\'') {
             q.strip_suffix('\'').unwrap_or(q).replace("'\\''", "'")
         } else {
