@@ -1,6 +1,24 @@
-//! `certferry-import`: see the README.
+//! `certferry-import`: see `certferry-import --help`.
 #![forbid(unsafe_code)]
 
-fn main() {
-    println!("certferry-import {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = match certferry_import::cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are not errors.
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match certferry_import::run::run(cli.command) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(f) => {
+            eprintln!("certferry-import: {}", f.message());
+            ExitCode::from(f.exit_code())
+        }
+    }
 }

@@ -1,0 +1,181 @@
+//! Reading a bundle and its signature files from disk, and verifying them
+//! against the trust policy and the import state, fully offline.
+//!
+//! The bundle is read into memory once (SPEC.md §8): the bytes whose
+//! signatures are checked are the bytes that are parsed, reviewed and written.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use certferry_format::signature::SignatureFile;
+use certferry_format::trusted_comment::TrustedComment;
+use certferry_format::{
+    Error as FormatError, Limits, SourceId, Timestamp, UnverifiedBundle, VerifiedBundle,
+};
+
+use crate::policy::Policy;
+use crate::state::{StateDb, StateError};
+
+/// Why a bundle could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bundle or a signature file could not be read (exit 5 would be
+    /// wrong: the bundle is unusable as given) — reported as bundle invalid.
+    #[error("{0}")]
+    Io(String),
+    /// Verification failed; the class is the SPEC.md §10 error class.
+    #[error("{file}: bundle invalid ({}): {}", .error.class(), .error.message())]
+    Invalid {
+        /// The bundle file.
+        file: String,
+        /// The format library's error.
+        error: FormatError,
+    },
+    /// The import state could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Reads at most `max` bytes of a file; more is a size-limit error, before
+/// the rest is read (endless data, bundle-security.md attack 9).
+fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
+    let io = |e: std::io::Error| LoadError::Io(format!("cannot read {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut buf = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    if buf.len() as u64 > max {
+        return Err(LoadError::Invalid {
+            file: path.display().to_string(),
+            error: FormatError::new(
+                certferry_format::ErrorClass::SizeLimit,
+                format!("{} is larger than the limit of {max} bytes", path.display()),
+            ),
+        });
+    }
+    Ok(buf)
+}
+
+/// The signature files beside `bundle`: `<name>.minisig` and
+/// `<name>.<anything>.minisig` (SPEC.md §7.3), sorted by name.
+pub fn find_signatures(bundle: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let name = bundle
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| LoadError::Io(format!("{}: not a file name", bundle.display())))?;
+    let dir = crate::output::parent_dir(bundle);
+    let exact = format!("{name}.minisig");
+    let prefix = format!("{name}.");
+    let mut out = Vec::new();
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| LoadError::Io(format!("cannot list {}: {e}", dir.display())))?;
+    for ent in rd {
+        let ent = ent.map_err(|e| LoadError::Io(format!("cannot list {}: {e}", dir.display())))?;
+        let Some(n) = ent.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if n == exact || (n.starts_with(&prefix) && n.ends_with(".minisig")) {
+            out.push(dir.join(n));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A bundle read from disk with its signature files, not verified yet.
+#[derive(Debug)]
+pub struct LoadedBundle {
+    /// The bundle file.
+    pub path: PathBuf,
+    /// The bundle's bytes.
+    bytes: Vec<u8>,
+    /// Label (file name) and bytes of each signature file.
+    signatures: Vec<(String, Vec<u8>)>,
+}
+
+impl LoadedBundle {
+    /// Reads the bundle and its signature files (`explicit`, or those found beside it).
+    pub fn read(path: &Path, explicit: &[PathBuf], limits: &Limits) -> Result<Self, LoadError> {
+        let bytes = read_capped(
+            path,
+            limits.max_bundle_bytes.min(Limits::HARD_MAX_BUNDLE_BYTES),
+        )?;
+        let files = if explicit.is_empty() {
+            find_signatures(path)?
+        } else {
+            explicit.to_vec()
+        };
+        let mut signatures = Vec::with_capacity(files.len());
+        for f in files.iter().take(limits.max_signatures.saturating_add(1)) {
+            let label = f.file_name().map_or_else(
+                || f.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            signatures.push((label, read_capped(f, limits.max_signature_bytes as u64)?));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            bytes,
+            signatures,
+        })
+    }
+
+    /// The source the signatures by trusted keys claim. Only used to pick
+    /// which replay state and limits to verify with; verification then
+    /// requires every counted signature and the header to name this same
+    /// source (SPEC.md §8 step 8), so a false claim cannot pass.
+    pub fn claimed_source(&self, policy: &Policy) -> Option<SourceId> {
+        self.signatures.iter().find_map(|(_, bytes)| {
+            let sig = SignatureFile::parse(bytes).ok()?;
+            policy
+                .signers
+                .iter()
+                .any(|k| k.key.key_id() == sig.key_id())
+                .then_some(())?;
+            TrustedComment::parse(sig.trusted_comment())
+                .ok()
+                .map(|c| c.source)
+        })
+    }
+
+    /// Verifies against `policy` (optionally with some role thresholds
+    /// lowered, for `approve`) and the state's replay record for the source.
+    pub fn verify(
+        self,
+        policy: &Policy,
+        state: Option<&StateDb>,
+        now: Timestamp,
+        adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
+    ) -> Result<VerifiedBundle, LoadError> {
+        let file = self.path.display().to_string();
+        let source = self.claimed_source(policy);
+        let previous = match (&source, state) {
+            (Some(s), Some(db)) => db.source_state(s)?,
+            _ => None,
+        };
+        let mut trust = policy.trust_policy(source.as_ref());
+        adjust(&mut trust);
+        let invalid = |error: FormatError| LoadError::Invalid {
+            file: file.clone(),
+            error,
+        };
+        let unverified = UnverifiedBundle::parse(self.bytes, self.signatures, &Limits::default())
+            .map_err(invalid)?;
+        let verified = unverified
+            .verify(&trust, now, previous.as_ref())
+            .map_err(invalid)?;
+        if source.as_ref() != Some(&verified.header().source) {
+            // Only reachable when no signature by a trusted key counted (a
+            // policy requiring nothing), so there was no claim to check.
+            return Err(invalid(FormatError::new(
+                certferry_format::ErrorClass::TrustedCommentMismatch,
+                format!(
+                    "no trusted signature names source {}",
+                    verified.header().source
+                ),
+            )));
+        }
+        Ok(verified)
+    }
+}

@@ -1,0 +1,352 @@
+//! The importer's own certificate policy (bundle-security.md, attack 14).
+//!
+//! Every value of a verified bundle is decoded again from its bytes and every
+//! certificate classified with the importer's pinned CAs, the entry's SMTP
+//! addresses and the importer's clock. The exporter's `class` and `reasons`
+//! are never read (SPEC.md §6.4: they are informational).
+
+use std::collections::BTreeMap;
+
+use certferry_format::cert::{self, CertInfo, ClassifyContext, Reason, TrustedIssuer};
+use certferry_format::model::{Attribute, ObjectKind};
+use certferry_format::{Sha256, Timestamp, VerifiedBundle};
+use serde::Serialize;
+
+/// What makes a certificate value acceptable.
+#[derive(Debug, Clone)]
+pub struct CertificatePolicy {
+    /// Pinned issuing CAs: a certificate must be signed by one of them.
+    pub trusted_issuers: Vec<TrustedIssuer>,
+    /// Refuse certificates without the emailProtection extended key usage.
+    pub require_email_protection: bool,
+    /// Refuse certificates none of whose rfc822Name SANs is one of the entry's SMTP addresses.
+    pub require_matching_address: bool,
+    /// Refuse expired certificates.
+    pub reject_expired: bool,
+    /// Refuse certificates that are not valid yet.
+    pub reject_not_yet_valid: bool,
+    /// An attribute with more values than this is refused as a whole.
+    pub max_values_per_attribute: usize,
+    /// Refuse values that hold no certificate. When off, such values are
+    /// passed on as opaque bytes (e.g. an Outlook-specific blob).
+    pub reject_unparseable: bool,
+}
+
+impl CertificatePolicy {
+    /// Exchange Online / Entra keep at most 15 values per certificate attribute.
+    pub const DEFAULT_MAX_VALUES: usize = 15;
+
+    /// True when the policy switches this classification reason off.
+    fn ignores(&self, r: Reason) -> bool {
+        match r {
+            Reason::Expired => !self.reject_expired,
+            Reason::NotYetValid => !self.reject_not_yet_valid,
+            Reason::NoEmailProtection => !self.require_email_protection,
+            Reason::NoMatchingAddress => !self.require_matching_address,
+            // Pinned CAs, CA certificates and unusable key usages are always refused.
+            _ => false,
+        }
+    }
+}
+
+/// Why a value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// A stable code: a SPEC.md §6.4 reason, or `unparseable`,
+    /// `no-end-entity-certificate`, `too-many-values`, `duplicate-entry`.
+    pub code: String,
+    /// A sentence for people.
+    pub text: String,
+}
+
+impl Refusal {
+    fn new(code: &str, text: impl Into<String>) -> Self {
+        Self {
+            code: code.to_owned(),
+            text: text.into(),
+        }
+    }
+}
+
+/// The certificate shown for a value (the accepted one, else the first end-entity one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertSummary {
+    /// SHA-256 of the certificate's DER, hex.
+    pub sha256: String,
+    /// SHA-1 thumbprint (as Exchange shows it), uppercase hex.
+    pub sha1: String,
+    /// Subject DN (RFC 4514).
+    pub subject: String,
+    /// Issuer DN (RFC 4514).
+    pub issuer: String,
+    /// Serial number, hex.
+    pub serial: String,
+    /// Start of validity.
+    pub not_before: String,
+    /// End of validity.
+    pub not_after: String,
+}
+
+impl CertSummary {
+    fn of(info: &CertInfo) -> Self {
+        let t = |s: i64| Timestamp::from_unix(s).map_or_else(|| s.to_string(), |t| t.to_string());
+        Self {
+            sha256: info.sha256.to_hex(),
+            sha1: info.sha1_hex().to_ascii_uppercase(),
+            subject: info.subject.clone(),
+            issuer: info.issuer.clone(),
+            serial: info.serial.clone(),
+            not_before: t(info.not_before),
+            not_after: t(info.not_after),
+        }
+    }
+}
+
+/// The verdict on one value.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValueEvaluation<'a> {
+    /// The attribute holding the value.
+    #[serde(serialize_with = "ser_attribute")]
+    pub attribute: Attribute,
+    /// The value file in the bundle.
+    pub file: String,
+    /// SHA-256 of the value's bytes, hex.
+    pub sha256: String,
+    /// The certificate the verdict is about, if the value holds one.
+    pub certificate: Option<CertSummary>,
+    /// Accepted: the value may be published.
+    pub accepted: bool,
+    /// Why not (empty when accepted).
+    pub refusals: Vec<Refusal>,
+    /// The verified bytes of the value.
+    #[serde(skip)]
+    pub bytes: &'a [u8],
+}
+
+fn ser_attribute<S: serde::Serializer>(a: &Attribute, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(a.as_str())
+}
+
+/// The verdicts for one entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryEvaluation<'a> {
+    /// Position in the bundle, from 1.
+    pub index: usize,
+    /// The key that identifies the entry across bundles: objectGUID, else the lowercased DN.
+    pub key: String,
+    /// `user` or `contact`.
+    pub kind: &'static str,
+    /// UPN, else mail, else sAMAccountName, else DN.
+    pub label: String,
+    /// The DN.
+    pub dn: String,
+    /// userPrincipalName.
+    pub upn: Option<String>,
+    /// mail.
+    pub mail: Option<String>,
+    /// displayName.
+    pub display_name: Option<String>,
+    /// The primary SMTP address (`SMTP:` proxy address), else mail.
+    pub primary_smtp: Option<String>,
+    /// All SMTP addresses, lowercased and sorted.
+    pub addresses: Vec<String>,
+    /// One verdict per value, in bundle order.
+    pub values: Vec<ValueEvaluation<'a>>,
+}
+
+impl EntryEvaluation<'_> {
+    /// The accepted values of `attribute`, in bundle order.
+    pub fn accepted(&self, attribute: Attribute) -> impl Iterator<Item = &ValueEvaluation<'_>> {
+        self.values
+            .iter()
+            .filter(move |v| v.accepted && v.attribute == attribute)
+    }
+}
+
+/// Totals over an evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EvaluationCounts {
+    /// Entries.
+    pub entries: usize,
+    /// Values.
+    pub values: usize,
+    /// Accepted values.
+    pub accepted: usize,
+    /// Refused values.
+    pub refused: usize,
+    /// Entries with at least one refused value.
+    pub entries_with_refusals: usize,
+}
+
+/// The certificate policy applied to a whole bundle.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation<'a> {
+    /// Per entry, in bundle order.
+    pub entries: Vec<EntryEvaluation<'a>>,
+    /// Totals.
+    pub counts: EvaluationCounts,
+}
+
+impl Evaluation<'_> {
+    /// True when every value was accepted.
+    pub fn all_accepted(&self) -> bool {
+        self.counts.refused == 0
+    }
+}
+
+/// The key identifying an entry across bundles (objectGUID, else lowercased DN).
+pub fn entry_key(object_guid: Option<&str>, dn: &str) -> String {
+    match object_guid {
+        Some(g) => g.to_owned(),
+        None => dn.to_lowercase(),
+    }
+}
+
+/// Applies `policy` at time `now` to every value of `bundle`. Pure: the same
+/// bundle, policy and time give the same evaluation.
+pub fn evaluate<'a>(
+    bundle: &'a VerifiedBundle,
+    policy: &CertificatePolicy,
+    now: Timestamp,
+) -> Evaluation<'a> {
+    let mut entries = Vec::with_capacity(bundle.entry_count());
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut counts = EvaluationCounts::default();
+    for (i, ve) in bundle.entries().enumerate() {
+        let e = &ve.entry;
+        let index = i + 1;
+        let key = entry_key(e.object_guid.as_deref(), &e.dn);
+        let addresses = e.smtp_addresses();
+        let duplicate_of = seen.get(&key).copied();
+        seen.entry(key.clone()).or_insert(index);
+        let ctx = ClassifyContext {
+            now: now.unix(),
+            addresses: &addresses,
+            trusted_issuers: Some(&policy.trusted_issuers),
+        };
+        let mut per_attr: BTreeMap<Attribute, usize> = BTreeMap::new();
+        for v in &e.values {
+            *per_attr.entry(v.attribute).or_default() += 1;
+        }
+        let mut values = Vec::with_capacity(e.values.len());
+        for (v, bytes) in e.values.iter().zip(ve.values.iter().copied()) {
+            let (certificate, mut refusals) = judge_value(bytes, policy, &ctx);
+            let n = per_attr.get(&v.attribute).copied().unwrap_or(0);
+            if n > policy.max_values_per_attribute {
+                refusals.push(Refusal::new(
+                    "too-many-values",
+                    format!(
+                        "{} has {n} values, more than the {} allowed; the whole attribute is refused",
+                        v.attribute.as_str(),
+                        policy.max_values_per_attribute
+                    ),
+                ));
+            }
+            if let Some(first) = duplicate_of {
+                refusals.push(Refusal::new(
+                    "duplicate-entry",
+                    format!("entry {first} of the bundle has the same identity ({key}); only the first is used"),
+                ));
+            }
+            values.push(ValueEvaluation {
+                attribute: v.attribute,
+                file: v.file.clone(),
+                sha256: Sha256::digest(bytes).to_hex(),
+                certificate,
+                accepted: refusals.is_empty(),
+                refusals,
+                bytes,
+            });
+        }
+        counts.entries += 1;
+        counts.values += values.len();
+        let refused = values.iter().filter(|v| !v.accepted).count();
+        counts.refused += refused;
+        counts.accepted += values.len() - refused;
+        if refused > 0 {
+            counts.entries_with_refusals += 1;
+        }
+        entries.push(EntryEvaluation {
+            index,
+            key,
+            kind: match e.kind {
+                ObjectKind::User => "user",
+                ObjectKind::Contact => "contact",
+            },
+            label: e.label().to_owned(),
+            dn: e.dn.clone(),
+            upn: e.upn.clone(),
+            mail: e.mail.clone(),
+            display_name: e.display_name.clone(),
+            primary_smtp: primary_smtp(&e.proxy_addresses).or_else(|| e.mail.clone()),
+            addresses,
+            values,
+        });
+    }
+    Evaluation { entries, counts }
+}
+
+fn primary_smtp(proxy: &[String]) -> Option<String> {
+    proxy.iter().find_map(|p| {
+        p.strip_prefix("SMTP:")
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+    })
+}
+
+/// One value: accepted when it holds an end-entity certificate that passes
+/// every enabled rule. Returns the certificate shown and the refusals.
+fn judge_value(
+    bytes: &[u8],
+    policy: &CertificatePolicy,
+    ctx: &ClassifyContext<'_>,
+) -> (Option<CertSummary>, Vec<Refusal>) {
+    let decoded = cert::decode_value(bytes);
+    if decoded.certificates.is_empty() {
+        let why = decoded
+            .problem
+            .unwrap_or_else(|| "the value holds no certificate".to_owned());
+        return if policy.reject_unparseable {
+            (
+                None,
+                vec![Refusal::new(
+                    "unparseable",
+                    format!("The value holds no certificate: {why}."),
+                )],
+            )
+        } else {
+            (None, Vec::new())
+        };
+    }
+    // A PKCS#7 value usually carries the chain too; the CA certificates in it
+    // are not what is being published, the end-entity certificate is.
+    let end_entities: Vec<&CertInfo> = decoded.certificates.iter().filter(|c| !c.is_ca).collect();
+    if end_entities.is_empty() {
+        let first = decoded.certificates.first().map(CertSummary::of);
+        return (
+            first,
+            vec![Refusal::new(
+                "no-end-entity-certificate",
+                "The value holds only CA certificates, no certificate of a person.",
+            )],
+        );
+    }
+    let mut first_refusals: Option<(CertSummary, Vec<Refusal>)> = None;
+    for c in end_entities {
+        let class = cert::classify(bytes, c, ctx);
+        let refusals: Vec<Refusal> = class
+            .reasons
+            .iter()
+            .filter(|r| !policy.ignores(**r))
+            .map(|r| Refusal::new(r.as_str(), r.description()))
+            .collect();
+        if refusals.is_empty() {
+            return (Some(CertSummary::of(c)), Vec::new());
+        }
+        first_refusals.get_or_insert((CertSummary::of(c), refusals));
+    }
+    match first_refusals {
+        Some((c, r)) => (Some(c), r),
+        None => (None, Vec::new()),
+    }
+}

@@ -1,0 +1,178 @@
+//! Command-line definitions (clap). Parsed once into these types, then run by `run.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Check certferry bundles offline, review and approve them, keep the import
+/// state, and write a PowerShell script that publishes the accepted S/MIME
+/// certificates to Exchange Online.
+#[derive(Debug, Parser)]
+#[command(name = "certferry-import", version, about, long_about = None)]
+#[command(after_help = "Exit codes:\n  \
+0  success: the bundle is valid and every certificate passes the policy\n  \
+1  the bundle is valid, but some certificates are refused by the policy (verify, review, script; the outputs are still written, without them)\n  \
+2  usage error, or the policy file is wrong\n  \
+3  the bundle is invalid: format, signature, threshold or replay error (the error class from SPEC.md section 10 is printed)\n  \
+4  key error: the reviewer's secret key cannot be read or its password is wrong\n  \
+5  state or output error: the import state or an output file cannot be read or written\n\n\
+Passwords are never accepted on the command line: use a file, an environment variable or the prompt.")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Verify a bundle offline (size limits, signatures and roles, format,
+    /// replay rules) and apply the certificate policy to every certificate.
+    Verify(VerifyArgs),
+    /// Show what a bundle would change compared with the last bundle imported
+    /// from the same source, as text, CSV and HTML.
+    Review(ReviewArgs),
+    /// Add your reviewer signature to a bundle that verifies.
+    Approve(ApproveArgs),
+    /// Write a PowerShell script (ExchangeOnlineManagement) that publishes the
+    /// certificates that pass the policy.
+    Script(ScriptArgs),
+    /// Show each source's last imported bundle.
+    Status(StatusArgs),
+    /// Show which certificates a recipient (or a certificate) had after each import.
+    History(HistoryArgs),
+    /// Maintenance: record a verified bundle as imported (what `apply` does
+    /// once every write succeeded). Use only after publishing it by other means.
+    #[command(hide = true)]
+    MarkImported(MarkImportedArgs),
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// The trust policy file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Use this import state database instead of the policy's [state] path.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Print the result as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A bundle and how to check it.
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// The bundle file (certferry-<source>-<sequence>.zip).
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// A signature file; may be repeated. Default: every <BUNDLE>.minisig and
+    /// <BUNDLE>.*.minisig beside the bundle.
+    #[arg(long = "signature", value_name = "FILE")]
+    pub signatures: Vec<PathBuf>,
+    /// Evaluate at this time (YYYY-MM-DDTHH:MM:SSZ) instead of the clock.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+    /// The bundle.
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+}
+
+/// `review`.
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+    /// The bundle.
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// Also write the report as CSV (the report whose SHA-256 is printed).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Also write the report as a self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// `approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+    /// The bundle.
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// Your reviewer secret key (minisign format).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Read the key's password from this file.
+    #[arg(long, value_name = "FILE")]
+    pub key_password_file: Option<PathBuf>,
+    /// Read the key's password from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "key_password_file")]
+    pub key_password_env: Option<String>,
+}
+
+/// `script`.
+#[derive(Debug, Args)]
+pub struct ScriptArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+    /// The bundle.
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// Where to write the script (.ps1); an existing file is not overwritten.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Create mail contacts that do not exist in the tenant yet (New-MailContact).
+    #[arg(long)]
+    pub create_contacts: bool,
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+    /// The recipients having this SMTP address.
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "thumbprint")]
+    pub address: Option<String>,
+    /// The recipients having the certificate with this SHA-1 thumbprint (or certificate or value SHA-256).
+    #[arg(long, value_name = "HEX")]
+    pub thumbprint: Option<String>,
+}
+
+/// `mark-imported`.
+#[derive(Debug, Args)]
+pub struct MarkImportedArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+    /// The bundle.
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// The SHA-256 of the review report the reviewer approved.
+    #[arg(long, value_name = "HEX")]
+    pub review_sha256: Option<String>,
+}

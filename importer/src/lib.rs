@@ -1,0 +1,20 @@
+//! `certferry-import`, the offline half: the trust policy, verification of a
+//! bundle against it, the importer's own certificate policy, the review
+//! report, reviewer approval, the import state and the PowerShell script.
+//!
+//! The core functions take a [`certferry_format::VerifiedBundle`], so a
+//! bundle that skipped verification cannot reach them.
+
+#![forbid(unsafe_code)]
+
+pub mod bundle;
+pub mod certpolicy;
+pub mod cli;
+pub mod output;
+pub mod policy;
+pub mod report;
+pub mod review;
+pub mod run;
+pub mod script;
+pub mod secret;
+pub mod state;

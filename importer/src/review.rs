@@ -1,0 +1,338 @@
+//! The review: what a verified bundle would change compared with the last
+//! bundle imported from the same source (bundle-security.md attack 17: the
+//! report is generated from the verified bytes, and its hash is recorded
+//! with the import).
+//!
+//! Entries are matched by their key (objectGUID, else lowercased DN); values
+//! by the SHA-256 of their bytes, per attribute. The previous side is what
+//! certferry recorded as written (the accepted values of the last import).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use certferry_format::VerifiedBundle;
+use serde::Serialize;
+
+use crate::certpolicy::{Evaluation, Refusal, ValueEvaluation};
+use crate::state::{ImportRecord, RecipientRecord, ValueRecord};
+
+/// What kind of change a row describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// An entry not in the last import.
+    EntryAdded,
+    /// An entry of the last import that this bundle no longer holds.
+    EntryRemoved,
+    /// A certificate value that will be published and was not before.
+    CertificateAdded,
+    /// A value published before that this bundle no longer publishes.
+    CertificateRemoved,
+    /// One value of an attribute replaced by another.
+    CertificateReplaced,
+    /// A value refused by the importer's certificate policy.
+    Refused,
+}
+
+impl ChangeKind {
+    /// The kebab-case name used in every report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EntryAdded => "entry-added",
+            Self::EntryRemoved => "entry-removed",
+            Self::CertificateAdded => "certificate-added",
+            Self::CertificateRemoved => "certificate-removed",
+            Self::CertificateReplaced => "certificate-replaced",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// One side (old or new) of a certificate change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertSide {
+    /// SHA-256 of the value bytes.
+    pub value_sha256: String,
+    /// SHA-1 thumbprint of the certificate, uppercase.
+    pub thumbprint: Option<String>,
+    /// Subject.
+    pub subject: Option<String>,
+    /// Issuer.
+    pub issuer: Option<String>,
+    /// notAfter.
+    pub not_after: Option<String>,
+}
+
+impl CertSide {
+    fn new(v: &ValueEvaluation<'_>) -> Self {
+        let c = v.certificate.as_ref();
+        Self {
+            value_sha256: v.sha256.clone(),
+            thumbprint: c.map(|c| c.sha1.clone()),
+            subject: c.map(|c| c.subject.clone()),
+            issuer: c.map(|c| c.issuer.clone()),
+            not_after: c.map(|c| c.not_after.clone()),
+        }
+    }
+
+    fn old(v: &ValueRecord) -> Self {
+        Self {
+            value_sha256: v.value_sha256.clone(),
+            thumbprint: v.cert_sha1.clone(),
+            subject: v.subject.clone(),
+            issuer: v.issuer.clone(),
+            not_after: v.not_after.clone(),
+        }
+    }
+}
+
+/// One row of the review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// What changed.
+    pub change: ChangeKind,
+    /// The entry's position in the bundle (none for removed entries).
+    pub entry: Option<usize>,
+    /// objectGUID, else lowercased DN.
+    pub key: String,
+    /// `user` or `contact`.
+    pub kind: String,
+    /// UPN, mail, sAMAccountName or DN.
+    pub label: String,
+    /// DN.
+    pub dn: String,
+    /// The attribute, for certificate rows.
+    pub attribute: Option<String>,
+    /// The value before.
+    pub old: Option<CertSide>,
+    /// The value after (or the refused value).
+    pub new: Option<CertSide>,
+    /// Why a value is refused.
+    pub reasons: Vec<Refusal>,
+}
+
+/// Totals of a review.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReviewCounts {
+    /// Entries in the bundle.
+    pub entries: usize,
+    /// Entries without any change.
+    pub unchanged_entries: usize,
+    /// Entry rows added.
+    pub entries_added: usize,
+    /// Entries removed.
+    pub entries_removed: usize,
+    /// Certificates added.
+    pub certificates_added: usize,
+    /// Certificates removed.
+    pub certificates_removed: usize,
+    /// Certificates replaced.
+    pub certificates_replaced: usize,
+    /// Values refused by policy.
+    pub refused: usize,
+}
+
+/// The bundle under review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BundleInfo {
+    /// Source id.
+    pub source: String,
+    /// Sequence.
+    pub sequence: u64,
+    /// SHA-256 of the bundle file.
+    pub sha256: String,
+    /// Creation time.
+    pub created: String,
+    /// Expiry.
+    pub expires: String,
+    /// Signers that counted: "name (role, key id)".
+    pub signers: Vec<String>,
+}
+
+/// The last import it is compared with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreviousInfo {
+    /// Sequence.
+    pub sequence: u64,
+    /// SHA-256 of that bundle.
+    pub sha256: String,
+    /// When it was imported.
+    pub imported_at: String,
+}
+
+/// A complete review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Review {
+    /// The bundle.
+    pub bundle: BundleInfo,
+    /// The last import of the source, if any.
+    pub previous: Option<PreviousInfo>,
+    /// The evaluation time.
+    pub now: String,
+    /// The changes: per entry in bundle order, then removed entries.
+    pub changes: Vec<Change>,
+    /// Totals.
+    pub counts: ReviewCounts,
+}
+
+/// Compares `evaluation` of `bundle` with the last import (`previous` and its recipients).
+pub fn compare(
+    bundle: &VerifiedBundle,
+    evaluation: &Evaluation<'_>,
+    previous: Option<(&ImportRecord, &[RecipientRecord])>,
+    now: certferry_format::Timestamp,
+) -> Review {
+    let h = bundle.header();
+    let old: BTreeMap<&str, &RecipientRecord> = previous
+        .map(|(_, r)| r.iter().map(|r| (r.key.as_str(), r)).collect())
+        .unwrap_or_default();
+    let mut changes = Vec::new();
+    let mut counts = ReviewCounts {
+        entries: evaluation.entries.len(),
+        ..ReviewCounts::default()
+    };
+    let mut present: BTreeSet<&str> = BTreeSet::new();
+    for e in &evaluation.entries {
+        let first = present.insert(e.key.as_str());
+        let before = changes.len();
+        let row = |change: ChangeKind,
+                   attribute: Option<&str>,
+                   o: Option<CertSide>,
+                   n: Option<CertSide>,
+                   reasons: Vec<Refusal>| Change {
+            change,
+            entry: Some(e.index),
+            key: e.key.clone(),
+            kind: e.kind.to_owned(),
+            label: e.label.clone(),
+            dn: e.dn.clone(),
+            attribute: attribute.map(str::to_owned),
+            old: o,
+            new: n,
+            reasons,
+        };
+        let prev = if first {
+            old.get(e.key.as_str()).copied()
+        } else {
+            None
+        };
+        if first && prev.is_none() {
+            changes.push(row(ChangeKind::EntryAdded, None, None, None, Vec::new()));
+            counts.entries_added += 1;
+        }
+        if first {
+            let attrs: BTreeSet<&str> = e
+                .values
+                .iter()
+                .map(|v| v.attribute.as_str())
+                .chain(
+                    prev.iter()
+                        .flat_map(|p| p.values.iter().map(|v| v.attribute.as_str())),
+                )
+                .collect();
+            for attr in attrs {
+                let new_vals: Vec<&ValueEvaluation<'_>> = e
+                    .values
+                    .iter()
+                    .filter(|v| v.accepted && v.attribute.as_str() == attr)
+                    .collect();
+                let old_vals: Vec<&ValueRecord> = prev
+                    .map(|p| p.values.iter().filter(|v| v.attribute == attr).collect())
+                    .unwrap_or_default();
+                let old_set: BTreeSet<&str> =
+                    old_vals.iter().map(|v| v.value_sha256.as_str()).collect();
+                let new_set: BTreeSet<&str> = new_vals.iter().map(|v| v.sha256.as_str()).collect();
+                let added: Vec<&&ValueEvaluation<'_>> = new_vals
+                    .iter()
+                    .filter(|v| !old_set.contains(v.sha256.as_str()))
+                    .collect();
+                let removed: Vec<&&ValueRecord> = old_vals
+                    .iter()
+                    .filter(|v| !new_set.contains(v.value_sha256.as_str()))
+                    .collect();
+                let pairs = added.len().min(removed.len());
+                for (a, r) in added.iter().zip(&removed) {
+                    changes.push(row(
+                        ChangeKind::CertificateReplaced,
+                        Some(attr),
+                        Some(CertSide::old(r)),
+                        Some(CertSide::new(a)),
+                        Vec::new(),
+                    ));
+                }
+                counts.certificates_replaced += pairs;
+                for a in &added[pairs..] {
+                    changes.push(row(
+                        ChangeKind::CertificateAdded,
+                        Some(attr),
+                        None,
+                        Some(CertSide::new(a)),
+                        Vec::new(),
+                    ));
+                    counts.certificates_added += 1;
+                }
+                for r in &removed[pairs..] {
+                    changes.push(row(
+                        ChangeKind::CertificateRemoved,
+                        Some(attr),
+                        Some(CertSide::old(r)),
+                        None,
+                        Vec::new(),
+                    ));
+                    counts.certificates_removed += 1;
+                }
+            }
+        }
+        for v in e.values.iter().filter(|v| !v.accepted) {
+            changes.push(row(
+                ChangeKind::Refused,
+                Some(v.attribute.as_str()),
+                None,
+                Some(CertSide::new(v)),
+                v.refusals.clone(),
+            ));
+            counts.refused += 1;
+        }
+        if changes.len() == before {
+            counts.unchanged_entries += 1;
+        }
+    }
+    if let Some((_, recs)) = previous {
+        for r in recs.iter().filter(|r| !present.contains(r.key.as_str())) {
+            changes.push(Change {
+                change: ChangeKind::EntryRemoved,
+                entry: None,
+                key: r.key.clone(),
+                kind: r.kind.clone(),
+                label: r.label.clone(),
+                dn: r.dn.clone(),
+                attribute: None,
+                old: None,
+                new: None,
+                reasons: Vec::new(),
+            });
+            counts.entries_removed += 1;
+        }
+    }
+    Review {
+        bundle: BundleInfo {
+            source: h.source.to_string(),
+            sequence: h.sequence,
+            sha256: bundle.sha256().to_hex(),
+            created: h.created.to_string(),
+            expires: h.expires.to_string(),
+            signers: bundle
+                .signers()
+                .iter()
+                .map(|s| format!("{} ({}, key {})", s.name, s.role, s.key_id))
+                .collect(),
+        },
+        previous: previous.map(|(i, _)| PreviousInfo {
+            sequence: i.sequence,
+            sha256: i.bundle_sha256.clone(),
+            imported_at: i.imported_at.clone(),
+        }),
+        now: now.to_string(),
+        changes,
+        counts,
+    }
+}
