@@ -562,6 +562,53 @@ mod tests {
     }
 
     #[test]
+    fn continuation_on_the_first_line_of_the_file_is_an_error() {
+        let err = error_of(" dn: cn=a\n");
+        assert!(err.starts_with("t.ldif line 1: continuation line"), "{err}");
+    }
+
+    #[test]
+    fn dn_must_be_utf8_and_inline() {
+        let mut src = LdifSource::new(&b"dn: cn=\xff\n"[..], "t.ldif".to_owned());
+        let err = src.next_entry().unwrap_err().to_string();
+        assert_eq!(err, "t.ldif line 1: the DN is not valid UTF-8");
+        // base64 of the bytes 0xff 0xfe
+        let err = error_of("dn:: //4=\n");
+        assert_eq!(err, "t.ldif line 1: the DN is not valid UTF-8");
+        let err = error_of("dn:< file:///x\n");
+        assert!(err.contains("file URLs are not supported"), "{err}");
+    }
+
+    #[test]
+    fn changetype_modify_is_refused_and_add_is_not_stored() {
+        let err = error_of("dn: cn=a\nchangetype: modify\nreplace: cn\ncn: b\n-\n");
+        assert!(
+            err.starts_with("t.ldif line 2: changetype: modify records are not supported"),
+            "{err}"
+        );
+        let e = read_all("dn: cn=a\nchangetype: add\ncn: a\n").unwrap();
+        assert_eq!(e[0].attributes.len(), 1);
+    }
+
+    #[test]
+    fn record_limit_counts_folded_lines_and_resets_per_record() {
+        let folded = format!("dn: cn=a\ndescription: {}\n", "x\n ".repeat(100));
+        let mut src =
+            LdifSource::new(folded.as_bytes(), "t.ldif".to_owned()).with_max_record_bytes(200);
+        let err = src.next_entry().unwrap_err().to_string();
+        assert!(err.contains("record larger than 200 bytes"), "{err}");
+        // Many small records, each under the limit, in a stream far over it.
+        let many = "dn: cn=a\ncn: a\n\n".repeat(1000);
+        let mut src =
+            LdifSource::new(many.as_bytes(), "t.ldif".to_owned()).with_max_record_bytes(64);
+        let mut n = 0;
+        while src.next_entry().unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 1000);
+    }
+
+    #[test]
     fn record_size_is_bounded() {
         // A stream of 'a' bytes without a line break stops at the limit
         // instead of filling memory.
