@@ -17,8 +17,10 @@
 //! - `changetype: add` records, read as content;
 //! - blank-line record separators (any number), LF or CRLF line endings;
 //! - the `search:`/`result:` trailer and `ref:` search-reference records that
-//!   `ldapsearch` without `-LLL` prints: skipped, but a `result:` other than
-//!   `0` is an error, because the dump is then incomplete.
+//!   `ldapsearch` without `-LLL` prints (also after every page with
+//!   `-E pr=N/noprompt`, with its `control:` and `pagedresults:` lines):
+//!   skipped, but a `result:` other than `0` is an error, because the dump is
+//!   then incomplete (for example `result: 4 Size limit exceeded`).
 //!
 //! What it refuses, with an error naming the file and line: a record that does
 //! not start with `dn:`, a line without a colon, a continuation line with no
@@ -318,20 +320,16 @@ impl<R: BufRead> LdifSource<R> {
     }
 
     /// Checks a line of an ldapsearch `search:`/`result:` trailer or `ref:`
-    /// search-reference record. A non-zero result code is an error.
+    /// search-reference record. After its first line such a record may hold
+    /// anything ldapsearch prints about a result (`text:`, `matchedDN:`,
+    /// `control:` and control-specific lines such as `pagedresults: cookie=`),
+    /// so only `result:` is looked at: a non-zero result code is an error.
     fn trailer_line(
         &self,
         line_no: u64,
         attr: &str,
         spec: ValueSpec<'_>,
     ) -> Result<(), SourceError> {
-        const TRAILER_KEYS: [&str; 6] = ["search", "result", "text", "matcheddn", "ref", "control"];
-        if !TRAILER_KEYS.iter().any(|k| attr.eq_ignore_ascii_case(k)) {
-            return Err(self.error(
-                line_no,
-                format!("record does not start with dn: (found `{attr}:` in an ldapsearch result or reference record)"),
-            ));
-        }
         if attr.eq_ignore_ascii_case("result") {
             let v = self.value_bytes(line_no, attr, spec)?;
             let text = String::from_utf8_lossy(&v);
@@ -537,7 +535,7 @@ mod tests {
     fn ldapsearch_trailer_and_reference_records_are_skipped() {
         let text = "version: 1\n\n# search reference\nref: ldap://x/DC=x\n\n\
                     dn: cn=a\ncn: a\n\n# search result\nsearch: 2\nresult: 0 Success\n\
-                    control: 1.2.840.113556.1.4.319 false MAkCAQAEAA==\n\n\
+                    control: 1.2.840.113556.1.4.319 false MAkCAQAEAA==\npagedresults: cookie=\n\n\
                     # numResponses: 2\n";
         let e = read_all(text).unwrap();
         assert_eq!(e.len(), 1);
