@@ -137,9 +137,9 @@ mod cert_inspection {
         assert_eq!(c.sha1_hex(), "2c1cfd4202340e74f74c61f857dbe3fbf5424abc");
         assert_eq!(
             c.subject,
-            "O=Contoso Test, CN=Alice Example, Email=alice@contoso.test"
+            "1.2.840.113549.1.9.1=alice@contoso.test,CN=Alice Example,O=Contoso Test"
         );
-        assert_eq!(c.issuer, "O=Contoso Test, CN=Certferry Test Issuing CA");
+        assert_eq!(c.issuer, "CN=Certferry Test Issuing CA,O=Contoso Test");
         // DER serial 00 80 a1 b2 c3 d4: the sign octet is not part of the magnitude.
         assert_eq!(c.serial, "80a1b2c3d4");
         assert_eq!(c.serial, fp.2);
@@ -170,8 +170,8 @@ mod cert_inspection {
         );
         assert_eq!(c.sha256.to_hex(), fp.0);
         assert_eq!(c.sha1_hex(), fp.1);
-        assert_eq!(c.subject, "O=Contoso Test, CN=Bob Example");
-        assert_eq!(c.issuer, "O=Contoso Test, CN=Certferry Test Issuing CA");
+        assert_eq!(c.subject, "CN=Bob Example,O=Contoso Test");
+        assert_eq!(c.issuer, "CN=Certferry Test Issuing CA,O=Contoso Test");
         assert_eq!(c.serial, "1002");
         assert_eq!((c.not_before, c.not_after), (V0, V1));
         assert_eq!(c.key_type, KeyType::Ec);
@@ -196,7 +196,7 @@ mod cert_inspection {
         assert_eq!(ed.key_type.as_str(), "ed25519");
 
         let root = bare("root-ca.der");
-        assert_eq!(root.subject, "O=Contoso Test, CN=Certferry Test Root CA");
+        assert_eq!(root.subject, "CN=Certferry Test Root CA,O=Contoso Test");
         assert_eq!(root.issuer, root.subject);
         assert_eq!(root.serial, "01");
         assert!(root.is_ca);
@@ -900,11 +900,11 @@ mod cert_inspection {
     fn trusted_issuer_loading() {
         let t = trusted();
         let fp = fingerprints();
-        assert_eq!(t[0].subject(), "O=Contoso Test, CN=Certferry Test Root CA");
+        assert_eq!(t[0].subject(), "CN=Certferry Test Root CA,O=Contoso Test");
         assert_eq!(t[0].sha256().to_hex(), fp["root-ca.der"].0);
         assert_eq!(
             t[1].subject(),
-            "O=Contoso Test, CN=Certferry Test Issuing CA"
+            "CN=Certferry Test Issuing CA,O=Contoso Test"
         );
         assert_eq!(t[1].sha256().to_hex(), fp["issuing-ca.der"].0);
         assert_eq!(

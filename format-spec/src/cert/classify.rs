@@ -58,7 +58,7 @@ impl TrustedIssuer {
             Err(e) => return Err(err!(Key, "trusted CA certificate does not parse: {e}")),
         };
         Ok(Self {
-            subject: cert.subject().to_string(),
+            subject: super::dn::rfc4514(cert.subject()),
             subject_raw: cert.subject().as_raw().to_vec(),
             spki: cert.public_key().raw.to_vec(),
             sha256: Sha256::digest(der),

@@ -160,8 +160,8 @@ pub struct CertInfo {
     pub sha256: Sha256,
     /// SHA-1 thumbprint of the certificate DER (what Windows shows as "Thumbprint").
     pub sha1: [u8; 20],
-    /// Subject name as x509-parser renders it (`O=Contoso, CN=Alice`: RDNs in
-    /// encoding order, separated by `", "`).
+    /// Subject name in RFC 4514 string form (`CN=Alice,O=Contoso`; see
+    /// `cert/dn.rs` for the exact rules, SPEC.md §6.3).
     pub subject: String,
     /// Issuer name, rendered like `subject`.
     pub issuer: String,
@@ -283,8 +283,8 @@ pub(crate) fn inspect(
         der_range: range,
         sha256,
         sha1,
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
+        subject: super::dn::rfc4514(cert.subject()),
+        issuer: super::dn::rfc4514(cert.issuer()),
         serial: serial_hex(cert.raw_serial()),
         not_before: validity.not_before.timestamp(),
         not_after: validity.not_after.timestamp(),

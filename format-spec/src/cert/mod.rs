@@ -15,6 +15,7 @@
 mod ber;
 mod classify;
 mod cms;
+mod dn;
 mod inspect;
 mod private_key;
 
