@@ -569,3 +569,26 @@ fn generated_50k_records_stream_without_buffering_the_input() {
     );
     assert!(max_ahead <= (BUFFER as u64) + 2 * record_len);
 }
+
+#[test]
+fn truncated_and_corrupted_input_never_panics() {
+    let original = std::fs::read(fixture("ad-dump.ldif")).unwrap();
+    let mut cases = 0;
+    for cut in (0..original.len()).step_by(701) {
+        // Truncation at an arbitrary byte, then the same with one byte
+        // replaced by each of a few troublesome values.
+        let truncated = &original[..cut];
+        let _ = read_bytes(truncated, "cut.ldif").map(|v| {
+            v.into_iter().map(decode_entry).for_each(drop);
+        });
+        for b in [b'\n', b' ', b':', b'\r', 0xff, b'#', b'='] {
+            let mut corrupt = original.clone();
+            corrupt[cut] = b;
+            if let Ok(v) = read_bytes(&corrupt, "corrupt.ldif") {
+                v.into_iter().map(decode_entry).for_each(drop);
+            }
+            cases += 1;
+        }
+    }
+    assert!(cases > 500);
+}
