@@ -151,6 +151,7 @@ fn assert_tls_error(r: Result<LdapSource, SourceError>, needles: &[&str]) -> Str
                 assert!(msg.contains(n), "TLS error {msg:?} does not mention {n:?}");
             }
             assert!(!msg.contains('\n'), "multi-line error: {msg}");
+            eprintln!("{msg}");
             msg
         }
         Err(other) => panic!("expected a TLS error, got {other:?}"),
@@ -180,6 +181,7 @@ fn slapd_ldaps_reader_gets_enabled_users_with_certificates() {
         got.push(e);
     }
     assert_eq!(src.next_entry().expect("after the end"), None);
+    assert!(src.skipped_references().is_empty());
     check_entries(&got, ENABLED_WITH_CERTS, "dn", true);
 }
 
@@ -462,6 +464,12 @@ fn samba_ad() {
             got.push(e);
         }
         check_entries(&got, ENABLED_WITH_CERTS, "samba_dn", false);
+        let refs = src.skipped_references();
+        assert!(
+            refs.iter()
+                .any(|r| r.to_ascii_lowercase().contains("cn=configuration")),
+            "expected skipped referrals at the domain root, got {refs:?}"
+        );
     }
     // contacts and disabled accounts, small pages, as the non-admin reader over StartTLS
     let mut o = LdapOptions::new(server.var("LDAP_URI"));
@@ -537,5 +545,54 @@ fn test_server_is_stopped_when_a_test_panics() {
     assert!(
         !dir.into_inner().unwrap().exists(),
         "instance directory left behind"
+    );
+}
+
+/// `openssl s_server` presenting dave's expired (2020-2021) certificate,
+/// issued by the fixture CA: the handshake must fail naming the expiry.
+#[test]
+fn expired_server_certificate_is_a_tls_error() {
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pki = repo_root().join("fixtures/pki");
+    let port = closed_port();
+    let child = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(pki.join("certs/dave.pem"))
+        .arg("-key")
+        .arg(pki.join("keys/dave.key"))
+        .arg("-cert_chain")
+        .arg(pki.join("ca/issuing-ca.pem"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start openssl s_server (the openssl binary is required)");
+    let mut child = Child(child);
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!("openssl s_server exited: {status}");
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "openssl s_server does not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("ldaps://127.0.0.1:{port}");
+    let mut opts = LdapOptions::new(url.clone());
+    opts.ca_file = Some(ca_file());
+    opts.connect_timeout = Duration::from_secs(5);
+    assert_tls_error(
+        LdapSource::connect(&opts),
+        &["expired", "2021-01-01 00:00:00 UTC", &url],
     );
 }

@@ -355,8 +355,16 @@ fn describe_rustls(err: &rustls::Error, host: &str, trust: &TrustSource) -> Stri
                 "the server's certificate does not name {host} (name mismatch; it names {}); connect with a host name or address the certificate lists",
                 presented.iter().map(|p| presented_name(p)).collect::<Vec<_>>().join(", ")
             ),
-            C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired".to_owned(),
-            C::NotValidYet | C::NotValidYetContext { .. } => "the server's certificate is not valid yet (check the clocks)".to_owned(),
+            C::Expired => "the server's certificate has expired".to_owned(),
+            C::ExpiredContext { not_after, .. } => format!(
+                "the server's certificate has expired (not valid after {})",
+                utc_date(not_after.as_secs())
+            ),
+            C::NotValidYet => "the server's certificate is not valid yet (check the clocks)".to_owned(),
+            C::NotValidYetContext { not_before, .. } => format!(
+                "the server's certificate is not valid yet (not before {}; check the clocks)",
+                utc_date(not_before.as_secs())
+            ),
             C::Revoked => "the server's certificate is revoked".to_owned(),
             C::BadSignature => "the server's certificate has a bad signature".to_owned(),
             C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
@@ -372,6 +380,27 @@ fn describe_rustls(err: &rustls::Error, host: &str, trust: &TrustSource) -> Stri
         rustls::Error::NoCertificatesPresented => "the server presented no certificate".to_owned(),
         other => other.to_string(),
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the Unix epoch.
+fn utc_date(secs: u64) -> String {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // civil-from-days (Howard Hinnant), days since 1970-01-01
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// rustls reports the certificate's names as `DnsName("x")` / `IpAddress(1.2.3.4)`.
@@ -416,7 +445,7 @@ fn connect_error(
             }
             if trust.is_some() && source.kind() == std::io::ErrorKind::UnexpectedEof {
                 return SourceError::Tls(format!(
-                    "{tls_what} {server} failed: the server closed the connection during the TLS handshake (is this an LDAPS port?)"
+                    "{tls_what} {server} failed: the server closed the connection during the TLS handshake (is this an LDAPS port? a plain LDAP port needs ldap:// with StartTLS)"
                 ));
             }
             SourceError::Connect(format!(
@@ -789,6 +818,7 @@ pub struct LdapSource {
     filter: String,
     op_timeout: Duration,
     entries: u64,
+    references: Vec<String>,
     failed: Option<SourceError>,
 }
 
@@ -876,6 +906,7 @@ impl LdapSource {
             filter,
             op_timeout: opts.operation_timeout,
             entries: 0,
+            references: Vec::new(),
             failed: None,
         };
         source.bind(&opts.bind)?;
@@ -900,6 +931,13 @@ impl LdapSource {
     /// How many entries have been returned so far.
     pub fn entries_read(&self) -> u64 {
         self.entries
+    }
+
+    /// The search references (referral URLs, e.g. to the Configuration or
+    /// DomainDnsZones partitions of AD) that the search skipped; known once
+    /// [`DirectorySource::next_entry`] has returned `None`.
+    pub fn skipped_references(&self) -> &[String] {
+        &self.references
     }
 
     fn bind(&mut self, bind: &Bind) -> Result<(), SourceError> {
@@ -1042,8 +1080,9 @@ impl LdapSource {
         let tag = match item {
             Ok(Some(re)) => re.0,
             Ok(None) => {
-                let result = self.rt.block_on(stream.finish());
+                let mut result = self.rt.block_on(stream.finish());
                 self.stream = None;
+                self.references = std::mem::take(&mut result.refs);
                 if result.rc == 0 {
                     return Ok(None);
                 }
@@ -1363,6 +1402,14 @@ mod tests {
             payload: PL::P(vec![]),
         };
         assert!(decode_entry(bad).is_err());
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc_date(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_date(1_609_459_200), "2021-01-01 00:00:00 UTC");
+        assert_eq!(utc_date(951_782_400 + 3_661), "2000-02-29 01:01:01 UTC");
+        assert_eq!(utc_date(2_398_377_599), "2045-12-31 23:59:59 UTC");
     }
 
     #[test]
