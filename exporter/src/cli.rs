@@ -74,7 +74,7 @@ pub struct OutputArgs {
     #[arg(long, conflicts_with_all = ["key_password_file", "key_password_env"])]
     pub key_unencrypted: bool,
     /// Export state file (last sequence number and hash per source).
-    /// Default: $XDG_STATE_HOME/certferry/export-<source-id>.json.
+    /// Default: `$XDG_STATE_HOME/certferry/export-SOURCE_ID.json`.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
     /// How long the importer may accept the bundle: e.g. 7d, 36h, 90m.

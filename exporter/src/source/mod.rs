@@ -51,14 +51,16 @@ impl RawEntry {
 }
 
 /// Which objects to read. LDAP sources turn this into a server-side filter;
-/// the LDIF source applies it to each record.
+/// the export core applies `contacts` and `include_disabled` to every decoded
+/// object whatever the source (an LDIF dump has no server to filter).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
     /// Include contacts (`objectClass=contact`) as well as users.
     pub contacts: bool,
     /// Include disabled accounts.
     pub include_disabled: bool,
-    /// An extra LDAP filter ANDed with the built-in one (LDAP sources only).
+    /// An extra LDAP filter ANDed with the built-in one (LDAP sources only;
+    /// the `ldif` command has no such option).
     pub extra_filter: Option<String>,
 }
 
