@@ -596,3 +596,56 @@ fn expired_server_certificate_is_a_tls_error() {
         &["expired", "2021-01-01 00:00:00 UTC", &url],
     );
 }
+
+#[test]
+fn slapd_hung_server_hits_the_timeouts() {
+    let server = TestServer::slapd();
+    let mut opts = reader_options(&server, server.var("LDAPS_URI"));
+    opts.page_size = 1;
+    opts.operation_timeout = Duration::from_millis(800);
+    let mut src = LdapSource::connect(&opts).expect("connect");
+    assert!(src.next_entry().expect("first entry").is_some());
+    // a hung server: the next page never comes
+    server.pause();
+    let t0 = Instant::now();
+    let mut n = 1;
+    let err = loop {
+        match src.next_entry() {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("silent truncation after {n} entries"),
+            Err(e) => break e,
+        }
+        assert!(n < ENABLED_WITH_CERTS.len());
+    };
+    let took = t0.elapsed();
+    let msg = err.to_string();
+    assert!(matches!(err, SourceError::Connect(_)), "{err:?}");
+    assert!(
+        msg.contains("operation timeout") && msg.contains(server.var("LDAPS_URI")),
+        "{msg}"
+    );
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    // connecting to the hung server: TCP is accepted by the kernel, the TLS
+    // handshake never completes
+    opts.connect_timeout = Duration::from_millis(700);
+    let t0 = Instant::now();
+    match LdapSource::connect(&opts) {
+        Err(SourceError::Connect(m)) => assert!(m.contains("connect timeout"), "{m}"),
+        other => panic!("expected a connect timeout, got {other:?}"),
+    }
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    server.resume();
+    // and it works again once the server answers
+    opts.page_size = 500;
+    opts.connect_timeout = Duration::from_secs(10);
+    opts.operation_timeout = Duration::from_secs(30);
+    check_entries(
+        &read_all(&opts).expect("read after resume"),
+        ENABLED_WITH_CERTS,
+        "dn",
+        true,
+    );
+}

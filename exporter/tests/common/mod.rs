@@ -121,6 +121,26 @@ impl TestServer {
             .join("instance")
     }
 
+    /// Freezes the server (SIGSTOP): it keeps its sockets but answers nothing,
+    /// like a hung server. Undone by [`TestServer::resume`] and on drop.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Undoes [`TestServer::pause`] (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.var("PID").to_owned();
+        let status = Command::new("kill")
+            .args([sig, "--", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} {pid} failed");
+    }
+
     /// Kills the server at once with SIGKILL (to simulate a crash). Only the
     /// process whose pid the start script recorded is signalled.
     pub fn kill_hard(&self) {
@@ -154,6 +174,10 @@ impl TestServer {
             return;
         }
         self.stopped = true;
+        if let Some(pid) = self.env.get("PID") {
+            // a paused server would ignore the stop script's SIGTERM
+            let _ = Command::new("kill").args(["-CONT", "--", pid]).status();
+        }
         let script = repo_root()
             .join("scripts")
             .join(format!("{}-stop", self.kind.name()));
