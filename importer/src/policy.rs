@@ -351,7 +351,7 @@ fn load_required(
     let Some(raw) = raw else {
         // No [require] table: one exporter signature, as the safe minimum.
         required.insert(Role::Exporter, 1);
-        return check_satisfiable(ctx, 0..0, &required, signers).map(|()| required);
+        return check_satisfiable(ctx, None, &required, signers).map(|()| required);
     };
     for (role, v) in [
         (Role::Exporter, &raw.get_ref().exporter),
@@ -380,24 +380,28 @@ fn load_required(
             "at least one signature must be required",
         ));
     }
-    check_satisfiable(ctx, raw.span(), &required, signers)?;
+    check_satisfiable(ctx, Some(raw.span()), &required, signers)?;
     Ok(required)
 }
 
 fn check_satisfiable(
     ctx: &Ctx<'_>,
-    span: Range<usize>,
+    span: Option<Range<usize>>,
     required: &BTreeMap<Role, usize>,
     signers: &[TrustedKey],
 ) -> Result<(), PolicyError> {
     for (role, need) in required {
         let have = signers.iter().filter(|s| s.role == *role).count();
         if have < *need {
-            return Err(ctx.error(
-                span.clone(),
-                Some(&format!("require.{role}")),
-                &format!("{need} distinct {role} key(s) required, but only {have} {role} key(s) are listed in [[signers]]"),
-            ));
+            let msg = format!("{need} distinct {role} key(s) required, but only {have} {role} key(s) are listed in [[signers]]");
+            return Err(match &span {
+                Some(span) => ctx.error(span.clone(), Some(&format!("require.{role}")), &msg),
+                // No [require] table: the default applies, there is no line to name.
+                None => PolicyError(format!(
+                    "{}: require.{role} (default): {msg}",
+                    ctx.file.display()
+                )),
+            });
         }
     }
     Ok(())

@@ -1,6 +1,8 @@
 //! `approve`: a reviewer signature by certferry and by stock minisign both
 //! make an accepted approval; a bundle that fails verification is not approved.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::process::Command;

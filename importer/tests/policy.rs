@@ -1,5 +1,7 @@
 //! Policy file errors name the file, the line and the key; the example policy loads.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::Path;

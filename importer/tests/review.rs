@@ -1,5 +1,7 @@
 //! `review` between two successive bundles, after `mark-imported` of the first.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use certferry_format::model::{Attribute, ObjectKind};

@@ -1,6 +1,8 @@
 //! `script`: the PowerShell script's structure, and every certificate in it
 //! decodes to exactly the verified value bytes; refused ones are absent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,8 @@
 //! `verify`: signatures and roles, replay rules, and the importer's own
 //! certificate policy, through the real binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use certferry_format::model::Attribute;
