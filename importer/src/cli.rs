@@ -33,9 +33,26 @@ pub enum Command {
     /// from the same source, as text, CSV and HTML.
     Review(ReviewArgs),
     /// Add your reviewer signature to a bundle that verifies.
+    ///
+    /// Everything but the reviewer threshold must pass first: signatures of the
+    /// other roles, the format and the replay rules. The signature is written
+    /// beside the bundle as <BUNDLE>.reviewer.<KEYID>.minisig (SPEC.md 7.3) and
+    /// never replaces an existing file. Your key must be a reviewer key of the
+    /// policy.
+    ///
+    /// The same approval can be made with the stock minisign tool:
+    ///   minisign -S -s KEY -m BUNDLE -x BUNDLE.reviewer.KEYID.minisig -t
+    ///   'certferry-bundle:v1 role=reviewer source=SOURCE seq=SEQUENCE sha256=SHA256'
     Approve(ApproveArgs),
     /// Write a PowerShell script (ExchangeOnlineManagement) that publishes the
     /// certificates that pass the policy.
+    ///
+    /// One block per recipient with at least one accepted certificate: the
+    /// attributes that have accepted values are set to exactly those values
+    /// (Set-Mailbox / Set-MailUser by the recipient type found at run time,
+    /// Set-MailContact for contacts). Refused values are never written; an
+    /// attribute whose values were all refused is left as it is. Run it with
+    /// -WhatIf first; it stops at the first error.
     Script(ScriptArgs),
     /// Show each source's last imported bundle.
     Status(StatusArgs),
@@ -133,7 +150,7 @@ pub struct ScriptArgs {
     /// The bundle.
     #[command(flatten)]
     pub bundle: BundleArgs,
-    /// Where to write the script (.ps1); an existing file is not overwritten.
+    /// Where to write the script (.ps1); an existing file is replaced atomically.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Create mail contacts that do not exist in the tenant yet (New-MailContact).

@@ -347,6 +347,7 @@ fn approve(a: &ApproveArgs) -> Result<Outcome, Failure> {
             )))
         }
     }
+    let eval = evaluate(&verified, &policy.certificates, now);
     let h = verified.header();
     let digests = BundleDigests::of_bytes(verified.bytes());
     let sig = sign_bundle(&digests, &key, Role::Reviewer, &h.source, h.sequence)
@@ -389,6 +390,10 @@ fn approve(a: &ApproveArgs) -> Result<Outcome, Failure> {
             "signature {} (reviewer key {})",
             path.display(),
             key.key_id()
+        );
+        println!(
+            "policy    {} values accepted, {} refused by the certificate policy (they will not be published)",
+            eval.counts.accepted, eval.counts.refused
         );
     }
     Ok(Outcome::Ok)
