@@ -909,13 +909,19 @@ impl LdapSource {
             references: Vec::new(),
             failed: None,
         };
-        source.bind(&opts.bind)?;
-        source.base = match &opts.base {
-            Some(b) => b.clone(),
-            None => source.default_base()?,
+        let setup = |source: &mut Self| -> Result<(), SourceError> {
+            source.bind(&opts.bind)?;
+            source.base = match &opts.base {
+                Some(b) => b.clone(),
+                None => source.default_base()?,
+            };
+            source.start_search(opts.page_size)
         };
-        source.start_search(opts.page_size)?;
-        Ok(source)
+        match setup(&mut source) {
+            Ok(()) => Ok(source),
+            // marked failed: no polite unbind on a connection that may hang
+            Err(e) => Err(source.fail(e)),
+        }
     }
 
     /// The search filter in use.
