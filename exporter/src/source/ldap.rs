@@ -1410,6 +1410,41 @@ mod tests {
         assert!(decode_entry(bad).is_err());
     }
 
+    fn result(rc: u32, text: &str) -> LdapResult {
+        LdapResult {
+            rc,
+            matched: String::new(),
+            text: text.to_owned(),
+            refs: vec![],
+            ctrls: vec![],
+        }
+    }
+
+    #[test]
+    fn result_messages() {
+        let server = ServerUrl::parse("ldaps://dc1.contoso.test").unwrap();
+        let m = search_result_error(&result(4, ""), &server, "DC=x", 1000).to_string();
+        assert!(
+            m.contains("sizeLimitExceeded after 1000 entries") && m.contains("page size"),
+            "{m}"
+        );
+        assert!(m.contains("ldaps://dc1.contoso.test:636"), "{m}");
+        let m = search_result_error(&result(32, ""), &server, "OU=No,DC=x", 0).to_string();
+        assert!(m.contains("\"OU=No,DC=x\" does not exist"), "{m}");
+        let ad = "00002028: LdapErr: DSID-0C090259, comment: The server requires binds to turn on integrity checking if SSL\\TLS are not already active on the connection, data 0, v4563\0";
+        let clear = ServerUrl::parse("ldap://dc1.contoso.test").unwrap();
+        let e = bind_error(&result(8, ad), "CONTOSO\\admin", &clear, false);
+        assert!(matches!(e, SourceError::Bind(_)));
+        let m = e.to_string();
+        assert!(m.starts_with("bind as CONTOSO\\admin to ldap://dc1.contoso.test:389 refused: the server requires TLS or signing for simple binds: use ldaps:// or -Z (StartTLS)"), "{m}");
+        assert!(!m.contains('\0') && !m.contains('\n'), "{m:?}");
+        let m = bind_error(&result(49, "80090308: LdapErr: DSID-0C09041C, comment: AcceptSecurityContext error, data 52e, v4563"), "a@b", &server, true).to_string();
+        assert_eq!(
+            m,
+            "bind as a@b to ldaps://dc1.contoso.test:636 refused: invalid credentials"
+        );
+    }
+
     #[test]
     fn dates() {
         assert_eq!(utc_date(0), "1970-01-01 00:00:00 UTC");
