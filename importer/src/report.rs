@@ -138,8 +138,31 @@ fn describe(s: &CertSide) -> String {
     }
 }
 
+/// Text for a terminal: bidirectional-override and line-separator characters
+/// (which a bundle's names may contain: they are not control characters) are
+/// shown as `?`, so a name cannot reorder or hide what a reviewer reads.
+pub fn terminal_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{061C}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{2028}'
+            | '\u{2029}' => '?',
+            c if c.is_control() && c != '\n' => '?',
+            c => c,
+        })
+        .collect()
+}
+
 /// Terminal text: one block per change.
 pub fn text(r: &Review, report_hash: &str) -> String {
+    terminal_safe(&text_raw(r, report_hash))
+}
+
+fn text_raw(r: &Review, report_hash: &str) -> String {
     let mut out = String::new();
     let b = &r.bundle;
     out += &format!(

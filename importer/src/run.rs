@@ -178,13 +178,14 @@ fn print_refusals(e: &Evaluation<'_>) {
                 .iter()
                 .map(|r| format!("{}: {}", r.code, r.text))
                 .collect();
-            println!(
+            let line = format!(
                 "refused   entry {} {} {}: {what}: {}",
                 entry.index,
                 entry.label,
                 v.attribute.as_str(),
                 reasons.join(" ")
             );
+            println!("{}", report::terminal_safe(&line));
         }
     }
 }
@@ -511,18 +512,22 @@ fn history(a: &HistoryArgs) -> Result<Outcome, Failure> {
             println!("    (not present)");
         }
         for r in &item.recipients {
-            println!("    {} ({}, {})", r.label, r.kind, r.dn);
+            println!(
+                "{}",
+                report::terminal_safe(&format!("    {} ({}, {})", r.label, r.kind, r.dn))
+            );
             if r.values.is_empty() {
                 println!("        no certificate published");
             }
             for v in &r.values {
-                println!(
+                let line = format!(
                     "        {} {} thumbprint {} expires {}",
                     v.attribute,
                     v.subject.as_deref().unwrap_or("(opaque value)"),
                     v.cert_sha1.as_deref().unwrap_or("-"),
                     v.not_after.as_deref().unwrap_or("-")
                 );
+                println!("{}", report::terminal_safe(&line));
             }
         }
     }

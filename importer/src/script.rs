@@ -42,15 +42,7 @@ pub fn ps_quote(s: &str) -> String {
 
 /// Text for a `#` comment: nothing that could end the line early.
 fn comment(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect()
+    crate::report::terminal_safe(&s.replace('\n', "?"))
 }
 
 fn parameter(a: Attribute) -> &'static str {

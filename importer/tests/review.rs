@@ -106,6 +106,13 @@ fn review_shows_the_changes_between_two_successive_bundles() {
     );
     assert!(out.stdout.contains("untrusted-issuer"), "{out:?}");
 
+    if let Some(keep) = std::env::var_os("CERTFERRY_KEEP_REVIEW") {
+        // For looking at sample reports.
+        let keep = std::path::Path::new(&keep);
+        std::fs::write(keep.join("review.txt"), &out.stdout).unwrap();
+        std::fs::copy(&csv_path, keep.join("review.csv")).unwrap();
+        std::fs::copy(&html_path, keep.join("review.html")).unwrap();
+    }
     let csv = std::fs::read(&csv_path).unwrap();
     let hash = {
         use sha2::Digest as _;

@@ -1,0 +1,256 @@
+//! Recipients as Exchange Online returns them from `Get-Mailbox`,
+//! `Get-MailUser`, `Get-MailContact` and `New-MailContact`, typed.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use super::bytes;
+
+/// The three kinds of recipient certferry writes to; each has its own Set cmdlet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecipientKind {
+    /// A mailbox of any type (user, shared, room, equipment): `Set-Mailbox`.
+    Mailbox,
+    /// A mail user (mail-enabled user without a mailbox here): `Set-MailUser`.
+    MailUser,
+    /// A mail contact: `Set-MailContact`.
+    MailContact,
+}
+
+impl RecipientKind {
+    /// Every kind, in the order the tenant is read.
+    pub const ALL: [RecipientKind; 3] = [Self::Mailbox, Self::MailUser, Self::MailContact];
+
+    /// The cmdlet that lists this kind.
+    pub fn get_cmdlet(self) -> &'static str {
+        match self {
+            Self::Mailbox => "Get-Mailbox",
+            Self::MailUser => "Get-MailUser",
+            Self::MailContact => "Get-MailContact",
+        }
+    }
+
+    /// The cmdlet that writes this kind's certificates.
+    pub fn set_cmdlet(self) -> &'static str {
+        match self {
+            Self::Mailbox => "Set-Mailbox",
+            Self::MailUser => "Set-MailUser",
+            Self::MailContact => "Set-MailContact",
+        }
+    }
+
+    /// The kind a `RecipientTypeDetails` value belongs to: every `…Mailbox` is a
+    /// mailbox, `MailUser` and `GuestMailUser` are mail users, `MailContact` is a
+    /// contact; anything else is none of the three.
+    pub fn from_type_details(details: &str) -> Option<Self> {
+        match details {
+            "MailUser" | "GuestMailUser" => Some(Self::MailUser),
+            "MailContact" => Some(Self::MailContact),
+            d if d.ends_with("Mailbox") => Some(Self::Mailbox),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RecipientKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Mailbox => "mailbox",
+            Self::MailUser => "mail user",
+            Self::MailContact => "mail contact",
+        })
+    }
+}
+
+/// One recipient, with its certificate attributes decoded to bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// Which Set cmdlet writes it.
+    pub kind: RecipientKind,
+    /// `ExternalDirectoryObjectId`: the Entra object id (GUID string); `None` when
+    /// the service shows none (then address the recipient by [`Self::primary_smtp_address`]).
+    pub external_directory_object_id: Option<String>,
+    /// `Identity` as the service shows it (informational).
+    pub identity: Option<String>,
+    /// `DisplayName`.
+    pub display_name: String,
+    /// `PrimarySmtpAddress`.
+    pub primary_smtp_address: String,
+    /// `EmailAddresses` as given (`SMTP:` primary, `smtp:` secondary, other prefixes kept).
+    pub email_addresses: Vec<String>,
+    /// `UserPrincipalName` (contacts have none).
+    pub user_principal_name: Option<String>,
+    /// `RecipientTypeDetails` as given (`UserMailbox`, `SharedMailbox`, `MailUser`, …).
+    pub recipient_type_details: String,
+    /// `IsDirSynced`: the object is synchronised from an on-premises directory.
+    pub is_dir_synced: bool,
+    /// `IsExchangeCloudManaged`: a synced object whose Exchange attributes are
+    /// managed in the cloud anyway (absent is taken as `false`).
+    pub is_exchange_cloud_managed: bool,
+    /// `UserCertificate` values (DER certificates).
+    pub user_certificate: Vec<Vec<u8>>,
+    /// `UserSMimeCertificate` values (PKCS#7 blobs as Outlook publishes them).
+    pub user_smime_certificate: Vec<Vec<u8>>,
+}
+
+impl Recipient {
+    /// The `Identity` to pass to a Set cmdlet: the `ExternalDirectoryObjectId`,
+    /// or the primary SMTP address when there is none.
+    pub fn write_identity(&self) -> &str {
+        self.external_directory_object_id
+            .as_deref()
+            .unwrap_or(&self.primary_smtp_address)
+    }
+
+    /// Whether a write from the cloud is refused: synced from on-premises and
+    /// not switched to cloud management of its Exchange attributes.
+    pub fn is_read_only_synced(&self) -> bool {
+        self.is_dir_synced && !self.is_exchange_cloud_managed
+    }
+
+    /// The SMTP addresses (primary and proxies), without prefix, in the order given.
+    pub fn smtp_addresses(&self) -> impl Iterator<Item = &str> + '_ {
+        let proxies = self.email_addresses.iter().filter_map(|a| {
+            let (prefix, addr) = a.split_once(':')?;
+            prefix.eq_ignore_ascii_case("smtp").then_some(addr)
+        });
+        std::iter::once(self.primary_smtp_address.as_str())
+            .filter(|a| !a.is_empty())
+            .chain(proxies)
+    }
+
+    /// Parses one object of a Get/New cmdlet's `value` array, listed by the cmdlet
+    /// for `kind`. `RecipientTypeDetails`, if it names another kind, is an error.
+    pub fn from_json(value: &Value, kind: RecipientKind) -> Result<Self, String> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| "a recipient is not a JSON object".to_owned())?;
+        let opt_str = |name: &str| -> Result<Option<String>, String> {
+            match obj.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if s.is_empty() => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(format!("{name} is not a string")),
+            }
+        };
+        let req_str = |name: &str| -> Result<String, String> {
+            opt_str(name)?.ok_or_else(|| format!("{name} is missing"))
+        };
+        let opt_bool = |name: &str| -> Result<Option<bool>, String> {
+            match obj.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Bool(b)) => Ok(Some(*b)),
+                Some(_) => Err(format!("{name} is not a boolean")),
+            }
+        };
+        let primary = req_str("PrimarySmtpAddress")?;
+        let name_for_errors = primary.clone();
+        let with_name = |e: String| format!("recipient {name_for_errors}: {e}");
+        let details = req_str("RecipientTypeDetails").map_err(with_name)?;
+        if let Some(k) = RecipientKind::from_type_details(&details) {
+            if k != kind {
+                return Err(with_name(format!(
+                    "RecipientTypeDetails {details} is a {k}, listed by {}",
+                    kind.get_cmdlet()
+                )));
+            }
+        }
+        let email_addresses = match obj.get("EmailAddresses") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| with_name("EmailAddresses has a non-string".to_owned()))?,
+            Some(_) => return Err(with_name("EmailAddresses is not an array".to_owned())),
+        };
+        let certs = |name: &str| -> Result<Vec<Vec<u8>>, String> {
+            bytes::decode_set(obj.get(name).unwrap_or(&Value::Null)).map_err(|e| format!("{name}: {e}"))
+        };
+        Ok(Self {
+            kind,
+            external_directory_object_id: opt_str("ExternalDirectoryObjectId").map_err(with_name)?,
+            identity: opt_str("Identity").map_err(with_name)?,
+            display_name: opt_str("DisplayName").map_err(with_name)?.unwrap_or_default(),
+            primary_smtp_address: primary.clone(),
+            email_addresses,
+            user_principal_name: opt_str("UserPrincipalName").map_err(with_name)?,
+            recipient_type_details: details,
+            is_dir_synced: opt_bool("IsDirSynced")
+                .map_err(with_name)?
+                .ok_or_else(|| with_name("IsDirSynced is missing".to_owned()))?,
+            is_exchange_cloud_managed: opt_bool("IsExchangeCloudManaged")
+                .map_err(with_name)?
+                .unwrap_or(false),
+            user_certificate: certs("UserCertificate").map_err(with_name)?,
+            user_smime_certificate: certs("UserSMimeCertificate").map_err(with_name)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_a_mailbox() {
+        let v = json!({
+            "ExternalDirectoryObjectId": "0b4c3d2e-0000-4000-8000-000000000001",
+            "Identity": "alice",
+            "DisplayName": "Alice",
+            "PrimarySmtpAddress": "alice@contoso.test",
+            "EmailAddresses": ["SMTP:alice@contoso.test", "smtp:a@contoso.test", "X500:/o=x"],
+            "UserPrincipalName": "alice@contoso.test",
+            "RecipientTypeDetails": "SharedMailbox",
+            "IsDirSynced": true,
+            "IsExchangeCloudManaged": true,
+            "UserCertificate": [{"Data": "MAE="}],
+            "UserSMimeCertificate": null
+        });
+        let r = Recipient::from_json(&v, RecipientKind::Mailbox).unwrap();
+        assert_eq!(r.write_identity(), "0b4c3d2e-0000-4000-8000-000000000001");
+        assert_eq!(r.user_certificate, vec![vec![0x30, 0x01]]);
+        assert!(r.user_smime_certificate.is_empty());
+        assert!(!r.is_read_only_synced());
+        assert_eq!(
+            r.smtp_addresses().collect::<Vec<_>>(),
+            ["alice@contoso.test", "alice@contoso.test", "a@contoso.test"]
+        );
+        assert!(Recipient::from_json(&v, RecipientKind::MailUser).is_err());
+    }
+
+    #[test]
+    fn contact_without_upn_and_bad_values() {
+        let mut v = json!({
+            "PrimarySmtpAddress": "x@fabrikam.test",
+            "RecipientTypeDetails": "MailContact",
+            "IsDirSynced": false,
+            "UserPrincipalName": null,
+        });
+        let r = Recipient::from_json(&v, RecipientKind::MailContact).unwrap();
+        assert_eq!(r.write_identity(), "x@fabrikam.test");
+        assert_eq!(r.user_principal_name, None);
+        v["UserCertificate"] = json!([{"Data": [1, 2]}]);
+        let e = Recipient::from_json(&v, RecipientKind::MailContact).unwrap_err();
+        assert!(e.contains("x@fabrikam.test") && e.contains("UserCertificate"), "{e}");
+        v["UserCertificate"] = Value::Null;
+        v.as_object_mut().unwrap().remove("IsDirSynced");
+        assert!(Recipient::from_json(&v, RecipientKind::MailContact).is_err());
+    }
+
+    #[test]
+    fn kinds_from_type_details() {
+        for (d, k) in [
+            ("UserMailbox", Some(RecipientKind::Mailbox)),
+            ("RoomMailbox", Some(RecipientKind::Mailbox)),
+            ("MailUser", Some(RecipientKind::MailUser)),
+            ("GuestMailUser", Some(RecipientKind::MailUser)),
+            ("MailContact", Some(RecipientKind::MailContact)),
+            ("MailUniversalDistributionGroup", None),
+        ] {
+            assert_eq!(RecipientKind::from_type_details(d), k, "{d}");
+        }
+    }
+}
