@@ -370,4 +370,9 @@ mod tests {
             "&lt;script&gt;&amp;&quot;&#39;"
         );
     }
+
+    #[test]
+    fn terminal_text_hides_bidi_overrides() {
+        assert_eq!(terminal_safe("a\u{202E}b\u{2066}c\nd\u{1b}"), "a?b?c\nd?");
+    }
 }
