@@ -19,8 +19,7 @@ use crate::state::{StateDb, StateError};
 /// Why a bundle could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The bundle or a signature file could not be read (exit 5 would be
-    /// wrong: the bundle is unusable as given) — reported as bundle invalid.
+    /// The bundle or a signature file could not be read (a wrong path: usage error).
     #[error("{0}")]
     Io(String),
     /// Verification failed; the class is the SPEC.md §10 error class.

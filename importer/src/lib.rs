@@ -9,6 +9,7 @@
 
 pub mod bundle;
 pub mod certpolicy;
+pub mod exchange;
 pub mod cli;
 pub mod output;
 pub mod policy;

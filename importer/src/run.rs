@@ -69,10 +69,8 @@ impl From<LoadError> for Failure {
                 class: Some(error.class().name().to_owned()),
                 message: e.to_string(),
             },
-            LoadError::Io(m) => Failure::Invalid {
-                class: None,
-                message: m.clone(),
-            },
+            // A bundle or signature file that cannot be read is a wrong path, not a bad bundle.
+            LoadError::Io(m) => Failure::Usage(m.clone()),
             LoadError::State(s) => Failure::Output(s.to_string()),
         }
     }

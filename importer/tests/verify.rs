@@ -418,3 +418,28 @@ fn a_tampered_bundle_is_refused_before_parsing() {
     assert_eq!(out.code, 3, "{out:?}");
     assert!(out.stderr.contains("(signature-invalid)"), "{out:?}");
 }
+
+#[test]
+fn usage_errors_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_policy(d.path(), &PolicyOpts::default());
+    let missing = d.path().join("missing.zip");
+    let out = verify(&policy, &missing);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("missing.zip"), "{out:?}");
+    let b = write_signed(d.path(), &Spec::new(1, vec![user_cert("alice", "alice")]));
+    let out = run(&[
+        "verify",
+        "--policy",
+        s(&policy),
+        "--now",
+        "yesterday",
+        s(&b),
+    ]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("--now"), "{out:?}");
+    assert_eq!(run(&["frobnicate"]).code, 2);
+    let help = run(&["--help"]);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Exit codes"), "{help:?}");
+}

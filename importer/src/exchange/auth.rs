@@ -213,11 +213,10 @@ impl Credential {
             iat: now,
             exp: now + ASSERTION_LIFETIME.as_secs(),
         };
-        let json = |v: &dyn erased::Ser| v.to_json();
         let signing_input = format!(
             "{}.{}",
-            URL_SAFE_NO_PAD.encode(json(&header)?),
-            URL_SAFE_NO_PAD.encode(json(&claims)?)
+            URL_SAFE_NO_PAD.encode(to_json(&header)?),
+            URL_SAFE_NO_PAD.encode(to_json(&claims)?)
         );
         let mut signature = vec![0u8; self.key.public().modulus_len()];
         self.key
@@ -227,19 +226,8 @@ impl Credential {
     }
 }
 
-mod erased {
-    //! Serialising the two JWT parts through one closure.
-    use super::CredentialError;
-
-    pub(super) trait Ser {
-        fn to_json(&self) -> Result<Vec<u8>, CredentialError>;
-    }
-
-    impl<T: serde::Serialize> Ser for T {
-        fn to_json(&self) -> Result<Vec<u8>, CredentialError> {
-            serde_json::to_vec(self).map_err(|e| CredentialError::new(format!("JWT encoding: {e}")))
-        }
-    }
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, CredentialError> {
+    serde_json::to_vec(value).map_err(|e| CredentialError::new(format!("JWT encoding: {e}")))
 }
 
 #[derive(Serialize)]
@@ -270,7 +258,7 @@ fn parse_pem(data: &[u8]) -> Result<Vec<pem::Pem>, CredentialError> {
 
 fn rsa_from_pkcs8(der: &[u8]) -> Result<RsaKeyPair, CredentialError> {
     RsaKeyPair::from_pkcs8(der).map_err(|e| {
-        CredentialError::new(match e.description_() {
+        CredentialError::new(match e.to_string().as_str() {
             "WrongAlgorithm" => "the private key is not an RSA key; RS256 needs one".to_owned(),
             other => format!("the private key is not usable for RS256: {other}"),
         })
