@@ -81,7 +81,9 @@ impl Credential {
                 )));
             }
             let password = password.ok_or_else(|| {
-                named(CredentialError::new("a PFX file needs its password (it may be empty)"))
+                named(CredentialError::new(
+                    "a PFX file needs its password (it may be empty)",
+                ))
             })?;
             Self::from_pfx(&data, password).map_err(named)
         }
@@ -132,26 +134,44 @@ impl Credential {
             }
         }
         let key = match keys.len() {
-            0 => return Err(CredentialError::new("no private key found in the PEM input")),
+            0 => {
+                return Err(CredentialError::new(
+                    "no private key found in the PEM input",
+                ))
+            }
             1 => keys.remove(0),
-            n => return Err(CredentialError::new(format!("{n} private keys found; give exactly one"))),
+            n => {
+                return Err(CredentialError::new(format!(
+                    "{n} private keys found; give exactly one"
+                )))
+            }
         };
         Self::from_parts(certs, key)
     }
 
     /// A credential from a PFX/PKCS#12 file's bytes and its password.
     pub fn from_pfx(der: &[u8], password: &Secret) -> Result<Self, CredentialError> {
-        let archive = p12_keystore::Pkcs12Archive::from_pkcs12(der, password.expose())
-            .map_err(|e| CredentialError::new(format!("cannot open the PFX file (wrong password?): {e}")))?;
+        let archive =
+            p12_keystore::Pkcs12Archive::from_pkcs12(der, password.expose()).map_err(|e| {
+                CredentialError::new(format!("cannot open the PFX file (wrong password?): {e}"))
+            })?;
         let mut keys = Vec::new();
         for bag in &archive.keys {
             keys.push(rsa_from_pkcs8(bag.key.as_der())?);
         }
-        let certs: Vec<Vec<u8>> = archive.certs.iter().map(|b| b.cert.as_der().to_vec()).collect();
+        let certs: Vec<Vec<u8>> = archive
+            .certs
+            .iter()
+            .map(|b| b.cert.as_der().to_vec())
+            .collect();
         let key = match keys.len() {
             0 => return Err(CredentialError::new("the PFX file holds no private key")),
             1 => keys.remove(0),
-            n => return Err(CredentialError::new(format!("the PFX file holds {n} private keys; give one"))),
+            n => {
+                return Err(CredentialError::new(format!(
+                    "the PFX file holds {n} private keys; give one"
+                )))
+            }
         };
         Self::from_parts(certs, key)
     }
@@ -169,7 +189,11 @@ impl Credential {
                 let x5t = URL_SAFE_NO_PAD.encode(
                     ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &der).as_ref(),
                 );
-                return Ok(Self { cert_der: der, x5t, key });
+                return Ok(Self {
+                    cert_der: der,
+                    x5t,
+                    key,
+                });
             }
             subjects.push(cert.subject().to_string());
         }
@@ -203,7 +227,11 @@ impl Credential {
             .duration_since(UNIX_EPOCH)
             .map_err(|_| CredentialError::new("the clock is before 1970"))?
             .as_secs();
-        let header = JwtHeader { alg: "RS256", typ: "JWT", x5t: &self.x5t };
+        let header = JwtHeader {
+            alg: "RS256",
+            typ: "JWT",
+            x5t: &self.x5t,
+        };
         let claims = JwtClaims {
             aud: token_url,
             iss: client_id,
@@ -220,9 +248,17 @@ impl Credential {
         );
         let mut signature = vec![0u8; self.key.public().modulus_len()];
         self.key
-            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut signature)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                signing_input.as_bytes(),
+                &mut signature,
+            )
             .map_err(|_| CredentialError::new("signing the client assertion failed"))?;
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+        Ok(format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature)
+        ))
     }
 }
 
@@ -266,10 +302,13 @@ fn rsa_from_pkcs8(der: &[u8]) -> Result<RsaKeyPair, CredentialError> {
 }
 
 fn decrypt_pkcs8(der: &[u8], password: &Secret) -> Result<RsaKeyPair, CredentialError> {
-    let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der)
-        .map_err(|e| CredentialError::new(format!("the ENCRYPTED PRIVATE KEY does not parse: {e}")))?;
+    let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der).map_err(|e| {
+        CredentialError::new(format!("the ENCRYPTED PRIVATE KEY does not parse: {e}"))
+    })?;
     let plain = info.decrypt(password.expose().as_bytes()).map_err(|_| {
-        CredentialError::new("cannot decrypt the private key (wrong password, or an unsupported cipher)")
+        CredentialError::new(
+            "cannot decrypt the private key (wrong password, or an unsupported cipher)",
+        )
     })?;
     rsa_from_pkcs8(plain.as_bytes())
 }
@@ -296,7 +335,14 @@ pub fn format_uuid_v4(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// An access token. `Debug` does not show it.
@@ -400,7 +446,10 @@ impl TokenProvider {
     /// Forgets the cached token if it is still the one that was refused.
     pub(crate) async fn invalidate(&self, generation: u64) {
         let mut cache = self.cache.lock().await;
-        if cache.as_ref().is_some_and(|c| c.bearer.generation == generation) {
+        if cache
+            .as_ref()
+            .is_some_and(|c| c.bearer.generation == generation)
+        {
             *cache = None;
         }
     }
@@ -429,7 +478,12 @@ impl TokenProvider {
     async fn fetch_once(&self) -> Result<Cached, ExoError> {
         let assertion = self
             .credential
-            .client_assertion(&self.client_id, &self.token_url, SystemTime::now(), &new_uuid())
+            .client_assertion(
+                &self.client_id,
+                &self.token_url,
+                SystemTime::now(),
+                &new_uuid(),
+            )
             .map_err(|e| ExoError::new(ErrorClass::Auth, e.to_string()))?;
         let form = [
             ("grant_type", "client_credentials"),
@@ -493,7 +547,10 @@ impl TokenProvider {
             let margin = REFRESH_MARGIN.min(lifetime / 2);
             let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
             return Ok(Cached {
-                bearer: Bearer { value: parsed.access_token.into(), generation },
+                bearer: Bearer {
+                    value: parsed.access_token.into(),
+                    generation,
+                },
                 // Counted from before the request was sent: errs on the early side.
                 refresh_at: started + lifetime.saturating_sub(margin),
             });
@@ -513,7 +570,9 @@ impl TokenProvider {
         let class = match status {
             429 => ErrorClass::Throttled,
             408 | 500 | 502 | 503 | 504 => ErrorClass::Transient,
-            _ if parsed.error.as_deref() == Some("temporarily_unavailable") => ErrorClass::Transient,
+            _ if parsed.error.as_deref() == Some("temporarily_unavailable") => {
+                ErrorClass::Transient
+            }
             _ => ErrorClass::Auth,
         };
         let mut err = ExoError::new(class, message);
@@ -527,6 +586,101 @@ impl TokenProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    const ALICE_CERT: &[u8] = include_bytes!("../../../fixtures/pki/certs/alice.pem");
+    const ALICE_KEY: &[u8] = include_bytes!("../../../fixtures/pki/keys/alice.key");
+    const CAROL_CERT: &[u8] = include_bytes!("../../../fixtures/pki/certs/carol-1.pem");
+    const BOB_KEY: &[u8] = include_bytes!("../../../fixtures/pki/keys/bob.key");
+    const CHAIN: &[u8] = include_bytes!("../../../fixtures/pki/ca/chain.pem");
+
+    fn alice() -> Credential {
+        Credential::from_pem(ALICE_CERT, Some(ALICE_KEY), None).unwrap()
+    }
+
+    fn part(segment: &str) -> Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn jwt_header_claims_and_signature() {
+        let cred = alice();
+        let url = "https://login.example/tenant-id/oauth2/v2.0/token";
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let jwt = cred
+            .client_assertion("client-1", url, now, "0a1b2c3d-0000-4000-8000-000000000000")
+            .unwrap();
+        let segments: Vec<&str> = jwt.split('.').collect();
+        assert_eq!(segments.len(), 3);
+        assert!(!jwt.contains('=') && !jwt.contains('+') && !jwt.contains('/'));
+
+        let header = part(segments[0]);
+        let sha1 = ring::digest::digest(
+            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            cred.certificate_der(),
+        );
+        assert_eq!(
+            header,
+            serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": URL_SAFE_NO_PAD.encode(sha1.as_ref())})
+        );
+        assert_eq!(cred.x5t().len(), 27);
+
+        let claims = part(segments[1]);
+        assert_eq!(
+            claims,
+            serde_json::json!({
+                "aud": url, "iss": "client-1", "sub": "client-1",
+                "jti": "0a1b2c3d-0000-4000-8000-000000000000",
+                "nbf": 1_800_000_000u64, "iat": 1_800_000_000u64, "exp": 1_800_000_600u64,
+            })
+        );
+
+        // The signature verifies with the certificate's public key.
+        let (_, cert) = x509_parser::parse_x509_certificate(cred.certificate_der()).unwrap();
+        let spk = cert.public_key().subject_public_key.data.to_vec();
+        let key = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            spk,
+        );
+        let signed = format!("{}.{}", segments[0], segments[1]);
+        let sig = URL_SAFE_NO_PAD.decode(segments[2]).unwrap();
+        key.verify(signed.as_bytes(), &sig).unwrap();
+        let mut tampered = sig.clone();
+        tampered[0] ^= 1;
+        assert!(key.verify(signed.as_bytes(), &tampered).is_err());
+    }
+
+    #[test]
+    fn pem_in_one_file_with_a_chain_and_debug_redacts() {
+        let mut all = CHAIN.to_vec();
+        all.extend_from_slice(ALICE_KEY);
+        all.extend_from_slice(ALICE_CERT);
+        let cred = Credential::from_pem(&all, None, None).unwrap();
+        assert_eq!(cred.x5t(), alice().x5t());
+        let shown = format!("{cred:?}");
+        assert!(
+            shown.contains("[redacted]") && !shown.contains("BEGIN"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn pem_refusals_say_why() {
+        let err = |r: Result<Credential, CredentialError>| r.err().unwrap().to_string();
+        assert!(err(Credential::from_pem(CAROL_CERT, Some(ALICE_KEY), None))
+            .contains("none of the certificates"));
+        assert!(err(Credential::from_pem(ALICE_CERT, Some(BOB_KEY), None)).contains("RSA"));
+        assert!(err(Credential::from_pem(ALICE_CERT, None, None)).contains("no private key"));
+        assert!(err(Credential::from_pem(ALICE_KEY, None, None)).contains("no certificate"));
+        let mut two = ALICE_KEY.to_vec();
+        two.extend_from_slice(ALICE_KEY);
+        assert!(err(Credential::from_pem(ALICE_CERT, Some(&two), None)).contains("2 private keys"));
+        let legacy = b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        assert!(err(Credential::from_pem(ALICE_CERT, Some(legacy), None)).contains("openssl pkcs8"));
+        let encrypted =
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert!(err(Credential::from_pem(ALICE_CERT, Some(encrypted), None)).contains("password"));
+    }
 
     #[test]
     fn uuid_v4_format() {

@@ -58,7 +58,11 @@ pub struct ExoConfig {
 impl ExoConfig {
     /// A configuration with the defaults: [`RetryPolicy::default`],
     /// [`DEFAULT_MAX_IN_FLIGHT`], 16-minute requests, 30-second connects, pages of 1000.
-    pub fn new(tenant: impl Into<String>, client_id: impl Into<String>, endpoints: Endpoints) -> Self {
+    pub fn new(
+        tenant: impl Into<String>,
+        client_id: impl Into<String>,
+        endpoints: Endpoints,
+    ) -> Self {
         Self {
             tenant: tenant.into(),
             client_id: client_id.into(),
@@ -281,10 +285,14 @@ impl ExoClient {
         let mut seen = HashSet::new();
         let mut listing = Listing::default();
         loop {
-            let reply = self.invoke(&url, &body).await.map_err(|e| e.context(cmdlet))?;
+            let reply = self
+                .invoke(&url, &body)
+                .await
+                .map_err(|e| e.context(cmdlet))?;
             let rid = reply.request_id.clone();
             for v in &reply.value {
-                let r = Recipient::from_json(v, kind).map_err(|m| protocol(format!("{cmdlet}: {m}"), &rid))?;
+                let r = Recipient::from_json(v, kind)
+                    .map_err(|m| protocol(format!("{cmdlet}: {m}"), &rid))?;
                 listing.recipients.push(r);
             }
             listing.request_ids.extend(rid.clone());
@@ -292,9 +300,14 @@ impl ExoClient {
             match reply.next_link {
                 None => return Ok(listing),
                 Some(link) => {
-                    url = self.checked_next_link(&link).map_err(|m| protocol(format!("{cmdlet}: {m}"), &rid))?;
+                    url = self
+                        .checked_next_link(&link)
+                        .map_err(|m| protocol(format!("{cmdlet}: {m}"), &rid))?;
                     if !seen.insert(url.to_string()) {
-                        return Err(protocol(format!("{cmdlet}: the service repeated a next link"), &rid));
+                        return Err(protocol(
+                            format!("{cmdlet}: the service repeated a next link"),
+                            &rid,
+                        ));
                     }
                 }
             }
@@ -311,7 +324,10 @@ impl ExoClient {
         let cmdlet = kind.get_cmdlet();
         let body = cmdlet_body(
             cmdlet,
-            params([("Identity", json!(identity)), ("ResultSize", json!("Unlimited"))]),
+            params([
+                ("Identity", json!(identity)),
+                ("ResultSize", json!("Unlimited")),
+            ]),
         );
         let reply = match self.invoke(&self.inner.invoke_url, &body).await {
             Ok(r) => r,
@@ -325,7 +341,10 @@ impl ExoClient {
                 .map(|r| Some((r, rid.clone())))
                 .map_err(|m| protocol(format!("{cmdlet} {identity}: {m}"), &rid)),
             many => Err(protocol(
-                format!("{cmdlet} {identity}: {} recipients answer to it", many.len()),
+                format!(
+                    "{cmdlet} {identity}: {} recipients answer to it",
+                    many.len()
+                ),
                 &rid,
             )),
         }
@@ -390,7 +409,8 @@ impl ExoClient {
     ) -> Result<NewContact, ExoError> {
         let cmdlet = "New-MailContact";
         let address = strip_smtp_prefix(address);
-        if address.is_empty() || !address.contains('@') || address.chars().any(char::is_whitespace) {
+        if address.is_empty() || !address.contains('@') || address.chars().any(char::is_whitespace)
+        {
             return Err(ExoError::new(
                 ErrorClass::Invalid,
                 format!("{cmdlet}: {address:?} is not an SMTP address"),
@@ -414,7 +434,10 @@ impl ExoClient {
                 Ok(reply) => {
                     let rid = reply.request_id;
                     let Some(first) = reply.value.first() else {
-                        return Err(ctx(protocol("the service returned no contact".into(), &rid)));
+                        return Err(ctx(protocol(
+                            "the service returned no contact".into(),
+                            &rid,
+                        )));
                     };
                     let recipient = Recipient::from_json(first, RecipientKind::MailContact)
                         .map_err(|m| ctx(protocol(m, &rid)))?;
@@ -436,8 +459,9 @@ impl ExoClient {
                 ErrorClass::Unauthorized => return Err(ctx(refused_fresh_token(err))),
                 ErrorClass::Throttled => {}
                 ErrorClass::Transient => {
-                    if let Some((recipient, request_id)) =
-                        self.get_recipient(RecipientKind::MailContact, address).await?
+                    if let Some((recipient, request_id)) = self
+                        .get_recipient(RecipientKind::MailContact, address)
+                        .await?
                     {
                         return Ok(NewContact {
                             recipient,
@@ -527,7 +551,9 @@ impl ExoClient {
 
     fn next_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
         let mut jitter = self.inner.jitter.lock().unwrap_or_else(|p| p.into_inner());
-        self.inner.retry.next_delay(attempt, retry_after, &mut jitter)
+        self.inner
+            .retry
+            .next_delay(attempt, retry_after, &mut jitter)
     }
 
     /// One HTTP attempt, holding a permit of the in-flight bound for its whole
@@ -536,7 +562,13 @@ impl ExoClient {
     async fn send_once(&self, url: &Url, body: &Value) -> (Result<Reply, ExoError>, Option<u64>) {
         let inner = &self.inner;
         let Ok(_permit) = inner.permits.acquire().await else {
-            return (Err(ExoError::new(ErrorClass::Protocol, "the client was shut down")), None);
+            return (
+                Err(ExoError::new(
+                    ErrorClass::Protocol,
+                    "the client was shut down",
+                )),
+                None,
+            );
         };
         let bearer = match inner.tokens.bearer().await {
             Ok(b) => b,
@@ -545,7 +577,12 @@ impl ExoClient {
         let generation = Some(bearer.generation);
         let body_bytes = match serde_json::to_vec(body) {
             Ok(b) => b,
-            Err(e) => return (Err(ExoError::new(ErrorClass::Invalid, e.to_string())), generation),
+            Err(e) => {
+                return (
+                    Err(ExoError::new(ErrorClass::Invalid, e.to_string())),
+                    generation,
+                )
+            }
         };
         let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         inner.max_in_flight_seen.fetch_max(now, Ordering::SeqCst);
@@ -612,7 +649,10 @@ fn parse_reply(data: &[u8], request_id: Option<String>) -> Result<Reply, ExoErro
     let v: Value = serde_json::from_slice(data)
         .map_err(|e| protocol(format!("the response is not JSON: {e}"), &request_id))?;
     let Value::Object(mut obj) = v else {
-        return Err(protocol("the response is not a JSON object".into(), &request_id));
+        return Err(protocol(
+            "the response is not a JSON object".into(),
+            &request_id,
+        ));
     };
     let value = match obj.remove("value") {
         None | Some(Value::Null) => Vec::new(),
@@ -622,7 +662,12 @@ fn parse_reply(data: &[u8], request_id: Option<String>) -> Result<Reply, ExoErro
     let next_link = match obj.remove("@odata.nextLink") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
-        Some(_) => return Err(protocol("`@odata.nextLink` is not a string".into(), &request_id)),
+        Some(_) => {
+            return Err(protocol(
+                "`@odata.nextLink` is not a string".into(),
+                &request_id,
+            ))
+        }
     };
     let warnings = match obj.remove("@adminapi.warnings") {
         Some(Value::Array(items)) => items
@@ -734,8 +779,16 @@ mod tests {
         assert_eq!(r.value.len(), 1);
         assert_eq!(r.next_link.as_deref(), Some("https://h/n"));
         assert_eq!(r.warnings, ["w", r#"{"k":1}"#]);
-        assert!(parse_reply(br#"{"value":[]}"#, None).unwrap().value.is_empty());
-        for bad in [&b"<html>"[..], b"[]", br#"{"value":{}}"#, br#"{"value":[],"@odata.nextLink":1}"#] {
+        assert!(parse_reply(br#"{"value":[]}"#, None)
+            .unwrap()
+            .value
+            .is_empty());
+        for bad in [
+            &b"<html>"[..],
+            b"[]",
+            br#"{"value":{}}"#,
+            br#"{"value":[],"@odata.nextLink":1}"#,
+        ] {
             let e = parse_reply(bad, Some("r".into())).err().unwrap();
             assert_eq!(e.class, ErrorClass::Protocol);
             assert_eq!(e.request_id.as_deref(), Some("r"));
@@ -750,7 +803,10 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
         h.insert("Retry-After", "0.5".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_millis(500)));
-        h.insert("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            "Retry-After",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), None);
         h.insert("Retry-After", "-1".parse().unwrap());
         assert_eq!(retry_after(&h), None);

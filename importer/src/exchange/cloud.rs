@@ -152,7 +152,10 @@ impl Endpoints {
 
     /// `{exo}/adminapi/beta/{tenant}/InvokeCommand`.
     pub fn invoke_url(&self, tenant: &str) -> String {
-        format!("{}/adminapi/beta/{tenant}/InvokeCommand", trimmed(&self.exo))
+        format!(
+            "{}/adminapi/beta/{tenant}/InvokeCommand",
+            trimmed(&self.exo)
+        )
     }
 }
 
@@ -200,10 +203,26 @@ mod tests {
     #[test]
     fn cloud_table() {
         let table = [
-            ("global", "https://login.microsoftonline.com", "https://outlook.office365.com"),
-            ("gcc-high", "https://login.microsoftonline.us", "https://outlook.office365.us"),
-            ("dod", "https://login.microsoftonline.us", "https://webmail.apps.mil"),
-            ("china", "https://login.partner.microsoftonline.cn", "https://partner.outlook.cn"),
+            (
+                "global",
+                "https://login.microsoftonline.com",
+                "https://outlook.office365.com",
+            ),
+            (
+                "gcc-high",
+                "https://login.microsoftonline.us",
+                "https://outlook.office365.us",
+            ),
+            (
+                "dod",
+                "https://login.microsoftonline.us",
+                "https://webmail.apps.mil",
+            ),
+            (
+                "china",
+                "https://login.partner.microsoftonline.cn",
+                "https://partner.outlook.cn",
+            ),
         ];
         for (cloud, (name, login, exo)) in Cloud::ALL.iter().zip(table) {
             assert_eq!(cloud.name(), name);
@@ -211,7 +230,10 @@ mod tests {
             let e = cloud.endpoints();
             assert_eq!(e.token_url("t"), format!("{login}/t/oauth2/v2.0/token"));
             assert_eq!(e.scope(), format!("{exo}/.default"));
-            assert_eq!(e.invoke_url("t"), format!("{exo}/adminapi/beta/t/InvokeCommand"));
+            assert_eq!(
+                e.invoke_url("t"),
+                format!("{exo}/adminapi/beta/t/InvokeCommand")
+            );
             assert!(!e.uses_http());
         }
         assert_eq!("21vianet".parse::<Cloud>().unwrap(), Cloud::China);
@@ -223,13 +245,23 @@ mod tests {
     #[test]
     fn explicit_endpoints_are_https_unless_loopback_is_allowed() {
         let e = Endpoints::new("https://login.example/", "https://exo.example/base/").unwrap();
-        assert_eq!(e.token_url("x"), "https://login.example/x/oauth2/v2.0/token");
-        assert_eq!(e.invoke_url("x"), "https://exo.example/base/adminapi/beta/x/InvokeCommand");
+        assert_eq!(
+            e.token_url("x"),
+            "https://login.example/x/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            e.invoke_url("x"),
+            "https://exo.example/base/adminapi/beta/x/InvokeCommand"
+        );
         assert!(Endpoints::new("http://127.0.0.1:1", "https://exo.example").is_err());
-        let ok = Endpoints::dangerous_allow_http_loopback("http://127.0.0.1:8080", "http://[::1]:9/")
-            .unwrap();
+        let ok =
+            Endpoints::dangerous_allow_http_loopback("http://127.0.0.1:8080", "http://[::1]:9/")
+                .unwrap();
         assert!(ok.uses_http());
-        assert!(Endpoints::dangerous_allow_http_loopback("http://localhost:1", "http://127.9.9.9").is_ok());
+        assert!(
+            Endpoints::dangerous_allow_http_loopback("http://localhost:1", "http://127.9.9.9")
+                .is_ok()
+        );
         for bad in [
             "http://10.0.0.1",
             "http://example.com",

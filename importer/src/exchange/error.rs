@@ -229,7 +229,10 @@ mod tests {
 
     #[test]
     fn classes_follow_the_table() {
-        assert_eq!(err(429, Some("Rate limit exceeded"), "{}").class, ErrorClass::Throttled);
+        assert_eq!(
+            err(429, Some("Rate limit exceeded"), "{}").class,
+            ErrorClass::Throttled
+        );
         for s in [500, 502, 503, 504] {
             assert_eq!(err(s, None, "").class, ErrorClass::Transient, "{s}");
             assert!(err(s, None, "").is_retryable());
@@ -256,7 +259,10 @@ mod tests {
             err(400, Some("ParameterBindingException"), "").class,
             ErrorClass::Invalid
         );
-        assert_eq!(err(400, Some("RecipientTaskException"), "{}").class, ErrorClass::Invalid);
+        assert_eq!(
+            err(400, Some("RecipientTaskException"), "{}").class,
+            ErrorClass::Invalid
+        );
     }
 
     #[test]
@@ -269,9 +275,17 @@ mod tests {
     fn message_has_code_message_and_new_details() {
         let body = r#"{"error":{"code":"BadRequest","message":"The value is too long.","details":[{"message":"id|Microsoft.Exchange.Data.DataValidationException|More than 15 values."},{"message":"The value is too long."}]}}"#;
         let e = err(400, Some("DataValidationException"), body);
-        assert_eq!(e.message, "[BadRequest] The value is too long. More than 15 values.");
+        assert_eq!(
+            e.message,
+            "[BadRequest] The value is too long. More than 15 values."
+        );
         let shown = e.to_string();
-        assert!(shown.contains("invalid") && shown.contains("HTTP 400") && shown.contains("request-id rid"), "{shown}");
+        assert!(
+            shown.contains("invalid")
+                && shown.contains("HTTP 400")
+                && shown.contains("request-id rid"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -166,13 +166,17 @@ impl Recipient {
             Some(_) => return Err(with_name("EmailAddresses is not an array".to_owned())),
         };
         let certs = |name: &str| -> Result<Vec<Vec<u8>>, String> {
-            bytes::decode_set(obj.get(name).unwrap_or(&Value::Null)).map_err(|e| format!("{name}: {e}"))
+            bytes::decode_set(obj.get(name).unwrap_or(&Value::Null))
+                .map_err(|e| format!("{name}: {e}"))
         };
         Ok(Self {
             kind,
-            external_directory_object_id: opt_str("ExternalDirectoryObjectId").map_err(with_name)?,
+            external_directory_object_id: opt_str("ExternalDirectoryObjectId")
+                .map_err(with_name)?,
             identity: opt_str("Identity").map_err(with_name)?,
-            display_name: opt_str("DisplayName").map_err(with_name)?.unwrap_or_default(),
+            display_name: opt_str("DisplayName")
+                .map_err(with_name)?
+                .unwrap_or_default(),
             primary_smtp_address: primary.clone(),
             email_addresses,
             user_principal_name: opt_str("UserPrincipalName").map_err(with_name)?,
@@ -234,7 +238,10 @@ mod tests {
         assert_eq!(r.user_principal_name, None);
         v["UserCertificate"] = json!([{"Data": [1, 2]}]);
         let e = Recipient::from_json(&v, RecipientKind::MailContact).unwrap_err();
-        assert!(e.contains("x@fabrikam.test") && e.contains("UserCertificate"), "{e}");
+        assert!(
+            e.contains("x@fabrikam.test") && e.contains("UserCertificate"),
+            "{e}"
+        );
         v["UserCertificate"] = Value::Null;
         v.as_object_mut().unwrap().remove("IsDirSynced");
         assert!(Recipient::from_json(&v, RecipientKind::MailContact).is_err());

@@ -66,7 +66,11 @@ impl RetryPolicy {
 }
 
 /// [`RetryPolicy::next_delay`] with the default policy.
-pub fn next_delay(attempt: u32, retry_after: Option<Duration>, jitter: &mut Jitter) -> Option<Duration> {
+pub fn next_delay(
+    attempt: u32,
+    retry_after: Option<Duration>,
+    jitter: &mut Jitter,
+) -> Option<Duration> {
     RetryPolicy::default().next_delay(attempt, retry_after, jitter)
 }
 
@@ -81,7 +85,10 @@ pub struct Jitter {
 impl Jitter {
     /// A generator with a fixed seed: the same seed gives the same delays.
     pub fn seeded(seed: u64) -> Self {
-        Self { state: seed, fixed: None }
+        Self {
+            state: seed,
+            fixed: None,
+        }
     }
 
     /// A generator seeded from the operating system's random source.
@@ -101,7 +108,10 @@ impl Jitter {
     /// No randomness: every fraction is `fraction` (clamped to 0..=1); `fixed(1.0)`
     /// waits the full ceiling.
     pub fn fixed(fraction: f64) -> Self {
-        Self { state: 0, fixed: Some(fraction.clamp(0.0, 1.0)) }
+        Self {
+            state: 0,
+            fixed: Some(fraction.clamp(0.0, 1.0)),
+        }
     }
 
     /// The next fraction in `[0, 1)` (or the fixed one).
@@ -140,7 +150,15 @@ mod tests {
         let got: Vec<Option<Duration>> = (1..=7).map(|a| next_delay(a, None, &mut j)).collect();
         assert_eq!(
             got,
-            [Some(S(1)), Some(S(2)), Some(S(4)), Some(S(8)), Some(S(16)), None, None]
+            [
+                Some(S(1)),
+                Some(S(2)),
+                Some(S(4)),
+                Some(S(8)),
+                Some(S(16)),
+                None,
+                None
+            ]
         );
         let mut half = Jitter::fixed(0.5);
         assert_eq!(next_delay(3, None, &mut half), Some(S(2)));
@@ -152,7 +170,10 @@ mod tests {
     fn retry_after_is_honoured_exactly_but_capped() {
         let mut j = Jitter::seeded(7);
         assert_eq!(next_delay(1, Some(S(3)), &mut j), Some(S(3)));
-        assert_eq!(next_delay(5, Some(Duration::ZERO), &mut j), Some(Duration::ZERO));
+        assert_eq!(
+            next_delay(5, Some(Duration::ZERO), &mut j),
+            Some(Duration::ZERO)
+        );
         assert_eq!(next_delay(2, Some(S(3600)), &mut j), Some(S(60)));
         // Still bounded by the number of attempts.
         assert_eq!(next_delay(6, Some(S(1)), &mut j), None);
@@ -163,7 +184,9 @@ mod tests {
         let p = RetryPolicy::default();
         let run = |seed| {
             let mut j = Jitter::seeded(seed);
-            (1..6).map(|a| p.next_delay(a, None, &mut j)).collect::<Vec<_>>()
+            (1..6)
+                .map(|a| p.next_delay(a, None, &mut j))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(42), run(42));
         assert_ne!(run(42), run(43));
@@ -187,8 +210,14 @@ mod tests {
             max_retry_after: S(2),
         };
         let mut j = Jitter::fixed(1.0);
-        assert_eq!(p.next_delay(1, None, &mut j), Some(Duration::from_millis(10)));
-        assert_eq!(p.next_delay(2, None, &mut j), Some(Duration::from_millis(15)));
+        assert_eq!(
+            p.next_delay(1, None, &mut j),
+            Some(Duration::from_millis(10))
+        );
+        assert_eq!(
+            p.next_delay(2, None, &mut j),
+            Some(Duration::from_millis(15))
+        );
         assert_eq!(p.next_delay(3, None, &mut j), None);
         assert_eq!(p.next_delay(1, Some(S(5)), &mut j), Some(S(2)));
     }
