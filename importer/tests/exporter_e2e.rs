@@ -1,0 +1,204 @@
+//! End to end with bundles made by the real exporter from the fixture LDIF.
+//!
+//! Ignored by default because the importer's tests cannot build another
+//! package's binary; run with
+//! `cargo build -p certferry-export && cargo test -p certferry-import --test exporter_e2e -- --ignored`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn exporter() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_certferry-import"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let exe = dir.join("certferry-export");
+    assert!(
+        exe.exists(),
+        "{} is missing: cargo build -p certferry-export",
+        exe.display()
+    );
+    exe
+}
+
+fn export(out: &Path, created: &str) -> PathBuf {
+    let st = Command::new(exporter())
+        .args([
+            "ldif",
+            "--source-id",
+            SOURCE,
+            "--out",
+            s(out),
+            "--key",
+            s(&key_path("exporter")),
+            "--key-unencrypted",
+        ])
+        .args([
+            "--state",
+            s(&out.join("export-state.json")),
+            "--contacts",
+            "--include-disabled",
+            "--quiet",
+        ])
+        .args([
+            "--trusted-ca",
+            s(&root().join("fixtures/pki/ca/issuing-ca.pem")),
+            "--created",
+            created,
+            "--expires-in",
+            "30d",
+        ])
+        .arg(root().join("fixtures/directory/ad-dump.ldif"))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let mut zips: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "zip"))
+        .collect();
+    zips.sort();
+    zips.pop().unwrap()
+}
+
+#[test]
+#[ignore = "needs the certferry-export binary: cargo build -p certferry-export, then run with --ignored"]
+fn exporter_bundles_verify_review_approve_and_import() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_policy(
+        d.path(),
+        &PolicyOpts {
+            reviewer: 1,
+            ..PolicyOpts::default()
+        },
+    );
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let b1 = export(&out, CREATED);
+
+    // Exporter signature only: the reviewer is missing.
+    let v = run(&["verify", "--policy", s(&policy), "--now", NOW, s(&b1)]);
+    assert_eq!(v.code, 3, "{v:?}");
+    assert!(v.stderr.contains("threshold-not-met"), "{v:?}");
+
+    let a = run(&[
+        "approve",
+        "--policy",
+        s(&policy),
+        "--now",
+        NOW,
+        "--key",
+        s(&key_path("reviewer")),
+        s(&b1),
+    ]);
+    assert_eq!(a.code, 0, "{a:?}");
+    let v = run(&[
+        "verify",
+        "--policy",
+        s(&policy),
+        "--now",
+        NOW,
+        "--json",
+        s(&b1),
+    ]);
+    assert_eq!(v.code, 1, "{v:?}");
+    let j: serde_json::Value = serde_json::from_str(&v.stdout).unwrap();
+    let refused: Vec<(String, String)> = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            let label = e["label"].as_str().unwrap().to_owned();
+            e["values"].as_array().unwrap().iter().flat_map(move |x| {
+                let label = label.clone();
+                x["refusals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(move |r| (label.clone(), r["code"].as_str().unwrap().to_owned()))
+            })
+        })
+        .collect();
+    let has = |who: &str, code: &str| refused.iter().any(|(l, c)| l.starts_with(who) && c == code);
+    assert!(has("dave@", "expired"));
+    assert!(has("erin@", "no-email-protection"));
+    assert!(has("frank@", "no-matching-address"));
+    assert!(has("grace@", "untrusted-issuer"));
+    assert!(has("trudy@", "unparseable"));
+    assert!(has("victor@", "not-yet-valid"));
+    assert_eq!(
+        refused
+            .iter()
+            .filter(|(l, c)| l.starts_with("oscar@") && c == "too-many-values")
+            .count(),
+        16
+    );
+    for ok in [
+        "alice@", "bob@", "carol@", "heidi@", "ivan@", "peggy@", "walter@", "partner@",
+    ] {
+        assert!(
+            !refused.iter().any(|(l, _)| l.starts_with(ok)),
+            "{ok} has no refusal"
+        );
+    }
+
+    let r = run(&["review", "--policy", s(&policy), "--now", NOW, s(&b1)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let hash = r
+        .stdout
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .to_owned();
+    let m = run(&[
+        "mark-imported",
+        "--policy",
+        s(&policy),
+        "--now",
+        NOW,
+        "--review-sha256",
+        &hash,
+        s(&b1),
+    ]);
+    assert_eq!(m.code, 0, "{m:?}");
+
+    // The next export of the same directory changes nothing.
+    let b2 = export(&out, "2026-05-31T18:00:00Z");
+    sign(&b2, "reviewer", certferry_format::Role::Reviewer);
+    let r = run(&["review", "--policy", s(&policy), "--now", NOW, s(&b2)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("entries +0 -0; certificates +0 -0 replaced 0; refused 22"),
+        "{r:?}"
+    );
+
+    let ps1 = d.path().join("publish.ps1");
+    let sc = run(&[
+        "script",
+        "--policy",
+        s(&policy),
+        "--now",
+        NOW,
+        "--out",
+        s(&ps1),
+        s(&b2),
+    ]);
+    assert_eq!(sc.code, 1, "{sc:?}");
+    let script = std::fs::read_to_string(&ps1).unwrap();
+    assert!(script.contains("Set-CertferryUserCertificates -Identity 'alice@contoso.test'"));
+    assert!(!script.contains("Identity 'grace@contoso.test'"));
+}
