@@ -82,34 +82,103 @@ pub enum ExportError {
     Interrupted,
 }
 
+/// What the reading thread hands to the writing thread.
+enum Item {
+    /// An entry to write, with its raw values.
+    Entry(Box<certferry_format::model::Entry>, Vec<Vec<u8>>),
+    /// An object read and left out.
+    Skipped,
+}
+
 /// Runs one export: reads every object from `source`, classifies its
 /// certificates and writes the bundle to `out`. `progress` is called after
 /// each object read with the number read so far.
-pub fn export<S, W, Sp>(
+///
+/// Two threads: one reads, decodes and classifies (LDAP or LDIF parsing and
+/// X.509 decoding), the other serialises and writes; a bounded channel
+/// between them keeps memory flat.
+pub fn export<S, W, Sp, R>(
     source: &mut S,
-    out: W,
-    spool: Sp,
+    writer: BundleWriter<W, Sp, R>,
     settings: &ExportSettings,
     progress: &mut dyn FnMut(u64),
     cancel: &AtomicBool,
 ) -> Result<(W, BundleHeader, Summary), ExportError>
 where
-    S: DirectorySource + ?Sized,
+    S: DirectorySource + Send + ?Sized,
     W: Write + Seek,
     Sp: Read + Write + Seek,
+    R: Read + Write + Seek,
 {
-    let mut writer = BundleWriter::new(out, spool)?;
+    let description = source.description();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(512);
+    let (writer, mut summary) = std::thread::scope(|s| {
+        let reader = s.spawn(move || read_all(source, settings, cancel, &tx));
+        let mut writer = writer;
+        let mut read = 0u64;
+        let mut write_result = Ok(());
+        for item in rx.iter() {
+            read += 1;
+            progress(read);
+            if let Item::Entry(entry, values) = item {
+                let raws: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+                if let Err(e) = writer.add_entry(*entry, &raws) {
+                    write_result = Err(ExportError::Write(e));
+                    break;
+                }
+            }
+        }
+        drop(rx); // stops the reader if writing failed
+        let summary = match reader.join() {
+            Ok(r) => r,
+            Err(_) => Err(ExportError::Interrupted),
+        };
+        write_result?;
+        Ok::<_, ExportError>((writer, summary?))
+    })?;
+    let (out, header) = writer.finish(HeaderDraft {
+        source: settings.source_id.clone(),
+        sequence: settings.sequence,
+        created: settings.created,
+        expires: settings.expires,
+        previous_sha256: settings.previous_sha256,
+        exporter: Software {
+            name: "certferry-export".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        source_description: description,
+    })?;
+    let c = &header.counts;
+    summary.entries = c.entries;
+    summary.values = c.values;
+    summary.certificates = c.certificates;
+    summary.encryption = c.encryption;
+    summary.signing_only = c.signing_only;
+    summary.unusable = c.unusable;
+    summary.unparseable_values = c.unparseable_values;
+    Ok((out, header, summary))
+}
+
+/// The reading side: source → decode → filter → classify → channel.
+fn read_all<S: DirectorySource + ?Sized>(
+    source: &mut S,
+    settings: &ExportSettings,
+    cancel: &AtomicBool,
+    tx: &std::sync::mpsc::SyncSender<Item>,
+) -> Result<Summary, ExportError> {
     let mut summary = Summary::default();
-    let mut read = 0u64;
     let now = settings.created.unix();
+    // A closed channel means the writer failed; its error is the one reported.
+    let send = |item: Item| tx.send(item).is_ok();
     while let Some(raw) = source.next_entry()? {
         if cancel.load(Ordering::Relaxed) {
             return Err(ExportError::Interrupted);
         }
-        read += 1;
-        progress(read);
         let Some(DecodedEntry { mut entry, values }) = decode_entry(raw)? else {
             summary.skipped += 1;
+            if !send(Item::Skipped) {
+                break;
+            }
             continue;
         };
         let wanted = match entry.kind {
@@ -120,6 +189,9 @@ where
         };
         if !wanted || values.is_empty() {
             summary.skipped += 1;
+            if !send(Item::Skipped) {
+                break;
+            }
             continue;
         }
         for attr in [Attribute::UserCertificate, Attribute::UserSmimeCertificate] {
@@ -138,9 +210,9 @@ where
             addresses: &addresses,
             trusted_issuers: settings.trusted_issuers.as_deref(),
         };
-        let mut raws: Vec<&[u8]> = Vec::with_capacity(values.len());
-        for (i, (attr, bytes)) in values.iter().enumerate() {
-            let value = describe_value(*attr, bytes, |v, c| cert::classify(v, c, &ctx));
+        let mut raws: Vec<Vec<u8>> = Vec::with_capacity(values.len());
+        for (i, (attr, bytes)) in values.into_iter().enumerate() {
+            let value = describe_value(attr, &bytes, |v, c| cert::classify(v, c, &ctx));
             if value.certificates.is_empty() {
                 summary.warnings.push(format!(
                     "{}: {} value {} is neither a certificate nor a PKCS#7 blob ({} bytes){}",
@@ -163,31 +235,15 @@ where
             entry.values.push(value);
             raws.push(bytes);
         }
-        if entry.values.is_empty() {
+        let item = if entry.values.is_empty() {
             summary.skipped += 1;
-            continue;
+            Item::Skipped
+        } else {
+            Item::Entry(Box::new(entry), raws)
+        };
+        if !send(item) {
+            break;
         }
-        writer.add_entry(entry, &raws)?;
     }
-    let (out, header) = writer.finish(HeaderDraft {
-        source: settings.source_id.clone(),
-        sequence: settings.sequence,
-        created: settings.created,
-        expires: settings.expires,
-        previous_sha256: settings.previous_sha256,
-        exporter: Software {
-            name: "certferry-export".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        source_description: source.description(),
-    })?;
-    let c = &header.counts;
-    summary.entries = c.entries;
-    summary.values = c.values;
-    summary.certificates = c.certificates;
-    summary.encryption = c.encryption;
-    summary.signing_only = c.signing_only;
-    summary.unusable = c.unusable;
-    summary.unparseable_values = c.unparseable_values;
-    Ok((out, header, summary))
+    Ok(summary)
 }

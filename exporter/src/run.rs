@@ -326,7 +326,7 @@ pub fn bundle_file_name(source: &SourceId, sequence: u64) -> String {
 }
 
 fn finish(
-    source: &mut dyn DirectorySource,
+    source: &mut (dyn DirectorySource + Send),
     out: &OutputArgs,
     p: Prepared,
     cancel: &AtomicBool,
@@ -370,14 +370,14 @@ fn finish(
             }
         }
     };
-    let result = export(
-        source,
+    let review_spool = tempfile::tempfile().map_err(|e| io("temporary spool file", e))?;
+    let writer = certferry_format::BundleWriter::with_spools(
         std::io::BufWriter::new(file),
         spool,
-        &p.settings,
-        &mut progress,
-        cancel,
-    );
+        review_spool,
+    )
+    .map_err(|e| Failure::Output(e.to_string()))?;
+    let result = export(source, writer, &p.settings, &mut progress, cancel);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -412,7 +412,8 @@ fn finish(
     // Bundles and signatures are public data meant to be copied: 0644, not tempfile's 0600.
     for f in [tmp.as_file(), sig_tmp.as_file()] {
         use std::os::unix::fs::PermissionsExt as _;
-        f.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| io("permissions", e))?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| io("permissions", e))?;
     }
     // Signature first, then the bundle: a bundle never appears without its signature.
     persist_new(sig_tmp, &sig_path).map_err(|e| io(&sig_path.display().to_string(), e))?;

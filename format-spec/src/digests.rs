@@ -32,22 +32,65 @@ impl BundleDigests {
         })
     }
 
-    /// Hashes a stream in one pass (for signing a file being written).
+    /// Hashes a stream in one pass (for signing a file just written): the
+    /// stream is read once, SHA-256 on this thread and BLAKE2b-512 on another.
     pub fn of_reader(mut r: impl Read) -> std::io::Result<Self> {
-        let mut sha = sha2::Sha256::new();
-        let mut b2 = blake2::Blake2b512::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = r.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            sha.update(&buf[..n]);
-            b2.update(&buf[..n]);
-        }
-        Ok(Self {
-            sha256: Sha256::from_bytes(sha.finalize().into()),
-            blake2b: b2.finalize().into(),
+        const CHUNK: usize = 1024 * 1024;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        std::thread::scope(|s| {
+            let b2 = s.spawn(move || {
+                let mut b2 = blake2::Blake2b512::new();
+                for chunk in rx {
+                    b2.update(&chunk);
+                }
+                let out: [u8; 64] = b2.finalize().into();
+                out
+            });
+            let mut sha = sha2::Sha256::new();
+            let read = (|| -> std::io::Result<()> {
+                loop {
+                    let mut buf = vec![0u8; CHUNK];
+                    let mut filled = 0;
+                    while filled < CHUNK {
+                        let n = r.read(&mut buf[filled..])?;
+                        if n == 0 {
+                            break;
+                        }
+                        filled += n;
+                    }
+                    if filled == 0 {
+                        return Ok(());
+                    }
+                    buf.truncate(filled);
+                    sha.update(&buf);
+                    if tx.send(buf).is_err() {
+                        return Err(std::io::Error::other("hashing thread stopped"));
+                    }
+                }
+            })();
+            drop(tx);
+            let blake2b = b2
+                .join()
+                .map_err(|_| std::io::Error::other("hashing thread panicked"))?;
+            read?;
+            Ok(Self {
+                sha256: Sha256::from_bytes(sha.finalize().into()),
+                blake2b,
+            })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_digests_equal_in_memory_digests() {
+        let data: Vec<u8> = (0..3_500_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let a = BundleDigests::of_bytes(&data);
+        let b = BundleDigests::of_reader(std::io::Cursor::new(&data)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.sha256, Sha256::digest(&data));
     }
 }

@@ -4,7 +4,7 @@
 //! memory flat; `Cursor<Vec<u8>>` is fine for small bundles). Identical input
 //! gives byte-identical output.
 
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use sha2::Digest as _;
 use zip::write::SimpleFileOptions;
@@ -46,17 +46,115 @@ fn zip_err(what: &str) -> impl Fn(zip::result::ZipError) -> Error + '_ {
     move |e| err!(Write, "{what}: {e}")
 }
 
+/// Spooled text is handed to the spool in chunks of about this size.
+const SPOOL_CHUNK: usize = 256 * 1024;
+
+/// A spool with a write buffer: entries are small, spool writes should not be.
+struct Spool<S> {
+    inner: S,
+    buf: Vec<u8>,
+    len: u64,
+}
+
+impl<S: Read + Write + Seek> Spool<S> {
+    fn new(mut inner: S) -> Result<Self> {
+        inner.seek(SeekFrom::Start(0)).map_err(io_err("spool"))?;
+        Ok(Self {
+            inner,
+            buf: Vec::with_capacity(SPOOL_CHUNK),
+            len: 0,
+        })
+    }
+
+    fn push(&mut self, data: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(data);
+        self.len += data.len() as u64;
+        if self.buf.len() >= SPOOL_CHUNK {
+            self.inner.write_all(&self.buf).map_err(io_err("spool"))?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Flushes and rewinds, ready to be copied out.
+    fn rewind(&mut self) -> Result<u64> {
+        self.inner.write_all(&self.buf).map_err(io_err("spool"))?;
+        self.buf = Vec::new();
+        self.inner.flush().map_err(io_err("spool"))?;
+        self.inner
+            .seek(SeekFrom::Start(0))
+            .map_err(io_err("spool"))?;
+        Ok(self.len)
+    }
+}
+
+/// Starts a zip member of `len` bytes, keeping the output under the zip32 limit.
+fn start_member<W: Write + Seek>(
+    zip: &mut zip::ZipWriter<W>,
+    written: &mut u64,
+    name: &str,
+    len: u64,
+) -> Result<()> {
+    // Local + central headers (30 + 46 bytes) and the name twice.
+    *written += 76 + 2 * name.len() as u64 + len;
+    if *written > MAX_OUTPUT {
+        return Err(err!(
+            Write,
+            "bundle would exceed {MAX_OUTPUT} bytes, the zip32 limit"
+        ));
+    }
+    zip.start_file(name, options()).map_err(zip_err(name))
+}
+
+/// Copies a spool into a new member and returns its SHA-256 and length.
+fn copy_spool<W: Write + Seek, S: Read + Write + Seek>(
+    zip: &mut zip::ZipWriter<W>,
+    written: &mut u64,
+    name: &str,
+    spool: &mut Spool<S>,
+) -> Result<(Sha256, u64)> {
+    let len = spool.rewind()?;
+    start_member(zip, written, name, len)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; SPOOL_CHUNK];
+    let mut left = len;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = spool
+            .inner
+            .read(&mut buf[..want])
+            .map_err(io_err("spool"))?;
+        if n == 0 {
+            return Err(err!(Write, "spool for {name} ended early"));
+        }
+        hasher.update(&buf[..n]);
+        zip.write_all(&buf[..n]).map_err(io_err(name))?;
+        left -= n as u64;
+    }
+    Ok((Sha256::from_bytes(hasher.finalize().into()), len))
+}
+
 /// Writes a bundle. See the module documentation.
-pub struct BundleWriter<W: Write + Seek, S: Read + Write + Seek> {
+///
+/// `S` spools `entries.jsonl`, `R` spools `review.csv` (by default in memory;
+/// use [`BundleWriter::with_spools`] to put both in temp files).
+pub struct BundleWriter<
+    W: Write + Seek,
+    S: Read + Write + Seek,
+    R: Read + Write + Seek = std::io::Cursor<Vec<u8>>,
+> {
     zip: zip::ZipWriter<W>,
-    spool: S,
+    spool: Spool<S>,
+    review: Spool<R>,
     manifest: Vec<u8>,
     counts: Counts,
     payload_bytes: u64,
     written: u64,
 }
 
-impl<W: Write + Seek, S: Read + Write + Seek> std::fmt::Debug for BundleWriter<W, S> {
+impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> std::fmt::Debug
+    for BundleWriter<W, S, R>
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BundleWriter")
             .field("counts", &self.counts)
@@ -73,12 +171,26 @@ fn options() -> SimpleFileOptions {
 }
 
 impl<W: Write + Seek, S: Read + Write + Seek> BundleWriter<W, S> {
-    /// Starts a bundle on `out` (which must be empty), spooling entry metadata into `spool`.
-    pub fn new(out: W, mut spool: S) -> Result<Self> {
-        spool.seek(SeekFrom::Start(0)).map_err(io_err("spool"))?;
+    /// Starts a bundle on `out` (which must be empty), spooling entry metadata
+    /// into `spool` and the review table in memory.
+    pub fn new(out: W, spool: S) -> Result<Self> {
+        Self::with_spools(out, spool, std::io::Cursor::new(Vec::new()))
+    }
+}
+
+impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S, R> {
+    /// Starts a bundle on `out` (which must be empty), spooling entry metadata
+    /// into `spool` and the review table into `review`: with two temp files,
+    /// memory stays flat however many entries are added.
+    pub fn with_spools(out: W, spool: S, review: R) -> Result<Self> {
+        let mut review = Spool::new(review)?;
+        let mut header = Vec::new();
+        review_csv::header_line(&mut header);
+        review.push(&header)?;
         let mut w = Self {
             zip: zip::ZipWriter::new(out),
-            spool,
+            spool: Spool::new(spool)?,
+            review,
             manifest: Vec::new(),
             counts: Counts::default(),
             payload_bytes: 0,
@@ -146,7 +258,10 @@ impl<W: Write + Seek, S: Read + Write + Seek> BundleWriter<W, S> {
         let mut line =
             serde_json::to_vec(&entry).map_err(|e| err!(Write, "entry {}: {e}", entry.label()))?;
         line.push(b'\n');
-        self.spool.write_all(&line).map_err(io_err("spool"))?;
+        self.spool.push(&line)?;
+        line.clear();
+        review_csv::entry_rows(&mut line, self.counts.entries, &entry);
+        self.review.push(&line)?;
         Ok(())
     }
 
@@ -167,56 +282,21 @@ impl<W: Write + Seek, S: Read + Write + Seek> BundleWriter<W, S> {
             ));
         }
 
-        // data/entries.jsonl: copied from the spool.
-        let spool_len = self.spool.stream_position().map_err(io_err("spool"))?;
-        self.spool
-            .seek(SeekFrom::Start(0))
-            .map_err(io_err("spool"))?;
-        self.start(layout::ENTRIES_JSONL, spool_len)?;
-        let mut hasher = sha2::Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut left = spool_len;
-        while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = self.spool.read(&mut buf[..want]).map_err(io_err("spool"))?;
-            if n == 0 {
-                return Err(err!(Write, "spool ended early"));
-            }
-            hasher.update(&buf[..n]);
-            self.zip
-                .write_all(&buf[..n])
-                .map_err(io_err(layout::ENTRIES_JSONL))?;
-            left -= n as u64;
-        }
-        let entries_digest = Sha256::from_bytes(hasher.finalize().into());
-        self.payload_bytes += spool_len;
-
-        // data/review.csv: derived from the spooled entries, line by line.
-        self.spool
-            .seek(SeekFrom::Start(0))
-            .map_err(io_err("spool"))?;
-        let mut review = Vec::new();
-        review_csv::header_line(&mut review);
-        let mut reader = BufReader::new(&mut self.spool).take(spool_len);
-        let mut line = Vec::new();
-        let mut index = 0u64;
-        loop {
-            line.clear();
-            if reader
-                .read_until(b'\n', &mut line)
-                .map_err(io_err("spool"))?
-                == 0
-            {
-                break;
-            }
-            index += 1;
-            let entry: Entry =
-                serde_json::from_slice(&line).map_err(|e| err!(Write, "spool: {e}"))?;
-            review_csv::entry_rows(&mut review, index, &entry);
-        }
-        let review_digest = self.member(layout::REVIEW_CSV, &review)?;
-        self.payload_bytes += review.len() as u64;
-        drop(review);
+        // data/entries.jsonl and data/review.csv: copied from their spools.
+        let (entries_digest, entries_len) = copy_spool(
+            &mut self.zip,
+            &mut self.written,
+            layout::ENTRIES_JSONL,
+            &mut self.spool,
+        )?;
+        self.payload_bytes += entries_len;
+        let (review_digest, review_len) = copy_spool(
+            &mut self.zip,
+            &mut self.written,
+            layout::REVIEW_CSV,
+            &mut self.review,
+        )?;
+        self.payload_bytes += review_len;
 
         let header = BundleHeader {
             format: FORMAT_NAME.to_owned(),
