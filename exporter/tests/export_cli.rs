@@ -4,6 +4,8 @@
 //! against fixtures/directory/expected.json), exports are reproducible, and
 //! every failure exits with its documented code and leaves nothing behind.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::PathBuf;
