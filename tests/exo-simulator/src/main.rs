@@ -1,0 +1,80 @@
+//! `exo-simulator --tenant fixtures/tenant/contoso.json [--port N] [--latency-ms N]
+//! [--token-lifetime S] [--max-concurrent N] [--synthetic N]`: serves the simulated
+//! Exchange Online tenant on 127.0.0.1 until killed. Prints one JSON line first:
+//! `{"base_url", "token_url", "invoke_url", "scope", "tenant_id", "client_id"}`.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use exo_simulator::{SimConfig, Simulator, Tenant};
+
+const USAGE: &str = "usage: exo-simulator (--tenant FILE.json | --synthetic N) [--port N] \
+                     [--latency-ms N] [--token-lifetime SECONDS] [--max-concurrent N]";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("exo-simulator: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let mut tenant: Option<Tenant> = None;
+    let mut config = SimConfig::default();
+    let number = |flag: &str, v: Option<String>| -> Result<u64, String> {
+        v.as_deref()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{flag} needs a number\n{USAGE}"))
+    };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--tenant" => {
+                let path = args.next().ok_or(USAGE)?;
+                tenant = Some(Tenant::load(&path).map_err(|e| e.to_string())?);
+            }
+            "--synthetic" => {
+                tenant = Some(Tenant::synthetic(
+                    number("--synthetic", args.next())? as usize
+                ));
+            }
+            "--port" => {
+                config.port = u16::try_from(number("--port", args.next())?)
+                    .map_err(|_| "--port is at most 65535".to_owned())?;
+            }
+            "--latency-ms" => config.latency_ms = number("--latency-ms", args.next())?,
+            "--token-lifetime" => {
+                config.token_lifetime_secs = number("--token-lifetime", args.next())?;
+            }
+            "--max-concurrent" => {
+                config.max_concurrent_requests =
+                    Some(number("--max-concurrent", args.next())? as usize);
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    let tenant = tenant.ok_or(USAGE)?;
+    let sim = Simulator::start(tenant, config).map_err(|e| format!("cannot start: {e}"))?;
+    let line = serde_json::json!({
+        "base_url": sim.base_url(),
+        "token_url": sim.token_url(),
+        "invoke_url": sim.invoke_url(),
+        "scope": sim.scope(),
+        "tenant_id": sim.tenant_id(),
+        "client_id": sim.client_id(),
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    drop(out);
+    loop {
+        std::thread::park();
+    }
+}
