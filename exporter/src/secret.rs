@@ -67,7 +67,10 @@ impl PasswordSource {
         match self {
             Self::File(path) => {
                 let mut s = std::fs::read_to_string(path).map_err(|e| {
-                    PasswordError(format!("cannot read the {what} from {}: {e}", path.display()))
+                    PasswordError(format!(
+                        "cannot read the {what} from {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 if s.ends_with('\n') {
                     s.pop();
@@ -78,7 +81,9 @@ impl PasswordSource {
                 Ok(Secret(s))
             }
             Self::Env(var) => std::env::var(var).map(Secret).map_err(|_| {
-                PasswordError(format!("environment variable {var} (the {what}) is not set or not UTF-8"))
+                PasswordError(format!(
+                    "environment variable {var} (the {what}) is not set or not UTF-8"
+                ))
             }),
             Self::Prompt => {
                 use std::io::IsTerminal as _;
@@ -89,7 +94,9 @@ impl PasswordSource {
                 }
                 rpassword::prompt_password(format!("{what}: "))
                     .map(Secret)
-                    .map_err(|e| PasswordError(format!("cannot read the {what} from the terminal: {e}")))
+                    .map_err(|e| {
+                        PasswordError(format!("cannot read the {what} from the terminal: {e}"))
+                    })
             }
         }
     }
