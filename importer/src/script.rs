@@ -207,9 +207,11 @@ fn entry_block(
     if e.kind == "contact" {
         if opts.create_contacts {
             let name = e.display_name.as_deref().unwrap_or(&e.label);
-            o += &format!(
-                "$exists = [bool](Get-MailContact -Identity {id} -ErrorAction SilentlyContinue)\n"
-            );
+            // try/catch rather than -ErrorAction SilentlyContinue: some Exchange
+            // Online cmdlets throw "not found" as a terminating error. Any other
+            // failure surfaces again, and stops the script, at New-MailContact.
+            o += "$exists = $true\n";
+            o += &format!("try {{ $null = Get-MailContact -Identity {id} -ErrorAction Stop }} catch {{ $exists = $false }}\n");
             o += "if (-not $exists) {\n";
             o += &format!(
                 "    New-MailContact -Name {} -ExternalEmailAddress {id} -WhatIf:$WhatIf -ErrorAction Stop\n",

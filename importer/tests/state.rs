@@ -218,6 +218,13 @@ fn state_survives_sigkill_during_writes() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
 
+        // A reader (verify, review, status) opens it read-only after the crash.
+        if let Some(ro) = StateDb::open_read_only(&db_path).unwrap() {
+            assert!(
+                ro.check().unwrap().is_empty(),
+                "round {round}: read-only view"
+            );
+        }
         let db = StateDb::open(&db_path).unwrap();
         let problems = db.check().unwrap();
         assert!(problems.is_empty(), "round {round}: {problems:?}");
