@@ -1,0 +1,315 @@
+//! Benchmark helper for `scripts/bench-verify` (issue 2, item 7).
+//!
+//! ```text
+//! bench_bundle write BUNDLE.zip ENTRIES
+//!     Writes a bundle of ENTRIES users with one certificate each and signs it
+//!     with the committed exporter test key (format-spec/vectors/keys/exporter.key);
+//!     prints the signature file's path.
+//! bench_bundle verify BUNDLE SIG PUBKEY
+//!     Reads BUNDLE into memory once, runs UnverifiedBundle::parse + verify (every
+//!     signature, hash and certificate) with a policy trusting PUBKEY as exporter,
+//!     and prints one line: wall seconds, peak RSS, sizes and counts.
+//! bench_bundle stages BUNDLE
+//!     Times the parts of verification separately (for profiling): reading,
+//!     both digests, decode_value + find_private_key_material over every value,
+//!     and JSON parsing of every entry line.
+//! ```
+//!
+//! The certificates are `fixtures/pki/certs/alice.der` (a 959-byte RSA-2048
+//! S/MIME certificate) with the last 5 characters of its subject CN replaced by
+//! the entry number in hex: 100,000 distinct certificates (distinct hashes and
+//! subjects), every one parsed by the verifier. Their issuer signatures no
+//! longer verify, which the verifier does not check (classification is the
+//! exporter's; SPEC.md §6.4).
+
+// A benchmark driver: a broken invariant should stop it loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use certferry_format::cert::{self, ClassifyContext};
+use certferry_format::keys::{PublicKey, SecretKey};
+use certferry_format::model::{Attribute, Entry, ObjectKind, Software};
+use certferry_format::replay::ReplayRules;
+use certferry_format::{
+    describe_value, sign_bundle, signature_file_name, BundleDigests, BundleWriter, HeaderDraft,
+    Limits, Role, SourceId, Timestamp, TrustPolicy, TrustedKey, UnverifiedBundle,
+};
+use x509_parser::prelude::{FromDer as _, X509Certificate};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+const CREATED: &str = "2026-05-31T12:00:00Z";
+const EXPIRES: &str = "2026-07-01T00:00:00Z";
+const NOW: &str = "2026-06-01T00:00:00Z";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn ts(s: &str) -> Timestamp {
+    Timestamp::parse(s).unwrap()
+}
+
+/// The template certificate and where the 5 bytes to vary lie: the end of
+/// the subject CN "Alice Anderson" (a PrintableString; hex digits keep it valid).
+fn template() -> Res<(Vec<u8>, usize)> {
+    let der = std::fs::read(root().join("fixtures/pki/certs/alice.der"))?;
+    X509Certificate::from_der(&der).map_err(|e| format!("alice.der: {e}"))?;
+    let cn = b"Alice Anderson";
+    let mut hits = der.windows(cn.len()).enumerate().filter(|(_, w)| w == cn);
+    let (at, _) = hits.next().ok_or("subject CN not found in alice.der")?;
+    if hits.next().is_some() {
+        return Err("subject CN found twice in alice.der".into());
+    }
+    Ok((der, at + cn.len() - 5))
+}
+
+fn write(out: &Path, entries: u32) -> Res<()> {
+    let (mut der, vary) = template()?;
+    if entries > 0xfffff {
+        return Err("at most 1,048,575 entries".into());
+    }
+    let file = std::fs::File::create(out)?;
+    let spool = tempfile::tempfile()?;
+    let mut w = BundleWriter::new(BufWriter::with_capacity(1 << 20, file), spool)?;
+    let now = ts(NOW).unix();
+    for i in 0..entries {
+        der[vary..vary + 5].copy_from_slice(format!("{i:05x}").as_bytes());
+        let who = format!("user{i:06}");
+        let mail = format!("{who}@contoso.test");
+        let mut entry = Entry {
+            kind: ObjectKind::User,
+            object_guid: Some(format!("5d0c9a3e-7b1f-4e2a-9c6d-{i:012x}")),
+            object_sid: Some(format!(
+                "S-1-5-21-1004336348-1177238915-682003330-{}",
+                10_000 + i
+            )),
+            upn: Some(mail.clone()),
+            sam_account_name: Some(who.clone()),
+            mail: Some(mail.clone()),
+            proxy_addresses: vec![
+                format!("SMTP:{mail}"),
+                format!("smtp:{who}@corp.contoso.test"),
+            ],
+            display_name: Some(format!("Bench User {i}")),
+            dn: format!("CN=Bench User {i},OU=Bench,DC=contoso,DC=test"),
+            disabled: false,
+            values: Vec::new(),
+        };
+        let addrs = entry.smtp_addresses();
+        let ctx = ClassifyContext {
+            now,
+            addresses: &addrs,
+            trusted_issuers: None,
+        };
+        entry.values = vec![describe_value(Attribute::UserCertificate, &der, |v, c| {
+            cert::classify(v, c, &ctx)
+        })];
+        w.add_entry(entry, &[&der])?;
+    }
+    let (buf, header) = w.finish(HeaderDraft {
+        source: SourceId::parse("contoso-ad")?,
+        sequence: 1,
+        created: ts(CREATED),
+        expires: ts(EXPIRES),
+        previous_sha256: None,
+        exporter: Software {
+            name: "certferry-bench".into(),
+            version: "0.1.0".into(),
+        },
+        source_description: "bench_bundle: alice.der with varied subject CNs".into(),
+    })?;
+    buf.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+
+    let sk = SecretKey::from_file_bytes(
+        &std::fs::read(root().join("format-spec/vectors/keys/exporter.key"))?,
+        None,
+    )?;
+    let digests = BundleDigests::of_reader(std::fs::File::open(out)?)?;
+    let sig = sign_bundle(
+        &digests,
+        &sk,
+        Role::Exporter,
+        &header.source,
+        header.sequence,
+    )?;
+    let name = out
+        .file_name()
+        .ok_or("bundle path has no file name")?
+        .to_string_lossy();
+    let sig_path = out.with_file_name(signature_file_name(&name, Role::Exporter, &sk.key_id()));
+    std::fs::write(&sig_path, sig.to_bytes())?;
+    println!("{}", sig_path.display());
+    Ok(())
+}
+
+/// Peak resident set size of this process, in bytes (Linux `VmHWM`).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn verify(bundle: &Path, sig: &Path, pubkey: &Path) -> Res<()> {
+    let pk = PublicKey::parse_file(&std::fs::read_to_string(pubkey)?)?;
+    let sig_bytes = std::fs::read(sig)?;
+    let policy = TrustPolicy {
+        keys: vec![TrustedKey {
+            name: "exporter".into(),
+            role: Role::Exporter,
+            key: pk,
+        }],
+        required: BTreeMap::from([(Role::Exporter, 1)]),
+        replay: ReplayRules::default(),
+    };
+    let label = sig
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+
+    let start = Instant::now();
+    // Read once into memory; these bytes are verified and parsed (SPEC.md §8).
+    let bytes = std::fs::read(bundle)?;
+    let size = bytes.len();
+    let read_s = start.elapsed().as_secs_f64();
+    let verified = UnverifiedBundle::parse(bytes, vec![(label, sig_bytes)], &Limits::default())?
+        .verify(&policy, ts(NOW), None)?;
+    let total_s = start.elapsed().as_secs_f64();
+
+    let c = &verified.header().counts;
+    println!(
+        "verify_seconds={total_s:.3} read_seconds={read_s:.3} peak_rss_bytes={} bundle_bytes={size} entries={} values={} certificates={} signers={}",
+        peak_rss().unwrap_or(0),
+        c.entries,
+        c.values,
+        c.certificates,
+        verified.signers().len()
+    );
+    Ok(())
+}
+
+/// Times the main parts of verification one after the other, single-threaded
+/// except where the library itself uses threads, to show where time goes.
+fn stages(bundle: &Path) -> Res<()> {
+    let mut out = std::io::stdout().lock();
+    let t = Instant::now();
+    let bytes = std::fs::read(bundle)?;
+    writeln!(
+        out,
+        "read               {:8.3} s",
+        t.elapsed().as_secs_f64()
+    )?;
+
+    let t = Instant::now();
+    let d = BundleDigests::of_bytes(&bytes);
+    writeln!(
+        out,
+        "sha256+blake2b     {:8.3} s   (two threads)",
+        t.elapsed().as_secs_f64()
+    )?;
+    std::hint::black_box(d);
+
+    let t = Instant::now();
+    let s = certferry_format::Sha256::digest(&bytes);
+    writeln!(
+        out,
+        "sha256 alone       {:8.3} s",
+        t.elapsed().as_secs_f64()
+    )?;
+    std::hint::black_box(s);
+
+    let t = Instant::now();
+    let b = certferry_format::signature::blake2b512(&bytes);
+    writeln!(
+        out,
+        "blake2b alone      {:8.3} s",
+        t.elapsed().as_secs_f64()
+    )?;
+    std::hint::black_box(b);
+
+    // Members, walked leniently (our own bundle).
+    let mut values = Vec::new();
+    let mut entries = 0..0;
+    let mut pos = 0usize;
+    while bytes.get(pos..pos + 4) == Some(b"PK\x03\x04") {
+        let size = u32::from_le_bytes(bytes[pos + 18..pos + 22].try_into()?) as usize;
+        let nlen = u16::from_le_bytes(bytes[pos + 26..pos + 28].try_into()?) as usize;
+        let name = &bytes[pos + 30..pos + 30 + nlen];
+        let start = pos + 30 + nlen;
+        if name.starts_with(b"data/values/") {
+            values.push(start..start + size);
+        } else if name == b"data/entries.jsonl" {
+            entries = start..start + size;
+        }
+        pos = start + size;
+    }
+
+    let t = Instant::now();
+    let mut sum = 0usize;
+    for r in &values {
+        sum += usize::from(certferry_format::Sha256::digest(&bytes[r.clone()]).as_bytes()[0]);
+    }
+    writeln!(
+        out,
+        "sha256 per value   {:8.3} s   ({} values)",
+        t.elapsed().as_secs_f64(),
+        values.len()
+    )?;
+    std::hint::black_box(sum);
+
+    let t = Instant::now();
+    let mut certs = 0usize;
+    for r in &values {
+        let v = &bytes[r.clone()];
+        std::hint::black_box(cert::find_private_key_material(v));
+        certs += cert::decode_value(v).certificates.len();
+    }
+    writeln!(
+        out,
+        "decode_value+pk    {:8.3} s   ({certs} certificates, one thread)",
+        t.elapsed().as_secs_f64()
+    )?;
+
+    let t = Instant::now();
+    let mut n = 0usize;
+    for line in bytes[entries.clone()].split(|&b| b == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        let e: Entry = serde_json::from_slice(line)?;
+        let again = serde_json::to_vec(&e)?;
+        n += usize::from(again.len() == line.len());
+    }
+    writeln!(
+        out,
+        "entry JSON parse+reserialise {:8.3} s ({n} lines, one thread)",
+        t.elapsed().as_secs_f64()
+    )?;
+    Ok(())
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["write", out, n] => write(Path::new(out), n.parse()?),
+        ["verify", bundle, sig, pk] => verify(Path::new(bundle), Path::new(sig), Path::new(pk)),
+        ["stages", bundle] => stages(Path::new(bundle)),
+        _ => Err(
+            "usage: bench_bundle write OUT.zip ENTRIES | verify BUNDLE SIG PUBKEY | stages BUNDLE"
+                .into(),
+        ),
+    }
+}
