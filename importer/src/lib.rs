@@ -9,9 +9,10 @@
 
 pub mod bundle;
 pub mod certpolicy;
-pub mod exchange;
 pub mod cli;
+pub mod exchange;
 pub mod output;
+pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod review;

@@ -1,0 +1,797 @@
+//! The plan (issue 5, `plan`): what to write into the tenant, computed from
+//! the evaluated bundle, the tenant's recipients and what certferry itself
+//! wrote earlier for this source. A pure function: no network, no clock.
+//!
+//! Rules:
+//! - An entry matches the recipients holding any of its SMTP addresses (or,
+//!   with [`MatchBy::Upn`], its UPN). No recipient: unmatched (a contact is
+//!   created for it when asked). Several recipients, or a recipient claimed by
+//!   several entries: ambiguous, never written.
+//! - Each attribute is written as its complete value set: the recipient's
+//!   current values, minus (with `prune`) the values certferry wrote earlier
+//!   for this entry that the bundle no longer has, plus the bundle's accepted
+//!   values not yet present. Values someone else wrote are never removed.
+//! - More than `max_values` values in an attribute: not written (Entra's cap).
+//! - A recipient synchronised from on-premises and not cloud-managed cannot be
+//!   written from the cloud: skipped with that reason.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use certferry_format::model::Attribute;
+use certferry_format::Sha256;
+use serde::Serialize;
+
+use crate::certpolicy::Evaluation;
+use crate::exchange::recipient::{Recipient, RecipientKind};
+
+/// How entries are matched to recipients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchBy {
+    /// The entry's mail and `smtp:` proxy addresses against the recipient's addresses.
+    Smtp,
+    /// The entry's userPrincipalName against the recipient's.
+    Upn,
+}
+
+/// Planning options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// How to match entries to recipients.
+    pub match_by: MatchBy,
+    /// Create a mail contact for an unmatched entry.
+    pub create_contacts: bool,
+    /// Remove values certferry wrote earlier that the bundle no longer has.
+    pub prune: bool,
+    /// Most values an attribute may hold (Entra: 15).
+    pub max_values: usize,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self {
+            match_by: MatchBy::Smtp,
+            create_contacts: false,
+            prune: false,
+            max_values: 15,
+        }
+    }
+}
+
+/// What certferry wrote for one entry in earlier imports of this source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreviousEntry {
+    /// A label for messages.
+    pub label: String,
+    /// The entry's SMTP addresses then (lowercased).
+    pub addresses: Vec<String>,
+    /// The entry's UPN then.
+    pub upn: Option<String>,
+    /// Per attribute, the SHA-256 (hex) of each value certferry wrote.
+    pub written: BTreeMap<Attribute, BTreeSet<String>>,
+}
+
+/// The complete new value set of one attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttributeChange {
+    /// `userCertificate` or `userSMIMECertificate`.
+    #[serde(serialize_with = "ser_attribute")]
+    pub attribute: Attribute,
+    /// The complete value set to write, in order.
+    #[serde(skip)]
+    pub values: Vec<Vec<u8>>,
+    /// SHA-256 (hex) of each value to write, in order.
+    pub value_sha256: Vec<String>,
+    /// Values added (SHA-256 hex).
+    pub added: Vec<String>,
+    /// Values removed (SHA-256 hex).
+    pub removed: Vec<String>,
+}
+
+fn ser_attribute<S: serde::Serializer>(a: &Attribute, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(a.as_str())
+}
+
+/// What happens to one entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The recipient already holds exactly the value sets to write.
+    Unchanged,
+    /// Write these attributes.
+    Change {
+        /// The attributes and their new value sets.
+        changes: Vec<AttributeChange>,
+    },
+    /// No recipient matches, and contacts are not created.
+    Unmatched,
+    /// No recipient matches: create a mail contact, then write these.
+    CreateContact {
+        /// The address the contact gets.
+        address: String,
+        /// The attributes to write on it.
+        changes: Vec<AttributeChange>,
+    },
+    /// Several recipients match, or several entries match one recipient.
+    Ambiguous {
+        /// The recipients involved (write identities).
+        candidates: Vec<String>,
+    },
+    /// The recipient cannot be written from the cloud.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// An attribute would hold more values than allowed.
+    OverCap {
+        /// The attribute.
+        #[serde(serialize_with = "ser_attribute")]
+        attribute: Attribute,
+        /// How many values it would hold.
+        count: usize,
+    },
+}
+
+/// The recipient an entry matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// The identity to write with.
+    pub identity: String,
+    /// Mailbox, mail user or mail contact.
+    pub kind: String,
+    /// The recipient's display name.
+    pub display_name: String,
+    /// SHA-256 (hex) over the recipient's current values, to detect a tenant
+    /// that changed between `plan` and `apply`.
+    pub current_fingerprint: String,
+}
+
+/// One line of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanItem {
+    /// The entry key (objectGUID, else lowercased DN).
+    pub entry: String,
+    /// A label for people.
+    pub label: String,
+    /// The matched recipient, if any.
+    pub target: Option<Target>,
+    /// What happens.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanCounts {
+    /// Entries (and earlier entries considered for pruning).
+    pub items: usize,
+    /// Unchanged.
+    pub unchanged: usize,
+    /// To change.
+    pub change: usize,
+    /// Unmatched.
+    pub unmatched: usize,
+    /// Contacts to create.
+    pub create_contact: usize,
+    /// Ambiguous.
+    pub ambiguous: usize,
+    /// Skipped (synced from on-premises).
+    pub skipped: usize,
+    /// Over the value cap.
+    pub over_cap: usize,
+}
+
+/// The plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// One item per entry, in bundle order, then earlier entries being pruned.
+    pub items: Vec<PlanItem>,
+    /// Totals.
+    pub counts: PlanCounts,
+}
+
+fn hex_sha(v: &[u8]) -> String {
+    Sha256::digest(v).to_hex()
+}
+
+/// A fingerprint of a recipient's certificate values.
+pub fn fingerprint(r: &Recipient) -> String {
+    let mut text = String::new();
+    for (name, vals) in [("c", &r.user_certificate), ("s", &r.user_smime_certificate)] {
+        text.push_str(name);
+        for v in vals {
+            text.push(':');
+            text.push_str(&hex_sha(v));
+        }
+        text.push('\n');
+    }
+    hex_sha(text.as_bytes())
+}
+
+fn current(r: &Recipient, a: Attribute) -> &[Vec<u8>] {
+    match a {
+        Attribute::UserCertificate => &r.user_certificate,
+        Attribute::UserSmimeCertificate => &r.user_smime_certificate,
+    }
+}
+
+/// The new value set of one attribute, or `None` when nothing changes.
+fn attribute_change(
+    attribute: Attribute,
+    current: &[Vec<u8>],
+    bundle: &[&[u8]],
+    written_before: Option<&BTreeSet<String>>,
+    prune: bool,
+) -> Option<AttributeChange> {
+    let bundle_set: BTreeSet<String> = bundle.iter().map(|v| hex_sha(v)).collect();
+    let mut values: Vec<Vec<u8>> = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut removed = Vec::new();
+    for v in current {
+        let h = hex_sha(v);
+        let ours_and_gone =
+            written_before.is_some_and(|w| w.contains(&h)) && !bundle_set.contains(&h);
+        if prune && ours_and_gone {
+            removed.push(h);
+        } else if seen.insert(h) {
+            values.push(v.clone());
+        }
+    }
+    let mut added = Vec::new();
+    for v in bundle {
+        let h = hex_sha(v);
+        if seen.insert(h.clone()) {
+            values.push(v.to_vec());
+            added.push(h);
+        }
+    }
+    if values.as_slice() == current {
+        return None;
+    }
+    Some(AttributeChange {
+        attribute,
+        value_sha256: values.iter().map(|v| hex_sha(v)).collect(),
+        values,
+        added,
+        removed,
+    })
+}
+
+/// Recipients by lowercased SMTP address or UPN.
+fn index(recipients: &[Recipient], by: MatchBy) -> HashMap<String, Vec<usize>> {
+    let mut idx: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in recipients.iter().enumerate() {
+        let keys: Vec<String> = match by {
+            MatchBy::Smtp => r.smtp_addresses().map(str::to_ascii_lowercase).collect(),
+            MatchBy::Upn => r
+                .user_principal_name
+                .iter()
+                .map(|u| u.to_ascii_lowercase())
+                .collect(),
+        };
+        let keys: BTreeSet<String> = keys.into_iter().collect();
+        for k in keys {
+            idx.entry(k).or_default().push(i);
+        }
+    }
+    idx
+}
+
+/// One entry to plan: from the bundle, or an earlier entry being pruned.
+struct Wanted<'a> {
+    key: String,
+    label: String,
+    match_keys: Vec<String>,
+    primary: Option<String>,
+    values: BTreeMap<Attribute, Vec<&'a [u8]>>,
+}
+
+/// Computes the plan. `previous` holds, per entry key, what certferry wrote in
+/// earlier imports of this source.
+pub fn compute(
+    evaluation: &Evaluation<'_>,
+    recipients: &[Recipient],
+    previous: &HashMap<String, PreviousEntry>,
+    opts: &PlanOptions,
+) -> Plan {
+    let idx = index(recipients, opts.match_by);
+    let mut wanted: Vec<Wanted<'_>> = evaluation
+        .entries
+        .iter()
+        .map(|e| {
+            let mut values: BTreeMap<Attribute, Vec<&[u8]>> = BTreeMap::new();
+            for a in [Attribute::UserCertificate, Attribute::UserSmimeCertificate] {
+                values.insert(a, e.accepted(a).map(|v| v.bytes).collect());
+            }
+            Wanted {
+                key: e.key.clone(),
+                label: e.label.clone(),
+                match_keys: match opts.match_by {
+                    MatchBy::Smtp => e.addresses.clone(),
+                    MatchBy::Upn => e.upn.iter().map(|u| u.to_ascii_lowercase()).collect(),
+                },
+                primary: e.primary_smtp.clone().map(|p| p.to_ascii_lowercase()),
+                values,
+            }
+        })
+        .collect();
+    if opts.prune {
+        // Entries gone from the bundle: their values must go too.
+        let present: BTreeSet<&str> = evaluation.entries.iter().map(|e| e.key.as_str()).collect();
+        let mut gone: Vec<(&String, &PreviousEntry)> = previous
+            .iter()
+            .filter(|(k, _)| !present.contains(k.as_str()))
+            .collect();
+        gone.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, p) in gone {
+            wanted.push(Wanted {
+                key: key.clone(),
+                label: p.label.clone(),
+                match_keys: match opts.match_by {
+                    MatchBy::Smtp => p.addresses.clone(),
+                    MatchBy::Upn => p.upn.iter().map(|u| u.to_ascii_lowercase()).collect(),
+                },
+                primary: None,
+                values: BTreeMap::new(),
+            });
+        }
+    }
+
+    // Which recipients each entry matches, and how many entries claim each recipient.
+    let matches: Vec<BTreeSet<usize>> = wanted
+        .iter()
+        .map(|w| {
+            w.match_keys
+                .iter()
+                .filter_map(|k| idx.get(k))
+                .flatten()
+                .copied()
+                .collect()
+        })
+        .collect();
+    let mut claims: HashMap<usize, usize> = HashMap::new();
+    for m in &matches {
+        if m.len() == 1 {
+            for r in m {
+                *claims.entry(*r).or_default() += 1;
+            }
+        }
+    }
+
+    let mut items = Vec::with_capacity(wanted.len());
+    let mut counts = PlanCounts::default();
+    for (w, m) in wanted.iter().zip(&matches) {
+        let prev = previous.get(&w.key);
+        let empty: Vec<&[u8]> = Vec::new();
+        let (target, outcome) = match m.len() {
+            0 => {
+                let bundle_changes: Vec<AttributeChange> =
+                    [Attribute::UserCertificate, Attribute::UserSmimeCertificate]
+                        .into_iter()
+                        .filter_map(|a| {
+                            attribute_change(
+                                a,
+                                &[],
+                                w.values.get(&a).unwrap_or(&empty),
+                                None,
+                                false,
+                            )
+                        })
+                        .collect();
+                let outcome = match (
+                    &w.primary,
+                    opts.create_contacts && !bundle_changes.is_empty(),
+                ) {
+                    (Some(address), true) => Outcome::CreateContact {
+                        address: address.clone(),
+                        changes: bundle_changes,
+                    },
+                    _ => Outcome::Unmatched,
+                };
+                (None, outcome)
+            }
+            1 => {
+                let ri = *m.iter().next().unwrap_or(&0);
+                let r = &recipients[ri];
+                let target = Target {
+                    identity: r.write_identity().to_owned(),
+                    kind: r.kind.to_string(),
+                    display_name: r.display_name.clone(),
+                    current_fingerprint: fingerprint(r),
+                };
+                if claims.get(&ri).copied().unwrap_or(0) > 1 {
+                    (
+                        Some(target),
+                        Outcome::Ambiguous {
+                            candidates: vec![r.write_identity().to_owned()],
+                        },
+                    )
+                } else {
+                    let changes: Vec<AttributeChange> =
+                        [Attribute::UserCertificate, Attribute::UserSmimeCertificate]
+                            .into_iter()
+                            .filter_map(|a| {
+                                attribute_change(
+                                    a,
+                                    current(r, a),
+                                    w.values.get(&a).unwrap_or(&empty),
+                                    prev.and_then(|p| p.written.get(&a)),
+                                    opts.prune,
+                                )
+                            })
+                            .collect();
+                    let over = changes.iter().find(|c| c.values.len() > opts.max_values);
+                    let outcome = if let Some(c) = over {
+                        Outcome::OverCap {
+                            attribute: c.attribute,
+                            count: c.values.len(),
+                        }
+                    } else if changes.is_empty() {
+                        Outcome::Unchanged
+                    } else if r.is_read_only_synced() {
+                        Outcome::Skipped {
+                            reason: format!(
+                                "{} is synchronised from an on-premises directory and its Exchange attributes are not cloud-managed; write the certificates on-premises or set IsExchangeCloudManaged",
+                                r.primary_smtp_address
+                            ),
+                        }
+                    } else {
+                        Outcome::Change { changes }
+                    };
+                    (Some(target), outcome)
+                }
+            }
+            _ => (
+                None,
+                Outcome::Ambiguous {
+                    candidates: m
+                        .iter()
+                        .map(|&i| recipients[i].write_identity().to_owned())
+                        .collect(),
+                },
+            ),
+        };
+        match &outcome {
+            Outcome::Unchanged => counts.unchanged += 1,
+            Outcome::Change { .. } => counts.change += 1,
+            Outcome::Unmatched => counts.unmatched += 1,
+            Outcome::CreateContact { .. } => counts.create_contact += 1,
+            Outcome::Ambiguous { .. } => counts.ambiguous += 1,
+            Outcome::Skipped { .. } => counts.skipped += 1,
+            Outcome::OverCap { .. } => counts.over_cap += 1,
+        }
+        items.push(PlanItem {
+            entry: w.key.clone(),
+            label: w.label.clone(),
+            target,
+            outcome,
+        });
+    }
+    counts.items = items.len();
+    Plan { items, counts }
+}
+
+/// Kinds keep their Set cmdlet: a helper for `apply`.
+pub fn kind_of(target: &Target) -> Option<RecipientKind> {
+    match target.kind.as_str() {
+        "mailbox" => Some(RecipientKind::Mailbox),
+        "mail user" => Some(RecipientKind::MailUser),
+        "mail contact" => Some(RecipientKind::MailContact),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certpolicy::{EntryEvaluation, EvaluationCounts, ValueEvaluation};
+
+    fn value(a: Attribute, bytes: &'static [u8], accepted: bool) -> ValueEvaluation<'static> {
+        ValueEvaluation {
+            attribute: a,
+            file: String::new(),
+            sha256: hex_sha(bytes),
+            certificate: None,
+            accepted,
+            refusals: Vec::new(),
+            bytes,
+        }
+    }
+
+    fn entry(
+        key: &str,
+        addr: &str,
+        values: Vec<ValueEvaluation<'static>>,
+    ) -> EntryEvaluation<'static> {
+        EntryEvaluation {
+            index: 1,
+            key: key.into(),
+            kind: "user",
+            label: addr.into(),
+            dn: format!("CN={key}"),
+            upn: Some(addr.into()),
+            mail: Some(addr.into()),
+            display_name: None,
+            primary_smtp: Some(addr.into()),
+            addresses: vec![addr.into()],
+            values,
+        }
+    }
+
+    fn eval(entries: Vec<EntryEvaluation<'static>>) -> Evaluation<'static> {
+        Evaluation {
+            entries,
+            counts: EvaluationCounts::default(),
+        }
+    }
+
+    fn mailbox(id: &str, addrs: &[&str], certs: &[&[u8]]) -> Recipient {
+        Recipient {
+            kind: RecipientKind::Mailbox,
+            external_directory_object_id: Some(id.into()),
+            identity: None,
+            display_name: id.into(),
+            primary_smtp_address: addrs[0].into(),
+            email_addresses: addrs.iter().map(|a| format!("smtp:{a}")).collect(),
+            user_principal_name: Some(addrs[0].into()),
+            recipient_type_details: "UserMailbox".into(),
+            is_dir_synced: false,
+            is_exchange_cloud_managed: false,
+            user_certificate: certs.iter().map(|c| c.to_vec()).collect(),
+            user_smime_certificate: Vec::new(),
+        }
+    }
+
+    const A: &[u8] = b"cert-a";
+    const B: &[u8] = b"cert-b";
+    const FOREIGN: &[u8] = b"someone else's";
+
+    #[test]
+    fn new_certificate_is_added_to_the_complete_value_set() {
+        let e = eval(vec![entry(
+            "g1",
+            "alice@x",
+            vec![value(Attribute::UserCertificate, A, true)],
+        )]);
+        let r = vec![mailbox("id1", &["alice@x"], &[FOREIGN])];
+        let p = compute(&e, &r, &HashMap::new(), &PlanOptions::default());
+        let Outcome::Change { changes } = &p.items[0].outcome else {
+            panic!("{:?}", p.items[0])
+        };
+        assert_eq!(changes[0].values, vec![FOREIGN.to_vec(), A.to_vec()]);
+        assert_eq!(changes[0].added, vec![hex_sha(A)]);
+        assert_eq!(p.counts.change, 1);
+    }
+
+    #[test]
+    fn refused_values_are_never_planned() {
+        let e = eval(vec![entry(
+            "g1",
+            "alice@x",
+            vec![value(Attribute::UserCertificate, A, false)],
+        )]);
+        let r = vec![mailbox("id1", &["alice@x"], &[])];
+        let p = compute(&e, &r, &HashMap::new(), &PlanOptions::default());
+        assert_eq!(p.items[0].outcome, Outcome::Unchanged);
+    }
+
+    #[test]
+    fn unchanged_when_the_tenant_already_has_the_values() {
+        let e = eval(vec![entry(
+            "g1",
+            "alice@x",
+            vec![value(Attribute::UserCertificate, A, true)],
+        )]);
+        let r = vec![mailbox("id1", &["alice@x"], &[A])];
+        let p = compute(&e, &r, &HashMap::new(), &PlanOptions::default());
+        assert_eq!(p.items[0].outcome, Outcome::Unchanged);
+    }
+
+    #[test]
+    fn prune_removes_only_values_certferry_wrote_earlier() {
+        let e = eval(vec![entry(
+            "g1",
+            "alice@x",
+            vec![value(Attribute::UserCertificate, B, true)],
+        )]);
+        let r = vec![mailbox("id1", &["alice@x"], &[FOREIGN, A])];
+        let prev = HashMap::from([(
+            "g1".to_owned(),
+            PreviousEntry {
+                label: "alice".into(),
+                addresses: vec!["alice@x".into()],
+                upn: None,
+                written: BTreeMap::from([(
+                    Attribute::UserCertificate,
+                    BTreeSet::from([hex_sha(A)]),
+                )]),
+            },
+        )]);
+        let keep = compute(&e, &r, &prev, &PlanOptions::default());
+        let Outcome::Change { changes } = &keep.items[0].outcome else {
+            panic!()
+        };
+        assert_eq!(
+            changes[0].values,
+            vec![FOREIGN.to_vec(), A.to_vec(), B.to_vec()],
+            "without prune nothing is removed"
+        );
+        let pruned = compute(
+            &e,
+            &r,
+            &prev,
+            &PlanOptions {
+                prune: true,
+                ..PlanOptions::default()
+            },
+        );
+        let Outcome::Change { changes } = &pruned.items[0].outcome else {
+            panic!()
+        };
+        assert_eq!(changes[0].values, vec![FOREIGN.to_vec(), B.to_vec()]);
+        assert_eq!(changes[0].removed, vec![hex_sha(A)]);
+    }
+
+    #[test]
+    fn prune_clears_entries_gone_from_the_bundle() {
+        let e = eval(vec![]);
+        let r = vec![mailbox("id1", &["alice@x"], &[A, FOREIGN])];
+        let prev = HashMap::from([(
+            "g1".to_owned(),
+            PreviousEntry {
+                label: "alice".into(),
+                addresses: vec!["alice@x".into()],
+                upn: None,
+                written: BTreeMap::from([(
+                    Attribute::UserCertificate,
+                    BTreeSet::from([hex_sha(A)]),
+                )]),
+            },
+        )]);
+        let p = compute(
+            &e,
+            &r,
+            &prev,
+            &PlanOptions {
+                prune: true,
+                ..PlanOptions::default()
+            },
+        );
+        let Outcome::Change { changes } = &p.items[0].outcome else {
+            panic!("{:?}", p.items)
+        };
+        assert_eq!(changes[0].values, vec![FOREIGN.to_vec()]);
+    }
+
+    #[test]
+    fn an_address_on_two_recipients_is_ambiguous_and_never_written() {
+        let e = eval(vec![entry(
+            "g1",
+            "carol@x",
+            vec![value(Attribute::UserCertificate, A, true)],
+        )]);
+        let r = vec![
+            mailbox("id1", &["carol@x"], &[]),
+            mailbox("id2", &["other@x", "carol@x"], &[]),
+        ];
+        let p = compute(&e, &r, &HashMap::new(), &PlanOptions::default());
+        assert!(
+            matches!(&p.items[0].outcome, Outcome::Ambiguous { candidates } if candidates.len() == 2)
+        );
+    }
+
+    #[test]
+    fn two_entries_claiming_one_recipient_are_both_ambiguous() {
+        let e = eval(vec![
+            entry(
+                "g1",
+                "x@x",
+                vec![value(Attribute::UserCertificate, A, true)],
+            ),
+            entry(
+                "g2",
+                "x@x",
+                vec![value(Attribute::UserCertificate, B, true)],
+            ),
+        ]);
+        let r = vec![mailbox("id1", &["x@x"], &[])];
+        let p = compute(&e, &r, &HashMap::new(), &PlanOptions::default());
+        assert_eq!(p.counts.ambiguous, 2);
+    }
+
+    #[test]
+    fn synced_recipient_is_skipped_with_the_reason_unless_cloud_managed() {
+        let e = eval(vec![entry(
+            "g1",
+            "t@x",
+            vec![value(Attribute::UserCertificate, A, true)],
+        )]);
+        let mut r = vec![mailbox("id1", &["t@x"], &[])];
+        r[0].is_dir_synced = true;
+        let p = compute(&e, &r, &HashMap::new(), &PlanOptions::default());
+        assert!(
+            matches!(&p.items[0].outcome, Outcome::Skipped { reason } if reason.contains("on-premises"))
+        );
+        r[0].is_exchange_cloud_managed = true;
+        let p = compute(&e, &r, &HashMap::new(), &PlanOptions::default());
+        assert!(matches!(p.items[0].outcome, Outcome::Change { .. }));
+    }
+
+    #[test]
+    fn over_the_value_cap_is_not_written() {
+        let e = eval(vec![entry(
+            "g1",
+            "o@x",
+            vec![value(Attribute::UserCertificate, A, true)],
+        )]);
+        let existing: Vec<&[u8]> = vec![b"1", b"2", b"3"];
+        let r = vec![mailbox("id1", &["o@x"], &existing)];
+        let p = compute(
+            &e,
+            &r,
+            &HashMap::new(),
+            &PlanOptions {
+                max_values: 3,
+                ..PlanOptions::default()
+            },
+        );
+        assert!(matches!(
+            p.items[0].outcome,
+            Outcome::OverCap { count: 4, .. }
+        ));
+    }
+
+    #[test]
+    fn unmatched_entries_become_contacts_only_when_asked() {
+        let e = eval(vec![entry(
+            "g1",
+            "partner@y",
+            vec![value(Attribute::UserCertificate, A, true)],
+        )]);
+        let p = compute(&e, &[], &HashMap::new(), &PlanOptions::default());
+        assert_eq!(p.items[0].outcome, Outcome::Unmatched);
+        let p = compute(
+            &e,
+            &[],
+            &HashMap::new(),
+            &PlanOptions {
+                create_contacts: true,
+                ..PlanOptions::default()
+            },
+        );
+        assert!(
+            matches!(&p.items[0].outcome, Outcome::CreateContact { address, .. } if address == "partner@y")
+        );
+    }
+
+    #[test]
+    fn match_by_upn() {
+        let e = eval(vec![entry(
+            "g1",
+            "alice@x",
+            vec![value(Attribute::UserCertificate, A, true)],
+        )]);
+        let mut r = vec![mailbox("id1", &["other@x"], &[])];
+        r[0].user_principal_name = Some("ALICE@x".into());
+        let p = compute(
+            &e,
+            &r,
+            &HashMap::new(),
+            &PlanOptions {
+                match_by: MatchBy::Upn,
+                ..PlanOptions::default()
+            },
+        );
+        assert!(matches!(p.items[0].outcome, Outcome::Change { .. }));
+        let p = compute(&e, &r, &HashMap::new(), &PlanOptions::default());
+        assert_eq!(p.items[0].outcome, Outcome::Unmatched);
+    }
+
+    #[test]
+    fn fingerprint_changes_with_the_values() {
+        let a = mailbox("id1", &["a@x"], &[A]);
+        let b = mailbox("id1", &["a@x"], &[B]);
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
+    }
+}
