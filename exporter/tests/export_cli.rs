@@ -528,3 +528,40 @@ fn samba_export_holds_the_directory_certificates_byte_for_byte() {
     let b = w.verify(&ok_json(&out));
     assert_bundle_matches_directory(&b, true, false, Fidelity::Samba);
 }
+
+#[test]
+fn ctrl_c_mid_export_exits_130_and_leaves_nothing_behind() {
+    let w = Work::new();
+    let big = w.path("big.ldif");
+    let status = Command::new(repo_root().join("fixtures/directory/bulk"))
+        .args(["20000", "--ad"])
+        .stdout(std::fs::File::create(&big).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut child = bin()
+        .arg("ldif")
+        .arg(&big)
+        .args(w.output_args())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the export has started writing (its temp file exists), then interrupt.
+    let t0 = std::time::Instant::now();
+    while std::fs::read_dir(w.out()).unwrap().next().is_none() && t0.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!w.files().is_empty(), "the export never started writing");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "stderr: {err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(w.files().is_empty(), "left behind: {:?}", w.files());
+    assert!(!w.path("state.json").exists(), "state must not advance");
+}
