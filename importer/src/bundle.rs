@@ -138,6 +138,23 @@ impl LoadedBundle {
         })
     }
 
+    /// Well-formed signature files by keys the policy does not list: they
+    /// neither count nor fail the bundle (SPEC.md §7.4), which is worth saying
+    /// when a threshold is not met. `(file, key id)`.
+    pub fn untrusted_signatures(&self, policy: &Policy) -> Vec<(String, String)> {
+        self.signatures
+            .iter()
+            .filter_map(|(label, bytes)| {
+                let sig = SignatureFile::parse(bytes).ok()?;
+                let known = policy
+                    .signers
+                    .iter()
+                    .any(|k| k.key.key_id() == sig.key_id());
+                (!known).then(|| (label.clone(), sig.key_id().to_string()))
+            })
+            .collect()
+    }
+
     /// Verifies against `policy` (optionally with some role thresholds
     /// lowered, for `approve`) and the state's replay record for the source.
     pub fn verify(
@@ -155,9 +172,30 @@ impl LoadedBundle {
         };
         let mut trust = policy.trust_policy(source.as_ref());
         adjust(&mut trust);
-        let invalid = |error: FormatError| LoadError::Invalid {
-            file: file.clone(),
-            error,
+        let untrusted = self.untrusted_signatures(policy);
+        let invalid = |error: FormatError| {
+            let error = if error.class() == certferry_format::ErrorClass::ThresholdNotMet
+                && !untrusted.is_empty()
+            {
+                let list: Vec<String> = untrusted
+                    .iter()
+                    .map(|(f, k)| format!("{f} by key {k}"))
+                    .collect();
+                FormatError::new(
+                    error.class(),
+                    format!(
+                        "{}; ignored, their keys are not in the policy: {}",
+                        error.message(),
+                        list.join(", ")
+                    ),
+                )
+            } else {
+                error
+            };
+            LoadError::Invalid {
+                file: file.clone(),
+                error,
+            }
         };
         let unverified = UnverifiedBundle::parse(self.bytes, self.signatures, &Limits::default())
             .map_err(invalid)?;

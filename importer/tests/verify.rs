@@ -107,6 +107,16 @@ fn refused_when_a_role_is_missing() {
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(v["verdict"], "invalid");
     assert_eq!(v["class"], "threshold-not-met");
+    // A reviewer signature by a key the policy does not list is named as ignored.
+    sign(&b, "outsider", Role::Reviewer);
+    let out = verify(&policy, &b);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("ignored, their keys are not in the policy"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("by key 0300000077FE27CE"), "{out:?}");
 }
 
 #[test]
