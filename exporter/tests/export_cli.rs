@@ -539,7 +539,7 @@ fn ctrl_c_mid_export_exits_130_and_leaves_nothing_behind() {
         .status()
         .unwrap();
     assert!(status.success());
-    let mut child = bin()
+    let child = bin()
         .arg("ldif")
         .arg(&big)
         .args(w.output_args())
