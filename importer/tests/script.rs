@@ -231,3 +231,67 @@ fn without_create_contacts_only_existing_contacts_are_set() {
     assert!(!script.contains("New-MailContact"));
     assert!(script.contains("Set-MailContact -Identity 'partner@fabrikam.test' @certificates -WhatIf:$WhatIf -ErrorAction Stop"));
 }
+
+#[test]
+fn opaque_values_are_published_only_when_the_policy_allows_them() {
+    let d = tempfile::tempdir().unwrap();
+    let trudy = || {
+        user(
+            "trudy",
+            vec![(
+                Attribute::UserSmimeCertificate,
+                pki("smime/trudy-garbage.bin"),
+            )],
+        )
+    };
+    let b = write_signed(d.path(), &Spec::new(1, vec![trudy()]));
+    let out_path = d.path().join("publish.ps1");
+
+    let strict = write_policy(d.path(), &PolicyOpts::default());
+    let out = run(&[
+        "script",
+        "--policy",
+        s(&strict),
+        "--now",
+        NOW,
+        "--out",
+        s(&out_path),
+        s(&b),
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let script = std::fs::read_to_string(&out_path).unwrap();
+    assert!(parse_blocks(&script)[0].1.is_empty());
+    assert!(
+        script.contains("# NOT published (unparseable): userSMIMECertificate"),
+        "{script}"
+    );
+
+    let lax = write_policy(
+        d.path(),
+        &PolicyOpts {
+            certificates_extra: "reject_unparseable = false\n".into(),
+            ..PolicyOpts::default()
+        },
+    );
+    let out = run(&[
+        "script",
+        "--policy",
+        s(&lax),
+        "--now",
+        NOW,
+        "--out",
+        s(&out_path),
+        s(&b),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let script = std::fs::read_to_string(&out_path).unwrap();
+    let blocks = parse_blocks(&script);
+    assert_eq!(
+        blocks[0].1["UserSMimeCertificate"],
+        vec![pki("smime/trudy-garbage.bin")]
+    );
+    assert!(
+        script.contains("# opaque value (no certificate), SHA-256 "),
+        "{script}"
+    );
+}

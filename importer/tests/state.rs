@@ -272,3 +272,42 @@ fn state_survives_sigkill_during_writes() {
         }
     }
 }
+
+#[test]
+fn the_state_option_overrides_the_policy_path() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_policy(d.path(), &PolicyOpts::default());
+    let other = d.path().join("other.sqlite");
+    let b = write_signed(d.path(), &Spec::new(1, vec![user_cert("alice", "alice")]));
+    let m = run(&[
+        "mark-imported",
+        "--policy",
+        s(&policy),
+        "--state",
+        s(&other),
+        "--now",
+        NOW,
+        s(&b),
+    ]);
+    assert_eq!(m.code, 0, "{m:?}");
+    assert!(other.exists() && !d.path().join("state.sqlite").exists());
+    // The replay state comes from the database given.
+    assert_eq!(
+        run(&[
+            "verify",
+            "--policy",
+            s(&policy),
+            "--state",
+            s(&other),
+            "--now",
+            NOW,
+            s(&b)
+        ])
+        .code,
+        3
+    );
+    assert_eq!(
+        run(&["verify", "--policy", s(&policy), "--now", NOW, s(&b)]).code,
+        0
+    );
+}
