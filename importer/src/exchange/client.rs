@@ -171,6 +171,7 @@ impl ExoClient {
     pub fn new(config: ExoConfig, credential: Credential) -> Result<Self, ExoError> {
         let invalid = |m: String| ExoError::new(ErrorClass::Invalid, m);
         if config.tenant.is_empty()
+            || config.tenant.starts_with('.')
             || !config
                 .tenant
                 .chars()
@@ -822,6 +823,47 @@ mod tests {
         assert_eq!(strip_smtp_prefix("SMTP:a@b"), "a@b");
         assert_eq!(strip_smtp_prefix("smtp:a@b"), "a@b");
         assert_eq!(strip_smtp_prefix("a@b"), "a@b");
+    }
+
+    fn client_for(tenant: &str) -> Result<ExoClient, ExoError> {
+        let cred = Credential::from_pem(
+            include_bytes!("../../../fixtures/pki/certs/alice.pem"),
+            Some(include_bytes!("../../../fixtures/pki/keys/alice.key")),
+            None,
+        )
+        .unwrap();
+        let endpoints = Endpoints::new("https://login.example", "https://exo.example/").unwrap();
+        ExoClient::new(ExoConfig::new(tenant, "client", endpoints), cred)
+    }
+
+    #[test]
+    fn next_links_stay_on_the_exchange_origin() {
+        let c = client_for("contoso.onmicrosoft.com").unwrap();
+        let ok = c
+            .checked_next_link("https://exo.example/adminapi/beta/t/InvokeCommand?$skiptoken=1")
+            .unwrap();
+        assert_eq!(ok.query(), Some("$skiptoken=1"));
+        assert!(c
+            .checked_next_link("/adminapi/beta/t/InvokeCommand?$skiptoken=2")
+            .is_ok());
+        for bad in [
+            "https://evil.example/adminapi/beta/t/InvokeCommand",
+            "http://exo.example/adminapi/beta/t/InvokeCommand",
+            "https://exo.example:8443/adminapi/beta/t/InvokeCommand",
+            "https://exo.example.evil.example/",
+        ] {
+            let e = c.checked_next_link(bad).unwrap_err();
+            assert!(e.contains("refused"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn tenant_names_are_checked() {
+        assert!(client_for("6f1c2b7e-0c55-4d7a-9a3e-2b8f4c1d7e90").is_ok());
+        for bad in ["", "a/b", "a?b", "contoso onmicrosoft", "..%2f", ".."] {
+            let e = client_for(bad).unwrap_err();
+            assert_eq!(e.class, ErrorClass::Invalid, "{bad}");
+        }
     }
 
     #[tokio::test]

@@ -187,15 +187,14 @@ fn error_message(body: &[u8]) -> Option<String> {
             parts.push(format!("[{code}]"));
         }
     }
-    let main = err.get("message").and_then(Value::as_str).unwrap_or("");
+    let main = strip_exception_class(err.get("message").and_then(Value::as_str).unwrap_or(""));
     if !main.is_empty() {
         parts.push(main.to_owned());
     }
     if let Some(details) = err.get("details").and_then(Value::as_array) {
         for d in details {
             if let Some(m) = d.get("message").and_then(Value::as_str) {
-                // Details are "stringId|Class|text"; keep the text.
-                let text = m.rsplit('|').next().unwrap_or(m).trim();
+                let text = strip_exception_class(m);
                 if !text.is_empty() && !main.contains(text) {
                     parts.push(text.to_owned());
                 }
@@ -203,6 +202,20 @@ fn error_message(body: &[u8]) -> Option<String> {
         }
     }
     (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// The text of a message the service prefixes with the exception class:
+/// `|Class|text` (the message) or `stringId|Class|text` (a detail).
+fn strip_exception_class(m: &str) -> &str {
+    let mut parts = m.splitn(3, '|');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(id), Some(class), Some(text))
+            if !id.contains(' ') && class.contains('.') && !class.contains(' ') =>
+        {
+            text.trim()
+        }
+        _ => m.trim(),
+    }
 }
 
 fn fallback_message(status: u16, body: &[u8]) -> String {
@@ -279,6 +292,12 @@ mod tests {
             e.message,
             "[BadRequest] The value is too long. More than 15 values."
         );
+        let prefixed = r#"{"error":{"code":"BadRequest","message":"|Microsoft.Exchange.Data.DataValidationException|Too many.","details":[{"message":"Ex6A6A6A|Microsoft.Exchange.Data.DataValidationException|Too many."}]}}"#;
+        assert_eq!(
+            err(400, Some("DataValidationException"), prefixed).message,
+            "[BadRequest] Too many."
+        );
+        assert_eq!(strip_exception_class("a | b | c"), "a | b | c");
         let shown = e.to_string();
         assert!(
             shown.contains("invalid")
