@@ -48,6 +48,7 @@ pub fn http() -> reqwest::blocking::Client {
         .unwrap()
 }
 
+#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
