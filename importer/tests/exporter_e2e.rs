@@ -1,8 +1,8 @@
 //! End to end with bundles made by the real exporter from the fixture LDIF.
 //!
-//! Ignored by default because the importer's tests cannot build another
-//! package's binary; run with
-//! `cargo build -p certferry-export && cargo test -p certferry-import --test exporter_e2e -- --ignored`.
+//! The exporter binary is the one `cargo test --workspace` builds beside the
+//! importer's; when it is missing (e.g. `cargo test -p certferry-import`
+//! alone), the test builds it with the same cargo first.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
@@ -19,11 +19,17 @@ fn exporter() -> PathBuf {
         .unwrap()
         .to_path_buf();
     let exe = dir.join("certferry-export");
-    assert!(
-        exe.exists(),
-        "{} is missing: cargo build -p certferry-export",
-        exe.display()
-    );
+    if !exe.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-q", "-p", "certferry-export"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build -p certferry-export");
+        assert!(status.success(), "cargo build -p certferry-export failed");
+    }
+    assert!(exe.exists(), "{} is missing: cargo build -p certferry-export", exe.display());
     exe
 }
 
@@ -72,7 +78,6 @@ fn export(out: &Path, created: &str) -> PathBuf {
 }
 
 #[test]
-#[ignore = "needs the certferry-export binary: cargo build -p certferry-export, then run with --ignored"]
 fn exporter_bundles_verify_review_approve_and_import() {
     let d = tempfile::tempdir().unwrap();
     let policy = write_policy(
