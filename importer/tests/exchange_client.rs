@@ -126,12 +126,13 @@ async fn one_token_request_serves_many_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_is_refreshed_before_it_expires() {
     let sim = start(contoso());
-    sim.set_token_lifetime(2);
+    sim.set_token_lifetime(4);
     let c = client(&sim);
     c.get_mail_users().await.unwrap();
     c.get_mail_users().await.unwrap();
-    // A 2-second token is refreshed after half its lifetime, before the service refuses it.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // A 4-second token is refreshed after half its lifetime (the margin is 5 minutes
+    // or half the lifetime), before the service would refuse it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     c.get_mail_users().await.unwrap();
     let log = sim.log();
     assert_eq!(of(&log, "token").len(), 2, "{log:#?}");
@@ -173,6 +174,44 @@ async fn an_expired_token_is_replaced_once_and_the_request_repeated() {
         ]
     );
     assert_eq!(c.stats().reauthentications, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expiring_mid_run_are_replaced_once_for_all_workers() {
+    let sim = start_with(
+        Tenant::synthetic(80),
+        SimConfig {
+            latency_ms: 20,
+            ..SimConfig::default()
+        },
+    );
+    let mut cfg = config(&sim);
+    cfg.max_in_flight = 8;
+    let c = ExoClient::new(cfg, pem_credential()).unwrap();
+    let listing = c.get_mailboxes().await.unwrap();
+    let sim_ref = &sim;
+    let results = ExoClient::run_bounded(listing.recipients.iter().enumerate(), 8, |(i, r)| {
+        let c = c.clone();
+        async move {
+            if i == 30 {
+                // Requests of other workers are in flight with the token now revoked.
+                sim_ref.expire_tokens();
+            }
+            c.set_certificates(RecipientKind::Mailbox, r.write_identity(), Some(&[]), None)
+                .await
+        }
+    })
+    .await;
+    for r in &results {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    let log = sim.log();
+    let refused = log.iter().filter(|e| e.status == Some(401)).count();
+    assert!((1..=8).contains(&refused), "{refused} requests got 401");
+    assert_eq!(of(&log, "token").len(), 2, "one new token for every worker");
+    assert_eq!(c.stats().reauthentications, refused as u64);
+    assert_eq!(sim.write_counts().len(), 80);
+    assert!(sim.write_counts().values().all(|&n| n == 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -507,10 +507,10 @@ impl TokenProvider {
             .map_err(|e| super::client::transport_error(&e).context("token request"))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
+        // A token response is a few KiB; 1 MiB is far beyond any real one.
+        let body = super::client::read_body(response, 1 << 20)
             .await
-            .map_err(|e| super::client::transport_error(&e).context("token response"))?;
+            .map_err(|e| e.context("token response"))?;
         let header = |name: &str| {
             headers
                 .get(name)

@@ -611,12 +611,13 @@ impl ExoClient {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let request_id = header(&headers, "request-id");
-        let data = response.bytes().await.map_err(|e| {
-            let mut err = transport_error(&e);
-            err.request_id = request_id.clone();
-            err.status = Some(status);
-            err
-        })?;
+        let data = read_body(response, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|mut err| {
+                err.request_id = request_id.clone();
+                err.status = Some(status);
+                err
+            })?;
         if !(200..300).contains(&status) {
             return Err(ExoError::from_invoke_response(
                 status,
@@ -728,6 +729,35 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
+}
+
+/// Largest response body accepted. A page of 1000 recipients with two full
+/// attributes of 15 certificates of 4 KiB is about 160 MiB of JSON; anything
+/// beyond this is not a response this client can use.
+pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
+
+/// Reads a response body, refusing one larger than `limit` bytes.
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ExoError> {
+    let too_large = || {
+        ExoError::new(
+            ErrorClass::Protocol,
+            format!("the response is larger than {limit} bytes"),
+        )
+    };
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut data = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+        if data.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        data.extend_from_slice(&chunk);
+    }
+    Ok(data)
 }
 
 /// `Retry-After` in seconds (an HTTP-date is ignored: the protocol sends seconds,
