@@ -802,6 +802,9 @@ fn process(
             format!("Bearer error=\"invalid_token\", error_description=\"{why}\""),
         )
     };
+    if parts.method != Method::POST {
+        return exo_error(405, None, "InvokeCommand only accepts POST.").header("Allow", "POST");
+    }
     let Some(host) = host(parts) else {
         return bad_request("The request has no Host header.");
     };
@@ -1107,6 +1110,16 @@ fn process(
             }
             let id = r.external_directory_object_id.clone();
             let display = r.name.clone();
+            if sets.is_empty() {
+                // What the service answers to `Set-Mailbox -Identity x` alone: nothing
+                // written (not counted as a write).
+                return Reply::json(
+                    200,
+                    json!({"@odata.context": context, "value": [], "@adminapi.warnings": [format!(
+                        "The command completed successfully but no settings of '{display}' have been modified."
+                    )]}),
+                );
+            }
             let r = &mut store.tenant.recipients[i];
             let mut changed = false;
             for (attr, vals) in sets {
@@ -1145,6 +1158,19 @@ fn process(
                      parameters: Name, ExternalEmailAddress. (New-MailContact)",
                 );
             };
+            for (param, value, max) in [("Name", Some(cname), 64), ("DisplayName", display, 256)] {
+                let len = value.map_or(0, |v| v.chars().count());
+                if len > max {
+                    return exo_error(
+                        400,
+                        Some("DataValidationException"),
+                        &format!(
+                            "{param}: The length of the property is too long. The maximum length \
+                             is {max} and the length of the value provided is {len}."
+                        ),
+                    );
+                }
+            }
             let Some(addr) = external.strip_prefix("SMTP:").filter(|a| valid_address(a)) else {
                 return binding(format!(
                     "Cannot bind parameter 'ExternalEmailAddress': '{external}' is not \

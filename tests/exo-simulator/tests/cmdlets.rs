@@ -185,6 +185,19 @@ fn set_replaces_the_whole_value_set_and_counts_writes() {
         .user_smime_certificate
         .is_empty());
     assert_eq!(sim.writes_to("alice@contoso.test"), 4);
+    // Identity alone writes nothing and is not counted.
+    let r = invoke(
+        &sim,
+        &t,
+        "Set-Mailbox",
+        json!({"Identity": "alice@contoso.test"}),
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.body["@adminapi.warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("no settings"));
+    assert_eq!(sim.writes_to("alice@contoso.test"), 4);
     // Reading back gives the same bytes.
     let r = invoke(
         &sim,
@@ -519,6 +532,19 @@ fn new_mail_contact_creates_with_a_fresh_guid_and_refuses_duplicates() {
         );
         assert_eq!(r.exception().unwrap(), "ParameterBindingException", "{bad}");
     }
+    let long = "n".repeat(65);
+    let r = invoke(
+        &sim,
+        &t,
+        "New-MailContact",
+        json!({"Name": long, "ExternalEmailAddress": "SMTP:n@x.test"}),
+    );
+    assert_eq!(r.exception().unwrap(), "DataValidationException");
+    assert!(
+        r.message().contains("maximum length is 64"),
+        "{}",
+        r.message()
+    );
     let r = invoke(
         &sim,
         &t,
@@ -690,6 +716,12 @@ fn protocol_headers_and_body_shape_are_enforced() {
         obj.keys().collect::<Vec<_>>(),
         ["ExternalDirectoryObjectId", "UserCertificate"]
     );
+    let r = http()
+        .get(sim.invoke_url())
+        .header("Authorization", format!("Bearer {t}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
     let other = sim
         .invoke_url()
         .replace(&sim.tenant_id(), "11111111-2222-3333-4444-555555555555");
