@@ -29,7 +29,11 @@ fn exporter() -> PathBuf {
         let status = cmd.status().expect("run cargo build -p certferry-export");
         assert!(status.success(), "cargo build -p certferry-export failed");
     }
-    assert!(exe.exists(), "{} is missing: cargo build -p certferry-export", exe.display());
+    assert!(
+        exe.exists(),
+        "{} is missing: cargo build -p certferry-export",
+        exe.display()
+    );
     exe
 }
 
