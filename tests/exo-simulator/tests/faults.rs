@@ -453,3 +453,55 @@ fn dropping_the_handle_stops_the_server() {
     drop(sim);
     assert!(http().get(&url).send().is_err());
 }
+
+#[test]
+fn sustained_parallel_writes_are_each_counted_once() {
+    let sim = Arc::new(
+        Simulator::start(
+            exo_simulator::Tenant::synthetic(2000),
+            SimConfig {
+                latency_ms: 20,
+                ..SimConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    let t = token(&sim);
+    let cert = pki("alice.der");
+    let workers = 8;
+    let per_worker = 40;
+    let barrier = Arc::new(Barrier::new(workers));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let (sim, t, barrier, cert) = (sim.clone(), t.clone(), barrier.clone(), cert.clone());
+            std::thread::spawn(move || {
+                let client = http();
+                barrier.wait();
+                for i in 0..per_worker {
+                    let n = 1 + w * per_worker + i;
+                    let b = body("Set-Mailbox", json!({"Identity": format!("bulk{n:06}@contoso.test"), "UserCertificate": values(&[&cert])}));
+                    let mut req = client.post(sim.invoke_url());
+                    for (k, v) in protocol_headers(&sim, &t) {
+                        req = req.header(k, v);
+                    }
+                    assert_eq!(req.body(b).send().unwrap().status().as_u16(), 200);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let elapsed = started.elapsed();
+    let counts = sim.write_counts();
+    assert_eq!(counts.len(), workers * per_worker);
+    assert!(counts.values().all(|&n| n == 1));
+    assert!(
+        sim.max_concurrency() <= workers && sim.max_concurrency() >= 2,
+        "{}",
+        sim.max_concurrency()
+    );
+    // 320 requests of >= 20 ms each: parallel, far below the 6.4 s a single worker needs.
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
