@@ -897,6 +897,22 @@ async fn the_token_endpoint_is_retried_when_unavailable() {
     let statuses: Vec<_> = of(&sim.log(), "token").iter().map(|e| e.status).collect();
     assert_eq!(statuses, [Some(503), None, Some(429), Some(200)]);
     assert_eq!(c.stats().token_requests, 4);
+
+    // Unavailable for good: the token request is retried (6 attempts), the cmdlet never sent.
+    let sim = start(contoso());
+    sim.add_fault(FaultRule::status(503).on_token().always());
+    let c = client(&sim);
+    let err = c
+        .set_certificates(RecipientKind::Mailbox, "x@contoso.test", Some(&[]), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Transient, "{err}");
+    assert!(
+        err.message.contains("gave up after 6 attempts") && err.message.contains("AADSTS"),
+        "{err}"
+    );
+    assert_eq!(of(&sim.log(), "token").len(), 6);
+    assert_eq!(of(&sim.log(), "InvokeCommand").len(), 0);
 }
 
 #[test]

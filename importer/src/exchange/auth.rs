@@ -467,7 +467,9 @@ impl TokenProvider {
                     };
                     match delay {
                         Some(d) => tokio::time::sleep(d).await,
-                        None => return Err(e),
+                        None => {
+                            return Err(e.context(format_args!("gave up after {attempt} attempts")))
+                        }
                     }
                 }
                 Err(e) => return Err(e),
@@ -563,8 +565,8 @@ impl TokenProvider {
             .as_deref()
             .map(|d| d.lines().next().unwrap_or(d).trim().to_owned());
         let message = match (parsed.error.as_deref(), description) {
-            (Some(e), Some(d)) => format!("token endpoint refused: {e}: {d}"),
-            (Some(e), None) => format!("token endpoint refused: {e}"),
+            (Some(e), Some(d)) => format!("token endpoint: {e}: {d}"),
+            (Some(e), None) => format!("token endpoint: {e}"),
             _ => format!("token endpoint answered HTTP {status}"),
         };
         let class = match status {

@@ -432,6 +432,8 @@ impl ExoClient {
             attempt += 1;
             let (result, generation) = self.send_once(&self.inner.invoke_url, &body).await;
             let err = match result {
+                // No request was sent: getting a token failed (after its own retries).
+                Err(e) if generation.is_none() => return Err(ctx(e)),
                 Ok(reply) => {
                     let rid = reply.request_id;
                     let Some(first) = reply.value.first() else {
@@ -517,6 +519,8 @@ impl ExoClient {
             attempt += 1;
             let (result, generation) = self.send_once(url, body).await;
             let err = match result {
+                // No request was sent: getting a token failed (after its own retries).
+                Err(e) if generation.is_none() => return Err(e),
                 Ok(mut reply) => {
                     reply.attempts = attempt + u32::from(reauthenticated);
                     return Ok(reply);
