@@ -159,7 +159,14 @@ async fn handle(
         )),
     };
     match outcome {
-        Outcome::Respond(reply) => Ok(reply.into_response(&request_id)),
+        Outcome::Respond(reply) => {
+            let mut resp = reply.into_response(&request_id);
+            // Echoed, as Microsoft's services do.
+            if let Some(c) = parts.headers.get("client-request-id") {
+                resp.headers_mut().insert("client-request-id", c.clone());
+            }
+            Ok(resp)
+        }
         Outcome::Drop => {
             dropper.notify_one();
             std::future::pending::<()>().await;

@@ -635,6 +635,12 @@ fn protocol_headers_and_body_shape_are_enforced() {
     };
     let r = send(&good, &b);
     assert_eq!(r.status, 200);
+    let sent = &good
+        .iter()
+        .find(|(k, _)| k == "client-request-id")
+        .unwrap()
+        .1;
+    assert_eq!(r.header("client-request-id").as_ref(), Some(sent));
     assert!(exo_simulator::tenant::is_guid(
         &r.header("request-id").unwrap()
     ));
