@@ -117,10 +117,13 @@ fn exporter_key() -> SecretKey {
     SecretKey::from_file_bytes(&std::fs::read(p).unwrap(), None).unwrap()
 }
 
+/// A user name and its attribute values.
+type Person<'a> = (&'a str, Vec<(Attribute, Vec<u8>)>);
+
 /// A small real bundle: DER certificates, a PKCS#7 blob, a BER one and garbage.
 fn build_bundle() -> (Vec<u8>, BundleHeader) {
     let mut w = BundleWriter::new(Cursor::new(Vec::new()), Cursor::new(Vec::new())).unwrap();
-    let people: [(&str, Vec<(Attribute, Vec<u8>)>); 4] = [
+    let people: [Person<'_>; 4] = [
         (
             "alice",
             vec![(Attribute::UserCertificate, pki("certs/alice.der"))],
