@@ -194,13 +194,13 @@ fn latency_is_added_to_every_request() {
         started.elapsed()
     );
     sim.set_latency(Duration::ZERO);
-    sim.add_fault(FaultRule::delay(200).on_cmdlet("Get-MailContact"));
+    sim.add_fault(FaultRule::delay(600).on_cmdlet("Get-MailContact"));
     let started = Instant::now();
     assert_eq!(invoke(&sim, &t, "Get-MailContact", json!({})).status, 200);
-    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert!(started.elapsed() >= Duration::from_millis(600));
     let started = Instant::now();
     invoke(&sim, &t, "Get-MailContact", json!({}));
-    assert!(started.elapsed() < Duration::from_millis(150));
+    assert!(started.elapsed() < Duration::from_millis(500));
 }
 
 fn parallel(sim: &Arc<exo_simulator::SimHandle>, t: &str, n: usize) -> Vec<u16> {
@@ -223,7 +223,7 @@ fn concurrency_counter_sees_parallel_requests() {
         Simulator::start(
             contoso(),
             SimConfig {
-                latency_ms: 300,
+                latency_ms: 800,
                 ..SimConfig::default()
             },
         )
@@ -259,7 +259,7 @@ fn concurrency_limit_answers_429() {
         Simulator::start(
             contoso(),
             SimConfig {
-                latency_ms: 300,
+                latency_ms: 800,
                 max_concurrent_requests: Some(2),
                 ..SimConfig::default()
             },
