@@ -134,8 +134,17 @@ impl Store {
         let r = &self.tenant.recipients[i];
         self.by_id
             .insert(r.external_directory_object_id.to_ascii_lowercase(), i);
-        for a in r.smtp_addresses() {
-            let v = self.by_address.entry(a.to_lowercase()).or_default();
+        // SMTP entries by their bare address; other entries (SIP:, X500:, …) whole.
+        let keys: Vec<String> = r
+            .email_addresses
+            .iter()
+            .map(|e| match e.split_once(':') {
+                Some((p, a)) if p.eq_ignore_ascii_case("smtp") => a.to_lowercase(),
+                _ => e.to_lowercase(),
+            })
+            .collect();
+        for k in keys {
+            let v = self.by_address.entry(k).or_default();
             if !v.contains(&i) {
                 v.push(i);
             }
@@ -143,7 +152,8 @@ impl Store {
     }
 
     /// Recipients an `Identity` value names: ExternalDirectoryObjectId, PrimarySmtpAddress
-    /// or any SMTP entry of EmailAddresses (case-insensitive).
+    /// or any entry of EmailAddresses (an SMTP address with or without `smtp:`, other
+    /// entries with their prefix, e.g. `SIP:a@x`), case-insensitive.
     pub(crate) fn lookup(&self, identity: &str) -> Vec<usize> {
         if let Some(&i) = self.by_id.get(&identity.to_ascii_lowercase()) {
             return vec![i];

@@ -112,15 +112,24 @@ fn identity_is_looked_up_by_id_primary_or_any_smtp_address_within_the_kind() {
         json!({"Identity": "frank@contoso.test"}),
     );
     assert_eq!(ids(&r, "Identity"), ["frank"]);
-    // Not an address: the SIP proxy and the X500 do not count; nor does Name.
-    for identity in ["sip:frank@contoso.test", "alice"] {
-        let c = if identity.starts_with("sip") {
-            "Get-MailUser"
-        } else {
-            "Get-Mailbox"
-        };
+    // Any EmailAddresses entry: non-SMTP ones with their prefix.
+    let r = invoke(
+        &sim,
+        &t,
+        "Get-MailUser",
+        json!({"Identity": "sip:frank@contoso.test"}),
+    );
+    assert_eq!(ids(&r, "Identity"), ["frank"]);
+    let x500 = "X500:/o=ContosoOrg/ou=Exchange Administrative Group/cn=Recipients/cn=alice";
+    let r = invoke(&sim, &t, "Get-Mailbox", json!({"Identity": x500}));
+    assert_eq!(ids(&r, "Identity"), ["alice"]);
+    // Name and bare non-SMTP addresses do not resolve.
+    for identity in [
+        "alice",
+        "/o=ContosoOrg/ou=Exchange Administrative Group/cn=Recipients/cn=alice",
+    ] {
         assert_eq!(
-            invoke(&sim, &t, c, json!({"Identity": identity})).status,
+            invoke(&sim, &t, "Get-Mailbox", json!({"Identity": identity})).status,
             404,
             "{identity}"
         );
