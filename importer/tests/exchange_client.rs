@@ -480,6 +480,63 @@ async fn server_errors_and_dropped_connections_are_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_out_requests_are_retried_without_duplicates() {
+    let sim = start(contoso());
+    let mut cfg = config(&sim);
+    cfg.request_timeout = Duration::from_millis(300);
+    let c = ExoClient::new(cfg, pem_credential()).unwrap();
+    c.authenticate().await.unwrap();
+    let grace = id_of(&sim, "grace@contoso.test");
+    sim.add_fault(FaultRule::delay(600).on_cmdlet("Set-Mailbox"));
+    let receipt = c
+        .set_certificates(
+            RecipientKind::Mailbox,
+            &grace,
+            Some(&[pki("certs/grace.der")]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(receipt.attempts, 2);
+
+    // The first New-MailContact times out (the simulator abandons a request whose
+    // client went away; a real service might still complete it, and then the address
+    // is taken and the late request refused): the client looks the contact up, finds
+    // nothing, and creates it once.
+    sim.add_fault(FaultRule::delay(600).on_cmdlet("New-MailContact"));
+    let made = c
+        .new_mail_contact("wanda", "Wanda", "wanda@fabrikam.test")
+        .await
+        .unwrap();
+    assert_eq!(made.recipient.primary_smtp_address, "wanda@fabrikam.test");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let log = sim.log();
+    let news: Vec<_> = log
+        .iter()
+        .filter(|e| e.cmdlet.as_deref() == Some("New-MailContact"))
+        .collect();
+    let lookups = log
+        .iter()
+        .filter(|e| e.cmdlet.as_deref() == Some("Get-MailContact"))
+        .count();
+    assert_eq!(lookups, 1, "looked up before repeating");
+    assert_eq!(news.iter().filter(|e| e.applied).count(), 1, "{news:#?}");
+    assert_eq!(
+        sim.state()
+            .recipients
+            .iter()
+            .filter(|r| r.primary_smtp_address() == "wanda@fabrikam.test")
+            .count(),
+        1
+    );
+    // The Set that timed out was applied late too: same value set, same state.
+    assert_eq!(
+        sim.recipient(&grace).unwrap().user_certificate,
+        [pki("certs/grace.der")]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_end_with_the_last_error() {
     let sim = start(contoso());
     let c = client(&sim);
@@ -837,6 +894,23 @@ async fn the_simulator_accepts_assertions_from_every_credential_format() {
             .unwrap_or_else(|e| panic!("{what}: {e}"));
     }
     assert_eq!(of(&sim.log(), "token").len(), 8);
+
+    // A PFX exported with an empty password (still a password: given as "").
+    openssl(&[
+        "pkcs12",
+        "-export",
+        "-in",
+        pem_s,
+        "-inkey",
+        key_s,
+        "-passout",
+        "pass:",
+        "-out",
+        &t("empty.pfx"),
+    ]);
+    let empty = Secret::new(String::new());
+    let cred = Credential::from_file(Path::new(&t("empty.pfx")), None, Some(&empty)).unwrap();
+    assert_eq!(cred.x5t(), x5t);
 
     // Wrong passwords and missing ones say so.
     let wrong = Secret::new("nope".to_owned());
