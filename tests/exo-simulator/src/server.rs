@@ -143,9 +143,38 @@ async fn handle(
             .into_response(&request_id))
         }
     };
+    // The request runs in a task of its own: like the real service, it finishes (and
+    // applies its write) even when the client goes away while it is being processed.
+    let client_request_id = parts.headers.get("client-request-id").cloned();
+    let rid = request_id.clone();
+    let outcome = match tokio::spawn(route(shared, parts, body, rid)).await {
+        Ok(o) => o,
+        Err(_) => Outcome::Respond(Reply::json(
+            500,
+            json!({"error": {"code": "InternalServerError", "message": "the simulator's handler panicked"}}),
+        )),
+    };
+    match outcome {
+        Outcome::Respond(reply) => {
+            let mut resp = reply.into_response(&request_id);
+            // Echoed, as Microsoft's services do.
+            if let Some(c) = client_request_id {
+                resp.headers_mut().insert("client-request-id", c);
+            }
+            Ok(resp)
+        }
+        Outcome::Drop => {
+            dropper.notify_one();
+            std::future::pending::<()>().await;
+            unreachable!("pending() never completes")
+        }
+    }
+}
+
+async fn route(shared: Arc<Shared>, parts: Parts, body: Bytes, request_id: String) -> Outcome {
     let path = parts.uri.path().to_owned();
     let segments: Vec<&str> = path.split('/').collect();
-    let outcome = match segments[..] {
+    match segments[..] {
         ["", "_sim", ..] => Outcome::Respond(admin(&shared, &parts, &body, &segments[2..])),
         ["", tenant, "oauth2", "v2.0", "token"] => {
             token(&shared, &parts, &body, tenant, &request_id).await
@@ -157,21 +186,6 @@ async fn handle(
             404,
             json!({"error": {"code": "NotFound", "message": format!("no endpoint {path}: the simulator serves /{{tenant}}/oauth2/v2.0/token, /adminapi/beta/{{tenant}}/InvokeCommand and /_sim/")}}),
         )),
-    };
-    match outcome {
-        Outcome::Respond(reply) => {
-            let mut resp = reply.into_response(&request_id);
-            // Echoed, as Microsoft's services do.
-            if let Some(c) = parts.headers.get("client-request-id") {
-                resp.headers_mut().insert("client-request-id", c.clone());
-            }
-            Ok(resp)
-        }
-        Outcome::Drop => {
-            dropper.notify_one();
-            std::future::pending::<()>().await;
-            unreachable!("pending() never completes")
-        }
     }
 }
 
@@ -671,6 +685,9 @@ async fn invoke(
             }
         }
     }
+    // Processing and logging under one lock: a test that sees the write also sees its
+    // log entry.
+    let mut store = shared.lock();
     let reply = match shared.config.max_concurrent_requests {
         Some(limit) if guard.1 > limit => exo_error(
             429,
@@ -678,14 +695,13 @@ async fn invoke(
             &format!("Maximum number of concurrent requests per tenant ({limit}) exceeded. Please retry after some time."),
         )
         .header("Retry-After", "1"),
-        _ => {
-            let mut store = shared.lock();
-            process(&mut store, shared.config.max_page_size, parts, body, tenant, &mut entry)
-        }
+        _ => process(&mut store, shared.config.max_page_size, parts, body, tenant, &mut entry),
     };
     entry.status = (!drop_after).then_some(reply.status);
     entry.error = reply.exception_type();
-    push_log(shared, entry);
+    entry.seq = store.log.len() as u64 + 1;
+    store.log.push(entry);
+    drop(store);
     drop(guard);
     if drop_after {
         Outcome::Drop

@@ -505,3 +505,40 @@ fn sustained_parallel_writes_are_each_counted_once() {
     // 320 requests of >= 20 ms each: parallel, far below the 6.4 s a single worker needs.
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
 }
+
+#[test]
+fn a_client_that_gives_up_mid_request_still_gets_its_write_applied() {
+    // Like the real service: the cmdlet runs to completion even when the client times out
+    // or is killed; only the response is lost.
+    let sim = Simulator::start(
+        contoso(),
+        SimConfig {
+            latency_ms: 600,
+            ..SimConfig::default()
+        },
+    )
+    .unwrap();
+    let t = token(&sim);
+    let impatient = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let mut req = impatient.post(sim.invoke_url());
+    for (k, v) in protocol_headers(&sim, &t) {
+        req = req.header(k, v);
+    }
+    let b = body(
+        "Set-Mailbox",
+        json!({"Identity": "bob@contoso.test", "UserCertificate": values(&[&pki("bob.der")])}),
+    );
+    let err = req.body(b).send().unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(sim.writes_to("bob@contoso.test"), 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sim.writes_to("bob@contoso.test") == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sim.writes_to("bob@contoso.test"), 1);
+    let last = sim.log().pop().unwrap();
+    assert_eq!((last.status, last.applied), (Some(200), true));
+}
