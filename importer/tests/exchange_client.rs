@@ -274,6 +274,15 @@ async fn reads_every_recipient_of_the_fixture_tenant() {
         .recipients
         .iter()
         .any(|r| !r.user_certificate.is_empty()));
+
+    // The same without `$select`.
+    let mut cfg = config(&sim);
+    cfg.select = false;
+    let plain = ExoClient::new(cfg, pem_credential()).unwrap();
+    assert_eq!(
+        plain.get_all_recipients().await.unwrap().recipients,
+        listing.recipients
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,6 +294,11 @@ async fn reads_2500_recipients_in_pages_of_1000() {
     eprintln!("2,500 mailboxes in {:?}", started.elapsed());
     assert_eq!(listing.recipients.len(), 2500);
     assert_eq!(listing.request_ids.len(), 3);
+    // `$select` is carried by the next links: every page has the selected members.
+    assert!(listing
+        .recipients
+        .iter()
+        .all(|r| r.user_principal_name.is_some()));
     let mut ids: Vec<_> = listing
         .recipients
         .iter()

@@ -32,6 +32,23 @@ pub const ANCHOR_MAILBOX: &str = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d537
 /// the number for the REST transport. 8 keeps well clear of it while hiding latency.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
 
+/// The recipient members the client reads: what `$select` asks for on Get-* calls
+/// (docs/exchange-wire-protocol.md, "Recipient object members"). Without `$select`
+/// the real service returns every one of a mailbox's several hundred properties.
+pub const RECIPIENT_MEMBERS: &[&str] = &[
+    "ExternalDirectoryObjectId",
+    "Identity",
+    "DisplayName",
+    "PrimarySmtpAddress",
+    "EmailAddresses",
+    "UserPrincipalName",
+    "RecipientTypeDetails",
+    "IsDirSynced",
+    "IsExchangeCloudManaged",
+    "UserCertificate",
+    "UserSMimeCertificate",
+];
+
 /// How to reach and call a tenant.
 #[derive(Debug, Clone)]
 pub struct ExoConfig {
@@ -53,6 +70,9 @@ pub struct ExoConfig {
     pub page_size: u32,
     /// Seed of the backoff jitter; `None` seeds from the OS (tests fix it).
     pub jitter_seed: Option<u64>,
+    /// Ask Get-* calls for [`RECIPIENT_MEMBERS`] only (`?$select=…`). On by default;
+    /// off sends no query string at all (if a service refuses one of the names).
+    pub select: bool,
 }
 
 impl ExoConfig {
@@ -73,6 +93,7 @@ impl ExoConfig {
             connect_timeout: Duration::from_secs(30),
             page_size: 1000,
             jitter_seed: None,
+            select: true,
         }
     }
 }
@@ -136,6 +157,8 @@ pub struct ExoClient {
 struct Inner {
     http: reqwest::Client,
     invoke_url: Url,
+    /// `invoke_url`, with `?$select=…` when configured: where Get-* calls go.
+    get_url: Url,
     anchor: String,
     prefer: String,
     tokens: TokenProvider,
@@ -202,6 +225,10 @@ impl ExoClient {
             .map_err(|e| invalid(format!("cannot set up HTTPS: {e}")))?;
         let invoke_url = Url::parse(&config.endpoints.invoke_url(&config.tenant))
             .map_err(|e| invalid(format!("InvokeCommand URL: {e}")))?;
+        let mut get_url = invoke_url.clone();
+        if config.select {
+            get_url.set_query(Some(&format!("$select={}", RECIPIENT_MEMBERS.join(","))));
+        }
         let jitter = Arc::new(Mutex::new(match config.jitter_seed {
             Some(seed) => Jitter::seeded(seed),
             None => Jitter::from_entropy(),
@@ -219,6 +246,7 @@ impl ExoClient {
             inner: Arc::new(Inner {
                 http,
                 invoke_url,
+                get_url,
                 anchor: format!("{ANCHOR_MAILBOX}@{}", config.tenant),
                 prefer: format!("odata.maxpagesize={}", config.page_size),
                 tokens,
@@ -282,7 +310,7 @@ impl ExoClient {
     pub async fn get_recipients(&self, kind: RecipientKind) -> Result<Listing, ExoError> {
         let cmdlet = kind.get_cmdlet();
         let body = cmdlet_body(cmdlet, params([("ResultSize", json!("Unlimited"))]));
-        let mut url = self.inner.invoke_url.clone();
+        let mut url = self.inner.get_url.clone();
         let mut seen = HashSet::new();
         let mut listing = Listing::default();
         loop {
@@ -330,7 +358,7 @@ impl ExoClient {
                 ("ResultSize", json!("Unlimited")),
             ]),
         );
-        let reply = match self.invoke(&self.inner.invoke_url, &body).await {
+        let reply = match self.invoke(&self.inner.get_url, &body).await {
             Ok(r) => r,
             Err(e) if e.class == ErrorClass::NotFound => return Ok(None),
             Err(e) => return Err(e.context(format_args!("{cmdlet} {identity}"))),
@@ -889,6 +917,19 @@ mod tests {
             let e = c.checked_next_link(bad).unwrap_err();
             assert!(e.contains("refused"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn get_calls_select_the_recipient_members() {
+        let c = client_for("t").unwrap();
+        assert_eq!(
+            c.inner.get_url.as_str(),
+            "https://exo.example/adminapi/beta/t/InvokeCommand?$select=ExternalDirectoryObjectId,\
+             Identity,DisplayName,PrimarySmtpAddress,EmailAddresses,UserPrincipalName,\
+             RecipientTypeDetails,IsDirSynced,IsExchangeCloudManaged,UserCertificate,\
+             UserSMimeCertificate"
+        );
+        assert_eq!(c.inner.invoke_url.query(), None);
     }
 
     #[test]
