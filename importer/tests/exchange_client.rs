@@ -1010,3 +1010,56 @@ fn plain_http_is_refused_unless_on_loopback_and_asked_for() {
         Endpoints::dangerous_allow_http_loopback("http://192.0.2.1", "http://127.0.0.1:1").is_err()
     );
 }
+
+/// Not a CI test: how long reading a 100,000-recipient tenant takes, and the speed-up of
+/// bounded concurrency over one request at a time with 20 ms per call.
+/// `cargo test --release -p certferry-import --test exchange_client -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing, not a check"]
+async fn timing_read_100k_and_concurrency_speedup() {
+    let sim = start(Tenant::synthetic(100_000));
+    let c = client(&sim);
+    let started = Instant::now();
+    let listing = c.get_mailboxes().await.unwrap();
+    eprintln!(
+        "read {} mailboxes in {:?}",
+        listing.recipients.len(),
+        started.elapsed()
+    );
+
+    sim.set_latency(Duration::from_millis(20));
+    let der = pki("certs/alice.der");
+    let mut times = Vec::new();
+    for bound in [1, 8] {
+        let mut cfg = config(&sim);
+        cfg.max_in_flight = bound;
+        let c = ExoClient::new(cfg, pem_credential()).unwrap();
+        c.authenticate().await.unwrap();
+        sim.reset_stats();
+        let started = Instant::now();
+        let results = ExoClient::run_bounded(listing.recipients.iter().take(400), bound, |r| {
+            let (c, der) = (c.clone(), der.clone());
+            async move {
+                c.set_certificates(
+                    RecipientKind::Mailbox,
+                    r.write_identity(),
+                    Some(&[der]),
+                    None,
+                )
+                .await
+            }
+        })
+        .await;
+        assert!(results.iter().all(Result::is_ok));
+        let elapsed = started.elapsed();
+        eprintln!(
+            "400 writes at concurrency {bound}: {elapsed:?}, peak {}",
+            sim.max_concurrency()
+        );
+        times.push(elapsed);
+    }
+    eprintln!(
+        "speed-up {:.1}x",
+        times[0].as_secs_f64() / times[1].as_secs_f64()
+    );
+}
