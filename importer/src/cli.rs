@@ -58,6 +58,17 @@ pub enum Command {
     Status(StatusArgs),
     /// Show which certificates a recipient (or a certificate) had after each import.
     History(HistoryArgs),
+    /// Compare a verified bundle with the tenant and show what `apply` would
+    /// write: per recipient unchanged, to change (added and removed
+    /// certificates), unmatched, ambiguous (never written), skipped (synced from
+    /// on-premises) or over the 15-value cap. `--out` saves the plan for `apply --plan`.
+    Plan(PlanArgs),
+    /// Write the certificates into Exchange Online: verify, plan, write each
+    /// changed attribute as its complete value set, read it back to confirm, log
+    /// every write to the audit log, and record the bundle as imported only when
+    /// every write succeeded. Safe to run again after an interruption: what was
+    /// written is then unchanged and is not written twice.
+    Apply(ApplyArgs),
     /// Maintenance: record a verified bundle as imported (what `apply` does
     /// once every write succeeded). Use only after publishing it by other means.
     #[command(hide = true)]
@@ -190,6 +201,67 @@ pub struct MarkImportedArgs {
     #[command(flatten)]
     pub bundle: BundleArgs,
     /// The SHA-256 of the review report the reviewer approved.
+    #[arg(long, value_name = "HEX")]
+    pub review_sha256: Option<String>,
+}
+
+/// Options shared by `plan` and `apply`.
+#[derive(Debug, Args)]
+pub struct TenantArgs {
+    /// The tenant configuration (TOML: tenant, client_id, cloud, certificate, ...).
+    /// Default: tenant.toml next to the policy file.
+    #[arg(long, value_name = "FILE")]
+    pub tenant: Option<PathBuf>,
+    /// How to match bundle entries to recipients: smtp (mail and smtp: proxy
+    /// addresses) or upn.
+    #[arg(long, value_name = "HOW", default_value = "smtp", value_parser = ["smtp", "upn"])]
+    pub match_by: String,
+    /// Create a mail contact for an entry that matches no recipient.
+    #[arg(long)]
+    pub create_contacts: bool,
+    /// Remove certificates that certferry itself wrote earlier for this source
+    /// and that the bundle no longer has. Values written by anyone else are never removed.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+/// `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+    /// The bundle.
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// Tenant options.
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// Save the plan (JSON) for `apply --plan`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+    /// The bundle.
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// Tenant options.
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// Apply only if the tenant still matches this saved plan (from `plan --out`).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Append every write to this audit log (JSON lines). Default: the state
+    /// file's path with `.audit.jsonl` appended.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// The SHA-256 of the review report the reviewer approved, recorded with the import.
     #[arg(long, value_name = "HEX")]
     pub review_sha256: Option<String>,
 }

@@ -40,6 +40,9 @@ pub enum Failure {
     Key(String),
     /// State or output could not be read or written (exit 5).
     Output(String),
+    /// Exchange Online refused or failed (exit 6): the import is incomplete;
+    /// running `apply` again finishes it.
+    Tenant(String),
 }
 
 impl Failure {
@@ -50,13 +53,14 @@ impl Failure {
             Failure::Invalid { .. } => 3,
             Failure::Key(_) => 4,
             Failure::Output(_) => 5,
+            Failure::Tenant(_) => 6,
         }
     }
 
     /// The message.
     pub fn message(&self) -> &str {
         match self {
-            Failure::Usage(m) | Failure::Key(m) | Failure::Output(m) => m,
+            Failure::Usage(m) | Failure::Key(m) | Failure::Output(m) | Failure::Tenant(m) => m,
             Failure::Invalid { message, .. } => message,
         }
     }
@@ -113,14 +117,16 @@ pub fn run(command: Command) -> Result<Outcome, Failure> {
         Command::Status(a) => status(&a),
         Command::History(a) => history(&a),
         Command::MarkImported(a) => mark_imported(&a),
+        Command::Plan(a) => crate::online::plan_cmd(&a),
+        Command::Apply(a) => crate::online::apply_cmd(&a),
     }
 }
 
-fn load_policy(c: &Common) -> Result<Policy, Failure> {
+pub(crate) fn load_policy(c: &Common) -> Result<Policy, Failure> {
     Policy::load(&c.policy).map_err(|e| Failure::Usage(e.to_string()))
 }
 
-fn state_path(c: &Common, p: &Policy) -> PathBuf {
+pub(crate) fn state_path(c: &Common, p: &Policy) -> PathBuf {
     c.state.clone().unwrap_or_else(|| p.state_path.clone())
 }
 
@@ -129,7 +135,7 @@ fn open_state_ro(c: &Common, p: &Policy) -> Result<Option<StateDb>, Failure> {
 }
 
 /// `--now`, else the clock.
-fn now(b: &BundleArgs) -> Result<Timestamp, Failure> {
+pub(crate) fn now(b: &BundleArgs) -> Result<Timestamp, Failure> {
     match &b.now {
         Some(t) => Timestamp::parse(t)
             .ok_or_else(|| Failure::Usage(format!("--now {t:?}: expected YYYY-MM-DDTHH:MM:SSZ"))),
@@ -137,7 +143,7 @@ fn now(b: &BundleArgs) -> Result<Timestamp, Failure> {
     }
 }
 
-fn clock() -> Result<Timestamp, Failure> {
+pub(crate) fn clock() -> Result<Timestamp, Failure> {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -146,7 +152,7 @@ fn clock() -> Result<Timestamp, Failure> {
 }
 
 /// Reads and verifies the bundle with the full policy (or `adjust`ed).
-fn load_verified(
+pub(crate) fn load_verified(
     b: &BundleArgs,
     policy: &Policy,
     state: Option<&StateDb>,
