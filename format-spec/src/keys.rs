@@ -240,11 +240,14 @@ impl PublicKey {
         }
     }
 
-    /// The two-line `.pub` form, exactly as `minisign -G` writes it.
+    /// The two-line `.pub` form, exactly as `minisign -G` writes it. minisign
+    /// prints the key id here with `%" PRIX64`, without leading zeros (a key id
+    /// whose top digit is 0 shows 15 digits), unlike the 16-digit form used
+    /// everywhere else (`KeyId::to_hex`, SPEC.md §7.1).
     pub fn to_file_string(&self) -> String {
         format!(
-            "{UNTRUSTED_PREFIX}minisign public key {}\n{}\n",
-            self.key_id,
+            "{UNTRUSTED_PREFIX}minisign public key {:X}\n{}\n",
+            u64::from_le_bytes(*self.key_id.as_bytes()),
             self.to_base64()
         )
     }
@@ -632,7 +635,7 @@ pub(crate) mod tests {
             file,
             format!(
                 "untrusted comment: minisign public key {}\n{b64}\n",
-                pk.key_id()
+                pk.key_id().to_hex().trim_start_matches('0')
             )
         );
         assert_eq!(PublicKey::parse_file(&file).expect("file"), pk);
@@ -893,5 +896,23 @@ RWQAAEIyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAaGLadZIv
         let (pk2, _) = generate_keypair().expect("gen");
         assert_ne!(pk1, pk2);
         assert_eq!(sk1.public_key(), pk1);
+    }
+}
+
+#[cfg(test)]
+mod pub_file_key_id_regression {
+    use super::*;
+
+    #[test]
+    fn pub_file_key_id_has_no_leading_zero_like_minisign() {
+        // A key id whose top hex digit is 0: minisign writes 15 digits in the .pub comment.
+        let (pk, _) = keypair_from_seed(&[7; 32], [0xc5, 0x9f, 0xc5, 0xd6, 0xa5, 0xa0, 0xc7, 0x04]);
+        let text = pk.to_file_string();
+        assert!(
+            text.starts_with("untrusted comment: minisign public key 4C7A0A5D6C59FC5\n"),
+            "{text}"
+        );
+        assert_eq!(pk.key_id().to_hex(), "04C7A0A5D6C59FC5");
+        assert_eq!(PublicKey::parse_file(&text).unwrap(), pk);
     }
 }
