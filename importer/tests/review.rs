@@ -174,3 +174,24 @@ fn review_shows_the_changes_between_two_successive_bundles() {
     }
     assert!(html.contains(&hash));
 }
+
+#[test]
+fn review_works_before_the_reviewer_has_approved() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_policy(
+        d.path(),
+        &PolicyOpts {
+            reviewer: 1,
+            ..PolicyOpts::default()
+        },
+    );
+    let b = write_signed(d.path(), &Spec::new(1, vec![user_cert("alice", "alice")]));
+    let out = run(&["review", "--policy", s(&policy), "--now", NOW, s(&b)]);
+    assert_eq!(
+        out.code, 0,
+        "the reviewer reads the report before signing: {out:?}"
+    );
+    // verify still requires the reviewer's signature.
+    let out = run(&["verify", "--policy", s(&policy), "--now", NOW, s(&b)]);
+    assert_eq!(out.code, 3, "{out:?}");
+}
