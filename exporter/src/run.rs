@@ -151,20 +151,20 @@ fn ldif(args: &LdifArgs, cancel: &AtomicBool) -> Result<(), Failure> {
 }
 
 fn ldap(args: &LdapArgs, cancel: &AtomicBool) -> Result<(), Failure> {
-    let prepared = prepare(&args.output)?;
     let tls = args.uri.to_ascii_lowercase().starts_with("ldaps://") || args.starttls;
+    if !args.anonymous && !tls && !args.allow_cleartext_bind {
+        return Err(Failure::Usage(format!(
+            "refusing a simple bind over unencrypted {}: use ldaps:// or -Z (StartTLS), or --allow-cleartext-bind",
+            args.uri
+        )));
+    }
+    let prepared = prepare(&args.output)?;
     let bind = if args.anonymous {
         Bind::Anonymous
     } else {
         let name = args.bind.clone().ok_or_else(|| {
             Failure::Usage("give a bind name with -D (or --anonymous to bind anonymously)".into())
         })?;
-        if !tls && !args.allow_cleartext_bind {
-            return Err(Failure::Usage(format!(
-                "refusing a simple bind over unencrypted {}: use ldaps:// or -Z (StartTLS), or --allow-cleartext-bind",
-                args.uri
-            )));
-        }
         let password =
             PasswordSource::choose(args.password_file.clone(), args.password_env.clone())
                 .read("bind password")
