@@ -22,6 +22,9 @@ _certferry__import() {
             certferry__import,approve)
                 cmd="certferry__import__subcmd__approve"
                 ;;
+            certferry__import,archive)
+                cmd="certferry__import__subcmd__archive"
+                ;;
             certferry__import,help)
                 cmd="certferry__import__subcmd__help"
                 ;;
@@ -51,6 +54,9 @@ _certferry__import() {
                 ;;
             certferry__import__subcmd__help,approve)
                 cmd="certferry__import__subcmd__help__subcmd__approve"
+                ;;
+            certferry__import__subcmd__help,archive)
+                cmd="certferry__import__subcmd__help__subcmd__archive"
                 ;;
             certferry__import__subcmd__help,help)
                 cmd="certferry__import__subcmd__help__subcmd__help"
@@ -83,7 +89,7 @@ _certferry__import() {
 
     case "${cmd}" in
         certferry__import)
-            opts="-h -V --help --version verify review approve script status history plan apply mark-imported help"
+            opts="-h -V --help --version verify review approve script status history plan apply archive mark-imported help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -188,8 +194,38 @@ _certferry__import() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        certferry__subcmd__import__subcmd__archive)
+            opts="-h --policy --address --thumbprint --csv --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --address)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --thumbprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --csv)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         certferry__subcmd__import__subcmd__help)
-            opts="verify review approve script status history plan apply mark-imported help"
+            opts="verify review approve script status history plan apply archive mark-imported help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -217,6 +253,20 @@ _certferry__import() {
             return 0
             ;;
         certferry__subcmd__import__subcmd__help__subcmd__approve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        certferry__subcmd__import__subcmd__help__subcmd__archive)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -69,6 +69,11 @@ pub enum Command {
     /// every write succeeded. Safe to run again after an interruption: what was
     /// written is then unchanged and is not written twice.
     Apply(ApplyArgs),
+    /// Audit a folder of archived bundles: verify each one, check each source's
+    /// chain (sequence gaps, forks, broken hash links), and answer which
+    /// certificates an address had in each snapshot (--address) or which
+    /// snapshots and users carried a certificate (--thumbprint).
+    Archive(ArchiveArgs),
     /// Maintenance: record a verified bundle as imported (what `apply` does
     /// once every write succeeded). Use only after publishing it by other means.
     #[command(hide = true)]
@@ -264,4 +269,27 @@ pub struct ApplyArgs {
     /// The SHA-256 of the review report the reviewer approved, recorded with the import.
     #[arg(long, value_name = "HEX")]
     pub review_sha256: Option<String>,
+}
+
+/// `archive`.
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// The trust policy file (TOML): its signers and thresholds judge each bundle.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// The folder of archived bundles (certferry-*.zip with their .minisig files).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The certificates this SMTP address had in each snapshot.
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "thumbprint")]
+    pub address: Option<String>,
+    /// The snapshots and users that carried this certificate (SHA-1 or SHA-256, hex).
+    #[arg(long, value_name = "HEX")]
+    pub thumbprint: Option<String>,
+    /// Write the answer as CSV to this file.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Print everything as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod bundle;
 pub mod certpolicy;
 pub mod cli;
