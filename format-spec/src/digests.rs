@@ -39,12 +39,11 @@ impl BundleDigests {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         std::thread::scope(|s| {
             let b2 = s.spawn(move || {
-                let mut b2 = blake2::Blake2b512::new();
+                let mut b2 = blake2b_simd::Params::new().hash_length(64).to_state();
                 for chunk in rx {
                     b2.update(&chunk);
                 }
-                let out: [u8; 64] = b2.finalize().into();
-                out
+                *b2.finalize().as_array()
             });
             let mut sha = sha2::Sha256::new();
             let read = (|| -> std::io::Result<()> {

@@ -23,7 +23,6 @@ use std::fmt;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use blake2::{Blake2b512, Digest as _};
 use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
 
 use crate::keys::{KeyId, PublicKey, SecretKey, SIG_ALG_ED};
@@ -41,7 +40,10 @@ const GLOBAL_SIG_B64_LEN: usize = 88;
 
 /// BLAKE2b-512 of `data`: the prehash that minisign's `ED` algorithm signs.
 pub fn blake2b512(data: &[u8]) -> [u8; 64] {
-    Blake2b512::digest(data).into()
+    *blake2b_simd::Params::new()
+        .hash_length(64)
+        .hash(data)
+        .as_array()
 }
 
 /// The signature algorithm of a `.minisig` file.

@@ -327,14 +327,16 @@ fn check_layout<'a>(bytes: &'a [u8], members: &[Member]) -> Result<Contents<'a>>
             ));
         }
     }
-    // Manifest hashes, now that the positions are known (members[1..] are the payload in manifest order).
-    for ((digest, path), m) in lines.iter().zip(payload_members(members, values)) {
-        if Sha256::digest(member_bytes(bytes, m)) != *digest {
-            return Err(err!(
-                Manifest,
-                "{path}: SHA-256 does not match the manifest"
-            ));
-        }
+    // Manifest hashes, now that the positions are known (members[1..] are the
+    // payload in manifest order), on all cores.
+    let pairs: Vec<(&(Sha256, String), &Member)> =
+        lines.iter().zip(payload_members(members, values)).collect();
+    let mismatch = parallel_first(&pairs, |((digest, path), m)| {
+        (Sha256::digest(member_bytes(bytes, m)) != *digest)
+            .then(|| err!(Manifest, "{path}: SHA-256 does not match the manifest"))
+    });
+    if let Some(e) = mismatch {
+        return Err(e);
     }
     let at = |name: &str| find(name);
     Ok(Contents {
@@ -343,6 +345,32 @@ fn check_layout<'a>(bytes: &'a [u8], members: &[Member]) -> Result<Contents<'a>>
         entries: at(layout::ENTRIES_JSONL)?.data.clone(),
         review_range: at(layout::REVIEW_CSV)?.data.clone(),
         values,
+    })
+}
+
+/// Runs `check` over `items` on all cores; returns the first failure in item order.
+fn parallel_first<T: Sync>(
+    items: &[T],
+    check: impl Fn(&T) -> Option<Error> + Sync,
+) -> Option<Error> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let check = &check;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().find_map(check)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Some(err!(Manifest, "hashing thread failed")))
+            })
+            .find(Option::is_some)
+            .flatten()
     })
 }
 
@@ -485,14 +513,14 @@ fn check_contents(
         }
     }
     // Which values each entry owns, in order: entry i owns value_start[i]..value_start[i+1].
-    let per_entry = parse_entries_parallel(bytes, &entry_lines, &value_ranges, limits)?;
+    let review = &bytes[contents.review_range.clone()];
+    let (per_entry, spans) =
+        parse_entries_parallel(bytes, &entry_lines, &value_ranges, review, limits)?;
     let mut counts = Counts {
         entries: entry_lines.len() as u64,
         ..Counts::default()
     };
     let mut next_value = 0u64;
-    let mut review = Vec::new();
-    review_csv::header_line(&mut review);
     for (i, (entry_counts, files)) in per_entry.iter().enumerate() {
         for f in files {
             next_value += 1;
@@ -528,13 +556,20 @@ fn check_contents(
             counts
         ));
     }
-    for (i, line) in entry_lines.iter().enumerate() {
-        // Parsed successfully above; parsing is deterministic.
-        let entry: Entry = serde_json::from_slice(&bytes[line.clone()])
-            .map_err(|e| err!(Content, "entries.jsonl line {}: {e}", i + 1))?;
-        review_csv::entry_rows(&mut review, i as u64 + 1, &entry);
-    }
-    if review != bytes[contents.review_range.clone()] {
+    // review.csv: the workers compared their rows with it; here the pieces
+    // must tile it exactly, after the header.
+    let review = &bytes[contents.review_range.clone()];
+    let mut header_line = Vec::new();
+    review_csv::header_line(&mut header_line);
+    let mut pos = header_line.len();
+    let tiles = review.starts_with(&header_line)
+        && spans.iter().flatten().all(|&(start, end)| {
+            let ok = start == pos;
+            pos = end;
+            ok
+        })
+        && pos == review.len();
+    if !tiles {
         return Err(err!(
             Content,
             "review.csv differs from the table the entries give (SPEC.md §6.5)"
@@ -559,30 +594,32 @@ fn check_contents(
 
 type EntryCheck = (Counts, Vec<u64>);
 
-/// Parses and checks every entry line on two threads.
+/// Where one worker's review rows lie in `review.csv`: `None` if its entries
+/// have no rows (entries without values).
+type Span = Option<(usize, usize)>;
+
+/// Parses and checks every entry line on all cores. Each worker also renders
+/// its entries' review rows and compares them with `review.csv` where they
+/// must lie: a row of entry N starts a line with `N,` (no field holds a line
+/// break: control characters are refused in every text field), and the
+/// caller checks that the workers' spans tile the file after its header.
 fn parse_entries_parallel(
     bytes: &[u8],
     lines: &[Range<usize>],
     values: &[Range<usize>],
+    review: &[u8],
     limits: &Limits,
-) -> Result<Vec<EntryCheck>> {
+) -> Result<(Vec<EntryCheck>, Vec<Span>)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, 8);
     let chunk = lines.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<EntryCheck>>> = std::thread::scope(|s| {
+    let results: Vec<Result<(Vec<EntryCheck>, Span)>> = std::thread::scope(|s| {
         let handles: Vec<_> = lines
             .chunks(chunk)
             .enumerate()
             .map(|(c, part)| {
-                s.spawn(move || {
-                    part.iter()
-                        .enumerate()
-                        .map(|(j, line)| {
-                            check_entry(bytes, line.clone(), c * chunk + j + 1, values, limits)
-                        })
-                        .collect::<Result<Vec<_>>>()
-                })
+                s.spawn(move || check_chunk(bytes, part, c * chunk, values, review, limits))
             })
             .collect();
         handles
@@ -594,10 +631,61 @@ fn parse_entries_parallel(
             .collect()
     });
     let mut out = Vec::with_capacity(lines.len());
+    let mut spans = Vec::new();
     for r in results {
-        out.extend(r?);
+        let (checks, span) = r?;
+        out.extend(checks);
+        spans.push(span);
     }
-    Ok(out)
+    Ok((out, spans))
+}
+
+/// One worker: the entries `first + 1 ..` of `part`.
+fn check_chunk(
+    bytes: &[u8],
+    part: &[Range<usize>],
+    first: usize,
+    values: &[Range<usize>],
+    review: &[u8],
+    limits: &Limits,
+) -> Result<(Vec<EntryCheck>, Span)> {
+    let differs = || {
+        err!(
+            Content,
+            "review.csv differs from the table the entries give (SPEC.md §6.5)"
+        )
+    };
+    let mut out = Vec::with_capacity(part.len());
+    let mut span: Span = None;
+    let mut rows = Vec::new();
+    for (j, line) in part.iter().enumerate() {
+        let n = first + j + 1;
+        rows.clear();
+        out.push(check_entry(
+            bytes,
+            line.clone(),
+            n,
+            values,
+            limits,
+            &mut rows,
+        )?);
+        if rows.is_empty() {
+            continue;
+        }
+        let start = match span {
+            Some((_, end)) => end,
+            None => {
+                let needle = format!("\n{n},");
+                memchr::memmem::find(review, needle.as_bytes()).ok_or_else(differs)? + 1
+            }
+        };
+        let end = start + rows.len();
+        if review.get(start..end) != Some(rows.as_slice()) {
+            return Err(differs());
+        }
+        span = Some((span.map_or(start, |(s, _)| s), end));
+    }
+    Ok((out, span))
 }
 
 fn check_guid(s: &str) -> bool {
@@ -629,6 +717,7 @@ fn check_entry(
     n: usize,
     values: &[Range<usize>],
     limits: &Limits,
+    rows: &mut Vec<u8>,
 ) -> Result<EntryCheck> {
     let where_ = format!("entries.jsonl line {n}");
     let entry: Entry = parse_canonical(&bytes[line], &where_)?;
@@ -727,6 +816,9 @@ fn check_entry(
             counts.unparseable_values += 1;
         }
         for (rec, info) in v.certificates.iter().zip(&decoded.certificates) {
+            for name in &rec.rfc822_names {
+                check_text(name, &format!("{who}: {} certificate rfc822Name", v.file))?;
+            }
             let want = CertRecord::describe(info, &rec.class, &rec.reasons);
             if *rec != want {
                 return Err(err!(
@@ -746,6 +838,7 @@ fn check_entry(
             }
         }
     }
+    review_csv::entry_rows(rows, n as u64, &entry);
     Ok((counts, files))
 }
 
