@@ -386,15 +386,43 @@ fn parse_canonical<T: serde::de::DeserializeOwned + serde::Serialize>(
     what: &str,
 ) -> Result<T> {
     let value: T = serde_json::from_slice(line).map_err(|e| err!(Content, "{what}: {e}"))?;
-    let again = serde_json::to_vec(&value).map_err(|e| err!(Content, "{what}: {e}"))?;
     let body = line.strip_suffix(b"\n").unwrap_or(line);
-    if again != body || body.len() == line.len() {
+    // Re-serialise straight into a comparison with the input: no copy.
+    let mut cmp = Compare {
+        expected: body,
+        pos: 0,
+        equal: true,
+    };
+    let wrote = serde_json::to_writer(&mut cmp, &value);
+    if wrote.is_err() || !cmp.equal || cmp.pos != body.len() || body.len() == line.len() {
         return Err(err!(
             Content,
             "{what} is not in canonical form (SPEC.md §5.2)"
         ));
     }
     Ok(value)
+}
+
+/// A writer that compares what is written with `expected`.
+struct Compare<'a> {
+    expected: &'a [u8],
+    pos: usize,
+    equal: bool,
+}
+
+impl std::io::Write for Compare<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let end = self.pos + buf.len();
+        if self.expected.get(self.pos..end) != Some(buf) {
+            self.equal = false;
+        }
+        self.pos = end;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn parse_header(bytes: &[u8]) -> Result<BundleHeader> {

@@ -114,6 +114,25 @@ pub(crate) fn rfc4514(name: &X509Name<'_>) -> String {
     out
 }
 
+thread_local! {
+    /// The last issuer name rendered on this thread: certificates of one
+    /// bundle share a handful of issuers, and rendering is a tenth of verifying.
+    static LAST_ISSUER: std::cell::RefCell<(Vec<u8>, String)> =
+        const { std::cell::RefCell::new((Vec::new(), String::new())) };
+}
+
+/// [`rfc4514`], remembering the last name rendered (for issuers).
+pub(crate) fn rfc4514_cached(name: &X509Name<'_>) -> String {
+    let raw = name.as_raw();
+    LAST_ISSUER.with(|cell| {
+        let mut last = cell.borrow_mut();
+        if last.0.as_slice() != raw || last.0.is_empty() {
+            *last = (raw.to_vec(), rfc4514(name));
+        }
+        last.1.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -284,7 +284,7 @@ pub(crate) fn inspect(
         sha256,
         sha1,
         subject: super::dn::rfc4514(cert.subject()),
-        issuer: super::dn::rfc4514(cert.issuer()),
+        issuer: super::dn::rfc4514_cached(cert.issuer()),
         serial: serial_hex(cert.raw_serial()),
         not_before: validity.not_before.timestamp(),
         not_after: validity.not_after.timestamp(),
