@@ -7,6 +7,11 @@ use std::sync::Arc;
 
 use clap::Parser as _;
 
+/// mimalloc: entries are allocated on the reading thread and freed on the
+/// writing thread, which glibc malloc handles slowly (see Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = certferry_export::cli::Cli::parse();
     let cancel = Arc::new(AtomicBool::new(false));

@@ -30,6 +30,10 @@ use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The same allocator as both programs (see the workspace Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use certferry_format::cert::{self, ClassifyContext};
 use certferry_format::keys::{PublicKey, SecretKey};
 use certferry_format::model::{Attribute, Entry, ObjectKind, Software};

@@ -5,6 +5,10 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+/// The same allocator as both programs (see the workspace Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match certferry_import::cli::Cli::try_parse() {
         Ok(c) => c,
