@@ -1,5 +1,5 @@
-//! Writes the man pages and shell completions of `certferry-import` from its clap
-//! definitions: `cargo run -p certferry-import --example gen_docs -- OUT_DIR`
+//! Writes the man pages and shell completions of `certferry-export` from its clap
+//! definitions: `cargo run -p certferry-export --example gen_export_docs -- OUT_DIR`
 //! (scripts/gen-docs does it for both programs; CI checks the result is current).
 
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "docs".into())
         .into();
-    let cmd = certferry_import::cli::Cli::command();
+    let cmd = certferry_export::cli::Cli::command();
     let man = out.join("man");
     std::fs::create_dir_all(&man)?;
     clap_mangen::generate_to(cmd.clone(), &man)?;
@@ -22,7 +22,7 @@ fn main() -> std::io::Result<()> {
         clap_complete::Shell::Zsh,
         clap_complete::Shell::Fish,
     ] {
-        clap_complete::generate_to(shell, &mut cmd.clone(), "certferry-import", &comp)?;
+        clap_complete::generate_to(shell, &mut cmd.clone(), "certferry-export", &comp)?;
     }
     Ok(())
 }
