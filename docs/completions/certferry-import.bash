@@ -130,7 +130,7 @@ _certferry__import() {
                     return 0
                     ;;
                 --match-by)
-                    COMPREPLY=($(compgen -W "smtp upn" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "smtp upn immutable-id" -- "${cur}"))
                     return 0
                     ;;
                 --plan)
@@ -484,7 +484,7 @@ _certferry__import() {
                     return 0
                     ;;
                 --match-by)
-                    COMPREPLY=($(compgen -W "smtp upn" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "smtp upn immutable-id" -- "${cur}"))
                     return 0
                     ;;
                 --out)

@@ -83,8 +83,9 @@ complete -c certferry-import -n "__fish_certferry_import_using_subcommand plan" 
 complete -c certferry-import -n "__fish_certferry_import_using_subcommand plan" -l signature -d 'A signature file; may be repeated. Default: every <BUNDLE>.minisig and <BUNDLE>.*.minisig beside the bundle' -r -F
 complete -c certferry-import -n "__fish_certferry_import_using_subcommand plan" -l now -d 'Evaluate at this time (YYYY-MM-DDTHH:MM:SSZ) instead of the clock' -r
 complete -c certferry-import -n "__fish_certferry_import_using_subcommand plan" -l tenant -d 'The tenant configuration (TOML: tenant, client_id, cloud, certificate, ...). Default: tenant.toml next to the policy file' -r -F
-complete -c certferry-import -n "__fish_certferry_import_using_subcommand plan" -l match-by -d 'How to match bundle entries to recipients: smtp (mail and smtp: proxy addresses) or upn' -r -f -a "smtp\t''
-upn\t''"
+complete -c certferry-import -n "__fish_certferry_import_using_subcommand plan" -l match-by -d 'How to match bundle entries to recipients: smtp (mail and smtp: proxy addresses), upn, or immutable-id (base64 of the objectGUID against the recipient\'s ImmutableId)' -r -f -a "smtp\t''
+upn\t''
+immutable-id\t''"
 complete -c certferry-import -n "__fish_certferry_import_using_subcommand plan" -l out -d 'Save the plan (JSON) for `apply --plan`' -r -F
 complete -c certferry-import -n "__fish_certferry_import_using_subcommand plan" -l json -d 'Print the result as JSON on standard output'
 complete -c certferry-import -n "__fish_certferry_import_using_subcommand plan" -l create-contacts -d 'Create a mail contact for an entry that matches no recipient'
@@ -95,8 +96,9 @@ complete -c certferry-import -n "__fish_certferry_import_using_subcommand apply"
 complete -c certferry-import -n "__fish_certferry_import_using_subcommand apply" -l signature -d 'A signature file; may be repeated. Default: every <BUNDLE>.minisig and <BUNDLE>.*.minisig beside the bundle' -r -F
 complete -c certferry-import -n "__fish_certferry_import_using_subcommand apply" -l now -d 'Evaluate at this time (YYYY-MM-DDTHH:MM:SSZ) instead of the clock' -r
 complete -c certferry-import -n "__fish_certferry_import_using_subcommand apply" -l tenant -d 'The tenant configuration (TOML: tenant, client_id, cloud, certificate, ...). Default: tenant.toml next to the policy file' -r -F
-complete -c certferry-import -n "__fish_certferry_import_using_subcommand apply" -l match-by -d 'How to match bundle entries to recipients: smtp (mail and smtp: proxy addresses) or upn' -r -f -a "smtp\t''
-upn\t''"
+complete -c certferry-import -n "__fish_certferry_import_using_subcommand apply" -l match-by -d 'How to match bundle entries to recipients: smtp (mail and smtp: proxy addresses), upn, or immutable-id (base64 of the objectGUID against the recipient\'s ImmutableId)' -r -f -a "smtp\t''
+upn\t''
+immutable-id\t''"
 complete -c certferry-import -n "__fish_certferry_import_using_subcommand apply" -l plan -d 'Apply only if the tenant still matches this saved plan (from `plan --out`)' -r -F
 complete -c certferry-import -n "__fish_certferry_import_using_subcommand apply" -l audit-log -d 'Append every write to this audit log (JSON lines). Default: the state file\'s path with `.audit.jsonl` appended' -r -F
 complete -c certferry-import -n "__fish_certferry_import_using_subcommand apply" -l review-sha256 -d 'The SHA-256 of the review report the reviewer approved, recorded with the import' -r

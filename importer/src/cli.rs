@@ -218,8 +218,9 @@ pub struct TenantArgs {
     #[arg(long, value_name = "FILE")]
     pub tenant: Option<PathBuf>,
     /// How to match bundle entries to recipients: smtp (mail and smtp: proxy
-    /// addresses) or upn.
-    #[arg(long, value_name = "HOW", default_value = "smtp", value_parser = ["smtp", "upn"])]
+    /// addresses), upn, or immutable-id (base64 of the objectGUID against the
+    /// recipient's ImmutableId).
+    #[arg(long, value_name = "HOW", default_value = "smtp", value_parser = ["smtp", "upn", "immutable-id"])]
     pub match_by: String,
     /// Create a mail contact for an entry that matches no recipient.
     #[arg(long)]

@@ -38,10 +38,10 @@ fn tenant_path(c: &Common, t: &TenantArgs) -> PathBuf {
 
 fn options(t: &TenantArgs, max_values: usize) -> PlanOptions {
     PlanOptions {
-        match_by: if t.match_by == "upn" {
-            MatchBy::Upn
-        } else {
-            MatchBy::Smtp
+        match_by: match t.match_by.as_str() {
+            "upn" => MatchBy::Upn,
+            "immutable-id" => MatchBy::ImmutableId,
+            _ => MatchBy::Smtp,
         },
         create_contacts: t.create_contacts,
         prune: t.prune,

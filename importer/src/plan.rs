@@ -32,6 +32,27 @@ pub enum MatchBy {
     Smtp,
     /// The entry's userPrincipalName against the recipient's.
     Upn,
+    /// base64 of the entry's objectGUID (Entra's immutable id) against the
+    /// recipient's `ImmutableId`.
+    ImmutableId,
+}
+
+/// The immutable id of an objectGUID string (`xxxxxxxx-xxxx-…`, SPEC.md §6.1):
+/// base64 of the 16 bytes as AD stores them (the first three groups little-endian).
+pub fn immutable_id(guid: &str) -> Option<String> {
+    use base64::Engine as _;
+    let hex: String = guid.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut b = [0u8; 16];
+    for (i, byte) in b.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    b[0..4].reverse();
+    b[4..6].reverse();
+    b[6..8].reverse();
+    Some(base64::engine::general_purpose::STANDARD.encode(b))
 }
 
 /// Planning options.
@@ -257,7 +278,7 @@ fn attribute_change(
     })
 }
 
-/// Recipients by lowercased SMTP address or UPN.
+/// Recipients by lowercased SMTP address, UPN, or immutable id.
 fn index(recipients: &[Recipient], by: MatchBy) -> HashMap<String, Vec<usize>> {
     let mut idx: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, r) in recipients.iter().enumerate() {
@@ -268,6 +289,7 @@ fn index(recipients: &[Recipient], by: MatchBy) -> HashMap<String, Vec<usize>> {
                 .iter()
                 .map(|u| u.to_ascii_lowercase())
                 .collect(),
+            MatchBy::ImmutableId => r.immutable_id.iter().cloned().collect(),
         };
         let keys: BTreeSet<String> = keys.into_iter().collect();
         for k in keys {
@@ -309,6 +331,7 @@ pub fn compute(
                 match_keys: match opts.match_by {
                     MatchBy::Smtp => e.addresses.clone(),
                     MatchBy::Upn => e.upn.iter().map(|u| u.to_ascii_lowercase()).collect(),
+                    MatchBy::ImmutableId => immutable_id(&e.key).into_iter().collect(),
                 },
                 primary: e.primary_smtp.clone().map(|p| p.to_ascii_lowercase()),
                 values,
@@ -330,6 +353,7 @@ pub fn compute(
                 match_keys: match opts.match_by {
                     MatchBy::Smtp => p.addresses.clone(),
                     MatchBy::Upn => p.upn.iter().map(|u| u.to_ascii_lowercase()).collect(),
+                    MatchBy::ImmutableId => immutable_id(key).into_iter().collect(),
                 },
                 primary: None,
                 values: BTreeMap::new(),
@@ -537,6 +561,7 @@ mod tests {
             recipient_type_details: "UserMailbox".into(),
             is_dir_synced: false,
             is_exchange_cloud_managed: false,
+            immutable_id: None,
             user_certificate: certs.iter().map(|c| c.to_vec()).collect(),
             user_smime_certificate: Vec::new(),
         }
@@ -785,6 +810,35 @@ mod tests {
         assert!(matches!(p.items[0].outcome, Outcome::Change { .. }));
         let p = compute(&e, &r, &HashMap::new(), &PlanOptions::default());
         assert_eq!(p.items[0].outcome, Outcome::Unmatched);
+    }
+
+    #[test]
+    fn immutable_id_is_base64_of_the_stored_guid_bytes() {
+        // fixtures/directory/expected.json: alice's objectGUID and its base64.
+        assert_eq!(
+            immutable_id("425e4f58-0006-7009-e12e-330c6e0454ec").as_deref(),
+            Some("WE9eQgYACXDhLjMMbgRU7A==")
+        );
+        assert_eq!(immutable_id("cn=someone,dc=x"), None);
+    }
+
+    #[test]
+    fn match_by_immutable_id() {
+        let e = eval(vec![entry(
+            "425e4f58-0006-7009-e12e-330c6e0454ec",
+            "alice@x",
+            vec![value(Attribute::UserCertificate, A, true)],
+        )]);
+        let mut r = vec![mailbox("id1", &["other@x"], &[])];
+        r[0].immutable_id = Some("WE9eQgYACXDhLjMMbgRU7A==".into());
+        let opts = PlanOptions {
+            match_by: MatchBy::ImmutableId,
+            ..PlanOptions::default()
+        };
+        assert!(matches!(
+            compute(&e, &r, &HashMap::new(), &opts).items[0].outcome,
+            Outcome::Change { .. }
+        ));
     }
 
     #[test]

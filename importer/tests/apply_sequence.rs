@@ -144,3 +144,32 @@ fn create_contacts_publishes_an_unmatched_entry_as_a_mail_contact() {
     let judy = sim.recipient("judy@contoso.test").expect("contact created");
     assert_eq!(judy.user_certificate, vec![pki("certs/judy.der")]);
 }
+
+#[test]
+fn match_by_immutable_id_finds_a_recipient_whose_addresses_differ() {
+    let d = tempfile::tempdir().unwrap();
+    let sim = sim();
+    let tenant = tenant_toml(d.path(), &sim);
+    let policy = write_policy(d.path(), &PolicyOpts::default());
+    let person = user_cert("alice", "alice");
+    let id = certferry_import::plan::immutable_id(person.guid.as_deref().unwrap()).unwrap();
+    // bob's mailbox carries alice's immutable id: only the id can match it.
+    sim.modify_tenant(|t| {
+        for r in &mut t.recipients {
+            if r.email_addresses
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case("SMTP:bob@contoso.test"))
+            {
+                r.immutable_id = Some(id.clone());
+            }
+        }
+    });
+    let b = write_signed(d.path(), &Spec::new(1, vec![person]));
+    let o = apply(&policy, &tenant, &b, &["--match-by", "immutable-id"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(certs(&sim, "bob"), vec![pki("certs/alice.der")], "{o:?}");
+    assert!(
+        !certs(&sim, "alice").contains(&pki("certs/alice.der")),
+        "alice's mailbox has another immutable id"
+    );
+}

@@ -45,6 +45,7 @@ pub const RECIPIENT_MEMBERS: &[&str] = &[
     "RecipientTypeDetails",
     "IsDirSynced",
     "IsExchangeCloudManaged",
+    "ImmutableId",
     "UserCertificate",
     "UserSMimeCertificate",
 ];
@@ -926,8 +927,8 @@ mod tests {
             c.inner.get_url.as_str(),
             "https://exo.example/adminapi/beta/t/InvokeCommand?$select=ExternalDirectoryObjectId,\
              Identity,DisplayName,PrimarySmtpAddress,EmailAddresses,UserPrincipalName,\
-             RecipientTypeDetails,IsDirSynced,IsExchangeCloudManaged,UserCertificate,\
-             UserSMimeCertificate"
+             RecipientTypeDetails,IsDirSynced,IsExchangeCloudManaged,ImmutableId,\
+             UserCertificate,UserSMimeCertificate"
         );
         assert_eq!(c.inner.invoke_url.query(), None);
     }

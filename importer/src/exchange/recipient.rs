@@ -88,6 +88,8 @@ pub struct Recipient {
     /// `IsExchangeCloudManaged`: a synced object whose Exchange attributes are
     /// managed in the cloud anyway (absent is taken as `false`).
     pub is_exchange_cloud_managed: bool,
+    /// `ImmutableId`: base64 of the on-premises objectGUID, when the object has one.
+    pub immutable_id: Option<String>,
     /// `UserCertificate` values (DER certificates).
     pub user_certificate: Vec<Vec<u8>>,
     /// `UserSMimeCertificate` values (PKCS#7 blobs as Outlook publishes them).
@@ -187,6 +189,7 @@ impl Recipient {
             is_exchange_cloud_managed: opt_bool("IsExchangeCloudManaged")
                 .map_err(with_name)?
                 .unwrap_or(false),
+            immutable_id: opt_str("ImmutableId").map_err(with_name)?,
             user_certificate: certs("UserCertificate").map_err(with_name)?,
             user_smime_certificate: certs("UserSMimeCertificate").map_err(with_name)?,
         })

@@ -1236,6 +1236,7 @@ fn process(
                 user_principal_name: None,
                 is_dir_synced: false,
                 is_exchange_cloud_managed: false,
+                immutable_id: None,
                 user_certificate: Vec::new(),
                 user_smime_certificate: Vec::new(),
             };

@@ -147,6 +147,9 @@ pub struct Recipient {
     pub is_dir_synced: bool,
     /// `IsExchangeCloudManaged`.
     pub is_exchange_cloud_managed: bool,
+    /// `ImmutableId`: base64 of the on-premises objectGUID, for synced or
+    /// federated objects (`None` otherwise).
+    pub immutable_id: Option<String>,
     /// `UserCertificate` values.
     pub user_certificate: Vec<Vec<u8>>,
     /// `UserSMimeCertificate` values.
@@ -203,6 +206,7 @@ impl Recipient {
             "IsExchangeCloudManaged".into(),
             self.is_exchange_cloud_managed.into(),
         );
+        m.insert("ImmutableId".into(), json!(self.immutable_id));
         m.insert("UserCertificate".into(), certs(&self.user_certificate));
         m.insert(
             "UserSMimeCertificate".into(),
@@ -223,6 +227,7 @@ pub const RECIPIENT_MEMBERS: &[&str] = &[
     "RecipientTypeDetails",
     "IsDirSynced",
     "IsExchangeCloudManaged",
+    "ImmutableId",
     "UserCertificate",
     "UserSMimeCertificate",
 ];
@@ -295,6 +300,8 @@ struct FixtureRecipient {
     UserPrincipalName: Option<String>,
     IsDirSynced: bool,
     IsExchangeCloudManaged: bool,
+    #[serde(default)]
+    ImmutableId: Option<String>,
     #[serde(default)]
     UserCertificate: Vec<FixtureValue>,
     #[serde(default)]
@@ -432,6 +439,7 @@ impl Tenant {
                 user_principal_name: r.UserPrincipalName,
                 is_dir_synced: r.IsDirSynced,
                 is_exchange_cloud_managed: r.IsExchangeCloudManaged,
+                immutable_id: r.ImmutableId,
                 user_certificate: values(r.UserCertificate, &who)?,
                 user_smime_certificate: values(r.UserSMimeCertificate, &who)?,
             };
@@ -509,6 +517,7 @@ impl Tenant {
                     user_principal_name: Some(addr),
                     is_dir_synced: false,
                     is_exchange_cloud_managed: false,
+                    immutable_id: None,
                     user_certificate: Vec::new(),
                     user_smime_certificate: Vec::new(),
                     name,
