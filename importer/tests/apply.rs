@@ -199,7 +199,7 @@ fn apply_writes_accepted_certificates_once_and_records_the_import() {
 }
 
 #[test]
-fn throttling_and_server_errors_are_retried_and_every_write_applied_once() {
+fn throttling_server_errors_and_dropped_connections_are_retried_and_every_write_applied_once() {
     let w = World::new();
     w.sim
         .add_fault(FaultRule::throttle(1).times(2).on_cmdlet("Set-Mailbox"));
