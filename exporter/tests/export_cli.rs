@@ -514,6 +514,41 @@ fn slapd_wrong_bind_password_exits_3() {
     assert_failed_cleanly(&out, 3, "invalid credentials", &w);
 }
 
+/// slapd's limited reader (`olcLimits ... size.prtotal=5` in
+/// fixtures/slapd/config.ldif.in) gets at most 5 entries per search, paged or
+/// not; there are more certificate holders, so the paged search ends in
+/// sizeLimitExceeded (result 4). The export must fail as a directory error
+/// naming the server, never write a partial bundle, and not advance the state.
+#[test]
+fn slapd_size_limit_exceeded_exits_3_and_writes_nothing() {
+    let server = TestServer::slapd();
+    let uri = server.var("LDAPS_URI");
+    let password = server.file_var("LIMITED_READER_PASSWORD_FILE");
+    // the limit hit in the first page (default page size) and on a later page
+    for extra in [&[][..], &["--page-size", "2"][..]] {
+        let w = Work::new();
+        let out = ldap_export(
+            &w,
+            &server,
+            server.var("LIMITED_READER_DN"),
+            server.var("LIMITED_READER_PASSWORD_FILE"),
+            extra,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{extra:?}: {err}");
+        assert!(out.stdout.is_empty(), "{extra:?}: stdout {:?}", out.stdout);
+        assert_failed_cleanly(&out, 3, "sizeLimitExceeded after 5 entries", &w);
+        assert!(
+            err.contains(&format!(
+                "the search on {uri} stopped with sizeLimitExceeded"
+            )),
+            "{extra:?}: {err}"
+        );
+        assert!(!err.contains(&password), "password printed: {err}");
+        assert!(!w.path("state.json").exists(), "state must not advance");
+    }
+}
+
 #[test]
 fn samba_export_holds_the_directory_certificates_byte_for_byte() {
     let server = TestServer::samba();
