@@ -80,6 +80,112 @@ impl BundleDigests {
     }
 }
 
+/// A bundle file's bytes together with their digests, computed by this
+/// library from exactly these bytes: the only way to hand a verifier
+/// precomputed digests (see [`crate::UnverifiedBundle::parse`]).
+#[derive(Debug)]
+pub struct HashedBytes {
+    bytes: Vec<u8>,
+    digests: BundleDigests,
+}
+
+impl HashedBytes {
+    /// Hashes bytes already in memory (both digests, two threads).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        let digests = BundleDigests::of_bytes(&bytes);
+        Self { bytes, digests }
+    }
+
+    /// Reads exactly `len` bytes (the file's size, checked against the size
+    /// limit by the caller first) into memory, hashing them while they
+    /// arrive: the reading thread fills 4 MiB chunks, one thread hashes each
+    /// filled chunk with SHA-256 and another with BLAKE2b-512, so reading and
+    /// both digests overlap. The bytes kept are the bytes hashed.
+    ///
+    /// A stream that ends before `len` bytes or holds more than `len` (the
+    /// file changed since its size was taken) is an error of kind
+    /// `UnexpectedEof` or `InvalidData`.
+    pub fn read(mut r: impl Read, len: u64) -> std::io::Result<Self> {
+        const CHUNK: usize = 4 << 20;
+        let len = usize::try_from(len)
+            .map_err(|_| std::io::Error::other("the file is too large for this machine"))?;
+        // Zeroed memory comes from the allocator as untouched pages: they are
+        // faulted in by the reads, not written twice.
+        let mut bytes = vec![0u8; len];
+        let digests = std::thread::scope(|s| -> std::io::Result<BundleDigests> {
+            let (to_sha, for_sha) = std::sync::mpsc::channel::<&[u8]>();
+            let (to_b2, for_b2) = std::sync::mpsc::channel::<&[u8]>();
+            let sha = s.spawn(move || {
+                let mut h = sha2::Sha256::new();
+                for chunk in for_sha {
+                    h.update(chunk);
+                }
+                Sha256::from_bytes(h.finalize().into())
+            });
+            let b2 = s.spawn(move || {
+                let mut h = blake2b_simd::Params::new().hash_length(64).to_state();
+                for chunk in for_b2 {
+                    h.update(chunk);
+                }
+                *h.finalize().as_array()
+            });
+            let mut rest: &mut [u8] = &mut bytes;
+            let filled = loop {
+                if rest.is_empty() {
+                    break Ok(());
+                }
+                let n = CHUNK.min(rest.len());
+                let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(n);
+                if let Err(e) = r.read_exact(chunk) {
+                    break Err(e);
+                }
+                let chunk: &[u8] = chunk;
+                // A hasher only stops early by panicking, reported at join.
+                let _ = to_sha.send(chunk);
+                let _ = to_b2.send(chunk);
+                rest = tail;
+            };
+            drop((to_sha, to_b2));
+            let sha256 = sha.join();
+            let blake2b = b2.join();
+            filled?;
+            let mut probe = [0u8; 1];
+            if r.read(&mut probe)? != 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("the file grew past its size of {len} bytes while it was read"),
+                ));
+            }
+            match (sha256, blake2b) {
+                (Ok(sha256), Ok(blake2b)) => Ok(BundleDigests { sha256, blake2b }),
+                _ => Err(std::io::Error::other("a hashing thread failed")),
+            }
+        })?;
+        Ok(Self { bytes, digests })
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Their digests.
+    pub fn digests(&self) -> &BundleDigests {
+        &self.digests
+    }
+
+    /// The bytes and their digests.
+    pub(crate) fn into_parts(self) -> (Vec<u8>, BundleDigests) {
+        (self.bytes, self.digests)
+    }
+}
+
+impl From<Vec<u8>> for HashedBytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::new(bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +197,26 @@ mod tests {
         let b = BundleDigests::of_reader(std::io::Cursor::new(&data)).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.sha256, Sha256::digest(&data));
+    }
+
+    #[test]
+    fn read_while_hashing_keeps_and_hashes_exactly_the_stream() {
+        // Several chunks and a partial last one.
+        let data: Vec<u8> = (0..9_500_001u32).map(|i| (i * 13 % 251) as u8).collect();
+        let h = HashedBytes::read(std::io::Cursor::new(&data), data.len() as u64).unwrap();
+        assert_eq!(h.bytes(), data.as_slice());
+        assert_eq!(*h.digests(), BundleDigests::of_bytes(&data));
+        let empty = HashedBytes::read(std::io::Cursor::new(&[] as &[u8]), 0).unwrap();
+        assert_eq!(*empty.digests(), BundleDigests::of_bytes(&[]));
+    }
+
+    #[test]
+    fn read_while_hashing_refuses_a_stream_shorter_or_longer_than_its_size() {
+        let data = vec![7u8; 5_000_000];
+        let short = HashedBytes::read(std::io::Cursor::new(&data), 5_000_001).unwrap_err();
+        assert_eq!(short.kind(), std::io::ErrorKind::UnexpectedEof);
+        let long = HashedBytes::read(std::io::Cursor::new(&data), 4_999_999).unwrap_err();
+        assert_eq!(long.kind(), std::io::ErrorKind::InvalidData);
+        assert!(long.to_string().contains("grew"), "{long}");
     }
 }

@@ -12,6 +12,15 @@ pub(crate) fn encode_lower(bytes: &[u8]) -> String {
     s
 }
 
+/// True when `hex` is exactly the lowercase hex encoding of `bytes`.
+pub(crate) fn eq_lower(hex: &str, bytes: &[u8]) -> bool {
+    let hex = hex.as_bytes();
+    hex.len() == bytes.len() * 2
+        && bytes.iter().zip(hex.chunks_exact(2)).all(|(b, pair)| {
+            pair[0] == DIGITS[usize::from(b >> 4)] && pair[1] == DIGITS[usize::from(b & 15)]
+        })
+}
+
 fn nibble(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),

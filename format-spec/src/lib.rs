@@ -29,7 +29,7 @@ mod verify;
 mod writer;
 mod zip_read;
 
-pub use digests::BundleDigests;
+pub use digests::{BundleDigests, HashedBytes};
 pub use error::{Error, ErrorClass, Result};
 pub use ids::{Role, Sha256, SourceId};
 pub use limits::Limits;

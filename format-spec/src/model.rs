@@ -254,6 +254,30 @@ impl CertRecord {
         }
     }
 
+    /// True when every field but `class` and `reasons` is what `describe`
+    /// gives for `info` (the verifier's check, without building a record).
+    pub fn describes(&self, info: &crate::cert::CertInfo) -> bool {
+        self.sha256 == info.sha256
+            && crate::hex::eq_lower(&self.sha1, &info.sha1)
+            && self.subject == info.subject
+            && self.issuer == info.issuer
+            && self.serial == info.serial
+            && self.not_before == clamp_time(info.not_before)
+            && self.not_after == clamp_time(info.not_after)
+            && self.key_type == info.key_type.as_str()
+            && self.key_bits == info.key_bits
+            && match (&self.key_usage, &info.key_usage) {
+                (None, None) => true,
+                (Some(a), Some(b)) => {
+                    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y.as_str())
+                }
+                _ => false,
+            }
+            && self.extended_key_usage == info.extended_key_usage
+            && self.rfc822_names == info.rfc822_names
+            && self.is_ca == info.is_ca
+    }
+
     /// The record for a decoded certificate and its classification.
     pub fn classified(info: &crate::cert::CertInfo, c: &crate::cert::Classification) -> Self {
         let reasons: Vec<String> = c.reasons.iter().map(|r| r.as_str().to_owned()).collect();

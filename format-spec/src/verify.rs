@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use crate::cert;
-use crate::digests::BundleDigests;
+use crate::digests::{BundleDigests, HashedBytes};
 use crate::ids::{Role, Sha256};
 use crate::keys::{KeyId, PublicKey};
 use crate::layout;
 use crate::limits::Limits;
-use crate::model::{BundleHeader, CertRecord, Counts, Entry, FORMAT_NAME, FORMAT_VERSION};
+use crate::model::{BundleHeader, Counts, Entry, FORMAT_NAME, FORMAT_VERSION};
 use crate::replay::{self, ReplayRules, SourceState};
 use crate::review_csv;
 use crate::signature::SignatureFile;
@@ -62,6 +62,7 @@ pub struct VerifiedSigner {
 #[derive(Debug)]
 pub struct UnverifiedBundle {
     bytes: Vec<u8>,
+    digests: BundleDigests,
     signatures: Vec<(String, SignatureFile)>,
     limits: Limits,
 }
@@ -69,11 +70,15 @@ pub struct UnverifiedBundle {
 impl UnverifiedBundle {
     /// Step 1 (size limits) and the syntax of each signature file. `signatures`
     /// pairs a label (the file name, for messages) with the file's bytes.
+    ///
+    /// `bytes` is the bundle file: a `Vec<u8>` (hashed here), or
+    /// [`HashedBytes`] read from a file and hashed in the same pass.
     pub fn parse(
-        bytes: Vec<u8>,
+        bytes: impl Into<HashedBytes>,
         signatures: Vec<(String, Vec<u8>)>,
         limits: &Limits,
     ) -> Result<Self> {
+        let (bytes, digests) = bytes.into().into_parts();
         let max = limits.max_bundle_bytes.min(Limits::HARD_MAX_BUNDLE_BYTES);
         if bytes.len() as u64 > max {
             return Err(err!(
@@ -106,6 +111,7 @@ impl UnverifiedBundle {
         }
         Ok(Self {
             bytes,
+            digests,
             signatures: parsed,
             limits: limits.clone(),
         })
@@ -119,7 +125,7 @@ impl UnverifiedBundle {
         now: Timestamp,
         previous: Option<&SourceState>,
     ) -> Result<VerifiedBundle> {
-        let digests = BundleDigests::of_bytes(&self.bytes);
+        let digests = self.digests;
         let (signers, comments) = check_signatures(&self.signatures, policy, &digests)?;
         let members = zip_read::read_members(&self.bytes)?;
         let contents = check_layout(&self.bytes, &members)?;
@@ -381,48 +387,31 @@ fn payload_members(members: &[Member], values: u64) -> impl Iterator<Item = &Mem
 }
 
 /// Parses canonical JSON: the bytes must equal the re-serialisation of the value plus LF.
+/// `what` names the text in messages.
 fn parse_canonical<T: serde::de::DeserializeOwned + serde::Serialize>(
     line: &[u8],
-    what: &str,
+    what: impl Fn() -> String,
 ) -> Result<T> {
-    let value: T = serde_json::from_slice(line).map_err(|e| err!(Content, "{what}: {e}"))?;
+    let value: T = serde_json::from_slice(line).map_err(|e| err!(Content, "{}: {e}", what()))?;
     let body = line.strip_suffix(b"\n").unwrap_or(line);
-    // Re-serialise straight into a comparison with the input: no copy.
-    let mut cmp = Compare {
-        expected: body,
-        pos: 0,
-        equal: true,
-    };
-    let wrote = serde_json::to_writer(&mut cmp, &value);
-    if wrote.is_err() || !cmp.equal || cmp.pos != body.len() || body.len() == line.len() {
+    // Re-serialise into this thread's scratch buffer and compare once.
+    let canonical = CANONICAL.with_borrow_mut(|buf| {
+        buf.clear();
+        serde_json::to_writer(&mut *buf, &value).is_ok() && buf.as_slice() == body
+    });
+    if !canonical || body.len() == line.len() {
         return Err(err!(
             Content,
-            "{what} is not in canonical form (SPEC.md §5.2)"
+            "{} is not in canonical form (SPEC.md §5.2)",
+            what()
         ));
     }
     Ok(value)
 }
 
-/// A writer that compares what is written with `expected`.
-struct Compare<'a> {
-    expected: &'a [u8],
-    pos: usize,
-    equal: bool,
-}
-
-impl std::io::Write for Compare<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let end = self.pos + buf.len();
-        if self.expected.get(self.pos..end) != Some(buf) {
-            self.equal = false;
-        }
-        self.pos = end;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+thread_local! {
+    /// Scratch space for [`parse_canonical`]'s re-serialisation.
+    static CANONICAL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn parse_header(bytes: &[u8]) -> Result<BundleHeader> {
@@ -452,10 +441,12 @@ fn parse_header(bytes: &[u8]) -> Result<BundleHeader> {
             ))
         }
     }
-    let header: BundleHeader = parse_canonical(bytes, "bundle.json")?;
+    let header: BundleHeader = parse_canonical(bytes, || "bundle.json".to_owned())?;
     layout::check_software_token(&header.exporter.name, "exporter name")?;
     layout::check_software_token(&header.exporter.version, "exporter version")?;
-    check_text(&header.source_description, "bundle.json source_description")?;
+    check_text(&header.source_description, || {
+        "bundle.json source_description".to_owned()
+    })?;
     if header.sequence == 0 || header.sequence > i64::MAX as u64 {
         return Err(err!(
             Content,
@@ -471,11 +462,12 @@ fn parse_header(bytes: &[u8]) -> Result<BundleHeader> {
 
 /// Text fields hold no control characters (C0, DEL, C1): a display name must
 /// not be able to move a reviewer's cursor or hide a line.
-fn check_text(s: &str, what: &str) -> Result<()> {
+fn check_text(s: &str, what: impl FnOnce() -> String) -> Result<()> {
     match s.chars().find(|c| c.is_control()) {
         Some(c) => Err(err!(
             Content,
-            "{what} contains control character U+{:04X}",
+            "{} contains control character U+{:04X}",
+            what(),
             u32::from(c)
         )),
         None => Ok(()),
@@ -747,9 +739,9 @@ fn check_entry(
     limits: &Limits,
     rows: &mut Vec<u8>,
 ) -> Result<EntryCheck> {
-    let where_ = format!("entries.jsonl line {n}");
-    let entry: Entry = parse_canonical(&bytes[line], &where_)?;
-    let who = format!("{where_} ({})", entry.label());
+    let entry: Entry = parse_canonical(&bytes[line], || format!("entries.jsonl line {n}"))?;
+    // Messages name the line and the object; built only when one is needed.
+    let who = || format!("entries.jsonl line {n} ({})", entry.label());
     for (f, name) in [
         (entry.upn.as_deref(), "upn"),
         (entry.sam_account_name.as_deref(), "sam_account_name"),
@@ -758,20 +750,21 @@ fn check_entry(
         (Some(entry.dn.as_str()), "dn"),
     ] {
         if let Some(f) = f {
-            check_text(f, &format!("{who} {name}"))?;
+            check_text(f, || format!("{} {name}", who()))?;
         }
     }
     for p in &entry.proxy_addresses {
-        check_text(p, &format!("{who} proxy address"))?;
+        check_text(p, || format!("{} proxy address", who()))?;
     }
     if entry.dn.is_empty() {
-        return Err(err!(Content, "{who}: dn is empty"));
+        return Err(err!(Content, "{}: dn is empty", who()));
     }
     if let Some(g) = &entry.object_guid {
         if !check_guid(g) {
             return Err(err!(
                 Content,
-                "{who}: object_guid {g:?} is not a lowercase GUID string"
+                "{}: object_guid {g:?} is not a lowercase GUID string",
+                who()
             ));
         }
     }
@@ -779,14 +772,16 @@ fn check_entry(
         if !check_sid(s) {
             return Err(err!(
                 Content,
-                "{who}: object_sid {s:?} is not an S-1-... string"
+                "{}: object_sid {s:?} is not an S-1-... string",
+                who()
             ));
         }
     }
     if entry.values.len() > limits.max_values_per_entry {
         return Err(err!(
             SizeLimit,
-            "{who}: {} values, the limit is {}",
+            "{}: {} values, the limit is {}",
+            who(),
             entry.values.len(),
             limits.max_values_per_entry
         ));
@@ -803,7 +798,8 @@ fn check_entry(
             .ok_or_else(|| {
                 err!(
                     Content,
-                    "{who}: value file {:?} is not a value file name",
+                    "{}: value file {:?} is not a value file name",
+                    who(),
                     v.file
                 )
             })?;
@@ -811,12 +807,13 @@ fn check_entry(
             .ok()
             .and_then(|i| values.get(i))
             .map(|r| &bytes[r.clone()])
-            .ok_or_else(|| err!(FileSet, "{who}: value file {} does not exist", v.file))?;
+            .ok_or_else(|| err!(FileSet, "{}: value file {} does not exist", who(), v.file))?;
         files.push(num);
         if let Some(what) = cert::find_private_key_material(raw) {
             return Err(err!(
                 PrivateKey,
-                "{who}: {} holds private key material ({what})",
+                "{}: {} holds private key material ({what})",
+                who(),
                 v.file
             ));
         }
@@ -824,7 +821,8 @@ fn check_entry(
         if v.container != decoded.container.as_str() {
             return Err(err!(
                 Content,
-                "{who}: {} is recorded as {} but decodes as {}",
+                "{}: {} is recorded as {} but decodes as {}",
+                who(),
                 v.file,
                 v.container,
                 decoded.container.as_str()
@@ -833,7 +831,8 @@ fn check_entry(
         if v.certificates.len() != decoded.certificates.len() {
             return Err(err!(
                 Content,
-                "{who}: {} records {} certificates, the value holds {}",
+                "{}: {} records {} certificates, the value holds {}",
+                who(),
                 v.file,
                 v.certificates.len(),
                 decoded.certificates.len()
@@ -845,19 +844,28 @@ fn check_entry(
         }
         for (rec, info) in v.certificates.iter().zip(&decoded.certificates) {
             for name in &rec.rfc822_names {
-                check_text(name, &format!("{who}: {} certificate rfc822Name", v.file))?;
+                check_text(name, || {
+                    format!("{}: {} certificate rfc822Name", who(), v.file)
+                })?;
             }
-            let want = CertRecord::describe(info, &rec.class, &rec.reasons);
-            if *rec != want {
+            if !rec.describes(info) {
                 return Err(err!(
                     Content,
-                    "{who}: {} certificate {}: recorded description differs from the certificate",
+                    "{}: {} certificate {}: recorded description differs from the certificate",
+                    who(),
                     v.file,
                     rec.sha256
                 ));
             }
-            check_classification(&rec.class, &rec.reasons)
-                .map_err(|m| err!(Content, "{who}: {} certificate {}: {m}", v.file, rec.sha256))?;
+            check_classification(&rec.class, &rec.reasons).map_err(|m| {
+                err!(
+                    Content,
+                    "{}: {} certificate {}: {m}",
+                    who(),
+                    v.file,
+                    rec.sha256
+                )
+            })?;
             counts.certificates += 1;
             match rec.class.as_str() {
                 "encryption" => counts.encryption += 1,

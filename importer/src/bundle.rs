@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use certferry_format::signature::SignatureFile;
 use certferry_format::trusted_comment::TrustedComment;
 use certferry_format::{
-    Error as FormatError, Limits, SourceId, Timestamp, UnverifiedBundle, VerifiedBundle,
+    Error as FormatError, HashedBytes, Limits, SourceId, Timestamp, UnverifiedBundle,
+    VerifiedBundle,
 };
 
 use crate::policy::Policy;
@@ -45,15 +46,44 @@ fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
         .read_to_end(&mut buf)
         .map_err(io)?;
     if buf.len() as u64 > max {
-        return Err(LoadError::Invalid {
-            file: path.display().to_string(),
-            error: FormatError::new(
-                certferry_format::ErrorClass::SizeLimit,
-                format!("{} is larger than the limit of {max} bytes", path.display()),
-            ),
-        });
+        return Err(too_large(path, max));
     }
     Ok(buf)
+}
+
+/// Reads a bundle file of at most `max` bytes into memory, hashing it in the
+/// same pass; a file that changes size while it is read is refused.
+fn read_bundle(path: &Path, max: u64) -> Result<HashedBytes, LoadError> {
+    let io = |e: std::io::Error| LoadError::Io(format!("cannot read {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(LoadError::Io(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.len() > max {
+        return Err(too_large(path, max));
+    }
+    HashedBytes::read(&file, meta.len()).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => LoadError::Io(format!(
+            "cannot read {}: the file shrank while it was read (it was {} bytes)",
+            path.display(),
+            meta.len()
+        )),
+        _ => io(e),
+    })
+}
+
+fn too_large(path: &Path, max: u64) -> LoadError {
+    LoadError::Invalid {
+        file: path.display().to_string(),
+        error: FormatError::new(
+            certferry_format::ErrorClass::SizeLimit,
+            format!("{} is larger than the limit of {max} bytes", path.display()),
+        ),
+    }
 }
 
 /// The signature files beside `bundle`: `<name>.minisig` and
@@ -87,8 +117,8 @@ pub fn find_signatures(bundle: &Path) -> Result<Vec<PathBuf>, LoadError> {
 pub struct LoadedBundle {
     /// The bundle file.
     pub path: PathBuf,
-    /// The bundle's bytes.
-    bytes: Vec<u8>,
+    /// The bundle's bytes and their digests (hashed while read).
+    bytes: HashedBytes,
     /// Label (file name) and bytes of each signature file.
     signatures: Vec<(String, Vec<u8>)>,
 }
@@ -96,7 +126,7 @@ pub struct LoadedBundle {
 impl LoadedBundle {
     /// Reads the bundle and its signature files (`explicit`, or those found beside it).
     pub fn read(path: &Path, explicit: &[PathBuf], limits: &Limits) -> Result<Self, LoadError> {
-        let bytes = read_capped(
+        let bytes = read_bundle(
             path,
             limits.max_bundle_bytes.min(Limits::HARD_MAX_BUNDLE_BYTES),
         )?;
