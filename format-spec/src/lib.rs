@@ -34,7 +34,7 @@ pub use error::{Error, ErrorClass, Result};
 pub use ids::{Role, Sha256, SourceId};
 pub use limits::Limits;
 pub use model::describe_value;
-pub use timestamp::Timestamp;
+pub use timestamp::{Timestamp, TimestampText};
 pub use verify::{
     TrustPolicy, TrustedKey, UnverifiedBundle, VerifiedBundle, VerifiedEntry, VerifiedSigner,
 };

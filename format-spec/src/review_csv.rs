@@ -81,54 +81,58 @@ pub fn header_line(out: &mut Vec<u8>) {
 /// The rows for entry number `index` (1-based).
 pub fn entry_rows(out: &mut Vec<u8>, index: u64, entry: &Entry) {
     let index = index.to_string();
-    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+    fn opt(o: &Option<String>) -> &str {
+        o.as_deref().unwrap_or("")
+    }
     let ident = [
-        index,
-        entry.kind.as_str().to_owned(),
+        index.as_str(),
+        entry.kind.as_str(),
         opt(&entry.object_guid),
         opt(&entry.sam_account_name),
         opt(&entry.upn),
         opt(&entry.mail),
         opt(&entry.display_name),
-        entry.disabled.to_string(),
+        if entry.disabled { "true" } else { "false" },
     ];
     for value in &entry.values {
-        let head: Vec<&str> = ident
-            .iter()
-            .map(String::as_str)
-            .chain([
-                value.attribute.as_str(),
-                value.file.as_str(),
-                value.container.as_str(),
-            ])
-            .collect();
+        let mut row: Vec<&str> = Vec::with_capacity(COLUMNS.len());
+        row.extend(ident);
+        row.extend([
+            value.attribute.as_str(),
+            value.file.as_str(),
+            value.container.as_str(),
+        ]);
+        let head = row.len();
         if value.certificates.is_empty() {
-            let mut row = head.clone();
-            row.extend(std::iter::repeat_n("", COLUMNS.len() - head.len() - 2));
+            row.extend(std::iter::repeat_n("", COLUMNS.len() - head - 2));
             row.extend(["unusable", "unparseable"]);
             push_row(out, &row);
         }
         for c in &value.certificates {
             let list =
                 |v: &Option<Vec<String>>| v.as_ref().map(|v| v.join(";")).unwrap_or_default();
-            let cert = [
-                c.sha256.to_hex(),
-                c.sha1.clone(),
-                c.subject.clone(),
-                c.issuer.clone(),
-                c.serial.clone(),
-                c.not_before.to_string(),
-                c.not_after.to_string(),
-                c.key_type.clone(),
-                c.key_bits.to_string(),
-                list(&c.key_usage),
-                list(&c.extended_key_usage),
-                c.rfc822_names.join(";"),
-                c.class.clone(),
-                c.reasons.join(";"),
-            ];
-            let mut row = head.clone();
-            row.extend(cert.iter().map(String::as_str));
+            let (sha256, not_before, not_after) =
+                (c.sha256.to_hex(), c.not_before.text(), c.not_after.text());
+            let key_bits = c.key_bits.to_string();
+            let (key_usage, eku) = (list(&c.key_usage), list(&c.extended_key_usage));
+            let (names, reasons) = (c.rfc822_names.join(";"), c.reasons.join(";"));
+            let mut row = row[..head].to_vec();
+            row.extend([
+                sha256.as_str(),
+                c.sha1.as_str(),
+                c.subject.as_str(),
+                c.issuer.as_str(),
+                c.serial.as_str(),
+                &not_before,
+                &not_after,
+                c.key_type.as_str(),
+                key_bits.as_str(),
+                key_usage.as_str(),
+                eku.as_str(),
+                names.as_str(),
+                c.class.as_str(),
+                reasons.as_str(),
+            ]);
             push_row(out, &row);
         }
     }

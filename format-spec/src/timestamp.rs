@@ -95,28 +95,54 @@ impl Timestamp {
 
     /// The calendar date as `YYYY-MM-DD`.
     pub fn date_string(self) -> String {
+        self.text()[..10].to_owned()
+    }
+
+    /// The text `YYYY-MM-DDTHH:MM:SSZ`, built without the formatting
+    /// machinery (the writer and the verifier render one per certificate date).
+    pub fn text(self) -> TimestampText {
         let (y, m, d) = civil_from_days(self.0.div_euclid(86_400));
-        format!("{y:04}-{m:02}-{d:02}")
+        let secs = self.0.rem_euclid(86_400);
+        let mut b = *b"0000-00-00T00:00:00Z";
+        let mut put = |at: usize, width: usize, mut v: i64| {
+            for i in (at..at + width).rev() {
+                // Each digit is 0..=9: the range check in from_unix keeps y in 0..=9999.
+                b[i] = b'0' + u8::try_from(v.rem_euclid(10)).unwrap_or(0);
+                v /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, m);
+        put(8, 2, d);
+        put(11, 2, secs / 3600);
+        put(14, 2, secs / 60 % 60);
+        put(17, 2, secs % 60);
+        TimestampText(b)
+    }
+}
+
+/// A timestamp's text, on the stack; see [`Timestamp::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampText([u8; 20]);
+
+impl std::ops::Deref for TimestampText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // Only ASCII digits and `-T:Z` are ever written.
+        std::str::from_utf8(&self.0).unwrap_or("0000-00-00T00:00:00Z")
     }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0.rem_euclid(86_400);
-        write!(
-            f,
-            "{}T{:02}:{:02}:{:02}Z",
-            self.date_string(),
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60
-        )
+        f.write_str(&self.text())
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(&self.text())
     }
 }
 
@@ -146,6 +172,22 @@ mod tests {
             let t = Timestamp::parse(s).unwrap();
             assert_eq!(t.unix(), u, "{s}");
             assert_eq!(t.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn text_round_trips_across_the_whole_range() {
+        assert_eq!(&*Timestamp::MIN.text(), "0000-01-01T00:00:00Z");
+        assert_eq!(&*Timestamp::MAX.text(), "9999-12-31T23:59:59Z");
+        let (lo, hi) = (Timestamp::MIN.unix(), Timestamp::MAX.unix());
+        let step = (hi - lo) / 100_003;
+        for secs in (lo..=hi)
+            .step_by(usize::try_from(step).unwrap())
+            .chain([-1, 0, 1, 86_399])
+        {
+            let t = Timestamp::from_unix(secs).unwrap();
+            assert_eq!(Timestamp::parse(&t.text()), Some(t), "{secs}");
+            assert_eq!(t.date_string(), t.text()[..10]);
         }
     }
 
