@@ -11,7 +11,7 @@ use certferry_format::{describe_value, BundleWriter, HeaderDraft, Sha256, Source
 use serde::Serialize;
 
 use crate::decode::{decode_entry, DecodedEntry};
-use crate::source::{DirectorySource, SourceError};
+use crate::source::{DirectorySource, RawEntry, SourceError};
 
 /// Entra Connect stops syncing an attribute holding more values than this.
 pub const ENTRA_MAX_VALUES: usize = 15;
@@ -94,9 +94,10 @@ enum Item {
 /// certificates and writes the bundle to `out`. `progress` is called after
 /// each object read with the number read so far.
 ///
-/// Two threads: one reads, decodes and classifies (LDAP or LDIF parsing and
-/// X.509 decoding), the other serialises and writes; a bounded channel
-/// between them keeps memory flat.
+/// Three threads in a pipeline: one reads the source (LDAP protocol or LDIF
+/// parsing), one decodes and classifies (attribute decoding and X.509), and
+/// this one serialises and writes; bounded channels between them keep memory
+/// flat.
 pub fn export<S, W, Sp, R>(
     source: &mut S,
     writer: BundleWriter<W, Sp, R>,
@@ -111,9 +112,11 @@ where
     R: Read + Write + Seek,
 {
     let description = source.description();
+    let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<RawEntry>(256);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(512);
     let (writer, mut summary) = std::thread::scope(|s| {
-        let reader = s.spawn(move || read_all(source, settings, cancel, &tx));
+        let fetcher = s.spawn(move || fetch_all(source, cancel, &raw_tx));
+        let classifier = s.spawn(move || classify_all(raw_rx, settings, &tx));
         let mut writer = writer;
         let mut read = 0u64;
         let mut write_result = Ok(());
@@ -128,12 +131,13 @@ where
                 }
             }
         }
-        drop(rx); // stops the reader if writing failed
-        let summary = match reader.join() {
-            Ok(r) => r,
-            Err(_) => Err(ExportError::Interrupted),
-        };
+        drop(rx); // stops the classifier, and so the fetcher, if writing failed
+        let summary = classifier.join().unwrap_or(Err(ExportError::Interrupted));
+        let fetched = fetcher.join().unwrap_or(Err(ExportError::Interrupted));
+        // A stage that stopped because the next one had gone reports success,
+        // so the first real failure down the pipeline is the one reported.
         write_result?;
+        fetched?;
         Ok::<_, ExportError>((writer, summary?))
     })?;
     let (out, header) = writer.finish(HeaderDraft {
@@ -159,21 +163,36 @@ where
     Ok((out, header, summary))
 }
 
-/// The reading side: source → decode → filter → classify → channel.
-fn read_all<S: DirectorySource + ?Sized>(
+/// The first stage: every object of the source into the channel, until the
+/// source ends, fails, Ctrl-C, or the classifier has gone (its error, if
+/// any, is the one reported).
+fn fetch_all<S: DirectorySource + ?Sized>(
     source: &mut S,
-    settings: &ExportSettings,
     cancel: &AtomicBool,
+    tx: &std::sync::mpsc::SyncSender<RawEntry>,
+) -> Result<(), ExportError> {
+    while let Some(raw) = source.next_entry()? {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(ExportError::Interrupted);
+        }
+        if tx.send(raw).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The second stage: decode → filter → classify → channel.
+fn classify_all(
+    rx: std::sync::mpsc::Receiver<RawEntry>,
+    settings: &ExportSettings,
     tx: &std::sync::mpsc::SyncSender<Item>,
 ) -> Result<Summary, ExportError> {
     let mut summary = Summary::default();
     let now = settings.created.unix();
     // A closed channel means the writer failed; its error is the one reported.
     let send = |item: Item| tx.send(item).is_ok();
-    while let Some(raw) = source.next_entry()? {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(ExportError::Interrupted);
-        }
+    for raw in rx {
         let Some(DecodedEntry { mut entry, values }) = decode_entry(raw)? else {
             summary.skipped += 1;
             if !send(Item::Skipped) {
