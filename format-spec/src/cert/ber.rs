@@ -268,41 +268,66 @@ pub(crate) fn children<'a>(buf: &'a [u8], parent: &Tlv, depth: u32) -> Children<
 /// `1.3.6.1.5.5.7.3.4`; arcs that do not fit 64 bits, or malformed
 /// content, give the content octets in hex instead.
 pub(crate) fn oid_to_string(content: &[u8]) -> String {
-    let mut arcs: Vec<u64> = Vec::new();
+    let mut s = String::with_capacity(content.len() * 3);
+    if write_dotted(content, &mut s) {
+        s
+    } else {
+        crate::hex::encode_lower(content)
+    }
+}
+
+/// Appends the dotted form to `out`; false (with `out` partly written) when
+/// the content is empty, not minimally encoded, truncated, or has an arc
+/// beyond 64 bits.
+fn write_dotted(content: &[u8], out: &mut String) -> bool {
+    if content.is_empty() {
+        return false;
+    }
     let mut cur: u64 = 0;
-    let mut ok = !content.is_empty();
+    let mut first = true;
     for (i, &b) in content.iter().enumerate() {
-        if cur == 0 && b == 0x80 {
-            ok = false; // non-minimal encoding
-        }
-        if cur > (u64::MAX >> 7) {
-            ok = false;
-            break;
+        if (cur == 0 && b == 0x80) || cur > (u64::MAX >> 7) {
+            return false; // non-minimal encoding, or an arc beyond 64 bits
         }
         cur = (cur << 7) | u64::from(b & 0x7f);
         if b & 0x80 == 0 {
-            arcs.push(cur);
+            if first {
+                let (a, b) = match cur {
+                    0..=39 => (0, cur),
+                    40..=79 => (1, cur - 40),
+                    _ => (2, cur - 80),
+                };
+                push_decimal(out, a);
+                out.push('.');
+                push_decimal(out, b);
+                first = false;
+            } else {
+                out.push('.');
+                push_decimal(out, cur);
+            }
             cur = 0;
         } else if i + 1 == content.len() {
-            ok = false; // last octet has the continuation bit
+            return false; // the last octet has the continuation bit
         }
     }
-    if ok {
-        if let Some(&first) = arcs.first() {
-            let (a, b) = match first {
-                0..=39 => (0, first),
-                40..=79 => (1, first - 40),
-                _ => (2, first - 80),
-            };
-            let mut s = format!("{a}.{b}");
-            for arc in arcs.iter().skip(1) {
-                s.push('.');
-                s.push_str(&arc.to_string());
-            }
-            return s;
+    true
+}
+
+/// Appends `n` in decimal (one arc of an OID, per certificate: no `fmt`).
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
-    crate::hex::encode_lower(content)
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
 }
 
 #[cfg(test)]
@@ -355,6 +380,18 @@ mod tests {
         );
         assert_eq!(oid_to_string(&[0x55, 0x1d, 0x25, 0x00]), "2.5.29.37.0");
         assert_eq!(oid_to_string(&[0x2b, 0x86]), "2b86");
+        assert_eq!(oid_to_string(&[0x2b, 0x80, 0x01]), "2b8001");
+        assert_eq!(oid_to_string(&[0x00]), "0.0");
+        assert_eq!(oid_to_string(&[0x28]), "1.0");
+        assert_eq!(oid_to_string(&[0x88, 0x37, 0x03]), "2.999.3");
+        assert_eq!(
+            oid_to_string(&[0x2b, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+            "1.3.18446744073709551615"
+        );
+        assert_eq!(
+            oid_to_string(&[0x2b, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]),
+            "2b82808080808080808000"
+        );
         assert_eq!(oid_to_string(&[]), "");
     }
 }

@@ -17,6 +17,33 @@
 use x509_parser::der_parser::asn1_rs::{Any, Tag, ToDer};
 use x509_parser::x509::X509Name;
 
+/// The RFC 4514 short names by the OID's content octets: the common case,
+/// without rendering the OID as text first.
+const SHORT_NAMES: &[(&[u8], &str)] = &[
+    (&[0x55, 0x04, 0x03], "CN"),
+    (&[0x55, 0x04, 0x07], "L"),
+    (&[0x55, 0x04, 0x08], "ST"),
+    (&[0x55, 0x04, 0x0a], "O"),
+    (&[0x55, 0x04, 0x0b], "OU"),
+    (&[0x55, 0x04, 0x06], "C"),
+    (&[0x55, 0x04, 0x09], "STREET"),
+    (
+        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19],
+        "DC",
+    ),
+    (
+        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01],
+        "UID",
+    ),
+];
+
+fn short_name_raw(oid: &[u8]) -> Option<&'static str> {
+    SHORT_NAMES
+        .iter()
+        .find(|(raw, _)| *raw == oid)
+        .map(|&(_, name)| name)
+}
+
 fn short_name(oid: &str) -> Option<&'static str> {
     Some(match oid {
         "2.5.4.3" => "CN",
@@ -32,14 +59,15 @@ fn short_name(oid: &str) -> Option<&'static str> {
     })
 }
 
-fn decode_string(v: &Any<'_>) -> Option<String> {
+fn decode_string<'a>(v: &Any<'a>) -> Option<std::borrow::Cow<'a, str>> {
+    use std::borrow::Cow;
     let data = v.data;
     match v.tag() {
         Tag::Utf8String
         | Tag::PrintableString
         | Tag::Ia5String
         | Tag::NumericString
-        | Tag::VisibleString => std::str::from_utf8(data).ok().map(str::to_owned),
+        | Tag::VisibleString => std::str::from_utf8(data).ok().map(Cow::Borrowed),
         Tag::BmpString => {
             if !data.len().is_multiple_of(2) {
                 return None;
@@ -50,6 +78,7 @@ fn decode_string(v: &Any<'_>) -> Option<String> {
             char::decode_utf16(units)
                 .collect::<Result<String, _>>()
                 .ok()
+                .map(Cow::Owned)
         }
         Tag::UniversalString => {
             if !data.len().is_multiple_of(4) {
@@ -57,7 +86,8 @@ fn decode_string(v: &Any<'_>) -> Option<String> {
             }
             data.chunks_exact(4)
                 .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-                .collect()
+                .collect::<Option<String>>()
+                .map(Cow::Owned)
         }
         _ => None,
     }
@@ -96,8 +126,13 @@ pub(crate) fn rfc4514(name: &X509Name<'_>) -> String {
             if j > 0 {
                 out.push('+');
             }
-            let oid = atv.attr_type().to_id_string();
-            out.push_str(short_name(&oid).unwrap_or(&oid));
+            match short_name_raw(atv.attr_type().as_bytes()) {
+                Some(name) => out.push_str(name),
+                None => {
+                    let oid = atv.attr_type().to_id_string();
+                    out.push_str(short_name(&oid).unwrap_or(&oid));
+                }
+            }
             out.push('=');
             match decode_string(atv.attr_value()) {
                 Some(s) => escape(&mut out, &s),
@@ -136,6 +171,15 @@ pub(crate) fn rfc4514_cached(name: &X509Name<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_names_by_octets_agree_with_the_dotted_table() {
+        for (raw, name) in SHORT_NAMES {
+            let dotted = crate::cert::ber::oid_to_string(raw);
+            assert_eq!(short_name(&dotted), Some(*name), "{dotted}");
+        }
+        assert_eq!(short_name_raw(&[0x55, 0x04, 0x05]), None); // serialNumber
+    }
 
     #[test]
     fn rfc4514_escaping_rules() {
