@@ -52,14 +52,16 @@ pub fn push_field(out: &mut Vec<u8>, field: &str) {
     if neutralise {
         out.push(b'\'');
     }
-    for b in field.bytes() {
-        if b == b'"' {
-            out.push(b'"');
-        }
-        out.push(b);
-    }
     if quote {
+        for (i, part) in field.split('"').enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b"\"\"");
+            }
+            out.extend_from_slice(part.as_bytes());
+        }
         out.push(b'"');
+    } else {
+        out.extend_from_slice(field.as_bytes());
     }
 }
 
@@ -158,5 +160,8 @@ mod tests {
         assert_eq!(field("plain"), "plain");
         assert_eq!(field("a,b"), "\"a,b\"");
         assert_eq!(field(" padded"), "\" padded\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("\"\""), "\"\"\"\"\"\"");
+        assert_eq!(field("-\"x"), "\"'-\"\"x\"");
     }
 }

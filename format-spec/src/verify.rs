@@ -233,6 +233,9 @@ struct Contents<'a> {
     entries: Range<usize>,
     review_range: Range<usize>,
     values: u64,
+    /// The manifest's SHA-256 of each value file, in order: checked against
+    /// the bytes by the time `Contents` exists.
+    value_digests: Vec<Sha256>,
 }
 
 fn member_bytes<'a>(bytes: &'a [u8], m: &Member) -> &'a [u8] {
@@ -351,6 +354,11 @@ fn check_layout<'a>(bytes: &'a [u8], members: &[Member]) -> Result<Contents<'a>>
         entries: at(layout::ENTRIES_JSONL)?.data.clone(),
         review_range: at(layout::REVIEW_CSV)?.data.clone(),
         values,
+        value_digests: lines
+            .iter()
+            .take(usize::try_from(values).unwrap_or(usize::MAX))
+            .map(|(digest, _)| *digest)
+            .collect(),
     })
 }
 
@@ -534,8 +542,14 @@ fn check_contents(
     }
     // Which values each entry owns, in order: entry i owns value_start[i]..value_start[i+1].
     let review = &bytes[contents.review_range.clone()];
-    let (per_entry, spans) =
-        parse_entries_parallel(bytes, &entry_lines, &value_ranges, review, limits)?;
+    let (per_entry, spans) = parse_entries_parallel(
+        bytes,
+        &entry_lines,
+        &value_ranges,
+        &contents.value_digests,
+        review,
+        limits,
+    )?;
     let mut counts = Counts {
         entries: entry_lines.len() as u64,
         ..Counts::default()
@@ -627,6 +641,7 @@ fn parse_entries_parallel(
     bytes: &[u8],
     lines: &[Range<usize>],
     values: &[Range<usize>],
+    digests: &[Sha256],
     review: &[u8],
     limits: &Limits,
 ) -> Result<(Vec<EntryCheck>, Vec<Span>)> {
@@ -639,7 +654,9 @@ fn parse_entries_parallel(
             .chunks(chunk)
             .enumerate()
             .map(|(c, part)| {
-                s.spawn(move || check_chunk(bytes, part, c * chunk, values, review, limits))
+                s.spawn(move || {
+                    check_chunk(bytes, part, c * chunk, values, digests, review, limits)
+                })
             })
             .collect();
         handles
@@ -666,6 +683,7 @@ fn check_chunk(
     part: &[Range<usize>],
     first: usize,
     values: &[Range<usize>],
+    digests: &[Sha256],
     review: &[u8],
     limits: &Limits,
 ) -> Result<(Vec<EntryCheck>, Span)> {
@@ -686,6 +704,7 @@ fn check_chunk(
             line.clone(),
             n,
             values,
+            digests,
             limits,
             &mut rows,
         )?);
@@ -736,6 +755,7 @@ fn check_entry(
     line: Range<usize>,
     n: usize,
     values: &[Range<usize>],
+    digests: &[Sha256],
     limits: &Limits,
     rows: &mut Vec<u8>,
 ) -> Result<EntryCheck> {
@@ -803,10 +823,10 @@ fn check_entry(
                     v.file
                 )
             })?;
-        let raw = usize::try_from(num - 1)
+        let (raw, digest) = usize::try_from(num - 1)
             .ok()
-            .and_then(|i| values.get(i))
-            .map(|r| &bytes[r.clone()])
+            .and_then(|i| Some((values.get(i)?, *digests.get(i)?)))
+            .map(|(r, d)| (&bytes[r.clone()], d))
             .ok_or_else(|| err!(FileSet, "{}: value file {} does not exist", who(), v.file))?;
         files.push(num);
         if let Some(what) = cert::find_private_key_material(raw) {
@@ -817,7 +837,7 @@ fn check_entry(
                 v.file
             ));
         }
-        let decoded = cert::decode_value(raw);
+        let decoded = cert::decode_value_hashed(raw, digest);
         if v.container != decoded.container.as_str() {
             return Err(err!(
                 Content,

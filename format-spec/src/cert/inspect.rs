@@ -213,16 +213,21 @@ pub(crate) fn parse_exact(value: &[u8], range: Range<usize>) -> Option<X509Certi
     }
 }
 
-/// Inspects the certificate `cert`, whose DER is `value[range]`.
+/// Inspects the certificate `cert`, whose DER is `value[range]`;
+/// `whole_sha256` is the SHA-256 of all of `value` when the caller knows it.
 /// Fails (with a message) when a relevant extension is malformed or duplicated.
 pub(crate) fn inspect(
     value: &[u8],
     range: Range<usize>,
+    whole_sha256: Option<Sha256>,
     cert: &X509Certificate<'_>,
 ) -> std::result::Result<CertInfo, String> {
     use sha1::Digest as _;
     let der = value.get(range.clone()).unwrap_or(&[]);
-    let sha256 = Sha256::digest(der);
+    let sha256 = match whole_sha256 {
+        Some(d) if range == (0..value.len()) => d,
+        _ => Sha256::digest(der),
+    };
     let sha1: [u8; 20] = sha1::Sha1::digest(der).into();
 
     let key_usage = match cert.key_usage() {

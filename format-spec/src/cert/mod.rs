@@ -30,7 +30,7 @@ pub use cms::MAX_CERTIFICATES;
 pub use inspect::{CertInfo, KeyType, KeyUsage, EKU_EMAIL_PROTECTION};
 pub use private_key::find_private_key_material;
 
-use crate::{err, Error, Result};
+use crate::{err, Error, Result, Sha256};
 
 /// How an attribute value is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -112,12 +112,23 @@ impl DecodedValue {
 ///
 /// Never panics, whatever the bytes.
 pub fn decode_value(bytes: &[u8]) -> DecodedValue {
+    decode_value_with(bytes, None)
+}
+
+/// [`decode_value`] for a value whose SHA-256 is already known (the
+/// verifier has checked it against the manifest): a bare certificate's
+/// thumbprint is that digest rather than a second hash of the same bytes.
+pub(crate) fn decode_value_hashed(bytes: &[u8], sha256: Sha256) -> DecodedValue {
+    decode_value_with(bytes, Some(sha256))
+}
+
+fn decode_value_with(bytes: &[u8], whole_sha256: Option<Sha256>) -> DecodedValue {
     if bytes.is_empty() {
         return DecodedValue::unparseable("empty value".to_owned());
     }
     let x509_problem = match X509Certificate::from_der(bytes) {
         Ok(([], cert)) => {
-            return match inspect::inspect(bytes, 0..bytes.len(), &cert) {
+            return match inspect::inspect(bytes, 0..bytes.len(), whole_sha256, &cert) {
                 Ok(info) => DecodedValue {
                     container: Container::X509,
                     certificates: vec![info],
@@ -145,7 +156,7 @@ pub fn decode_value(bytes: &[u8]) -> DecodedValue {
     for range in found.certificates {
         let start = range.start;
         match inspect::parse_exact(bytes, range.clone()) {
-            Some(cert) => match inspect::inspect(bytes, range, &cert) {
+            Some(cert) => match inspect::inspect(bytes, range, None, &cert) {
                 Ok(info) => certificates.push(info),
                 Err(e) => notes.push(format!("skipped the certificate at offset {start}: {e}")),
             },
@@ -161,5 +172,26 @@ pub fn decode_value(bytes: &[u8]) -> DecodedValue {
         container: Container::Pkcs7,
         certificates,
         problem: (!notes.is_empty()).then(|| notes.join("; ")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pki");
+        std::fs::read(root.join(name)).unwrap()
+    }
+
+    #[test]
+    fn a_known_value_digest_gives_the_same_description_as_hashing() {
+        for name in ["certs/alice.der", "certs/bob.der", "smime/heidi.p7b"] {
+            let bytes = fixture(name);
+            let hashed = decode_value_hashed(&bytes, Sha256::digest(&bytes));
+            assert_eq!(hashed, decode_value(&bytes), "{name}");
+            assert!(!hashed.certificates.is_empty(), "{name}");
+        }
     }
 }
