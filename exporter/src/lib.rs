@@ -11,6 +11,6 @@ pub mod decode;
 pub mod export;
 pub mod output;
 pub mod run;
-pub mod secret;
+pub use certferry_secret as secret;
 pub mod source;
 pub mod state;

@@ -20,6 +20,6 @@ pub mod report;
 pub mod review;
 pub mod run;
 pub mod script;
-pub mod secret;
+pub use certferry_secret as secret;
 pub mod state;
 pub mod tenant;

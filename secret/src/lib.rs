@@ -1,5 +1,8 @@
 //! Passwords: where they come from (a file, an environment variable, or a
 //! terminal prompt; never the command line) and a wrapper that never prints them.
+//!
+//! Shared by `certferry-export` (LDAP bind password, signing key password) and
+//! `certferry-import` (key and client secret passwords).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -99,5 +102,54 @@ impl PasswordSource {
                     })
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_never_prints_itself() {
+        let s = Secret::new("hunter2".to_owned());
+        assert_eq!(format!("{s:?}"), "[redacted]");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn a_password_file_loses_one_trailing_line_end_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for (content, want) in [
+            ("pw\n", "pw"),
+            ("pw\r\n", "pw"),
+            ("pw\n\n", "pw\n"),
+            ("pw", "pw"),
+        ] {
+            let path = dir.path().join("pw");
+            std::fs::write(&path, content).unwrap();
+            let got = PasswordSource::File(path).read("password").unwrap();
+            assert_eq!(got.expose(), want, "{content:?}");
+        }
+        let missing = PasswordSource::File(dir.path().join("none")).read("bind password");
+        assert!(missing
+            .unwrap_err()
+            .0
+            .starts_with("cannot read the bind password from "));
+    }
+
+    #[test]
+    fn the_usual_trio_picks_file_then_environment_then_prompt() {
+        let f = Some(PathBuf::from("f"));
+        let e = Some("E".to_owned());
+        assert_eq!(
+            PasswordSource::choose(f.clone(), e.clone()),
+            PasswordSource::File("f".into())
+        );
+        assert_eq!(
+            PasswordSource::choose(None, e),
+            PasswordSource::Env("E".into())
+        );
+        assert_eq!(PasswordSource::choose(None, None), PasswordSource::Prompt);
     }
 }
