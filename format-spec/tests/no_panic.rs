@@ -27,6 +27,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+
+#[path = "support/zip_members.rs"]
+mod zip_members;
 use certferry_format::cert;
 use certferry_format::keys::{PublicKey, SecretKey};
 use certferry_format::replay::{ReplayRules, SourceState};
@@ -34,6 +37,7 @@ use certferry_format::{
     sign_bundle, BundleDigests, Limits, Role, Sha256, SourceId, Timestamp, TrustPolicy, TrustedKey,
     UnverifiedBundle,
 };
+use zip_members::{emit, rehash, split_members};
 
 // Every mutant that reaches a trusted key costs one Ed25519 verification, which
 // takes ~10-25 ms in an unoptimised build: these counts keep the test near 15 s
@@ -261,116 +265,6 @@ fn decode(value: &[u8]) {
     let d = cert::decode_value(value);
     std::hint::black_box((d.container, d.certificates.len()));
     std::hint::black_box(cert::find_private_key_material(value));
-}
-
-/// A bundle's members, found by walking local headers leniently (a vector
-/// that is not a canonical zip simply yields fewer members).
-fn split_members(zip: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    let le = |a: usize, n: usize| -> Option<usize> {
-        let b = zip.get(a..a.checked_add(n)?)?;
-        Some(
-            b.iter()
-                .rev()
-                .fold(0usize, |acc, &x| acc << 8 | usize::from(x)),
-        )
-    };
-    while zip.get(pos..pos + 4) == Some(b"PK\x03\x04") {
-        let (Some(size), Some(nlen), Some(xlen)) =
-            (le(pos + 18, 4), le(pos + 26, 2), le(pos + 28, 2))
-        else {
-            break;
-        };
-        let name_at = pos + 30;
-        let start = name_at + nlen + xlen;
-        let (Some(name), Some(data)) = (
-            zip.get(name_at..name_at + nlen),
-            zip.get(start..start + size),
-        ) else {
-            break;
-        };
-        out.push((name.to_vec(), data.to_vec()));
-        pos = start + size;
-    }
-    out
-}
-
-/// Emits members as a zip in the canonical profile (SPEC.md §4.3), with
-/// correct CRCs and sizes whatever the names and contents.
-fn emit(members: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data) in members {
-        let off = out.len() as u32;
-        let crc = crc32fast::hash(data);
-        let fixed = |v: &mut Vec<u8>| {
-            v.extend(10u16.to_le_bytes());
-            v.extend(0u16.to_le_bytes()); // flags
-            v.extend(0u16.to_le_bytes()); // stored
-            v.extend(0u16.to_le_bytes()); // time
-            v.extend(0x0021u16.to_le_bytes()); // date
-            v.extend(crc.to_le_bytes());
-            v.extend((data.len() as u32).to_le_bytes());
-            v.extend((data.len() as u32).to_le_bytes());
-            v.extend((name.len() as u16).to_le_bytes());
-            v.extend(0u16.to_le_bytes()); // extra
-        };
-        out.extend(b"PK\x03\x04");
-        fixed(&mut out);
-        out.extend(name);
-        out.extend(data);
-        central.extend(b"PK\x01\x02");
-        central.extend(0x030au16.to_le_bytes());
-        fixed(&mut central);
-        central.extend([0u8; 6]); // comment length, disk, internal attributes
-        central.extend(0x81a4_0000u32.to_le_bytes());
-        central.extend(off.to_le_bytes());
-        central.extend(name);
-    }
-    let cd = out.len() as u32;
-    out.extend(&central);
-    out.extend(b"PK\x05\x06");
-    out.extend([0u8; 4]);
-    out.extend((members.len() as u16).to_le_bytes());
-    out.extend((members.len() as u16).to_le_bytes());
-    out.extend((central.len() as u32).to_le_bytes());
-    out.extend(cd.to_le_bytes());
-    out.extend(0u16.to_le_bytes());
-    out
-}
-
-/// Recomputes both manifests from the members, as an attacker who controls
-/// everything but the keys would, so that content mutants pass steps 5-7.
-fn rehash(members: &mut [(Vec<u8>, Vec<u8>)]) {
-    let line = |out: &mut Vec<u8>, name: &[u8], data: &[u8]| {
-        out.extend(Sha256::digest(data).to_hex().as_bytes());
-        out.extend(b"  ");
-        out.extend(name);
-        out.push(b'\n');
-    };
-    let mut manifest = Vec::new();
-    for (n, d) in members.iter().filter(|(n, _)| n.starts_with(b"data/")) {
-        line(&mut manifest, n, d);
-    }
-    if let Some(m) = members
-        .iter_mut()
-        .find(|(n, _)| n == b"manifest-sha256.txt")
-    {
-        m.1 = manifest;
-    }
-    let mut tags = Vec::new();
-    for want in [&b"bagit.txt"[..], b"manifest-sha256.txt", b"bag-info.txt"] {
-        if let Some((n, d)) = members.iter().find(|(n, _)| n == want) {
-            line(&mut tags, n, d);
-        }
-    }
-    if let Some(m) = members
-        .iter_mut()
-        .find(|(n, _)| n == b"tagmanifest-sha256.txt")
-    {
-        m.1 = tags;
-    }
 }
 
 /// One to three member-level mutations.
