@@ -305,3 +305,63 @@ pub fn describe_value(
             .collect(),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// `describes` is the verifier's allocation-free form of
+    /// `describe(..) == record`: it must accept exactly the described record
+    /// and notice a change in any field that comes from the certificate.
+    #[test]
+    fn describes_agrees_with_describe_field_by_field() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pki/certs");
+        for name in ["alice.der", "bob.der", "carol-1.der"] {
+            let der = std::fs::read(root.join(name)).unwrap();
+            let info = crate::cert::decode_value(&der).certificates.remove(0);
+            let rec = CertRecord::describe(&info, "encryption", &[]);
+            assert!(rec.describes(&info), "{name}");
+            type Change = Box<dyn Fn(&mut CertRecord)>;
+            let changed: Vec<(&str, Change)> = vec![
+                ("sha256", Box::new(|r| r.sha256 = Sha256::digest(b"other"))),
+                ("sha1", Box::new(|r| r.sha1.replace_range(0..1, "x"))),
+                ("subject", Box::new(|r| r.subject.push('x'))),
+                ("issuer", Box::new(|r| r.issuer.push('x'))),
+                ("serial", Box::new(|r| r.serial.push('0'))),
+                (
+                    "not_before",
+                    Box::new(|r| r.not_before = r.not_before.saturating_add(1)),
+                ),
+                (
+                    "not_after",
+                    Box::new(|r| r.not_after = r.not_after.saturating_add(-1)),
+                ),
+                ("key_type", Box::new(|r| r.key_type = "other".into())),
+                ("key_bits", Box::new(|r| r.key_bits += 1)),
+                (
+                    "key_usage",
+                    Box::new(|r| r.key_usage = Some(vec!["crlSign".into()])),
+                ),
+                ("key_usage absent", Box::new(|r| r.key_usage = None)),
+                (
+                    "extended_key_usage",
+                    Box::new(|r| r.extended_key_usage = Some(vec![])),
+                ),
+                (
+                    "rfc822_names",
+                    Box::new(|r| r.rfc822_names.push("x@y".into())),
+                ),
+                ("is_ca", Box::new(|r| r.is_ca = !r.is_ca)),
+            ];
+            for (field, change) in changed {
+                let mut r = rec.clone();
+                change(&mut r);
+                assert!(
+                    !r.describes(&info),
+                    "{name}: a changed {field} went unnoticed"
+                );
+            }
+        }
+    }
+}
