@@ -20,6 +20,7 @@ pub mod keys;
 pub mod layout;
 mod limits;
 pub mod model;
+mod patch_buffer;
 pub mod replay;
 pub mod review_csv;
 pub mod signature;

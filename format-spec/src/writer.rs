@@ -12,6 +12,7 @@ use zip::write::SimpleFileOptions;
 use crate::ids::{Sha256, SourceId};
 use crate::layout::{self, check_software_token};
 use crate::model::{BundleHeader, Counts, Entry, Software, FORMAT_NAME, FORMAT_VERSION};
+use crate::patch_buffer::PatchBuffer;
 use crate::review_csv;
 use crate::timestamp::Timestamp;
 use crate::{err, Error, Result};
@@ -90,7 +91,7 @@ impl<S: Read + Write + Seek> Spool<S> {
 
 /// Starts a zip member of `len` bytes, keeping the output under the zip32 limit.
 fn start_member<W: Write + Seek>(
-    zip: &mut zip::ZipWriter<W>,
+    zip: &mut zip::ZipWriter<PatchBuffer<W>>,
     written: &mut u64,
     name: &str,
     len: u64,
@@ -108,7 +109,7 @@ fn start_member<W: Write + Seek>(
 
 /// Copies a spool into a new member and returns its SHA-256 and length.
 fn copy_spool<W: Write + Seek, S: Read + Write + Seek>(
-    zip: &mut zip::ZipWriter<W>,
+    zip: &mut zip::ZipWriter<PatchBuffer<W>>,
     written: &mut u64,
     name: &str,
     spool: &mut Spool<S>,
@@ -143,7 +144,7 @@ pub struct BundleWriter<
     S: Read + Write + Seek,
     R: Read + Write + Seek = std::io::Cursor<Vec<u8>>,
 > {
-    zip: zip::ZipWriter<W>,
+    zip: zip::ZipWriter<PatchBuffer<W>>,
     spool: Spool<S>,
     review: Spool<R>,
     manifest: Vec<u8>,
@@ -188,7 +189,7 @@ impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> BundleWrit
         review_csv::header_line(&mut header);
         review.push(&header)?;
         let mut w = Self {
-            zip: zip::ZipWriter::new(out),
+            zip: zip::ZipWriter::new(PatchBuffer::new(out).map_err(io_err("output"))?),
             spool: Spool::new(spool)?,
             review,
             manifest: Vec::new(),
@@ -335,7 +336,12 @@ impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> BundleWrit
         layout::manifest_line(&mut tags, &bag_info_digest, layout::BAG_INFO_TXT);
         self.member(layout::TAG_MANIFEST, &tags)?;
 
-        let out = self.zip.finish().map_err(zip_err("zip directory"))?;
+        let out = self
+            .zip
+            .finish()
+            .map_err(zip_err("zip directory"))?
+            .into_inner()
+            .map_err(io_err("output"))?;
         Ok((out, header))
     }
 }
