@@ -50,11 +50,14 @@ fn zip_err(what: &str) -> impl Fn(zip::result::ZipError) -> Error + '_ {
 /// Spooled text is handed to the spool in chunks of about this size.
 const SPOOL_CHUNK: usize = 256 * 1024;
 
-/// A spool with a write buffer: entries are small, spool writes should not be.
+/// A spool with a write buffer (entries are small, spool writes should not
+/// be) that hashes what it is given, so the member's digest is ready when
+/// the spool is copied out at the end.
 struct Spool<S> {
     inner: S,
     buf: Vec<u8>,
     len: u64,
+    sha: sha2::Sha256,
 }
 
 impl<S: Read + Write + Seek> Spool<S> {
@@ -64,6 +67,7 @@ impl<S: Read + Write + Seek> Spool<S> {
             inner,
             buf: Vec::with_capacity(SPOOL_CHUNK),
             len: 0,
+            sha: sha2::Sha256::new(),
         })
     }
 
@@ -71,21 +75,25 @@ impl<S: Read + Write + Seek> Spool<S> {
         self.buf.extend_from_slice(data);
         self.len += data.len() as u64;
         if self.buf.len() >= SPOOL_CHUNK {
+            self.sha.update(&self.buf);
             self.inner.write_all(&self.buf).map_err(io_err("spool"))?;
             self.buf.clear();
         }
         Ok(())
     }
 
-    /// Flushes and rewinds, ready to be copied out.
-    fn rewind(&mut self) -> Result<u64> {
+    /// Flushes and rewinds, ready to be copied out; returns the length and
+    /// the SHA-256 of everything pushed.
+    fn rewind(&mut self) -> Result<(u64, Sha256)> {
+        self.sha.update(&self.buf);
         self.inner.write_all(&self.buf).map_err(io_err("spool"))?;
         self.buf = Vec::new();
         self.inner.flush().map_err(io_err("spool"))?;
         self.inner
             .seek(SeekFrom::Start(0))
             .map_err(io_err("spool"))?;
-        Ok(self.len)
+        let digest = std::mem::take(&mut self.sha).finalize();
+        Ok((self.len, Sha256::from_bytes(digest.into())))
     }
 }
 
@@ -108,15 +116,17 @@ fn start_member<W: Write + Seek>(
 }
 
 /// Copies a spool into a new member and returns its SHA-256 and length.
+/// The SHA-256 is of the bytes pushed: if the spool file did not give them
+/// back unchanged, the manifest does not match and every verifier refuses
+/// the bundle, rather than the signature covering the altered bytes.
 fn copy_spool<W: Write + Seek, S: Read + Write + Seek>(
     zip: &mut zip::ZipWriter<PatchBuffer<W>>,
     written: &mut u64,
     name: &str,
     spool: &mut Spool<S>,
 ) -> Result<(Sha256, u64)> {
-    let len = spool.rewind()?;
+    let (len, digest) = spool.rewind()?;
     start_member(zip, written, name, len)?;
-    let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; SPOOL_CHUNK];
     let mut left = len;
     while left > 0 {
@@ -128,11 +138,10 @@ fn copy_spool<W: Write + Seek, S: Read + Write + Seek>(
         if n == 0 {
             return Err(err!(Write, "spool for {name} ended early"));
         }
-        hasher.update(&buf[..n]);
         zip.write_all(&buf[..n]).map_err(io_err(name))?;
         left -= n as u64;
     }
-    Ok((Sha256::from_bytes(hasher.finalize().into()), len))
+    Ok((digest, len))
 }
 
 /// Writes a bundle. See the module documentation.
