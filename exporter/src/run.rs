@@ -371,27 +371,26 @@ fn finish(
         }
     };
     let review_spool = tempfile::tempfile().map_err(|e| io("temporary spool file", e))?;
-    let writer = certferry_format::BundleWriter::with_spools(
-        std::io::BufWriter::new(file),
-        spool,
-        review_spool,
-    )
-    .map_err(|e| Failure::Output(e.to_string()))?;
+    // No BufWriter: the bundle writer buffers its output itself.
+    let writer = certferry_format::BundleWriter::with_spools(file, spool, review_spool)
+        .map_err(|e| Failure::Output(e.to_string()))?;
     let result = export(source, writer, &p.settings, &mut progress, cancel);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let (writer, header, summary) = result?;
-    writer
-        .into_inner()
-        .map_err(|e| io("temporary bundle file", e.into_error()))?
-        .sync_all()
-        .map_err(|e| io("temporary bundle file", e))?;
-
-    let digests = BundleDigests::of_reader(
-        std::fs::File::open(tmp.path()).map_err(|e| io("temporary bundle file", e))?,
-    )
-    .map_err(|e| io("temporary bundle file", e))?;
+    let (file, header, summary) = result?;
+    // The file is flushed to disk while it is read back and hashed: both
+    // must succeed before anything is signed or renamed into place.
+    let (synced, digests) = std::thread::scope(|s| {
+        let sync = s.spawn(|| file.sync_all());
+        let digests = std::fs::File::open(tmp.path()).and_then(BundleDigests::of_reader);
+        let synced = sync
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("fsync thread failed")));
+        (synced, digests)
+    });
+    synced.map_err(|e| io("temporary bundle file", e))?;
+    let digests = digests.map_err(|e| io("temporary bundle file", e))?;
     let sig = sign_bundle(
         &digests,
         &p.key,
