@@ -10,8 +10,6 @@
 //! sAMAccountName, mail, displayName, userAccountControl) use their first
 //! value; AD never returns more than one.
 
-use std::fmt::Write as _;
-
 use certferry_format::model::{Attribute, Entry, ObjectKind};
 
 use crate::source::RawEntry;
@@ -220,21 +218,37 @@ fn parse_user_account_control(v: &[u8]) -> Option<i64> {
 /// without braces, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`. `None` unless 16
 /// bytes.
 pub fn guid_string(bytes: &[u8]) -> Option<String> {
+    // The first three fields are little-endian; the last eight bytes are
+    // printed in order. Written without `fmt`: this runs once per object.
+    const ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let b: &[u8; 16] = bytes.try_into().ok()?;
-    let [d1a, d1b, d1c, d1d, d2a, d2b, d3a, d3b, rest @ ..] = *b;
-    let mut s = format!(
-        "{:08x}-{:04x}-{:04x}-",
-        u32::from_le_bytes([d1a, d1b, d1c, d1d]),
-        u16::from_le_bytes([d2a, d2b]),
-        u16::from_le_bytes([d3a, d3b]),
-    );
-    for (i, byte) in rest.iter().enumerate() {
-        if i == 2 {
+    let mut s = String::with_capacity(36);
+    for (i, &k) in ORDER.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
             s.push('-');
         }
-        let _ = write!(s, "{byte:02x}");
+        s.push(char::from(HEX[usize::from(b[k] >> 4)]));
+        s.push(char::from(HEX[usize::from(b[k] & 0xf)]));
     }
     Some(s)
+}
+
+/// Appends `n` in decimal (without `fmt`).
+fn push_decimal(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(char::from(d));
+    }
 }
 
 /// objectSid bytes (MS-DTYP SID: revision 1, sub-authority count ≤ 15,
@@ -251,14 +265,17 @@ pub fn sid_string(bytes: &[u8]) -> Option<String> {
     }
     let (authority, subs) = rest.split_at(6);
     let authority = authority.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b));
-    let mut s = if authority < 1 << 32 {
-        format!("S-{revision}-{authority}")
+    let mut s = String::with_capacity(8 + 11 * subs.len() / 4);
+    if authority < 1 << 32 {
+        s.push_str("S-1-");
+        push_decimal(&mut s, authority);
     } else {
-        format!("S-{revision}-0x{authority:012X}")
-    };
+        s = format!("S-1-0x{authority:012X}");
+    }
     for sub in subs.chunks_exact(4) {
         let sub: [u8; 4] = sub.try_into().ok()?;
-        let _ = write!(s, "-{}", u32::from_le_bytes(sub));
+        s.push('-');
+        push_decimal(&mut s, u64::from(u32::from_le_bytes(sub)));
     }
     Some(s)
 }
@@ -312,6 +329,16 @@ mod tests {
             sid_string(&dom).unwrap(),
             "S-1-5-21-3623811015-3361044348-30300820-1101"
         );
+    }
+
+    #[test]
+    fn sid_numbers_at_their_edges_are_plain_decimal() {
+        let b = [
+            1, 2, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+        ];
+        assert_eq!(sid_string(&b).unwrap(), "S-1-4294967295-0-4294967295");
+        let b = [1, 1, 0, 0, 0, 0, 0, 10, 0x1a, 0x27, 0, 0];
+        assert_eq!(sid_string(&b).unwrap(), "S-1-10-10010");
     }
 
     #[test]
