@@ -725,12 +725,9 @@ struct PendingRange {
 /// when it carries the same values.
 fn absorb(entry: &mut RawEntry, attrs: Vec<RawAttribute>) -> Vec<PendingRange> {
     let mut pending = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
     for (desc, values) in attrs {
         if let Some((base, high)) = parse_range(&desc) {
-            for v in values {
-                entry.push(&base, v);
-            }
+            entry.extend(base.clone(), values);
             if let Some(high) = high {
                 pending.push(PendingRange {
                     description: base,
@@ -739,14 +736,13 @@ fn absorb(entry: &mut RawEntry, attrs: Vec<RawAttribute>) -> Vec<PendingRange> {
             }
             continue;
         }
-        let key = RawEntry::attribute_key(&desc);
-        if seen.contains(&key) && entry.values(&key) == values.as_slice() {
+        let key = RawEntry::into_attribute_key(desc);
+        // `entry` holds only this response's attributes: a key already there
+        // came from another description earlier in it.
+        if !values.is_empty() && entry.values(&key) == values.as_slice() {
             continue;
         }
-        seen.push(key);
-        for v in values {
-            entry.push(&desc, v);
-        }
+        entry.extend(key, values);
     }
     pending
 }

@@ -27,6 +27,15 @@ impl RawEntry {
             .to_ascii_lowercase()
     }
 
+    /// [`Self::attribute_key`] of an owned description, reusing its memory.
+    pub fn into_attribute_key(mut description: String) -> String {
+        if let Some(semicolon) = description.find(';') {
+            description.truncate(semicolon);
+        }
+        description.make_ascii_lowercase();
+        description
+    }
+
     /// Adds a value under an attribute description (any case, any options).
     pub fn push(&mut self, description: &str, value: Vec<u8>) {
         self.attributes
@@ -35,11 +44,28 @@ impl RawEntry {
             .push(value);
     }
 
+    /// Adds values under an attribute description (any case, any options):
+    /// one lookup for all of them, and no copy of the description.
+    pub fn extend(&mut self, description: String, values: Vec<Vec<u8>>) {
+        if values.is_empty() {
+            return;
+        }
+        match self.attributes.entry(Self::into_attribute_key(description)) {
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(values);
+            }
+            std::collections::btree_map::Entry::Occupied(mut slot) => slot.get_mut().extend(values),
+        }
+    }
+
     /// The values of an attribute (name in any case), empty if absent.
     pub fn values(&self, name: &str) -> &[Vec<u8>] {
-        self.attributes
-            .get(&name.to_ascii_lowercase())
-            .map_or(&[], Vec::as_slice)
+        let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.attributes.get(&name.to_ascii_lowercase())
+        } else {
+            self.attributes.get(name)
+        };
+        found.map_or(&[], Vec::as_slice)
     }
 
     /// The first value of an attribute as UTF-8 text, if present and valid.
