@@ -692,6 +692,15 @@ fn decode_entry(tag: StructureTag) -> Result<(String, Vec<RawAttribute>), String
 /// The `range=low-high` option of an attribute description: the description
 /// without it, and the high end (`None` for `*`, the last chunk).
 fn parse_range(description: &str) -> Option<(String, Option<u64>)> {
+    // Nearly every description has no range option: answer that without
+    // allocating (this runs for every attribute of every object).
+    let (_, options) = description.split_once(';')?;
+    if !options
+        .split(';')
+        .any(|o| o.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("range=")))
+    {
+        return None;
+    }
     let mut rest = Vec::new();
     let mut range = None;
     for (i, part) in description.split(';').enumerate() {
