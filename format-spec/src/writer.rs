@@ -144,6 +144,15 @@ fn copy_spool<W: Write + Seek, S: Read + Write + Seek>(
     Ok((digest, len))
 }
 
+/// The SHA-256 of a value that is exactly one bare certificate: its
+/// thumbprint, which [`crate::describe_value`] computed over the whole value.
+fn bare_certificate_sha256(value: &crate::model::Value) -> Option<Sha256> {
+    match value.certificates.as_slice() {
+        [cert] if value.container == crate::cert::Container::X509.as_str() => Some(cert.sha256),
+        _ => None,
+    }
+}
+
 /// Writes a bundle. See the module documentation.
 ///
 /// `S` spools `entries.jsonl`, `R` spools `review.csv` (by default in memory;
@@ -212,9 +221,14 @@ impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> BundleWrit
 
     /// Writes one whole member and returns its SHA-256.
     fn member(&mut self, name: &str, data: &[u8]) -> Result<Sha256> {
-        self.start(name, data.len() as u64)?;
-        self.zip.write_all(data).map_err(io_err(name))?;
+        self.write_member(name, data)?;
         Ok(Sha256::digest(data))
+    }
+
+    /// Writes one whole member whose SHA-256 the caller already has.
+    fn write_member(&mut self, name: &str, data: &[u8]) -> Result<()> {
+        self.start(name, data.len() as u64)?;
+        self.zip.write_all(data).map_err(io_err(name))
     }
 
     fn start(&mut self, name: &str, len: u64) -> Result<()> {
@@ -232,6 +246,10 @@ impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> BundleWrit
     /// Adds one entry. `raw_values[i]` holds the bytes of `entry.values[i]`;
     /// the writer assigns the value file names. Metadata is not re-derived
     /// here: build each [`crate::model::Value`] with [`crate::describe_value`].
+    /// (A value that is one bare certificate has that certificate's SHA-256
+    /// thumbprint as its manifest digest, without hashing the bytes again; a
+    /// description that does not come from these bytes gives a bundle that
+    /// every verifier refuses, as any wrong metadata does.)
     pub fn add_entry(&mut self, mut entry: Entry, raw_values: &[&[u8]]) -> Result<()> {
         if entry.values.len() != raw_values.len() {
             return Err(err!(
@@ -248,7 +266,13 @@ impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> BundleWrit
             }
             self.counts.values += 1;
             let name = layout::value_file_name(self.counts.values);
-            let digest = self.member(&name, raw)?;
+            let digest = match bare_certificate_sha256(value) {
+                Some(digest) => {
+                    self.write_member(&name, raw)?;
+                    digest
+                }
+                None => self.member(&name, raw)?,
+            };
             layout::manifest_line(&mut self.manifest, &digest, &name);
             self.payload_bytes += raw.len() as u64;
             value.file = name;

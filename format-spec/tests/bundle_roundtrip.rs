@@ -220,6 +220,15 @@ fn write_in_memory(inputs: &[Input]) -> (Vec<u8>, BundleHeader, Vec<Entry>) {
 }
 
 fn sign_and_verify(bytes: Vec<u8>, header: &BundleHeader) -> VerifiedBundle {
+    sign_and_try_verify(bytes, header)
+        .unwrap_or_else(|e| panic!("our own bundle does not verify: {e}"))
+}
+
+/// Signs with the exporter key, parses and verifies.
+fn sign_and_try_verify(
+    bytes: Vec<u8>,
+    header: &BundleHeader,
+) -> Result<VerifiedBundle, certferry_format::Error> {
     let sk = exporter_key();
     let digests = BundleDigests::of_bytes(&bytes);
     let sig = sign_bundle(
@@ -234,7 +243,6 @@ fn sign_and_verify(bytes: Vec<u8>, header: &BundleHeader) -> VerifiedBundle {
     UnverifiedBundle::parse(bytes, vec![(name, sig.to_bytes())], &Limits::default())
         .unwrap()
         .verify(&policy(&sk), ts(NOW), None)
-        .unwrap_or_else(|e| panic!("our own bundle does not verify: {e}"))
 }
 
 /// The verified bundle gives back exactly what was written.
@@ -291,6 +299,50 @@ fn fixture_bundle_round_trips_with_tempfile_spool_and_output() {
     );
     let v = sign_and_verify(bytes, &header);
     assert_gives_back(&v, &header, &expected, &inputs);
+}
+
+#[test]
+fn bare_certificate_value_is_listed_under_its_own_sha256_in_the_manifest() {
+    // The writer reuses a bare certificate's thumbprint as the value file's
+    // manifest digest: it must be the SHA-256 of the raw bytes.
+    let der = pki("certs/alice.der");
+    let inputs = vec![person(
+        0,
+        "alice",
+        ObjectKind::User,
+        vec![(Attribute::UserCertificate, der.clone())],
+    )];
+    assert_eq!(inputs[0].entry.values[0].container, "x509");
+    let (bytes, _, _) = write_in_memory(&inputs);
+    let members = walk_local_headers(&bytes);
+    let manifest = &members
+        .iter()
+        .find(|(n, _)| n == layout::MANIFEST)
+        .unwrap()
+        .1;
+    let want = format!(
+        "{}  data/values/00000001.bin\n",
+        Sha256::digest(&der).to_hex()
+    );
+    assert!(
+        String::from_utf8_lossy(manifest).contains(&want),
+        "manifest does not list the value under the SHA-256 of its bytes"
+    );
+}
+
+#[test]
+fn a_bare_certificate_description_that_lies_about_its_thumbprint_is_refused() {
+    let der = pki("certs/alice.der");
+    let mut inputs = vec![person(
+        0,
+        "alice",
+        ObjectKind::User,
+        vec![(Attribute::UserCertificate, der)],
+    )];
+    inputs[0].entry.values[0].certificates[0].sha256 = Sha256::digest(b"something else");
+    let (bytes, header, _) = write_in_memory(&inputs);
+    let err = sign_and_try_verify(bytes, &header).unwrap_err();
+    assert!(err.to_string().contains("00000001.bin"), "{err}");
 }
 
 #[test]
