@@ -110,7 +110,7 @@ pub fn decode_entry(mut raw: RawEntry) -> Result<Option<DecodedEntry>, DecodeErr
     };
 
     let dn = if raw.dn.is_empty() {
-        first_text(&raw, "", key::DISTINGUISHED_NAME, "distinguishedName")?
+        first_text(&mut raw, "", key::DISTINGUISHED_NAME, "distinguishedName")?
             .filter(|d| !d.is_empty())
             .ok_or(DecodeError::MissingDn {
                 kind: kind.as_str(),
@@ -133,13 +133,15 @@ pub fn decode_entry(mut raw: RawEntry) -> Result<Option<DecodedEntry>, DecodeErr
             len: v.len(),
         })?),
     };
-    let upn = first_text(&raw, &dn, key::UPN, "userPrincipalName")?;
-    let sam_account_name = first_text(&raw, &dn, key::SAM, "sAMAccountName")?;
-    let mail = first_text(&raw, &dn, key::MAIL, "mail")?;
-    let display_name = first_text(&raw, &dn, key::DISPLAY_NAME, "displayName")?;
+    let upn = first_text(&mut raw, &dn, key::UPN, "userPrincipalName")?;
+    let sam_account_name = first_text(&mut raw, &dn, key::SAM, "sAMAccountName")?;
+    let mail = first_text(&mut raw, &dn, key::MAIL, "mail")?;
+    let display_name = first_text(&mut raw, &dn, key::DISPLAY_NAME, "displayName")?;
     let proxy_addresses = raw
-        .values(key::PROXY_ADDRESSES)
-        .iter()
+        .attributes
+        .remove(key::PROXY_ADDRESSES)
+        .unwrap_or_default()
+        .into_iter()
         .map(|v| text(v, &dn, "proxyAddresses"))
         .collect::<Result<Vec<_>, _>>()?;
     let disabled = match kind {
@@ -184,23 +186,25 @@ pub fn decode_entry(mut raw: RawEntry) -> Result<Option<DecodedEntry>, DecodeErr
     }))
 }
 
-/// A value as UTF-8 text.
-fn text(v: &[u8], dn: &str, attribute: &'static str) -> Result<String, DecodeError> {
-    String::from_utf8(v.to_vec()).map_err(|_| DecodeError::NotUtf8 {
+/// A value as UTF-8 text (its bytes become the string's, no copy).
+fn text(v: Vec<u8>, dn: &str, attribute: &'static str) -> Result<String, DecodeError> {
+    String::from_utf8(v).map_err(|_| DecodeError::NotUtf8 {
         dn: dn.to_owned(),
         attribute,
     })
 }
 
-/// The first value of an attribute as UTF-8 text, `None` when absent.
+/// The first value of an attribute as UTF-8 text, `None` when absent. The
+/// attribute is taken out of `raw`: each is decoded once.
 fn first_text(
-    raw: &RawEntry,
+    raw: &mut RawEntry,
     dn: &str,
     key: &str,
     attribute: &'static str,
 ) -> Result<Option<String>, DecodeError> {
-    raw.values(key)
-        .first()
+    raw.attributes
+        .remove(key)
+        .and_then(|values| values.into_iter().next())
         .map(|v| text(v, dn, attribute))
         .transpose()
 }
