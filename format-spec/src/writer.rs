@@ -166,6 +166,8 @@ pub struct BundleWriter<
     spool: Spool<S>,
     review: Spool<R>,
     manifest: Vec<u8>,
+    /// One entry's JSON line or review rows, reused from entry to entry.
+    line: Vec<u8>,
     counts: Counts,
     payload_bytes: u64,
     written: u64,
@@ -211,6 +213,7 @@ impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> BundleWrit
             spool: Spool::new(spool)?,
             review,
             manifest: Vec::new(),
+            line: Vec::new(),
             counts: Counts::default(),
             payload_bytes: 0,
             written: 0,
@@ -289,13 +292,16 @@ impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> BundleWrit
             }
         }
         self.counts.entries += 1;
-        let mut line =
-            serde_json::to_vec(&entry).map_err(|e| err!(Write, "entry {}: {e}", entry.label()))?;
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        serde_json::to_writer(&mut line, &entry)
+            .map_err(|e| err!(Write, "entry {}: {e}", entry.label()))?;
         line.push(b'\n');
         self.spool.push(&line)?;
         line.clear();
         review_csv::entry_rows(&mut line, self.counts.entries, &entry);
         self.review.push(&line)?;
+        self.line = line;
         Ok(())
     }
 
