@@ -692,31 +692,23 @@ fn decode_entry(tag: StructureTag) -> Result<(String, Vec<RawAttribute>), String
 /// The `range=low-high` option of an attribute description: the description
 /// without it, and the high end (`None` for `*`, the last chunk).
 fn parse_range(description: &str) -> Option<(String, Option<u64>)> {
-    // Nearly every description has no range option: answer that without
-    // allocating (this runs for every attribute of every object).
-    let (_, options) = description.split_once(';')?;
-    if !options
-        .split(';')
-        .any(|o| o.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("range=")))
-    {
-        return None;
-    }
-    let mut rest = Vec::new();
-    let mut range = None;
-    for (i, part) in description.split(';').enumerate() {
-        match part.get(..6) {
-            Some(p) if i > 0 && p.eq_ignore_ascii_case("range=") => range = Some(&part[6..]),
-            _ => rest.push(part),
-        }
-    }
-    let range = range?;
-    let (_low, high) = range.split_once('-')?;
+    let is_range = |o: &&str| o.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("range="));
+    // Nearly every description has no range option; that answer allocates
+    // nothing (this runs for every attribute of every object).
+    let range = description.split(';').skip(1).filter(is_range).last()?;
+    let (_low, high) = range[6..].split_once('-')?;
     let high = if high == "*" {
         None
     } else {
         Some(high.parse().ok()?)
     };
-    Some((rest.join(";"), high))
+    let mut parts = description.split(';');
+    let mut base = parts.next().unwrap_or_default().to_owned();
+    for option in parts.filter(|o| !is_range(o)) {
+        base.push(';');
+        base.push_str(option);
+    }
+    Some((base, high))
 }
 
 /// A ranged attribute still to be completed: its description (without the
@@ -1286,7 +1278,14 @@ mod tests {
             parse_range("userCertificate;binary;range=0-9"),
             Some(("userCertificate;binary".into(), Some(9)))
         );
+        assert_eq!(
+            parse_range("userCertificate;RANGE=0-9;binary"),
+            Some(("userCertificate;binary".into(), Some(9)))
+        );
         assert_eq!(parse_range("member"), None);
+        assert_eq!(parse_range("member;binary"), None);
+        assert_eq!(parse_range("member;x-range=0-1"), None);
+        assert_eq!(parse_range("range=0-1"), None, "an attribute named range=…");
         assert_eq!(parse_range("member;range=x"), None);
         assert_eq!(parse_range("member;range=0-y"), None);
     }

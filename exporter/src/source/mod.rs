@@ -20,11 +20,7 @@ pub struct RawEntry {
 impl RawEntry {
     /// Normalises an attribute description: lowercase, options removed.
     pub fn attribute_key(description: &str) -> String {
-        description
-            .split(';')
-            .next()
-            .unwrap_or(description)
-            .to_ascii_lowercase()
+        Self::into_attribute_key(description.to_owned())
     }
 
     /// [`Self::attribute_key`] of an owned description, reusing its memory.
