@@ -5,40 +5,17 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::Command;
+
+#[path = "../../tests/support/cli_snapshot.rs"]
+mod cli_snapshot;
 
 fn check(name: &str, args: &[&str], want_code: i32) {
-    let out = Command::new(env!("CARGO_BIN_EXE_certferry-export"))
-        .args(args)
-        .env("COLUMNS", "100")
-        .env_remove("NO_COLOR")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(want_code),
-        "{name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/cli")
-        .join(format!("{name}.txt"));
-    if std::env::var_os("CERTFERRY_BLESS").is_some() {
-        std::fs::write(&file, &text).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&file)
-        .unwrap_or_else(|_| panic!("{} is missing: run with CERTFERRY_BLESS=1", file.display()));
-    assert_eq!(
-        text,
-        want,
-        "{name}: the output changed; if intended, run with CERTFERRY_BLESS=1 and commit {}",
-        file.display()
+    cli_snapshot::check(
+        env!("CARGO_BIN_EXE_certferry-export"),
+        env!("CARGO_MANIFEST_DIR"),
+        name,
+        args,
+        want_code,
     );
 }
 
