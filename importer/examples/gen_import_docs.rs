@@ -2,27 +2,11 @@
 //! definitions: `cargo run -p certferry-import --example gen_import_docs -- OUT_DIR`
 //! (scripts/gen-docs does it for both programs; CI checks the result is current).
 
-use std::path::PathBuf;
-
 use clap::CommandFactory as _;
 
+#[path = "../../tests/support/cli_docs.rs"]
+mod cli_docs;
+
 fn main() -> std::io::Result<()> {
-    let out: PathBuf = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "docs".into())
-        .into();
-    let cmd = certferry_import::cli::Cli::command();
-    let man = out.join("man");
-    std::fs::create_dir_all(&man)?;
-    clap_mangen::generate_to(cmd.clone(), &man)?;
-    let comp = out.join("completions");
-    std::fs::create_dir_all(&comp)?;
-    for shell in [
-        clap_complete::Shell::Bash,
-        clap_complete::Shell::Zsh,
-        clap_complete::Shell::Fish,
-    ] {
-        clap_complete::generate_to(shell, &mut cmd.clone(), "certferry-import", &comp)?;
-    }
-    Ok(())
+    cli_docs::generate(&certferry_import::cli::Cli::command(), "certferry-import")
 }
