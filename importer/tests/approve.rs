@@ -12,13 +12,7 @@ use common::*;
 
 fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let d = tempfile::tempdir().unwrap();
-    let policy = write_policy(
-        d.path(),
-        &PolicyOpts {
-            reviewer: 1,
-            ..PolicyOpts::default()
-        },
-    );
+    let policy = write_review_policy(d.path());
     let b = write_signed(d.path(), &Spec::new(1, vec![user_cert("alice", "alice")]));
     (d, policy, b)
 }

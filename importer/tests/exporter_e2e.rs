@@ -84,13 +84,7 @@ fn export(out: &Path, created: &str) -> PathBuf {
 #[test]
 fn exporter_bundles_verify_review_approve_and_import() {
     let d = tempfile::tempdir().unwrap();
-    let policy = write_policy(
-        d.path(),
-        &PolicyOpts {
-            reviewer: 1,
-            ..PolicyOpts::default()
-        },
-    );
+    let policy = write_review_policy(d.path());
     let out = d.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let b1 = export(&out, CREATED);

@@ -178,13 +178,7 @@ fn review_shows_the_changes_between_two_successive_bundles() {
 #[test]
 fn review_works_before_the_reviewer_has_approved() {
     let d = tempfile::tempdir().unwrap();
-    let policy = write_policy(
-        d.path(),
-        &PolicyOpts {
-            reviewer: 1,
-            ..PolicyOpts::default()
-        },
-    );
+    let policy = write_review_policy(d.path());
     let b = write_signed(d.path(), &Spec::new(1, vec![user_cert("alice", "alice")]));
     let out = run(&["review", "--policy", s(&policy), "--now", NOW, s(&b)]);
     assert_eq!(

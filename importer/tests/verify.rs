@@ -27,13 +27,7 @@ fn mark(policy: &std::path::Path, bundle: &std::path::Path) -> Out {
 #[test]
 fn accepted_when_signed_by_the_required_roles() {
     let d = tempfile::tempdir().unwrap();
-    let policy = write_policy(
-        d.path(),
-        &PolicyOpts {
-            reviewer: 1,
-            ..PolicyOpts::default()
-        },
-    );
+    let policy = write_review_policy(d.path());
     let b = write_signed(
         d.path(),
         &Spec::new(
@@ -80,13 +74,7 @@ fn accepted_when_signed_by_the_required_roles() {
 #[test]
 fn refused_when_a_role_is_missing() {
     let d = tempfile::tempdir().unwrap();
-    let policy = write_policy(
-        d.path(),
-        &PolicyOpts {
-            reviewer: 1,
-            ..PolicyOpts::default()
-        },
-    );
+    let policy = write_review_policy(d.path());
     let b = write_signed(d.path(), &Spec::new(1, vec![user_cert("alice", "alice")]));
     let out = verify(&policy, &b);
     assert_eq!(out.code, 3, "{out:?}");

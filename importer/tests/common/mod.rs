@@ -233,6 +233,18 @@ impl Default for PolicyOpts {
     }
 }
 
+/// [`write_policy`] for a policy that needs a reviewer's signature as well
+/// as the exporter's.
+pub fn write_review_policy(dir: &Path) -> PathBuf {
+    write_policy(
+        dir,
+        &PolicyOpts {
+            reviewer: 1,
+            ..PolicyOpts::default()
+        },
+    )
+}
+
 /// Writes `policy.toml` into `dir` trusting the test exporter and reviewer keys
 /// and the fixture issuing CA; state in `dir/state.sqlite`.
 pub fn write_policy(dir: &Path, o: &PolicyOpts) -> PathBuf {
