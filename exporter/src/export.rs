@@ -11,7 +11,7 @@ use certferry_format::{describe_value, BundleWriter, HeaderDraft, Sha256, Source
 use serde::Serialize;
 
 use crate::decode::{decode_entry, DecodedEntry};
-use crate::source::{DirectorySource, RawEntry, SourceError};
+use crate::source::{DirectorySource, SourceError};
 
 /// Entra Connect stops syncing an attribute holding more values than this.
 pub const ENTRA_MAX_VALUES: usize = 15;
@@ -100,9 +100,9 @@ enum Item {
 /// each object read with the number read so far.
 ///
 /// Three threads in a pipeline: one reads the source (LDAP protocol or LDIF
-/// parsing), one decodes and classifies (attribute decoding and X.509), and
-/// this one serialises and writes; bounded channels between them keep memory
-/// flat.
+/// parsing) and decodes the attributes, one classifies the certificates
+/// (X.509), and this one serialises and writes; bounded channels between
+/// them keep memory flat.
 pub fn export<S, W, Sp, R>(
     source: &mut S,
     writer: BundleWriter<W, Sp, R>,
@@ -117,7 +117,7 @@ where
     R: Read + Write + Seek,
 {
     let description = source.description();
-    let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<RawEntry>>(4);
+    let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<Option<DecodedEntry>>>(4);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(4);
     let (writer, mut summary) = std::thread::scope(|s| {
         let fetcher = s.spawn(move || fetch_all(source, cancel, &raw_tx));
@@ -170,20 +170,22 @@ where
     Ok((out, header, summary))
 }
 
-/// The first stage: every object of the source into the channel, until the
-/// source ends, fails, Ctrl-C, or the classifier has gone (its error, if
-/// any, is the one reported).
+/// The first stage: every object of the source, decoded, into the channel,
+/// until the source ends, fails, an object does not decode, Ctrl-C, or the
+/// classifier has gone (its error, if any, is the one reported).
 fn fetch_all<S: DirectorySource + ?Sized>(
     source: &mut S,
     cancel: &AtomicBool,
-    tx: &std::sync::mpsc::SyncSender<Vec<RawEntry>>,
+    tx: &std::sync::mpsc::SyncSender<Vec<Option<DecodedEntry>>>,
 ) -> Result<(), ExportError> {
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(raw) = source.next_entry()? {
         if cancel.load(Ordering::Relaxed) {
             return Err(ExportError::Interrupted);
         }
-        batch.push(raw);
+        // Decoded here, where the raw entry was allocated: its leftovers are
+        // freed by the thread that made them.
+        batch.push(decode_entry(raw)?);
         if batch.len() == BATCH
             && tx
                 .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
@@ -199,17 +201,17 @@ fn fetch_all<S: DirectorySource + ?Sized>(
     Ok(())
 }
 
-/// The second stage: decode → filter → classify → channel.
+/// The second stage: filter → classify → channel.
 fn classify_all(
-    rx: std::sync::mpsc::Receiver<Vec<RawEntry>>,
+    rx: std::sync::mpsc::Receiver<Vec<Option<DecodedEntry>>>,
     settings: &ExportSettings,
     tx: &std::sync::mpsc::SyncSender<Vec<Item>>,
 ) -> Result<Summary, ExportError> {
     let mut summary = Summary::default();
-    for raws in rx {
-        let mut items = Vec::with_capacity(raws.len());
-        for raw in raws {
-            items.push(classify_one(raw, settings, &mut summary)?);
+    for batch in rx {
+        let mut items = Vec::with_capacity(batch.len());
+        for decoded in batch {
+            items.push(classify_one(decoded, settings, &mut summary)?);
         }
         // A closed channel means the writer failed; its error is the one reported.
         if tx.send(items).is_err() {
@@ -219,13 +221,14 @@ fn classify_all(
     Ok(summary)
 }
 
-/// Decode → filter → classify, for one object.
+/// Filter → classify, for one decoded object (`None`: neither a user nor a
+/// contact).
 fn classify_one(
-    raw: RawEntry,
+    decoded: Option<DecodedEntry>,
     settings: &ExportSettings,
     summary: &mut Summary,
 ) -> Result<Item, ExportError> {
-    let Some(DecodedEntry { mut entry, values }) = decode_entry(raw)? else {
+    let Some(DecodedEntry { mut entry, values }) = decoded else {
         summary.skipped += 1;
         return Ok(Item::Skipped);
     };
