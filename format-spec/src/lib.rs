@@ -20,7 +20,6 @@ pub mod keys;
 pub mod layout;
 mod limits;
 pub mod model;
-mod patch_buffer;
 pub mod replay;
 pub mod review_csv;
 pub mod signature;
@@ -29,6 +28,7 @@ pub mod trusted_comment;
 mod verify;
 mod writer;
 mod zip_read;
+mod zip_write;
 
 pub use digests::{BundleDigests, HashedBytes};
 pub use error::{Error, ErrorClass, Result};

@@ -2,19 +2,19 @@
 //! time, raw values go straight into the zip, and only the entries' metadata
 //! is kept until the end, in a spool the caller provides (a temp file keeps
 //! memory flat; `Cursor<Vec<u8>>` is fine for small bundles). Identical input
-//! gives byte-identical output.
+//! gives byte-identical output. The output is written front to back and
+//! never seeked: every byte handed to it is final.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use sha2::Digest as _;
-use zip::write::SimpleFileOptions;
 
 use crate::ids::{Sha256, SourceId};
 use crate::layout::{self, check_software_token};
 use crate::model::{BundleHeader, Counts, Entry, Software, FORMAT_NAME, FORMAT_VERSION};
-use crate::patch_buffer::PatchBuffer;
 use crate::review_csv;
 use crate::timestamp::Timestamp;
+use crate::zip_write::ZipWriter;
 use crate::{err, Error, Result};
 
 /// What the caller says about the bundle as a whole; the counts are the writer's.
@@ -43,21 +43,25 @@ fn io_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| err!(Write, "{what}: {e}")
 }
 
-fn zip_err(what: &str) -> impl Fn(zip::result::ZipError) -> Error + '_ {
-    move |e| err!(Write, "{what}: {e}")
-}
-
 /// Spooled text is handed to the spool in chunks of about this size.
 const SPOOL_CHUNK: usize = 256 * 1024;
 
 /// A spool with a write buffer (entries are small, spool writes should not
-/// be) that hashes what it is given, so the member's digest is ready when
-/// the spool is copied out at the end.
+/// be) that hashes and checksums what it is given, so the member's digest
+/// and CRC-32 are ready when the spool is copied out at the end.
 struct Spool<S> {
     inner: S,
     buf: Vec<u8>,
     len: u64,
     sha: sha2::Sha256,
+    crc: crc32fast::Hasher,
+}
+
+/// What a spool holds, ready to be copied out.
+struct Spooled {
+    len: u64,
+    sha256: Sha256,
+    crc: u32,
 }
 
 impl<S: Read + Write + Seek> Spool<S> {
@@ -68,6 +72,7 @@ impl<S: Read + Write + Seek> Spool<S> {
             buf: Vec::with_capacity(SPOOL_CHUNK),
             len: 0,
             sha: sha2::Sha256::new(),
+            crc: crc32fast::Hasher::new(),
         })
     }
 
@@ -76,16 +81,18 @@ impl<S: Read + Write + Seek> Spool<S> {
         self.len += data.len() as u64;
         if self.buf.len() >= SPOOL_CHUNK {
             self.sha.update(&self.buf);
+            self.crc.update(&self.buf);
             self.inner.write_all(&self.buf).map_err(io_err("spool"))?;
             self.buf.clear();
         }
         Ok(())
     }
 
-    /// Flushes and rewinds, ready to be copied out; returns the length and
-    /// the SHA-256 of everything pushed.
-    fn rewind(&mut self) -> Result<(u64, Sha256)> {
+    /// Flushes and rewinds, ready to be copied out; returns the length,
+    /// SHA-256 and CRC-32 of everything pushed.
+    fn rewind(&mut self) -> Result<Spooled> {
         self.sha.update(&self.buf);
+        self.crc.update(&self.buf);
         self.inner.write_all(&self.buf).map_err(io_err("spool"))?;
         self.buf = Vec::new();
         self.inner.flush().map_err(io_err("spool"))?;
@@ -93,17 +100,16 @@ impl<S: Read + Write + Seek> Spool<S> {
             .seek(SeekFrom::Start(0))
             .map_err(io_err("spool"))?;
         let digest = std::mem::take(&mut self.sha).finalize();
-        Ok((self.len, Sha256::from_bytes(digest.into())))
+        Ok(Spooled {
+            len: self.len,
+            sha256: Sha256::from_bytes(digest.into()),
+            crc: std::mem::take(&mut self.crc).finalize(),
+        })
     }
 }
 
-/// Starts a zip member of `len` bytes, keeping the output under the zip32 limit.
-fn start_member<W: Write + Seek>(
-    zip: &mut zip::ZipWriter<PatchBuffer<W>>,
-    written: &mut u64,
-    name: &str,
-    len: u64,
-) -> Result<()> {
+/// Counts a member of `len` bytes against the zip32 limit of the profile.
+fn reserve(written: &mut u64, name: &str, len: u64) -> Result<()> {
     // Local + central headers (30 + 46 bytes) and the name twice.
     *written += 76 + 2 * name.len() as u64 + len;
     if *written > MAX_OUTPUT {
@@ -112,21 +118,22 @@ fn start_member<W: Write + Seek>(
             "bundle would exceed {MAX_OUTPUT} bytes, the zip32 limit"
         ));
     }
-    zip.start_file(name, options()).map_err(zip_err(name))
+    Ok(())
 }
 
 /// Copies a spool into a new member and returns its SHA-256 and length.
-/// The SHA-256 is of the bytes pushed: if the spool file did not give them
-/// back unchanged, the manifest does not match and every verifier refuses
-/// the bundle, rather than the signature covering the altered bytes.
-fn copy_spool<W: Write + Seek, S: Read + Write + Seek>(
-    zip: &mut zip::ZipWriter<PatchBuffer<W>>,
+/// The SHA-256 and CRC-32 are of the bytes pushed: if the spool file did not
+/// give them back unchanged, the manifest does not match and every verifier
+/// refuses the bundle, rather than the signature covering the altered bytes.
+fn copy_spool<W: Write, S: Read + Write + Seek>(
+    zip: &mut ZipWriter<W>,
     written: &mut u64,
     name: &str,
     spool: &mut Spool<S>,
 ) -> Result<(Sha256, u64)> {
-    let (len, digest) = spool.rewind()?;
-    start_member(zip, written, name, len)?;
+    let Spooled { len, sha256, crc } = spool.rewind()?;
+    reserve(written, name, len)?;
+    zip.start(name, crc, len).map_err(io_err(name))?;
     let mut buf = vec![0u8; SPOOL_CHUNK];
     let mut left = len;
     while left > 0 {
@@ -138,10 +145,10 @@ fn copy_spool<W: Write + Seek, S: Read + Write + Seek>(
         if n == 0 {
             return Err(err!(Write, "spool for {name} ended early"));
         }
-        zip.write_all(&buf[..n]).map_err(io_err(name))?;
+        zip.data(&buf[..n]).map_err(io_err(name))?;
         left -= n as u64;
     }
-    Ok((digest, len))
+    Ok((sha256, len))
 }
 
 /// The SHA-256 of a value that is exactly one bare certificate: its
@@ -158,11 +165,11 @@ fn bare_certificate_sha256(value: &crate::model::Value) -> Option<Sha256> {
 /// `S` spools `entries.jsonl`, `R` spools `review.csv` (by default in memory;
 /// use [`BundleWriter::with_spools`] to put both in temp files).
 pub struct BundleWriter<
-    W: Write + Seek,
+    W: Write,
     S: Read + Write + Seek,
     R: Read + Write + Seek = std::io::Cursor<Vec<u8>>,
 > {
-    zip: zip::ZipWriter<PatchBuffer<W>>,
+    zip: ZipWriter<W>,
     spool: Spool<S>,
     review: Spool<R>,
     manifest: Vec<u8>,
@@ -173,7 +180,7 @@ pub struct BundleWriter<
     written: u64,
 }
 
-impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> std::fmt::Debug
+impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> std::fmt::Debug
     for BundleWriter<W, S, R>
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -183,15 +190,7 @@ impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> std::fmt::
     }
 }
 
-fn options() -> SimpleFileOptions {
-    SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .last_modified_time(zip::DateTime::default())
-        .unix_permissions(0o644)
-        .large_file(false)
-}
-
-impl<W: Write + Seek, S: Read + Write + Seek> BundleWriter<W, S> {
+impl<W: Write, S: Read + Write + Seek> BundleWriter<W, S> {
     /// Starts a bundle on `out` (which must be empty), spooling entry metadata
     /// into `spool` and the review table in memory.
     pub fn new(out: W, spool: S) -> Result<Self> {
@@ -199,7 +198,7 @@ impl<W: Write + Seek, S: Read + Write + Seek> BundleWriter<W, S> {
     }
 }
 
-impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S, R> {
+impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S, R> {
     /// Starts a bundle on `out` (which must be empty), spooling entry metadata
     /// into `spool` and the review table into `review`: with two temp files,
     /// memory stays flat however many entries are added.
@@ -209,7 +208,7 @@ impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> BundleWrit
         review_csv::header_line(&mut header);
         review.push(&header)?;
         let mut w = Self {
-            zip: zip::ZipWriter::new(PatchBuffer::new(out).map_err(io_err("output"))?),
+            zip: ZipWriter::new(out),
             spool: Spool::new(spool)?,
             review,
             manifest: Vec::new(),
@@ -230,20 +229,8 @@ impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> BundleWrit
 
     /// Writes one whole member whose SHA-256 the caller already has.
     fn write_member(&mut self, name: &str, data: &[u8]) -> Result<()> {
-        self.start(name, data.len() as u64)?;
-        self.zip.write_all(data).map_err(io_err(name))
-    }
-
-    fn start(&mut self, name: &str, len: u64) -> Result<()> {
-        // Local + central headers (30 + 46 bytes) and the name twice.
-        self.written += 76 + 2 * name.len() as u64 + len;
-        if self.written > MAX_OUTPUT {
-            return Err(err!(
-                Write,
-                "bundle would exceed {MAX_OUTPUT} bytes, the zip32 limit"
-            ));
-        }
-        self.zip.start_file(name, options()).map_err(zip_err(name))
+        reserve(&mut self.written, name, data.len() as u64)?;
+        self.zip.member(name, data).map_err(io_err(name))
     }
 
     /// Adds one entry. `raw_values[i]` holds the bytes of `entry.values[i]`;
@@ -375,12 +362,7 @@ impl<W: Write + Seek, S: Read + Write + Seek, R: Read + Write + Seek> BundleWrit
         layout::manifest_line(&mut tags, &bag_info_digest, layout::BAG_INFO_TXT);
         self.member(layout::TAG_MANIFEST, &tags)?;
 
-        let out = self
-            .zip
-            .finish()
-            .map_err(zip_err("zip directory"))?
-            .into_inner()
-            .map_err(io_err("output"))?;
+        let out = self.zip.finish().map_err(io_err("zip directory"))?;
         Ok((out, header))
     }
 }
