@@ -112,7 +112,7 @@ pub fn export<S, W, Sp, R>(
 ) -> Result<(W, BundleHeader, Summary), ExportError>
 where
     S: DirectorySource + Send + ?Sized,
-    W: Write + Seek,
+    W: Write,
     Sp: Read + Write + Seek,
     R: Read + Write + Seek,
 {

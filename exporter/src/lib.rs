@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod decode;
 pub mod export;
+pub mod follow_hash;
 pub mod output;
 pub mod run;
 pub use certferry_secret as secret;

@@ -10,11 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use certferry_format::cert::TrustedIssuer;
 use certferry_format::keys::{generate_keypair, SecretKey};
 use certferry_format::{
-    sign_bundle, signature_file_name, BundleDigests, Role, SourceId, Timestamp,
+    sign_bundle, signature_file_name, Blake2b512Hasher, BundleDigests, Role, Sha256Hasher,
+    SourceId, Timestamp,
 };
 
 use crate::cli::{Command, KeygenArgs, LdapArgs, LdifArgs, OutputArgs};
 use crate::export::{export, ExportError, ExportSettings, Summary};
+use crate::follow_hash::{self, Progress, Publishing};
 use crate::output::{parent_dir, persist_new};
 use crate::secret::{PasswordSource, Secret};
 use crate::source::ldap::{Bind, LdapOptions, LdapSource};
@@ -320,6 +322,16 @@ fn prepare(out: &OutputArgs) -> Result<Prepared, Failure> {
     })
 }
 
+/// While the bundle is written, its data is synced to disk every this many
+/// bytes, so that the final fsync does not have to write it all.
+const SYNC_EVERY: u64 = 64 << 20;
+
+/// A helper thread's result; a thread that panicked is an I/O failure.
+fn joined<T>(h: std::thread::ScopedJoinHandle<'_, std::io::Result<T>>) -> std::io::Result<T> {
+    h.join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("helper thread failed")))
+}
+
 /// The conventional bundle file name (SPEC.md §1).
 pub fn bundle_file_name(source: &SourceId, sequence: u64) -> String {
     format!("certferry-{source}-{sequence:010}.zip")
@@ -371,26 +383,50 @@ fn finish(
         }
     };
     let review_spool = tempfile::tempfile().map_err(|e| io("temporary spool file", e))?;
-    // No BufWriter: the bundle writer buffers its output itself.
-    let writer = certferry_format::BundleWriter::with_spools(file, spool, review_spool)
-        .map_err(|e| Failure::Output(e.to_string()))?;
-    let result = export(source, writer, &p.settings, &mut progress, cancel);
+    // The two digests are computed by threads that read the file behind the
+    // writer; the file is flushed to disk while they finish. Both must
+    // succeed before anything is signed or renamed into place.
+    let reader = tmp.reopen().map_err(|e| io("temporary bundle file", e))?;
+    let published = Progress::new();
+    let (result, synced, sha256, blake2b) = std::thread::scope(|s| {
+        let sha256 = s.spawn(|| {
+            let mut h = Sha256Hasher::new();
+            follow_hash::follow(&reader, &published, |b| h.update(b)).map(|_| h.finalize())
+        });
+        let blake2b = s.spawn(|| {
+            let mut h = Blake2b512Hasher::new();
+            follow_hash::follow(&reader, &published, |b| h.update(b)).map(|_| h.finalize())
+        });
+        let synced_behind = s.spawn(|| follow_hash::sync_behind(&file, &published, SYNC_EVERY));
+        // No BufWriter: the bundle writer buffers its output itself.
+        let result = certferry_format::BundleWriter::with_spools(
+            Publishing::new(&file, &published),
+            spool,
+            review_spool,
+        )
+        .map_err(|e| Failure::Output(e.to_string()))
+        .and_then(|writer| Ok(export(source, writer, &p.settings, &mut progress, cancel)?))
+        .map(|(out, header, summary)| {
+            out.complete();
+            (header, summary)
+        });
+        let synced = result.as_ref().ok().map(|_| {
+            joined(synced_behind)?;
+            file.sync_all()
+        });
+        (result, synced, joined(sha256), joined(blake2b))
+    });
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let (file, header, summary) = result?;
-    // The file is flushed to disk while it is read back and hashed: both
-    // must succeed before anything is signed or renamed into place.
-    let (synced, digests) = std::thread::scope(|s| {
-        let sync = s.spawn(|| file.sync_all());
-        let digests = std::fs::File::open(tmp.path()).and_then(BundleDigests::of_reader);
-        let synced = sync
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("fsync thread failed")));
-        (synced, digests)
-    });
-    synced.map_err(|e| io("temporary bundle file", e))?;
-    let digests = digests.map_err(|e| io("temporary bundle file", e))?;
+    let (header, summary) = result?;
+    if let Some(synced) = synced {
+        synced.map_err(|e| io("temporary bundle file", e))?;
+    }
+    let digests = BundleDigests {
+        sha256: sha256.map_err(|e| io("temporary bundle file", e))?,
+        blake2b: blake2b.map_err(|e| io("temporary bundle file", e))?,
+    };
     let sig = sign_bundle(
         &digests,
         &p.key,

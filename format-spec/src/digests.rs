@@ -39,13 +39,13 @@ impl BundleDigests {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         std::thread::scope(|s| {
             let b2 = s.spawn(move || {
-                let mut b2 = blake2b_simd::Params::new().hash_length(64).to_state();
+                let mut b2 = Blake2b512Hasher::new();
                 for chunk in rx {
                     b2.update(&chunk);
                 }
-                *b2.finalize().as_array()
+                b2.finalize()
             });
-            let mut sha = sha2::Sha256::new();
+            let mut sha = Sha256Hasher::new();
             let read = (|| -> std::io::Result<()> {
                 loop {
                     let mut buf = vec![0u8; CHUNK];
@@ -73,10 +73,61 @@ impl BundleDigests {
                 .map_err(|_| std::io::Error::other("hashing thread panicked"))?;
             read?;
             Ok(Self {
-                sha256: Sha256::from_bytes(sha.finalize().into()),
+                sha256: sha.finalize(),
                 blake2b,
             })
         })
+    }
+}
+
+/// The SHA-256 of a bundle file, computed incrementally. With
+/// [`Blake2b512Hasher`], for a caller that hashes a file on two threads, for
+/// example while it is being written; put the results in a [`BundleDigests`].
+#[derive(Debug, Clone, Default)]
+pub struct Sha256Hasher(sha2::Sha256);
+
+impl Sha256Hasher {
+    /// A hasher that has seen no bytes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds the next bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest of everything fed.
+    pub fn finalize(self) -> Sha256 {
+        Sha256::from_bytes(self.0.finalize().into())
+    }
+}
+
+/// The BLAKE2b-512 of a bundle file (what a minisign `ED` signature signs),
+/// computed incrementally; see [`Sha256Hasher`].
+#[derive(Debug, Clone)]
+pub struct Blake2b512Hasher(blake2b_simd::State);
+
+impl Default for Blake2b512Hasher {
+    fn default() -> Self {
+        Self(blake2b_simd::Params::new().hash_length(64).to_state())
+    }
+}
+
+impl Blake2b512Hasher {
+    /// A hasher that has seen no bytes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds the next bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest of everything fed.
+    pub fn finalize(self) -> [u8; 64] {
+        *self.0.finalize().as_array()
     }
 }
 
@@ -116,18 +167,18 @@ impl HashedBytes {
             let (to_sha, for_sha) = std::sync::mpsc::channel::<&[u8]>();
             let (to_b2, for_b2) = std::sync::mpsc::channel::<&[u8]>();
             let sha = s.spawn(move || {
-                let mut h = sha2::Sha256::new();
+                let mut h = Sha256Hasher::new();
                 for chunk in for_sha {
                     h.update(chunk);
                 }
-                Sha256::from_bytes(h.finalize().into())
+                h.finalize()
             });
             let b2 = s.spawn(move || {
-                let mut h = blake2b_simd::Params::new().hash_length(64).to_state();
+                let mut h = Blake2b512Hasher::new();
                 for chunk in for_b2 {
                     h.update(chunk);
                 }
-                *h.finalize().as_array()
+                h.finalize()
             });
             let mut rest: &mut [u8] = &mut bytes;
             let filled = loop {
@@ -197,6 +248,21 @@ mod tests {
         let b = BundleDigests::of_reader(std::io::Cursor::new(&data)).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.sha256, Sha256::digest(&data));
+    }
+
+    #[test]
+    fn incremental_hashers_equal_the_one_shot_digests() {
+        let data: Vec<u8> = (0..1_000_003u32).map(|i| (i * 11 % 251) as u8).collect();
+        let (mut sha, mut b2) = (Sha256Hasher::new(), Blake2b512Hasher::new());
+        for piece in data.chunks(65_537) {
+            sha.update(piece);
+            b2.update(piece);
+        }
+        let digests = BundleDigests {
+            sha256: sha.finalize(),
+            blake2b: b2.finalize(),
+        };
+        assert_eq!(digests, BundleDigests::of_bytes(&data));
     }
 
     #[test]
