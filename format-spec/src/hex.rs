@@ -12,6 +12,15 @@ pub(crate) fn encode_lower(bytes: &[u8]) -> String {
     s
 }
 
+/// Appends the lowercase hex of `bytes` to `out`.
+pub(crate) fn push_lower(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 15)]);
+    }
+}
+
 /// True when `hex` is exactly the lowercase hex encoding of `bytes`.
 pub(crate) fn eq_lower(hex: &str, bytes: &[u8]) -> bool {
     let hex = hex.as_bytes();

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod canonical_json;
 pub mod cert;
 mod digests;
 mod error;

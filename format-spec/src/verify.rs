@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
+use crate::canonical_json::CanonicalJson;
 use crate::cert;
 use crate::digests::{BundleDigests, HashedBytes};
 use crate::ids::{Role, Sha256};
@@ -396,7 +397,7 @@ fn payload_members(members: &[Member], values: u64) -> impl Iterator<Item = &Mem
 
 /// Parses canonical JSON: the bytes must equal the re-serialisation of the value plus LF.
 /// `what` names the text in messages.
-fn parse_canonical<T: serde::de::DeserializeOwned + serde::Serialize>(
+fn parse_canonical<T: serde::de::DeserializeOwned + CanonicalJson>(
     line: &[u8],
     what: impl Fn() -> String,
 ) -> Result<T> {
@@ -405,7 +406,8 @@ fn parse_canonical<T: serde::de::DeserializeOwned + serde::Serialize>(
     // Re-serialise into this thread's scratch buffer and compare once.
     let canonical = CANONICAL.with_borrow_mut(|buf| {
         buf.clear();
-        serde_json::to_writer(&mut *buf, &value).is_ok() && buf.as_slice() == body
+        value.write_json(buf);
+        buf.as_slice() == body
     });
     if !canonical || body.len() == line.len() {
         return Err(err!(

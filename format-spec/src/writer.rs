@@ -9,6 +9,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 
 use sha2::Digest as _;
 
+use crate::canonical_json::CanonicalJson as _;
 use crate::ids::{Sha256, SourceId};
 use crate::layout::{self, check_software_token};
 use crate::model::{BundleHeader, Counts, Entry, Software, FORMAT_NAME, FORMAT_VERSION};
@@ -281,8 +282,7 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
         self.counts.entries += 1;
         let mut line = std::mem::take(&mut self.line);
         line.clear();
-        serde_json::to_writer(&mut line, &entry)
-            .map_err(|e| err!(Write, "entry {}: {e}", entry.label()))?;
+        entry.write_json(&mut line);
         line.push(b'\n');
         self.spool.push(&line)?;
         line.clear();
