@@ -239,20 +239,8 @@ pub fn guid_string(bytes: &[u8]) -> Option<String> {
 }
 
 /// Appends `n` in decimal (without `fmt`).
-fn push_decimal(s: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        s.push(char::from(d));
-    }
+fn push_decimal(s: &mut String, n: u64) {
+    s.push_str(itoa::Buffer::new().format(n));
 }
 
 /// objectSid bytes (MS-DTYP SID: revision 1, sub-authority count ≤ 15,

@@ -114,18 +114,8 @@ fn boolean(out: &mut Vec<u8>, b: bool) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
 }
 
-fn decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+fn decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
@@ -228,8 +218,8 @@ mod tests {
             not_after: Timestamp::MAX,
             key_type: s.into(),
             key_bits: n,
-            key_usage: (n % 2 == 0).then(|| vec![s.into(), "x".into()]),
-            extended_key_usage: (n % 3 != 0).then(Vec::new),
+            key_usage: n.is_multiple_of(2).then(|| vec![s.into(), "x".into()]),
+            extended_key_usage: (!n.is_multiple_of(3)).then(Vec::new),
             rfc822_names: vec![s.into(); (n % 3) as usize],
             is_ca: n % 2 == 1,
             class: s.into(),
@@ -243,12 +233,12 @@ mod tests {
             let n = n as u32;
             for values in 0..3 {
                 let entry = Entry {
-                    kind: if n % 2 == 0 {
+                    kind: if n.is_multiple_of(2) {
                         ObjectKind::User
                     } else {
                         ObjectKind::Contact
                     },
-                    object_guid: (n % 2 == 0).then(|| s.clone()),
+                    object_guid: n.is_multiple_of(2).then(|| s.clone()),
                     object_sid: (n % 2 == 1).then(|| s.clone()),
                     upn: Some(s.clone()),
                     sam_account_name: None,
