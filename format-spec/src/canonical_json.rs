@@ -148,7 +148,7 @@ fn opt_strings(out: &mut Vec<u8>, items: Option<&[String]>) {
 fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let mut rest = s.as_bytes();
-    while let Some(at) = rest.iter().position(|&b| needs_escape(b)) {
+    while let Some(at) = first_escape(rest) {
         out.extend_from_slice(&rest[..at]);
         let b = rest[at];
         match b {
@@ -174,6 +174,23 @@ fn string(out: &mut Vec<u8>, s: &str) {
 
 fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// The index of the first byte that needs an escape. Sixteen bytes are
+/// tested at a time without an early exit (the compiler turns that into
+/// vector instructions); only the block holding an escape is searched byte
+/// by byte.
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    const BLOCK: usize = 16;
+    let mut start = 0;
+    for block in bytes.chunks_exact(BLOCK) {
+        if block.iter().fold(false, |any, &b| any | needs_escape(b)) {
+            break;
+        }
+        start += BLOCK;
+    }
+    let at = bytes[start..].iter().position(|&b| needs_escape(b))?;
+    Some(start + at)
 }
 
 #[cfg(test)]
@@ -266,6 +283,24 @@ mod tests {
                     String::from_utf8(ours(&entry)).unwrap(),
                     String::from_utf8(serde(&entry)).unwrap()
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_escape_is_found_in_any_block_position() {
+        for len in [0, 1, 15, 16, 17, 31, 32, 33, 100] {
+            let plain = "a".repeat(len);
+            assert_eq!(first_escape(plain.as_bytes()), None, "{len}");
+            for at in 0..len {
+                for special in [b'"', b'\\', 0x00, 0x1f] {
+                    let mut b = plain.clone().into_bytes();
+                    b[at] = special;
+                    if at + 1 < len {
+                        b[len - 1] = b'"';
+                    }
+                    assert_eq!(first_escape(&b), Some(at), "{len} {at} {special}");
+                }
             }
         }
     }

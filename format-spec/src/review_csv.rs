@@ -41,9 +41,10 @@ pub fn push_field(out: &mut Vec<u8>, field: &str) {
         field.as_bytes().first(),
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
     );
+    // No early exit: the compiler turns the whole scan into vector code.
     let quote = field
         .bytes()
-        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+        .fold(false, |q, b| q | matches!(b, b',' | b'"' | b'\r' | b'\n'))
         || field.starts_with(' ')
         || field.ends_with(' ');
     if quote {
