@@ -1078,7 +1078,7 @@ impl LdapSource {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(None);
         };
-        let (server, timeout, entries) = (self.server.clone(), self.op_timeout, self.entries);
+        let (server, timeout, entries) = (&self.server, self.op_timeout, self.entries);
         let item = self.rt.block_on(stream.next());
         let tag = match item {
             Ok(Some(re)) => re.0,
@@ -1089,7 +1089,7 @@ impl LdapSource {
                 if result.rc == 0 {
                     return Ok(None);
                 }
-                return Err(search_result_error(&result, &server, &self.base, entries));
+                return Err(search_result_error(&result, server, &self.base, entries));
             }
             Err(LdapError::EndOfStream) => {
                 return Err(SourceError::Connect(format!(
@@ -1102,7 +1102,7 @@ impl LdapSource {
                     timeout.as_secs_f64()
                 )))
             }
-            Err(e) => return Err(op_error(e, &server, &format!("the search after {entries} entries"), timeout)),
+            Err(e) => return Err(op_error(e, server, &format!("the search after {entries} entries"), timeout)),
         };
         let (dn, attrs) = decode_entry(tag).map_err(|why| {
             SourceError::Search(format!(
