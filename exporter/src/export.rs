@@ -102,7 +102,9 @@ enum Item {
 /// Three threads in a pipeline: one reads the source (LDAP protocol or LDIF
 /// parsing) and decodes the attributes, one classifies the certificates
 /// (X.509), and this one serialises and writes; bounded channels between
-/// them keep memory flat.
+/// them keep memory flat. Written batches go back to the reading thread to be
+/// freed: it allocated most of their memory, and the allocator frees memory
+/// fastest on the thread that allocated it.
 pub fn export<S, W, Sp, R>(
     source: &mut S,
     writer: BundleWriter<W, Sp, R>,
@@ -119,25 +121,30 @@ where
     let description = source.description();
     let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<Option<DecodedEntry>>>(4);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(4);
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<Item>>();
     let (writer, mut summary) = std::thread::scope(|s| {
-        let fetcher = s.spawn(move || fetch_all(source, cancel, &raw_tx));
+        let fetcher = s.spawn(move || fetch_all(source, cancel, &raw_tx, &spent_rx));
         let classifier = s.spawn(move || classify_all(raw_rx, settings, &tx));
         let mut writer = writer;
         let mut read = 0u64;
         let mut write_result = Ok(());
-        'batches: for batch in rx.iter() {
-            for item in batch {
+        'batches: for mut batch in rx.iter() {
+            for item in &mut batch {
                 read += 1;
                 progress(read);
                 if let Item::Entry(entry, values) = item {
                     let raws: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
-                    if let Err(e) = writer.add_entry(*entry, &raws) {
+                    if let Err(e) = writer.add_entry_mut(entry, &raws) {
                         write_result = Err(ExportError::Write(e));
                         break 'batches;
                     }
                 }
             }
+            // Freed by the thread that allocated most of it (it may have
+            // finished: then the batch is freed when the channel is).
+            let _ = spent_tx.send(batch);
         }
+        drop(spent_tx);
         drop(rx); // stops the classifier, and so the fetcher, if writing failed
         let summary = classifier.join().unwrap_or(Err(ExportError::Interrupted));
         let fetched = fetcher.join().unwrap_or(Err(ExportError::Interrupted));
@@ -177,9 +184,14 @@ fn fetch_all<S: DirectorySource + ?Sized>(
     source: &mut S,
     cancel: &AtomicBool,
     tx: &std::sync::mpsc::SyncSender<Vec<Option<DecodedEntry>>>,
+    spent: &std::sync::mpsc::Receiver<Vec<Item>>,
 ) -> Result<(), ExportError> {
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(raw) = source.next_entry()? {
+        // Free the batches the writer is done with.
+        while let Ok(written) = spent.try_recv() {
+            drop(written);
+        }
         if cancel.load(Ordering::Relaxed) {
             return Err(ExportError::Interrupted);
         }

@@ -242,6 +242,13 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
     /// description that does not come from these bytes gives a bundle that
     /// every verifier refuses, as any wrong metadata does.)
     pub fn add_entry(&mut self, mut entry: Entry, raw_values: &[&[u8]]) -> Result<()> {
+        self.add_entry_mut(&mut entry, raw_values)
+    }
+
+    /// [`BundleWriter::add_entry`] for an entry the caller keeps: the writer
+    /// fills in its value file names. (The exporter hands written entries back
+    /// to the thread that allocated them, where freeing them is cheaper.)
+    pub fn add_entry_mut(&mut self, entry: &mut Entry, raw_values: &[&[u8]]) -> Result<()> {
         if entry.values.len() != raw_values.len() {
             return Err(err!(
                 Write,
@@ -286,7 +293,7 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
         line.push(b'\n');
         self.spool.push(&line)?;
         line.clear();
-        review_csv::entry_rows(&mut line, self.counts.entries, &entry);
+        review_csv::entry_rows(&mut line, self.counts.entries, entry);
         self.review.push(&line)?;
         self.line = line;
         Ok(())
