@@ -232,25 +232,30 @@ impl CertRecord {
     /// The record for a decoded certificate with the given class and reasons.
     /// Every field but `class` and `reasons` is a function of the certificate.
     pub fn describe(info: &crate::cert::CertInfo, class: &str, reasons: &[String]) -> Self {
+        Self::from_owned(info.clone(), class.to_owned(), reasons.to_vec())
+    }
+
+    /// [`CertRecord::describe`] taking the description by value: its strings
+    /// move into the record instead of being copied.
+    fn from_owned(info: crate::cert::CertInfo, class: String, reasons: Vec<String>) -> Self {
         Self {
             sha256: info.sha256,
             sha1: crate::hex::encode_lower(&info.sha1),
-            subject: info.subject.clone(),
-            issuer: info.issuer.clone(),
-            serial: info.serial.clone(),
+            subject: info.subject,
+            issuer: info.issuer,
+            serial: info.serial,
             not_before: clamp_time(info.not_before),
             not_after: clamp_time(info.not_after),
             key_type: info.key_type.as_str().to_owned(),
             key_bits: info.key_bits,
             key_usage: info
                 .key_usage
-                .as_ref()
                 .map(|ku| ku.iter().map(|u| u.as_str().to_owned()).collect()),
-            extended_key_usage: info.extended_key_usage.clone(),
-            rfc822_names: info.rfc822_names.clone(),
+            extended_key_usage: info.extended_key_usage,
+            rfc822_names: info.rfc822_names,
             is_ca: info.is_ca,
-            class: class.to_owned(),
-            reasons: reasons.to_vec(),
+            class,
+            reasons,
         }
     }
 
@@ -280,8 +285,14 @@ impl CertRecord {
 
     /// The record for a decoded certificate and its classification.
     pub fn classified(info: &crate::cert::CertInfo, c: &crate::cert::Classification) -> Self {
-        let reasons: Vec<String> = c.reasons.iter().map(|r| r.as_str().to_owned()).collect();
-        Self::describe(info, c.class.as_str(), &reasons)
+        Self::classified_from(info.clone(), c)
+    }
+
+    /// [`CertRecord::classified`] taking the description by value (no copies
+    /// of its strings).
+    pub fn classified_from(info: crate::cert::CertInfo, c: &crate::cert::Classification) -> Self {
+        let reasons = c.reasons.iter().map(|r| r.as_str().to_owned()).collect();
+        Self::from_owned(info, c.class.as_str().to_owned(), reasons)
     }
 }
 
@@ -300,8 +311,11 @@ pub fn describe_value(
         container: decoded.container.as_str().to_owned(),
         certificates: decoded
             .certificates
-            .iter()
-            .map(|info| CertRecord::classified(info, &classify(bytes, info)))
+            .into_iter()
+            .map(|info| {
+                let class = classify(bytes, &info);
+                CertRecord::classified_from(info, &class)
+            })
             .collect(),
     }
 }
