@@ -11,7 +11,9 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt as _;
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{mpsc, Condvar, Mutex, PoisonError};
+
+use certferry_format::{Blake2b512Hasher, BundleDigests, Sha256Hasher};
 
 /// Bytes a follower reads at a time.
 const CHUNK: usize = 1 << 20;
@@ -118,20 +120,65 @@ impl Drop for Publishing<'_> {
     }
 }
 
-/// Feeds `hash` every byte of `file` in order, reading each as soon as the
-/// writer has published it, until the writer completes the file; returns the
-/// number of bytes hashed. Fails if the file is abandoned or cannot be read.
+/// Both digests of `file`, read once, each chunk as soon as the writer has
+/// published it: this thread reads and computes the SHA-256, a second one the
+/// BLAKE2b-512 of the same buffers. Returns once the writer has completed the
+/// file; fails if it is abandoned or cannot be read.
 ///
-/// While the writer is still going, the calling thread runs at the lowest CPU
+/// While the writer is still going, both threads run at the lowest CPU
 /// priority (nice 19): the export pipeline and the directory server keep the
 /// machine busy, and hashing should use the CPU time they leave idle rather
-/// than take time from them. Once the file is complete the follower is what
-/// the export waits for, so it asks for its old priority back (allowed for
-/// root, or up to `RLIMIT_NICE`; otherwise it stays at nice 19, which only
-/// matters on a machine busy with other work).
-pub fn follow(file: &File, progress: &Progress, mut hash: impl FnMut(&[u8])) -> io::Result<u64> {
+/// than take time from them. Once the file is complete the hashing is what the
+/// export waits for, so the threads ask for their old priority back (allowed
+/// for root, or up to `RLIMIT_NICE`; otherwise they stay at nice 19, which
+/// only matters on a machine busy with other work).
+pub fn digests_behind(file: &File, progress: &Progress) -> io::Result<BundleDigests> {
+    /// Buffers circulating between the two threads.
+    const POOL: usize = 4;
+    let (to_blake2b, chunks) = mpsc::sync_channel::<(Vec<u8>, usize, bool)>(POOL);
+    let (give_back, returned) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..POOL {
+        let _ = give_back.send(vec![0u8; CHUNK]);
+    }
+    std::thread::scope(|s| {
+        let blake2b = s.spawn(move || {
+            let priority = Background::enter();
+            let mut h = Blake2b512Hasher::new();
+            for (buf, len, complete) in chunks {
+                if complete {
+                    priority.leave();
+                }
+                h.update(&buf[..len]);
+                let _ = give_back.send(buf);
+            }
+            h.finalize()
+        });
+        let stopped = || io::Error::other("the BLAKE2b thread stopped");
+        let mut sha256 = Sha256Hasher::new();
+        let read = follow(progress, |pos, len, complete| {
+            let mut buf = returned.recv().map_err(|_| stopped())?;
+            file.read_exact_at(&mut buf[..len], pos)?;
+            sha256.update(&buf[..len]);
+            to_blake2b.send((buf, len, complete)).map_err(|_| stopped())
+        });
+        drop(to_blake2b);
+        let blake2b = blake2b.join().map_err(|_| stopped())?;
+        read?;
+        Ok(BundleDigests {
+            sha256: sha256.finalize(),
+            blake2b,
+        })
+    })
+}
+
+/// Calls `chunk(offset, length, complete)` for consecutive pieces of at most
+/// [`CHUNK`] bytes of the file as the writer publishes them, at nice 19 until
+/// the file is complete (see [`digests_behind`]); returns the length.
+fn follow(
+    progress: &Progress,
+    mut chunk: impl FnMut(u64, usize, bool) -> io::Result<()>,
+) -> io::Result<u64> {
     let priority = Background::enter();
-    let mut buf = vec![0u8; CHUNK];
     let mut pos = 0u64;
     loop {
         let (len, complete) = progress.wait_beyond(pos)?;
@@ -140,8 +187,7 @@ pub fn follow(file: &File, progress: &Progress, mut hash: impl FnMut(&[u8])) -> 
         }
         while pos < len {
             let want = usize::try_from(len - pos).map_or(CHUNK, |left| left.min(CHUNK));
-            file.read_exact_at(&mut buf[..want], pos)?;
-            hash(&buf[..want]);
+            chunk(pos, want, complete)?;
             pos += want as u64;
         }
         if complete {
@@ -196,16 +242,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_follower_hashes_exactly_what_the_writer_wrote() {
+    fn the_digests_behind_the_writer_are_the_digests_of_the_file() {
         let tmp = tempfile::NamedTempFile::new().unwrap();
         let reader = tmp.reopen().unwrap();
         let progress = Progress::new();
+        // Several chunks and a partial last one, written in pieces that
+        // straddle the chunk boundaries.
         let data: Vec<u8> = (0..5_000_000u32).map(|i| (i * 31 % 253) as u8).collect();
-        let seen = std::thread::scope(|s| {
-            let follower = s.spawn(|| {
-                let mut seen = Vec::new();
-                follow(&reader, &progress, |b| seen.extend_from_slice(b)).map(|n| (n, seen))
-            });
+        let digests = std::thread::scope(|s| {
+            let follower = s.spawn(|| digests_behind(&reader, &progress));
             let mut w = Publishing::new(tmp.as_file(), &progress);
             for piece in data.chunks(300_001) {
                 w.write_all(piece).unwrap();
@@ -214,17 +259,16 @@ mod tests {
             w.complete();
             follower.join().unwrap().unwrap()
         });
-        assert_eq!(seen.0, data.len() as u64);
-        assert!(seen.1 == data, "the follower read other bytes");
+        assert_eq!(digests, BundleDigests::of_bytes(&data));
     }
 
     #[test]
-    fn an_abandoned_file_fails_its_follower() {
+    fn an_abandoned_file_has_no_digests() {
         let tmp = tempfile::NamedTempFile::new().unwrap();
         let reader = tmp.reopen().unwrap();
         let progress = Progress::new();
         let err = std::thread::scope(|s| {
-            let follower = s.spawn(|| follow(&reader, &progress, |_| {}));
+            let follower = s.spawn(|| digests_behind(&reader, &progress));
             let mut w = Publishing::new(tmp.as_file(), &progress);
             w.write_all(b"partial").unwrap();
             drop(w);

@@ -10,8 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use certferry_format::cert::TrustedIssuer;
 use certferry_format::keys::{generate_keypair, SecretKey};
 use certferry_format::{
-    sign_bundle, signature_file_name, Blake2b512Hasher, BundleDigests, Role, Sha256Hasher,
-    SourceId, Timestamp,
+    sign_bundle, signature_file_name, BundleDigests, Role, SourceId, Timestamp,
 };
 
 use crate::cli::{Command, KeygenArgs, LdapArgs, LdifArgs, OutputArgs};
@@ -388,15 +387,8 @@ fn finish(
     // succeed before anything is signed or renamed into place.
     let reader = tmp.reopen().map_err(|e| io("temporary bundle file", e))?;
     let published = Progress::new();
-    let (result, synced, sha256, blake2b) = std::thread::scope(|s| {
-        let sha256 = s.spawn(|| {
-            let mut h = Sha256Hasher::new();
-            follow_hash::follow(&reader, &published, |b| h.update(b)).map(|_| h.finalize())
-        });
-        let blake2b = s.spawn(|| {
-            let mut h = Blake2b512Hasher::new();
-            follow_hash::follow(&reader, &published, |b| h.update(b)).map(|_| h.finalize())
-        });
+    let (result, synced, digests) = std::thread::scope(|s| {
+        let digests = s.spawn(|| follow_hash::digests_behind(&reader, &published));
         let synced_behind = s.spawn(|| follow_hash::sync_behind(&file, &published, SYNC_EVERY));
         // No BufWriter: the bundle writer buffers its output itself.
         let result = certferry_format::BundleWriter::with_spools(
@@ -414,7 +406,7 @@ fn finish(
             joined(synced_behind)?;
             file.sync_all()
         });
-        (result, synced, joined(sha256), joined(blake2b))
+        (result, synced, joined(digests))
     });
     if let Some(b) = &bar {
         b.finish_and_clear();
@@ -423,10 +415,7 @@ fn finish(
     if let Some(synced) = synced {
         synced.map_err(|e| io("temporary bundle file", e))?;
     }
-    let digests = BundleDigests {
-        sha256: sha256.map_err(|e| io("temporary bundle file", e))?,
-        blake2b: blake2b.map_err(|e| io("temporary bundle file", e))?,
-    };
+    let digests = digests.map_err(|e| io("temporary bundle file", e))?;
     let sig = sign_bundle(
         &digests,
         &p.key,
