@@ -5,8 +5,10 @@
 //! digests the signature and the export state need can be computed by threads
 //! that read the file behind the writer, instead of reading it all back after
 //! the last byte: [`Publishing`] wraps the file for the writer and tells a
-//! [`Progress`] how far the file is written; [`follow`] reads up to there,
-//! waits for more, and returns once the writer has completed.
+//! [`Progress`] how far the file is written; [`digests_behind`] reads up to
+//! there, waits for more, and returns the digests once the writer has
+//! completed the file. [`sync_behind`] likewise starts the file's writeback
+//! while it grows, so the final fsync is short.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -200,7 +202,7 @@ fn follow(
 /// another `every` bytes are published, their data is synced (on the calling
 /// thread, so neither the writer nor the hashing waits). The final sync after
 /// the last byte then has little left to do. Returns when the writer has
-/// completed or abandoned the file.
+/// completed the file (an error if it abandons it, or a sync fails).
 pub fn sync_behind(file: &File, progress: &Progress, every: u64) -> io::Result<()> {
     let mut synced = 0u64;
     loop {
