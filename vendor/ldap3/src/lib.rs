@@ -143,7 +143,10 @@ pub mod asn1 {
     };
     pub use lber::universal::Types;
     pub use lber::write;
+    /// certferry addition: `parse_tag` without nom, used by the message decoder.
+    pub use crate::ber_direct::parse_tag as parse_tag_direct;
 }
+mod ber_direct;
 mod conn;
 pub mod controls {
     //! Control construction and parsing.

@@ -52,9 +52,9 @@ pub enum LdapOp {
 #[allow(clippy::type_complexity)]
 fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
     let decoding_error = io::Error::new(io::ErrorKind::Other, "decoding error");
-    let mut parser = lber::Parser::new();
-    // certferry patch: take the parsed message instead of deep-copying it.
-    let (consumed, tag) = match parser.parse(buf) {
+    // certferry patch: parse without nom (crate::ber_direct), and take the
+    // parsed message instead of deep-copying it.
+    let (consumed, tag) = match crate::ber_direct::parse_tag(buf) {
         Err(e) if e.is_incomplete() => return Ok(None),
         Err(_e) => return Err(decoding_error),
         Ok((i, tag)) => (buf.len() - i.len(), tag),
