@@ -21,6 +21,14 @@ pub(crate) fn push_lower(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// Writes the lowercase hex of `bytes` into `out`, which is twice as long.
+pub(crate) fn write_lower(out: &mut [u8], bytes: &[u8]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
+    }
+}
+
 /// True when `hex` is exactly the lowercase hex encoding of `bytes`.
 pub(crate) fn eq_lower(hex: &str, bytes: &[u8]) -> bool {
     let hex = hex.as_bytes();

@@ -81,14 +81,40 @@ pub fn header_line(out: &mut Vec<u8>) {
     push_row(out, COLUMNS);
 }
 
+/// Writes `field` and the separator after it: `,`, or LF after the last column.
+fn cell(out: &mut Vec<u8>, field: &str, last: bool) {
+    push_field(out, field);
+    out.push(if last { b'\n' } else { b',' });
+}
+
+/// `items` joined with `;`, in `scratch` (reused across fields and rows).
+fn joined<'a, S: AsRef<str> + 'a>(
+    scratch: &'a mut String,
+    items: impl IntoIterator<Item = &'a S>,
+) -> &'a str {
+    scratch.clear();
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            scratch.push(';');
+        }
+        scratch.push_str(item.as_ref());
+    }
+    scratch
+}
+
 /// The rows for entry number `index` (1-based).
+///
+/// Rows are written straight into `out`: the columns every row of a value
+/// shares are written once and copied for its further rows, and list
+/// columns are joined in one reused buffer (the writer and the verifier
+/// call this for every entry).
 pub fn entry_rows(out: &mut Vec<u8>, index: u64, entry: &Entry) {
-    let index = index.to_string();
     fn opt(o: &Option<String>) -> &str {
         o.as_deref().unwrap_or("")
     }
+    let mut number = itoa::Buffer::new();
     let ident = [
-        index.as_str(),
+        number.format(index),
         entry.kind.as_str(),
         opt(&entry.object_guid),
         opt(&entry.sam_account_name),
@@ -97,46 +123,50 @@ pub fn entry_rows(out: &mut Vec<u8>, index: u64, entry: &Entry) {
         opt(&entry.display_name),
         if entry.disabled { "true" } else { "false" },
     ];
+    let mut scratch = String::new();
+    let mut bits = itoa::Buffer::new();
+    let mut sha256 = [0u8; 64];
     for value in &entry.values {
-        let mut row: Vec<&str> = Vec::with_capacity(COLUMNS.len());
-        row.extend(ident);
-        row.extend([
+        // The columns up to `container`, ending in a comma: every row of
+        // this value starts with them.
+        let shared_start = out.len();
+        for field in ident.into_iter().chain([
             value.attribute.as_str(),
             value.file.as_str(),
             value.container.as_str(),
-        ]);
-        let head = row.len();
-        if value.certificates.is_empty() {
-            row.extend(std::iter::repeat_n("", COLUMNS.len() - head - 2));
-            row.extend(["unusable", "unparseable"]);
-            push_row(out, &row);
+        ]) {
+            cell(out, field, false);
         }
-        for c in &value.certificates {
-            let list =
-                |v: &Option<Vec<String>>| v.as_ref().map(|v| v.join(";")).unwrap_or_default();
-            let (sha256, not_before, not_after) =
-                (c.sha256.to_hex(), c.not_before.text(), c.not_after.text());
-            let key_bits = c.key_bits.to_string();
-            let (key_usage, eku) = (list(&c.key_usage), list(&c.extended_key_usage));
-            let (names, reasons) = (c.rfc822_names.join(";"), c.reasons.join(";"));
-            let mut row = row[..head].to_vec();
-            row.extend([
-                sha256.as_str(),
-                c.sha1.as_str(),
-                c.subject.as_str(),
-                c.issuer.as_str(),
-                c.serial.as_str(),
-                &not_before,
-                &not_after,
-                c.key_type.as_str(),
-                key_bits.as_str(),
-                key_usage.as_str(),
-                eku.as_str(),
-                names.as_str(),
-                c.class.as_str(),
-                reasons.as_str(),
-            ]);
-            push_row(out, &row);
+        let shared = shared_start..out.len();
+        let head = ident.len() + 3;
+        if value.certificates.is_empty() {
+            for _ in head..COLUMNS.len() - 2 {
+                cell(out, "", false);
+            }
+            cell(out, "unusable", false);
+            cell(out, "unparseable", true);
+        }
+        for (i, c) in value.certificates.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_within(shared.clone());
+            }
+            crate::hex::write_lower(&mut sha256, c.sha256.as_bytes());
+            cell(out, std::str::from_utf8(&sha256).unwrap_or_default(), false);
+            cell(out, &c.sha1, false);
+            cell(out, &c.subject, false);
+            cell(out, &c.issuer, false);
+            cell(out, &c.serial, false);
+            cell(out, &c.not_before.text(), false);
+            cell(out, &c.not_after.text(), false);
+            cell(out, &c.key_type, false);
+            cell(out, bits.format(c.key_bits), false);
+            let key_usage = c.key_usage.as_deref().unwrap_or_default();
+            cell(out, joined(&mut scratch, key_usage), false);
+            let eku = c.extended_key_usage.as_deref().unwrap_or_default();
+            cell(out, joined(&mut scratch, eku), false);
+            cell(out, joined(&mut scratch, &c.rfc822_names), false);
+            cell(out, &c.class, false);
+            cell(out, joined(&mut scratch, &c.reasons), true);
         }
     }
 }
@@ -144,11 +174,82 @@ pub fn entry_rows(out: &mut Vec<u8>, index: u64, entry: &Entry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Attribute, CertRecord, ObjectKind, Value};
+    use crate::{Sha256, Timestamp};
 
     fn field(s: &str) -> String {
         let mut v = Vec::new();
         push_field(&mut v, s);
         String::from_utf8(v).unwrap()
+    }
+
+    fn record(sha_byte: u8, subject: &str, key_usage: Option<&[&str]>) -> CertRecord {
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        CertRecord {
+            sha256: Sha256::from_bytes([sha_byte; 32]),
+            sha1: "ab".repeat(20),
+            subject: subject.to_owned(),
+            issuer: "CN=CA".to_owned(),
+            serial: "01".to_owned(),
+            not_before: Timestamp::from_unix(0).unwrap(),
+            not_after: Timestamp::from_unix(86_400).unwrap(),
+            key_type: "rsa".to_owned(),
+            key_bits: 2048,
+            key_usage: key_usage.map(strings),
+            extended_key_usage: Some(strings(&["1.3.6.1.5.5.7.3.4", "1.3.6.1.5.5.7.3.2"])),
+            rfc822_names: strings(&["a@x.test", "b@x.test"]),
+            is_ca: false,
+            class: "unusable".to_owned(),
+            reasons: strings(&["expired", "no-matching-address"]),
+        }
+    }
+
+    #[test]
+    fn rows_of_a_two_certificate_value_and_an_unparseable_one_are_exact() {
+        let entry = Entry {
+            kind: ObjectKind::User,
+            object_guid: None,
+            object_sid: None,
+            upn: Some("u@x.test".to_owned()),
+            sam_account_name: Some("u".to_owned()),
+            mail: None,
+            proxy_addresses: Vec::new(),
+            display_name: Some("Doe, Jane".to_owned()),
+            dn: "CN=u".to_owned(),
+            disabled: true,
+            values: vec![
+                Value {
+                    attribute: Attribute::UserSmimeCertificate,
+                    file: "data/values/00000007.bin".to_owned(),
+                    container: "pkcs7".to_owned(),
+                    certificates: vec![
+                        record(1, "CN=One", Some(&["digitalSignature", "keyEncipherment"])),
+                        record(2, "=Two", None),
+                    ],
+                },
+                Value {
+                    attribute: Attribute::UserCertificate,
+                    file: "data/values/00000008.bin".to_owned(),
+                    container: "unparseable".to_owned(),
+                    certificates: Vec::new(),
+                },
+            ],
+        };
+        let mut out = b"before\n".to_vec();
+        entry_rows(&mut out, 12, &entry);
+        let shared = "12,user,,u,u@x.test,,\"Doe, Jane\",true,userSMIMECertificate,data/values/00000007.bin,pkcs7";
+        let sha1 = "ab".repeat(20);
+        let tail = "CN=CA,01,1970-01-01T00:00:00Z,1970-01-02T00:00:00Z,rsa,2048";
+        let lists = "1.3.6.1.5.5.7.3.4;1.3.6.1.5.5.7.3.2,a@x.test;b@x.test,unusable,expired;no-matching-address";
+        let expected = format!(
+            "before\n\
+             {shared},{one},{sha1},CN=One,{tail},digitalSignature;keyEncipherment,{lists}\n\
+             {shared},{two},{sha1},'=Two,{tail},,{lists}\n\
+             12,user,,u,u@x.test,,\"Doe, Jane\",true,userCertificate,data/values/00000008.bin,unparseable,,,,,,,,,,,,,unusable,unparseable\n",
+            one = "01".repeat(32),
+            two = "02".repeat(32),
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
     }
 
     #[test]
