@@ -407,6 +407,54 @@ fn unreachable_server_exits_3_and_writes_nothing() {
     assert_failed_cleanly(&out, 3, "127.0.0.1", &w);
 }
 
+/// A server that answers the first request it reads with `reply`, then keeps
+/// the connection open until the client closes it: the reply alone must end
+/// the export.
+fn answering_server(reply: &'static [u8]) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let mut request = [0u8; 4096];
+        let _ = conn.read(&mut request);
+        let _ = conn.write_all(reply);
+        while matches!(conn.read(&mut request), Ok(n) if n > 0) {}
+    });
+    port
+}
+
+#[test]
+fn malformed_ldap_message_from_the_server_exits_3_without_a_panic() {
+    let replies: [&[u8]; 4] = [
+        // an empty LDAPMessage sequence
+        &[0x30, 0x00],
+        // a message ID and nothing else
+        &[0x30, 0x03, 0x02, 0x01, 0x01],
+        // controls but no protocol operation
+        &[0x30, 0x05, 0x02, 0x01, 0x01, 0xa0, 0x00],
+        // a message ID that is not an INTEGER
+        &[0x30, 0x05, 0x04, 0x01, 0x01, 0x61, 0x00],
+    ];
+    for reply in replies {
+        let w = Work::new();
+        let uri = format!("ldap://127.0.0.1:{}", answering_server(reply));
+        let out = bin()
+            .args(["ldap", "-H", &uri, "-D", "cn=x", "-y"])
+            .arg(w.path("key.password"))
+            .args(["--allow-cleartext-bind", "--timeout", "20"])
+            .args(w.output_args())
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "reply {reply:02x?}: {err}");
+        assert_failed_cleanly(&out, 3, "malformed LDAP message from", &w);
+    }
+}
+
 #[test]
 fn cleartext_simple_bind_is_refused_with_exit_2() {
     let w = Work::new();

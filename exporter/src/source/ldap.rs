@@ -16,6 +16,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -833,7 +834,14 @@ pub struct LdapSource {
     entries: u64,
     references: Vec<String>,
     failed: Option<SourceError>,
+    /// The connection was dropped because the server sent a message that
+    /// could not be decoded.
+    malformed: Arc<AtomicBool>,
 }
+
+/// The text of the I/O error ldap3's message decoder returns for bytes that
+/// are not a well-formed LDAP message (`protocol.rs`, `decode_inner`).
+const LDAP3_DECODING_ERROR: &str = "decoding error";
 
 impl fmt::Debug for LdapSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -916,9 +924,17 @@ impl LdapSource {
                     trust.as_ref(),
                 )
             })?;
+        let malformed = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&malformed);
         rt.spawn(async move {
-            // Errors surface in the operations waiting on the connection.
-            let _ = conn.drive().await;
+            // Errors surface in the operations waiting on the connection,
+            // as a closed connection; a message that could not be decoded is
+            // remembered so that the error can say so.
+            if let Err(LdapError::Io { source }) = conn.drive().await {
+                if source.to_string() == LDAP3_DECODING_ERROR {
+                    seen.store(true, Ordering::Relaxed);
+                }
+            }
         });
 
         let mut source = Self {
@@ -933,6 +949,7 @@ impl LdapSource {
             entries: 0,
             references: Vec::new(),
             failed: None,
+            malformed,
         };
         let setup = |source: &mut Self| -> Result<(), SourceError> {
             source.bind(&opts.bind)?;
@@ -1097,6 +1114,16 @@ impl LdapSource {
     }
 
     fn fail(&mut self, e: SourceError) -> SourceError {
+        // A dropped connection reads as closed by the server; say why.
+        let e = match e {
+            SourceError::Connect(_) if self.malformed.load(Ordering::Relaxed) => {
+                SourceError::Connect(format!(
+                    "malformed LDAP message from {} after {} entries: it could not be decoded, so the connection was dropped",
+                    self.server, self.entries
+                ))
+            }
+            other => other,
+        };
         self.stream = None;
         self.failed = Some(clone_error(&e));
         e

@@ -67,7 +67,10 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
         Some(tags) => tags,
         None => return Err(decoding_error),
     };
-    let mut maybe_controls = tags.pop().expect("element");
+    // certferry patch: a malformed message is a decoding error, not a panic.
+    let Some(mut maybe_controls) = tags.pop() else {
+        return Err(decoding_error);
+    };
     let has_controls = match maybe_controls {
         StructureTag {
             id,
@@ -85,13 +88,19 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
             // but AD puts it outside, where the optional controls belong. This confuses
             // our parser, which doesn't expect the extra sequence element at the end
             // and crashes. This match arm thus ignores the element.
-            maybe_controls = tags.pop().expect("element");
+            maybe_controls = match tags.pop() {
+                Some(tag) => tag,
+                None => return Err(decoding_error),
+            };
             false
         }
         _ => false,
     };
     let (protoop, controls) = if has_controls {
-        (tags.pop().expect("element"), Some(maybe_controls))
+        match tags.pop() {
+            Some(protoop) => (protoop, Some(maybe_controls)),
+            None => return Err(decoding_error),
+        }
     } else {
         (maybe_controls, None)
     };
@@ -99,15 +108,15 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
         Some(controls) => parse_controls(controls),
         None => vec![],
     };
-    let msgid = match parse_uint(
-        tags.pop()
-            .expect("element")
-            .match_class(TagClass::Universal)
-            .and_then(|t| t.match_id(Types::Integer as u64))
-            .and_then(|t| t.expect_primitive())
-            .expect("message id")
-            .as_slice(),
-    ) {
+    let Some(msgid) = tags
+        .pop()
+        .and_then(|t| t.match_class(TagClass::Universal))
+        .and_then(|t| t.match_id(Types::Integer as u64))
+        .and_then(|t| t.expect_primitive())
+    else {
+        return Err(decoding_error);
+    };
+    let msgid = match parse_uint(msgid.as_slice()) {
         Ok((_, id)) => id as i32,
         _ => return Err(decoding_error),
     };
