@@ -407,27 +407,46 @@ fn unreachable_server_exits_3_and_writes_nothing() {
     assert_failed_cleanly(&out, 3, "127.0.0.1", &w);
 }
 
-/// A server that answers the first request it reads with `reply`, then keeps
-/// the connection open until the client closes it: the reply alone must end
-/// the export.
-fn answering_server(reply: &'static [u8]) -> u16 {
-    use std::io::{Read as _, Write as _};
+/// A one-connection server on 127.0.0.1: `talk` gets the accepted
+/// connection; after it, the connection stays open until the client closes it,
+/// so that only what the server sent can end the export.
+fn test_server(talk: impl FnOnce(&mut std::net::TcpStream) + Send + 'static) -> u16 {
+    use std::io::Read as _;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
         conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
             .unwrap();
-        let mut request = [0u8; 4096];
-        let _ = conn.read(&mut request);
-        let _ = conn.write_all(reply);
-        while matches!(conn.read(&mut request), Ok(n) if n > 0) {}
+        talk(&mut conn);
+        let mut rest = [0u8; 4096];
+        while matches!(conn.read(&mut rest), Ok(n) if n > 0) {}
     });
     port
 }
 
+/// Exports from `port` (plain LDAP) and asserts a one-line "malformed LDAP
+/// message" error, exit 3, no panic message and nothing written.
+fn assert_malformed_message_reported(port: u16, extra: &[&str], case: &str) {
+    let w = Work::new();
+    let uri = format!("ldap://127.0.0.1:{port}");
+    let out = bin()
+        .args(["ldap", "-H", &uri, "-D", "cn=x", "-y"])
+        .arg(w.path("key.password"))
+        .args(["--allow-cleartext-bind", "--timeout", "20"])
+        .args(extra)
+        .args(w.output_args())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{case}: {err}");
+    assert_failed_cleanly(&out, 3, "malformed LDAP message from", &w);
+}
+
 #[test]
 fn malformed_ldap_message_from_the_server_exits_3_without_a_panic() {
+    use std::io::{Read as _, Write as _};
     let replies: [&[u8]; 4] = [
         // an empty LDAPMessage sequence
         &[0x30, 0x00],
@@ -439,19 +458,68 @@ fn malformed_ldap_message_from_the_server_exits_3_without_a_panic() {
         &[0x30, 0x05, 0x04, 0x01, 0x01, 0x61, 0x00],
     ];
     for reply in replies {
-        let w = Work::new();
-        let uri = format!("ldap://127.0.0.1:{}", answering_server(reply));
-        let out = bin()
-            .args(["ldap", "-H", &uri, "-D", "cn=x", "-y"])
-            .arg(w.path("key.password"))
-            .args(["--allow-cleartext-bind", "--timeout", "20"])
-            .args(w.output_args())
-            .env("RUST_BACKTRACE", "0")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!err.contains("panicked"), "reply {reply:02x?}: {err}");
-        assert_failed_cleanly(&out, 3, "malformed LDAP message from", &w);
+        // The bind request is answered with the malformed message.
+        let port = test_server(move |conn| {
+            let mut request = [0u8; 4096];
+            let _ = conn.read(&mut request);
+            let _ = conn.write_all(reply);
+        });
+        assert_malformed_message_reported(port, &[], &format!("{reply:02x?}"));
+    }
+}
+
+/// A minimal LDAP server: answers a bind (message IDs of one octet) with
+/// success, plus `bind_controls` when given, and a search with no entries
+/// and `search_controls`.
+fn scripted_server(bind_controls: &'static [u8], search_controls: &'static [u8]) -> u16 {
+    use std::io::{Read as _, Write as _};
+    test_server(move |conn| {
+        let mut request = [0u8; 4096];
+        while let Ok(8..) = conn.read(&mut request) {
+            // 30 len 02 01 id op ...: the message ID and operation, after a
+            // length of one octet or (long form, 0x81/0x82) of two or three.
+            let at = match request[1] {
+                0x81 => 3,
+                0x82 => 4,
+                _ => 2,
+            };
+            let (id, op) = (request[at + 2], request[at + 3]);
+            let (reply_op, controls) = match op {
+                0x60 => (0x61, bind_controls),
+                0x63 => (0x65, search_controls),
+                _ => continue,
+            };
+            let mut body = vec![0x02, 0x01, id, reply_op, 0x07];
+            body.extend_from_slice(&[0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00]);
+            body.extend_from_slice(controls);
+            let mut reply = vec![0x30, u8::try_from(body.len()).unwrap()];
+            reply.extend_from_slice(&body);
+            if conn.write_all(&reply).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+#[test]
+fn malformed_ldap_controls_from_the_server_exit_3_without_a_panic() {
+    // A control that is not a sequence: ldap3's control parser panics on it
+    // while decoding the bind response, in its connection task.
+    const NOT_A_SEQUENCE: &[u8] = &[0xa0, 0x02, 0x04, 0x00];
+    // A paged-results control whose value is not a sequence: ldap3's paged
+    // search panics on it when the search is done, on the reading thread.
+    const BAD_PAGED_VALUE: &[u8] = &[
+        0xa0, 0x1e, 0x30, 0x1c, 0x04, 0x16, b'1', b'.', b'2', b'.', b'8', b'4', b'0', b'.', b'1',
+        b'1', b'3', b'5', b'5', b'6', b'.', b'1', b'.', b'4', b'.', b'3', b'1', b'9', 0x04, 0x02,
+        0x04, 0x00,
+    ];
+    for (bind, search) in [(NOT_A_SEQUENCE, &[][..]), (&[][..], BAD_PAGED_VALUE)] {
+        let port = scripted_server(bind, search);
+        assert_malformed_message_reported(
+            port,
+            &["-b", "dc=test"],
+            &format!("{bind:02x?} {search:02x?}"),
+        );
     }
 }
 

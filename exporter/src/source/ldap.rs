@@ -26,7 +26,7 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, Search
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
 
-use super::{DirectorySource, RawEntry, Scope, SourceError};
+use super::{ldap_panic, DirectorySource, RawEntry, Scope, SourceError};
 use crate::secret::Secret;
 
 /// The attributes requested for each object. `userCertificate;binary` is asked
@@ -865,6 +865,7 @@ fn clone_error(e: &SourceError) -> SourceError {
 impl LdapSource {
     /// Connects, binds, finds the base DN and starts the paged search.
     pub fn connect(opts: &LdapOptions) -> Result<Self, SourceError> {
+        ldap_panic::install_hook();
         let server = ServerUrl::parse(&opts.url)?;
         if opts.starttls && server.tls {
             return Err(SourceError::Connect(format!(
@@ -959,10 +960,14 @@ impl LdapSource {
             };
             source.start_search(opts.page_size)
         };
-        match setup(&mut source) {
-            Ok(()) => Ok(source),
+        match ldap_panic::catching(|| setup(&mut source)) {
+            Ok(Ok(())) => Ok(source),
             // marked failed: no polite unbind on a connection that may hang
-            Err(e) => Err(source.fail(e)),
+            Ok(Err(e)) => Err(source.fail(e)),
+            Err(panic) => {
+                let e = source.malformed(&format!("ldap3: {panic}"));
+                Err(source.fail(e))
+            }
         }
     }
 
@@ -1113,15 +1118,25 @@ impl LdapSource {
         Ok(())
     }
 
+    /// The error for a malformed message from the server; `detail` says what.
+    fn malformed(&self, detail: &str) -> SourceError {
+        SourceError::Connect(format!(
+            "malformed LDAP message from {} after {} entries ({detail}): the export stopped",
+            self.server, self.entries
+        ))
+    }
+
     fn fail(&mut self, e: SourceError) -> SourceError {
-        // A dropped connection reads as closed by the server; say why.
+        // A connection dropped on a malformed message reads as closed by the
+        // server; say why.
         let e = match e {
             SourceError::Connect(_) if self.malformed.load(Ordering::Relaxed) => {
-                SourceError::Connect(format!(
-                    "malformed LDAP message from {} after {} entries: it could not be decoded, so the connection was dropped",
-                    self.server, self.entries
-                ))
+                self.malformed("it could not be decoded")
             }
+            SourceError::Connect(other) => match ldap_panic::take_message() {
+                Some(panic) => self.malformed(&format!("ldap3: {panic}")),
+                None => SourceError::Connect(other),
+            },
             other => other,
         };
         self.stream = None;
@@ -1189,7 +1204,11 @@ impl DirectorySource for LdapSource {
         if let Some(e) = &self.failed {
             return Err(clone_error(e));
         }
-        self.next_inner().map_err(|e| self.fail(e))
+        let result = match ldap_panic::catching(|| self.next_inner()) {
+            Ok(result) => result,
+            Err(panic) => Err(self.malformed(&format!("ldap3: {panic}"))),
+        };
+        result.map_err(|e| self.fail(e))
     }
 
     fn description(&self) -> String {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 pub mod ldap;
+mod ldap_panic;
 pub mod ldif;
 
 /// One directory object as the source returned it, before decoding.
