@@ -468,10 +468,18 @@ fn malformed_ldap_message_from_the_server_exits_3_without_a_panic() {
     }
 }
 
-/// A minimal LDAP server: answers a bind (message IDs of one octet) with
-/// success, plus `bind_controls` when given, and a search with no entries
-/// and `search_controls`.
-fn scripted_server(bind_controls: &'static [u8], search_controls: &'static [u8]) -> u16 {
+/// Request and response operation tags of a bind, a search (answered with no
+/// entries) and an extended operation (StartTLS).
+const BIND: (u8, u8) = (0x60, 0x61);
+const SEARCH: (u8, u8) = (0x63, 0x65);
+const EXTENDED: (u8, u8) = (0x77, 0x78);
+
+/// Operations and the controls to answer them with.
+type Script = &'static [((u8, u8), &'static [u8])];
+
+/// A minimal LDAP server: answers each request (message IDs of one octet) of
+/// an operation in `script` with success and that operation's controls.
+fn scripted_server(script: Script) -> u16 {
     use std::io::{Read as _, Write as _};
     test_server(move |conn| {
         let mut request = [0u8; 4096];
@@ -484,10 +492,9 @@ fn scripted_server(bind_controls: &'static [u8], search_controls: &'static [u8])
                 _ => 2,
             };
             let (id, op) = (request[at + 2], request[at + 3]);
-            let (reply_op, controls) = match op {
-                0x60 => (0x61, bind_controls),
-                0x63 => (0x65, search_controls),
-                _ => continue,
+            let Some(&((_, reply_op), controls)) = script.iter().find(|((o, _), _)| *o == op)
+            else {
+                continue;
             };
             let mut body = vec![0x02, 0x01, id, reply_op, 0x07];
             body.extend_from_slice(&[0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00]);
@@ -513,13 +520,18 @@ fn malformed_ldap_controls_from_the_server_exit_3_without_a_panic() {
         b'1', b'3', b'5', b'5', b'6', b'.', b'1', b'.', b'4', b'.', b'3', b'1', b'9', 0x04, 0x02,
         0x04, 0x00,
     ];
-    for (bind, search) in [(NOT_A_SEQUENCE, &[][..]), (&[][..], BAD_PAGED_VALUE)] {
-        let port = scripted_server(bind, search);
-        assert_malformed_message_reported(
-            port,
+    let cases: [(Script, &[&str]); 3] = [
+        (&[(BIND, NOT_A_SEQUENCE)], &[]),
+        (
+            &[(BIND, &[]), (SEARCH, BAD_PAGED_VALUE)],
             &["-b", "dc=test"],
-            &format!("{bind:02x?} {search:02x?}"),
-        );
+        ),
+        // StartTLS: the response is decoded while connecting.
+        (&[(EXTENDED, NOT_A_SEQUENCE)], &["-Z"]),
+    ];
+    for (script, args) in cases {
+        let port = scripted_server(script);
+        assert_malformed_message_reported(port, args, &format!("{script:02x?}"));
     }
 }
 

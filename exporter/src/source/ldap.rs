@@ -866,6 +866,25 @@ impl LdapSource {
     /// Connects, binds, finds the base DN and starts the paged search.
     pub fn connect(opts: &LdapOptions) -> Result<Self, SourceError> {
         ldap_panic::install_hook();
+        // A panic inside ldap3 while connecting (a malformed StartTLS
+        // response) has no source to report it yet; later ones are reported
+        // by the source itself.
+        let malformed = |panic: String| {
+            SourceError::Connect(format!(
+                "malformed LDAP message from {} while connecting (ldap3: {panic}): the export stopped",
+                opts.url
+            ))
+        };
+        match ldap_panic::catching(|| Self::connect_inner(opts)) {
+            Ok(Ok(source)) => Ok(source),
+            // ldap3's connection task panicked (tokio caught it) and the
+            // connection reads as lost.
+            Ok(Err(e)) => Err(ldap_panic::take_message().map_or(e, malformed)),
+            Err(panic) => Err(malformed(panic)),
+        }
+    }
+
+    fn connect_inner(opts: &LdapOptions) -> Result<Self, SourceError> {
         let server = ServerUrl::parse(&opts.url)?;
         if opts.starttls && server.tls {
             return Err(SourceError::Connect(format!(
@@ -1227,9 +1246,11 @@ impl Drop for LdapSource {
         }
         // Polite unbind; the socket closes with the runtime either way.
         self.stream = None;
-        let ldap = &mut self.ldap;
-        let _ = self.rt.block_on(async {
-            ldap3::tokio::time::timeout(Duration::from_secs(1), ldap.unbind()).await
+        let (rt, ldap) = (&self.rt, &mut self.ldap);
+        let _ = ldap_panic::catching(|| {
+            rt.block_on(async {
+                ldap3::tokio::time::timeout(Duration::from_secs(1), ldap.unbind()).await
+            })
         });
     }
 }
