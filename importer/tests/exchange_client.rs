@@ -392,9 +392,10 @@ async fn a_synced_mailbox_is_a_write_scope_error_with_its_request_id() {
     assert_eq!(err.class, ErrorClass::WriteScope, "{err}");
     assert!(!err.is_retryable());
     assert_eq!(err.status, Some(400));
+    // The public capture's exception type; classified by the words of the message.
     assert_eq!(
         err.exception_type.as_deref(),
-        Some("RecipientTaskException")
+        Some("System.InvalidOperationException")
     );
     let entry = sim.log().into_iter().last().unwrap();
     assert_eq!(err.request_id.as_deref(), Some(entry.request_id.as_str()));
@@ -405,6 +406,20 @@ async fn a_synced_mailbox_is_a_write_scope_error_with_its_request_id() {
     );
     assert_eq!(sim.writes_to(&trudy), 0);
     assert_eq!(of(&sim.log(), "InvokeCommand").len(), 1, "not retried");
+    // The same refusal under the error's own class name: the same class.
+    sim.set_dialect(exo_simulator::Dialect {
+        write_scope_exception: "RecipientTaskException".into(),
+        ..exo_simulator::Dialect::default()
+    });
+    let err = c
+        .set_certificates(RecipientKind::Mailbox, &trudy, Some(&[]), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::WriteScope, "{err}");
+    assert_eq!(
+        err.exception_type.as_deref(),
+        Some("RecipientTaskException")
+    );
 
     // Synced but cloud-managed: writable.
     let walter = id_of(&sim, "walter@contoso.test");
@@ -467,21 +482,66 @@ async fn server_errors_and_dropped_connections_are_retried() {
         .await
         .unwrap();
     assert_eq!(receipt.attempts, 5);
+    assert_eq!(receipt.ambiguous_failures, 4);
+    assert!(receipt.confirmed_by_read_back.is_none());
     assert_eq!(sim.writes_to(&erin), 1, "applied exactly once");
-    let statuses: Vec<_> = of(&sim.log(), "InvokeCommand")
+    let calls: Vec<_> = of(&sim.log(), "InvokeCommand")
         .iter()
-        .map(|e| e.status)
+        .map(|e| (e.cmdlet.clone().unwrap(), e.status))
         .collect();
-    assert_eq!(statuses, [Some(503), None, Some(500), Some(502), Some(200)]);
+    let set = |s| ("Set-Mailbox".to_owned(), s);
+    let get = ("Get-Mailbox".to_owned(), Some(200));
+    // After each ambiguous failure the recipient is read back before the write is repeated.
+    assert_eq!(
+        calls,
+        [
+            set(Some(503)),
+            get.clone(),
+            set(None),
+            get.clone(),
+            set(Some(500)),
+            get.clone(),
+            set(Some(502)),
+            get.clone(),
+            set(Some(200))
+        ]
+    );
+}
 
-    // Dropped after the write was applied: repeating the whole value set is harmless.
-    sim.add_fault(FaultRule::drop_after_write().on_cmdlet("Set-Mailbox"));
-    c.set_certificates(RecipientKind::Mailbox, &erin, Some(&[]), None)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_dropped_after_it_was_applied_is_confirmed_by_read_back_not_sent_again() {
+    let sim = start(contoso());
+    let c = client(&sim);
+    let erin = id_of(&sim, "erin@contoso.test");
+    let der = vec![pki("certs/erin.der")];
+    sim.add_fault(
+        FaultRule::drop_after_write()
+            .on_cmdlet("Set-Mailbox")
+            .always(),
+    );
+    let receipt = c
+        .set_certificates(RecipientKind::Mailbox, &erin, Some(&der), None)
         .await
         .unwrap();
-    assert_eq!(sim.writes_to(&erin), 3);
+    let back = receipt
+        .confirmed_by_read_back
+        .expect("confirmed by read-back");
+    assert_eq!(back.user_certificate, der);
+    assert_eq!(receipt.ambiguous_failures, 1);
+    assert_eq!(sim.writes_to(&erin), 1, "sent once, never repeated");
+    assert_eq!(sim.recipient(&erin).unwrap().user_certificate, der);
+    // Clearing, dropped after it was applied: also confirmed, also sent once.
+    let receipt = c
+        .set_certificates(RecipientKind::Mailbox, &erin, Some(&[]), None)
+        .await
+        .unwrap();
+    assert!(receipt.confirmed_by_read_back.is_some());
+    assert_eq!(sim.writes_to(&erin), 2);
     assert!(sim.recipient(&erin).unwrap().user_certificate.is_empty());
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_whose_second_page_is_dropped_still_returns_every_page() {
     // A read whose second page is dropped still returns every page.
     let sim = start(Tenant::synthetic(1500));
     let c = client(&sim);

@@ -3,7 +3,7 @@
 //!
 //! Protocol: docs/exchange-wire-protocol.md ("InvokeCommand", "Cmdlets", "Errors").
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,10 +16,10 @@ use serde_json::{json, Map, Value};
 use tokio::sync::Semaphore;
 
 use super::auth::{new_uuid, Credential, TokenProvider};
-use super::bytes;
+use super::bytes::WriteForm;
 use super::cloud::Endpoints;
 use super::error::{ErrorClass, ExoError};
-use super::recipient::{Recipient, RecipientKind};
+use super::recipient::{Recipient, RecipientKind, WireNotes};
 use super::retry::{Jitter, RetryPolicy};
 
 /// The `X-AnchorMailbox` that app-only InvokeCommand requests carry, before `@{tenant}`.
@@ -74,6 +74,8 @@ pub struct ExoConfig {
     /// Ask Get-* calls for [`RECIPIENT_MEMBERS`] only (`?$select=…`). On by default;
     /// off sends no query string at all (if a service refuses one of the names).
     pub select: bool,
+    /// How certificate values are written (every form is read).
+    pub write_form: WriteForm,
 }
 
 impl ExoConfig {
@@ -95,6 +97,7 @@ impl ExoConfig {
             page_size: 1000,
             jitter_seed: None,
             select: true,
+            write_form: WriteForm::default(),
         }
     }
 }
@@ -108,6 +111,8 @@ pub struct Listing {
     pub request_ids: Vec<String>,
     /// `@adminapi.warnings` of every page.
     pub warnings: Vec<String>,
+    /// What the recipients looked like on the wire.
+    pub notes: WireNotes,
 }
 
 /// The outcome of a successful write.
@@ -119,6 +124,25 @@ pub struct WriteReceipt {
     pub warnings: Vec<String>,
     /// HTTP attempts it took (1 without retries; a re-authentication counts).
     pub attempts: u32,
+    /// Attempts whose outcome was unknown (dropped connection, timeout, 5xx).
+    pub ambiguous_failures: u32,
+    /// The recipient as read back after an ambiguous failure, when it already
+    /// held exactly the values written: the write is done ("confirmed by
+    /// read-back") and was not sent again.
+    pub confirmed_by_read_back: Option<Recipient>,
+}
+
+/// What the service's responses said about themselves, for `doctor`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// `Rate-Limit-*` and `Retry-After` response headers, by lower-case name,
+    /// with the last value seen.
+    pub throttling_headers: BTreeMap<String, String>,
+    /// The service's `Date` minus this machine's clock, in seconds, of the response
+    /// that differed most (`None`: no response carried a `Date`).
+    pub clock_skew_secs: Option<i64>,
+    /// InvokeCommand responses by HTTP status.
+    pub statuses: BTreeMap<u16, u64>,
 }
 
 /// A contact made by [`ExoClient::new_mail_contact`].
@@ -171,6 +195,8 @@ struct Inner {
     reauthentications: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight_seen: AtomicUsize,
+    write_form: WriteForm,
+    observed: Mutex<Observed>,
 }
 
 /// One successful InvokeCommand response.
@@ -259,6 +285,8 @@ impl ExoClient {
                 reauthentications: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
                 max_in_flight_seen: AtomicUsize::new(0),
+                write_form: config.write_form,
+                observed: Mutex::new(Observed::default()),
             }),
         })
     }
@@ -273,6 +301,20 @@ impl ExoClient {
             reauthentications: i.reauthentications.load(Ordering::Relaxed),
             max_in_flight_seen: i.max_in_flight_seen.load(Ordering::Relaxed),
         }
+    }
+
+    /// How this client writes certificate values.
+    pub fn write_form(&self) -> WriteForm {
+        self.inner.write_form
+    }
+
+    /// What the responses so far said about themselves.
+    pub fn observed(&self) -> Observed {
+        self.inner
+            .observed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Gets a token now (to check the credential before any work).
@@ -303,14 +345,29 @@ impl ExoClient {
             all.recipients.extend(l.recipients);
             all.request_ids.extend(l.request_ids);
             all.warnings.extend(l.warnings);
+            all.notes.merge(l.notes);
         }
         Ok(all)
     }
 
     /// Every recipient of `kind`, following `@odata.nextLink` (same body) to the last page.
     pub async fn get_recipients(&self, kind: RecipientKind) -> Result<Listing, ExoError> {
+        self.list(kind, json!("Unlimited")).await
+    }
+
+    /// The first page of recipients of `kind` (at most `n`, `Get-* -ResultSize n`):
+    /// a harmless read, for `doctor`.
+    pub async fn sample_recipients(
+        &self,
+        kind: RecipientKind,
+        n: u32,
+    ) -> Result<Listing, ExoError> {
+        self.list(kind, json!(n.max(1))).await
+    }
+
+    async fn list(&self, kind: RecipientKind, result_size: Value) -> Result<Listing, ExoError> {
         let cmdlet = kind.get_cmdlet();
-        let body = cmdlet_body(cmdlet, params([("ResultSize", json!("Unlimited"))]));
+        let body = cmdlet_body(cmdlet, params([("ResultSize", result_size)]));
         let mut url = self.inner.get_url.clone();
         let mut seen = HashSet::new();
         let mut listing = Listing::default();
@@ -321,7 +378,7 @@ impl ExoClient {
                 .map_err(|e| e.context(cmdlet))?;
             let rid = reply.request_id.clone();
             for v in &reply.value {
-                let r = Recipient::from_json(v, kind)
+                let r = Recipient::from_json_noting(v, kind, &mut listing.notes)
                     .map_err(|m| protocol(format!("{cmdlet}: {m}"), &rid))?;
                 listing.recipients.push(r);
             }
@@ -381,14 +438,41 @@ impl ExoClient {
     }
 
     /// Writes a recipient's certificate attributes with `Set-Mailbox`,
-    /// `Set-MailUser` or `Set-MailContact`. Each `Some` is the attribute's
-    /// **complete** new value set (`Some(&[])` clears it); `None` leaves the
-    /// attribute alone. At least one must be `Some`.
+    /// `Set-MailUser` or `Set-MailContact`, in the client's [`WriteForm`]. Each
+    /// `Some` is the attribute's **complete** new value set (`Some(&[])` clears
+    /// it); `None` leaves the attribute alone. At least one must be `Some`.
     ///
     /// The 15-value cap is the caller's (the plan's) to respect; the service
     /// refuses more with a `DataValidationException` ([`ErrorClass::Invalid`]).
     pub async fn set_certificates(
         &self,
+        kind: RecipientKind,
+        identity: &str,
+        user_certificate: Option<&[Vec<u8>]>,
+        user_smime_certificate: Option<&[Vec<u8>]>,
+    ) -> Result<WriteReceipt, ExoError> {
+        self.set_certificates_as(
+            self.inner.write_form,
+            kind,
+            identity,
+            user_certificate,
+            user_smime_certificate,
+        )
+        .await
+    }
+
+    /// [`Self::set_certificates`] with the values written in `form`.
+    ///
+    /// Set-* replaces the attribute's whole value set, so repeating it is safe. But
+    /// after an ambiguous failure (dropped connection, timeout, 5xx: the write may
+    /// or may not have been applied) the recipient is read back first: when it
+    /// already holds exactly these values the write is done, is not sent again,
+    /// and the receipt says so ([`WriteReceipt::confirmed_by_read_back`]).
+    /// Throttled (429) and 401 requests were refused before the cmdlet ran and
+    /// are repeated directly.
+    pub async fn set_certificates_as(
+        &self,
+        form: WriteForm,
         kind: RecipientKind,
         identity: &str,
         user_certificate: Option<&[Vec<u8>]>,
@@ -403,23 +487,70 @@ impl ExoClient {
         }
         let mut p = params([("Identity", json!(identity))]);
         if let Some(values) = user_certificate {
-            p.insert("UserCertificate".to_owned(), bytes::encode_set(values));
+            p.insert("UserCertificate".to_owned(), form.encode_set(values));
         }
         if let Some(values) = user_smime_certificate {
-            p.insert("UserSMimeCertificate".to_owned(), bytes::encode_set(values));
+            p.insert("UserSMimeCertificate".to_owned(), form.encode_set(values));
         }
-        // Set-* writes the attribute's whole value set, so it is idempotent: repeating
-        // it after a dropped connection or a 5xx (when the first attempt may or may not
-        // have been applied) leaves the same state. That is why `invoke` may retry it.
-        let reply = self
-            .invoke(&self.inner.invoke_url, &cmdlet_body(cmdlet, p))
-            .await
-            .map_err(|e| e.context(format_args!("{cmdlet} {identity}")))?;
-        Ok(WriteReceipt {
-            request_id: reply.request_id,
-            warnings: reply.warnings,
-            attempts: reply.attempts,
-        })
+        let body = cmdlet_body(cmdlet, p);
+        let ctx = |e: ExoError| e.context(format_args!("{cmdlet} {identity}"));
+        let holds = |r: &Recipient| {
+            user_certificate.is_none_or(|v| r.user_certificate.as_slice() == v)
+                && user_smime_certificate.is_none_or(|v| r.user_smime_certificate.as_slice() == v)
+        };
+        let mut attempt = 0u32;
+        let mut ambiguous = 0u32;
+        let mut reauthenticated = false;
+        loop {
+            attempt += 1;
+            let (result, generation) = self.send_once(&self.inner.invoke_url, &body).await;
+            let err = match result {
+                // No request was sent: getting a token failed (after its own retries).
+                Err(e) if generation.is_none() => return Err(ctx(e)),
+                Ok(reply) => {
+                    return Ok(WriteReceipt {
+                        request_id: reply.request_id,
+                        warnings: reply.warnings,
+                        attempts: attempt + u32::from(reauthenticated),
+                        ambiguous_failures: ambiguous,
+                        confirmed_by_read_back: None,
+                    })
+                }
+                Err(e) => e,
+            };
+            match err.class {
+                ErrorClass::Unauthorized if !reauthenticated => {
+                    reauthenticated = true;
+                    self.reauthenticate(generation).await;
+                    attempt -= 1;
+                    continue;
+                }
+                ErrorClass::Unauthorized => return Err(ctx(refused_fresh_token(err))),
+                ErrorClass::Throttled => {}
+                ErrorClass::Transient => {
+                    ambiguous += 1;
+                    if let Some((r, request_id)) = self.get_recipient(kind, identity).await? {
+                        if holds(&r) {
+                            return Ok(WriteReceipt {
+                                request_id,
+                                warnings: Vec::new(),
+                                attempts: attempt + u32::from(reauthenticated),
+                                ambiguous_failures: ambiguous,
+                                confirmed_by_read_back: Some(r),
+                            });
+                        }
+                    }
+                }
+                _ => return Err(ctx(err)),
+            }
+            match self.next_delay(attempt, err.retry_after) {
+                Some(d) => {
+                    self.inner.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(d).await;
+                }
+                None => return Err(ctx(gave_up(err, attempt))),
+            }
+        }
     }
 
     /// Creates a mail contact (`New-MailContact -Name -DisplayName
@@ -643,6 +774,7 @@ impl ExoClient {
             .map_err(|e| transport_error(&e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
+        self.observe(status, &headers);
         let request_id = header(&headers, "request-id");
         let data = read_body(response, MAX_RESPONSE_BYTES)
             .await
@@ -661,6 +793,29 @@ impl ExoClient {
             ));
         }
         parse_reply(&data, request_id)
+    }
+
+    /// Notes a response's status, throttling headers and clock.
+    fn observe(&self, status: u16, headers: &HeaderMap) {
+        let mut o = self
+            .inner
+            .observed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *o.statuses.entry(status).or_default() += 1;
+        for (name, value) in headers {
+            let n = name.as_str();
+            if n.starts_with("rate-limit") || n == "retry-after" {
+                if let Ok(v) = value.to_str() {
+                    o.throttling_headers.insert(n.to_owned(), v.to_owned());
+                }
+            }
+        }
+        if let Some(skew) = header(headers, "date").and_then(|d| clock_skew_secs(&d)) {
+            if o.clock_skew_secs.is_none_or(|s| skew.abs() > s.abs()) {
+                o.clock_skew_secs = Some(skew);
+            }
+        }
     }
 
     /// A next link as a URL on the Exchange endpoint's origin: the bearer token
@@ -791,6 +946,16 @@ pub(crate) async fn read_body(
         data.extend_from_slice(&chunk);
     }
     Ok(data)
+}
+
+/// The service's `Date` (an HTTP-date) minus this machine's clock, in seconds.
+fn clock_skew_secs(date: &str) -> Option<i64> {
+    let theirs = httpdate::parse_http_date(date).ok()?;
+    let secs = |t: std::time::SystemTime| -> Option<i64> {
+        let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+        i64::try_from(d.as_secs()).ok()
+    };
+    Some(secs(theirs)? - secs(std::time::SystemTime::now())?)
 }
 
 /// `Retry-After` in seconds (an HTTP-date is ignored: the protocol sends seconds,

@@ -1,11 +1,45 @@
 //! Recipients as Exchange Online returns them from `Get-Mailbox`,
 //! `Get-MailUser`, `Get-MailContact` and `New-MailContact`, typed.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde_json::Value;
 
-use super::bytes;
+use super::bytes::{self, ReadForm};
+use super::client::RECIPIENT_MEMBERS;
+
+/// What the service's answers looked like, gathered while recipients are read:
+/// the forms of certificate values, which members were present, and the
+/// `@odata.type` annotations. `doctor` reports them; `--match-by immutable-id`
+/// needs `ImmutableId` to be among the members.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WireNotes {
+    /// Recipients read.
+    pub recipients: usize,
+    /// The forms certificate values came in.
+    pub forms: BTreeSet<ReadForm>,
+    /// The members of [`RECIPIENT_MEMBERS`] that at least one recipient carried.
+    pub members: BTreeSet<&'static str>,
+    /// `name@odata.type: value` annotations seen on recipients (a bounded set:
+    /// one per distinct pair).
+    pub annotations: BTreeSet<String>,
+}
+
+impl WireNotes {
+    /// Adds what `other` saw.
+    pub fn merge(&mut self, other: WireNotes) {
+        self.recipients += other.recipients;
+        self.forms.extend(other.forms);
+        self.members.extend(other.members);
+        self.annotations.extend(other.annotations);
+    }
+
+    /// Whether recipients were read but none carried `member`.
+    pub fn lacks(&self, member: &str) -> bool {
+        self.recipients > 0 && !self.members.contains(member)
+    }
+}
 
 /// The three kinds of recipient certferry writes to; each has its own Set cmdlet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -125,9 +159,29 @@ impl Recipient {
     /// Parses one object of a Get/New cmdlet's `value` array, listed by the cmdlet
     /// for `kind`. `RecipientTypeDetails`, if it names another kind, is an error.
     pub fn from_json(value: &Value, kind: RecipientKind) -> Result<Self, String> {
+        Self::from_json_noting(value, kind, &mut WireNotes::default())
+    }
+
+    /// [`Self::from_json`], noting what the object looked like in `notes`.
+    pub fn from_json_noting(
+        value: &Value,
+        kind: RecipientKind,
+        notes: &mut WireNotes,
+    ) -> Result<Self, String> {
         let obj = value
             .as_object()
             .ok_or_else(|| "a recipient is not a JSON object".to_owned())?;
+        notes.recipients += 1;
+        for (k, v) in obj {
+            if let Some(m) = RECIPIENT_MEMBERS.iter().find(|m| **m == k.as_str()) {
+                notes.members.insert(m);
+            } else if k.ends_with("@odata.type") && notes.annotations.len() < 64 {
+                let text = format!("{k}: {}", v.as_str().unwrap_or("?"));
+                if !notes.annotations.contains(&text) {
+                    notes.annotations.insert(text);
+                }
+            }
+        }
         let opt_str = |name: &str| -> Result<Option<String>, String> {
             match obj.get(name) {
                 None | Some(Value::Null) => Ok(None),
@@ -167,9 +221,11 @@ impl Recipient {
                 .ok_or_else(|| with_name("EmailAddresses has a non-string".to_owned()))?,
             Some(_) => return Err(with_name("EmailAddresses is not an array".to_owned())),
         };
-        let certs = |name: &str| -> Result<Vec<Vec<u8>>, String> {
-            bytes::decode_set(obj.get(name).unwrap_or(&Value::Null))
-                .map_err(|e| format!("{name}: {e}"))
+        let mut certs = |name: &str| -> Result<Vec<Vec<u8>>, String> {
+            bytes::decode_set(obj.get(name).unwrap_or(&Value::Null), |f| {
+                notes.forms.insert(f);
+            })
+            .map_err(|e| format!("{name}: {e}"))
         };
         Ok(Self {
             kind,
@@ -240,6 +296,9 @@ mod tests {
         assert_eq!(r.write_identity(), "x@fabrikam.test");
         assert_eq!(r.user_principal_name, None);
         v["UserCertificate"] = json!([{"Data": [1, 2]}]);
+        let r = Recipient::from_json(&v, RecipientKind::MailContact).unwrap();
+        assert_eq!(r.user_certificate, vec![vec![1, 2]]);
+        v["UserCertificate"] = json!([{"Data": {"x": 1}}]);
         let e = Recipient::from_json(&v, RecipientKind::MailContact).unwrap_err();
         assert!(
             e.contains("x@fabrikam.test") && e.contains("UserCertificate"),
@@ -248,6 +307,48 @@ mod tests {
         v["UserCertificate"] = Value::Null;
         v.as_object_mut().unwrap().remove("IsDirSynced");
         assert!(Recipient::from_json(&v, RecipientKind::MailContact).is_err());
+    }
+
+    #[test]
+    fn reads_certificates_as_the_captured_response_carries_them() {
+        // The public capture: `#Collection(String)`, each value a base64 string.
+        let v = json!({
+            "PrimarySmtpAddress": "alice@contoso.test",
+            "RecipientTypeDetails": "UserMailbox",
+            "IsDirSynced": false,
+            "UserCertificate@odata.type": "#Collection(String)",
+            "UserCertificate": ["MAE=", "MAI"],
+            "UserSMimeCertificate@odata.type": "#Collection(String)",
+            "UserSMimeCertificate": [],
+        });
+        let mut notes = WireNotes::default();
+        let r = Recipient::from_json_noting(&v, RecipientKind::Mailbox, &mut notes).unwrap();
+        assert_eq!(r.user_certificate, vec![vec![0x30, 0x01], vec![0x30, 0x02]]);
+        assert!(r.user_smime_certificate.is_empty());
+        assert_eq!(notes.recipients, 1);
+        assert_eq!(notes.forms.len(), 2, "{notes:?}");
+        assert!(notes
+            .annotations
+            .contains("UserCertificate@odata.type: #Collection(String)"));
+        assert!(notes.lacks("ImmutableId"));
+        assert!(!notes.lacks("UserCertificate"));
+    }
+
+    #[test]
+    fn an_unknown_value_form_names_the_recipient_and_the_attribute() {
+        let v = json!({
+            "PrimarySmtpAddress": "bob@contoso.test",
+            "RecipientTypeDetails": "MailUser",
+            "IsDirSynced": false,
+            "UserSMimeCertificate": [{"Bytes": "MAE="}],
+        });
+        let e = Recipient::from_json(&v, RecipientKind::MailUser).unwrap_err();
+        assert!(
+            e.contains("bob@contoso.test")
+                && e.contains("UserSMimeCertificate")
+                && e.contains("Bytes"),
+            "{e}"
+        );
     }
 
     #[test]

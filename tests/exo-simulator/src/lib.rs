@@ -15,6 +15,7 @@
 //!
 //! Admin API (same port, under `/_sim/`, no authentication): see [`server`] and the README.
 
+pub mod dialect;
 pub mod faults;
 pub mod jwt;
 pub mod server;
@@ -29,6 +30,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use dialect::{Dialect, EmptyOut, OtherWriteForm, ValuesOut, WriteForm};
 pub use faults::{Endpoint, FaultAction, FaultRule};
 pub use tenant::{App, Recipient, RecipientKind, Role, Tenant};
 
@@ -58,6 +60,8 @@ pub struct SimConfig {
     pub max_concurrent_requests: Option<usize>,
     /// Largest page size (`Prefer: odata.maxpagesize` is clamped to it).
     pub max_page_size: usize,
+    /// How the open wire details are answered (changeable at runtime).
+    pub dialect: Dialect,
 }
 
 impl Default for SimConfig {
@@ -68,6 +72,7 @@ impl Default for SimConfig {
             latency_ms: 0,
             max_concurrent_requests: None,
             max_page_size: MAX_PAGE_SIZE,
+            dialect: Dialect::default(),
         }
     }
 }
@@ -119,6 +124,7 @@ pub(crate) struct Store {
     pub(crate) writes: BTreeMap<String, u64>,
     pub(crate) latency_ms: u64,
     pub(crate) token_lifetime_secs: u64,
+    pub(crate) dialect: Dialect,
 }
 
 impl Store {
@@ -209,6 +215,7 @@ impl Simulator {
             writes: BTreeMap::new(),
             latency_ms: config.latency_ms,
             token_lifetime_secs: config.token_lifetime_secs,
+            dialect: config.dialect.clone(),
         };
         store.reindex();
         let shared = Arc::new(Shared {
@@ -398,6 +405,16 @@ impl SimHandle {
     /// Sets the latency added to every token and InvokeCommand request.
     pub fn set_latency(&self, latency: Duration) {
         self.shared.lock().latency_ms = latency.as_millis() as u64;
+    }
+
+    /// Changes how the open wire details are answered from now on.
+    pub fn set_dialect(&self, dialect: Dialect) {
+        self.shared.lock().dialect = dialect;
+    }
+
+    /// How the open wire details are answered now.
+    pub fn dialect(&self) -> Dialect {
+        self.shared.lock().dialect.clone()
     }
 
     /// Sets the lifetime of tokens issued from now on.

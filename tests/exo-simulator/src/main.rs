@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use exo_simulator::{SimConfig, Simulator, Tenant};
 
 const USAGE: &str = "usage: exo-simulator (--tenant FILE.json | --synthetic N) [--port N] \
-                     [--latency-ms N] [--token-lifetime SECONDS] [--max-concurrent N]";
+                     [--latency-ms N] [--token-lifetime SECONDS] [--max-concurrent N] \
+                     [--dialect JSON]";
 
 fn main() -> ExitCode {
     match run() {
@@ -52,6 +53,11 @@ fn run() -> Result<(), String> {
             "--max-concurrent" => {
                 config.max_concurrent_requests =
                     Some(number("--max-concurrent", args.next())? as usize);
+            }
+            "--dialect" => {
+                let text = args.next().ok_or(USAGE)?;
+                config.dialect =
+                    serde_json::from_str(&text).map_err(|e| format!("--dialect: {e}"))?;
             }
             "-h" | "--help" => {
                 println!("{USAGE}");

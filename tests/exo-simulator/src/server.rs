@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -248,7 +248,7 @@ fn new_entry(endpoint: &str, request_id: &str, parts: &Parts) -> LogEntry {
 }
 
 /// Applies a fault rule that answers without processing; `None` = go on processing.
-fn fault_reply(rule: &FaultRule, token_endpoint: bool) -> Option<Reply> {
+fn fault_reply(rule: &FaultRule, token_endpoint: bool, retry_after_on_429: bool) -> Option<Reply> {
     let FaultAction::Status {
         status,
         retry_after,
@@ -279,7 +279,7 @@ fn fault_reply(rule: &FaultRule, token_endpoint: bool) -> Option<Reply> {
     } else {
         exo_error(status, exception_type.as_deref(), &message)
     };
-    let retry_after = retry_after.or((status == 429).then_some(1));
+    let retry_after = retry_after.or((status == 429 && retry_after_on_429).then_some(1));
     if let Some(s) = retry_after {
         reply = reply.header("Retry-After", s.to_string());
     }
@@ -342,7 +342,7 @@ async fn token(
             FaultAction::DropAfterWrite => drop_after = true,
             FaultAction::Delay { ms } => tokio::time::sleep(Duration::from_millis(*ms)).await,
             FaultAction::Status { .. } => {
-                if let Some(reply) = fault_reply(rule, true) {
+                if let Some(reply) = fault_reply(rule, true, true) {
                     entry.status = Some(reply.status);
                     entry.error = reply.body["error"].as_str().map(str::to_owned);
                     push_log(shared, entry);
@@ -652,7 +652,7 @@ async fn invoke(
     entry.cmdlet = peek_str("/CmdletInput/CmdletName");
     entry.identity = peek_str("/CmdletInput/Parameters/Identity")
         .or_else(|| peek_str("/CmdletInput/Parameters/ExternalEmailAddress"));
-    let (latency, fault) = {
+    let (latency, fault, retry_after_on_429) = {
         let mut store = shared.lock();
         let fault = faults::take(
             &mut store.faults,
@@ -660,7 +660,7 @@ async fn invoke(
             entry.cmdlet.as_deref(),
             peek_str("/CmdletInput/Parameters/Identity").as_deref(),
         );
-        (store.latency_ms, fault)
+        (store.latency_ms, fault, store.dialect.retry_after_on_429)
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -676,7 +676,7 @@ async fn invoke(
             FaultAction::DropAfterWrite => drop_after = true,
             FaultAction::Delay { ms } => tokio::time::sleep(Duration::from_millis(*ms)).await,
             FaultAction::Status { .. } => {
-                if let Some(reply) = fault_reply(rule, false) {
+                if let Some(reply) = fault_reply(rule, false, retry_after_on_429) {
                     entry.status = Some(reply.status);
                     entry.error = reply.exception_type();
                     push_log(shared, entry);
@@ -689,13 +689,26 @@ async fn invoke(
     // log entry.
     let mut store = shared.lock();
     let reply = match shared.config.max_concurrent_requests {
-        Some(limit) if guard.1 > limit => exo_error(
-            429,
-            None,
-            &format!("Maximum number of concurrent requests per tenant ({limit}) exceeded. Please retry after some time."),
-        )
-        .header("Retry-After", "1"),
-        _ => process(&mut store, shared.config.max_page_size, parts, body, tenant, &mut entry),
+        Some(limit) if guard.1 > limit => {
+            let r = exo_error(
+                429,
+                None,
+                &format!("Maximum number of concurrent requests per tenant ({limit}) exceeded. Please retry after some time."),
+            );
+            if retry_after_on_429 {
+                r.header("Retry-After", "1")
+            } else {
+                r
+            }
+        }
+        _ => process(
+            &mut store,
+            shared.config.max_page_size,
+            parts,
+            body,
+            tenant,
+            &mut entry,
+        ),
     };
     entry.status = (!drop_after).then_some(reply.status);
     entry.error = reply.exception_type();
@@ -742,61 +755,6 @@ fn json_kind(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-/// Strictly decodes an attribute's value set: a JSON array of `{"Data":"<standard base64>"}`.
-fn parse_values(param: &str, v: &Value) -> Result<Vec<Vec<u8>>, String> {
-    const SHAPE: &str = "each value must be exactly {\"Data\":\"<standard base64 with padding>\"} \
-                         (docs/exchange-wire-protocol.md, \"Byte arrays\")";
-    let Value::Array(items) = v else {
-        return Err(format!(
-            "Cannot bind parameter '{param}': expected a JSON array of values (the attribute's \
-             complete value set; [] clears it), got {}",
-            json_kind(v)
-        ));
-    };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let Value::Object(m) = item else {
-            return Err(format!(
-                "Cannot bind parameter '{param}': value {i} is {}; {SHAPE}",
-                json_kind(item)
-            ));
-        };
-        if m.len() != 1 || !m.contains_key("Data") {
-            let keys: Vec<&str> = m.keys().map(String::as_str).collect();
-            return Err(format!(
-                "Cannot bind parameter '{param}': value {i} has members {keys:?}; {SHAPE}"
-            ));
-        }
-        let bytes = match &m["Data"] {
-            Value::String(s) => STANDARD.decode(s).map_err(|e| {
-                format!(
-                    "Cannot bind parameter '{param}': value {i}: Data is not standard base64 \
-                     with padding ({e}); {SHAPE}"
-                )
-            })?,
-            Value::Array(_) => {
-                return Err(format!(
-                    "Cannot bind parameter '{param}': value {i}: Data is an array of integers; \
-                     certferry's protocol sends Data as a standard base64 string; {SHAPE}"
-                ))
-            }
-            other => {
-                return Err(format!(
-                    "Cannot bind parameter '{param}': value {i}: Data is {}; {SHAPE}",
-                    json_kind(other)
-                ))
-            }
-        };
-        if bytes.is_empty() {
-            return Err(format!(
-                "Cannot bind parameter '{param}': value {i} is empty; {SHAPE}"
-            ));
-        }
-        out.push(bytes);
-    }
-    Ok(out)
 }
 
 fn string_param<'v>(params: &'v Map<String, Value>, name: &str) -> Result<Option<&'v str>, Reply> {
@@ -1032,7 +990,13 @@ fn process(
             let end = (offset + page_size).min(total);
             let value: Vec<Value> = all[offset..end]
                 .iter()
-                .map(|&i| project(&store.tenant.recipients[i], selected.as_deref()))
+                .map(|&i| {
+                    project(
+                        &store.tenant.recipients[i],
+                        selected.as_deref(),
+                        &store.dialect,
+                    )
+                })
                 .collect();
             let mut out = Map::new();
             out.insert("@odata.context".into(), context.into());
@@ -1079,7 +1043,7 @@ fn process(
             let mut sets: Vec<(&str, Vec<Vec<u8>>)> = Vec::new();
             for attr in ["UserCertificate", "UserSMimeCertificate"] {
                 if let Some(v) = params.get(attr) {
-                    match parse_values(attr, v) {
+                    match store.dialect.bind(attr, v) {
                         Ok(vals) => sets.push((attr, vals)),
                         Err(m) => return binding(m),
                     }
@@ -1093,9 +1057,10 @@ fn process(
             entry.target = Some(r.external_directory_object_id.clone());
             if r.is_write_protected() {
                 let attrs: Vec<&str> = sets.iter().map(|(a, _)| *a).collect();
+                let exception = store.dialect.write_scope_exception.clone();
                 return exo_error(
                     400,
-                    Some("RecipientTaskException"),
+                    Some(&exception),
                     &format!(
                         "An error occurred while updating object '{0}': The operation on {1} \
                          \"{0}\" failed because it's out of the current user's write scope. The \
@@ -1242,7 +1207,7 @@ fn process(
             };
             entry.target = Some(r.external_directory_object_id.clone());
             entry.applied = true;
-            let wire = project(&r, selected.as_deref());
+            let wire = project(&r, selected.as_deref(), &store.dialect);
             store.tenant.recipients.push(r);
             let i = store.tenant.recipients.len() - 1;
             store.index(i);
@@ -1309,12 +1274,16 @@ fn resolve(
     }
 }
 
-fn project(r: &Recipient, selected: Option<&[String]>) -> Value {
-    let wire = r.to_wire();
+fn project(r: &Recipient, selected: Option<&[String]>, dialect: &crate::Dialect) -> Value {
+    let wire = r.to_wire_in(dialect);
     match (selected, wire) {
+        // An annotation (`UserCertificate@odata.type`) goes with its member.
         (Some(names), Value::Object(m)) => Value::Object(
             m.into_iter()
-                .filter(|(k, _)| names.iter().any(|n| n == k))
+                .filter(|(k, _)| {
+                    let member = k.split_once('@').map_or(k.as_str(), |(m, _)| m);
+                    names.iter().any(|n| n == member)
+                })
                 .collect(),
         ),
         (_, w) => w,
@@ -1397,6 +1366,19 @@ fn admin(shared: &Shared, parts: &Parts, body: &[u8], rest: &[&str]) -> Reply {
                 .max_in_flight
                 .store(shared.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
             ok()
+        }
+        (&Method::GET, ["dialect"]) => Reply::json(200, json!(shared.lock().dialect)),
+        (&Method::POST | &Method::PUT, ["dialect"]) => {
+            match parse_body().and_then(|v| {
+                serde_json::from_value::<crate::Dialect>(v).map_err(|e| format!("dialect: {e}"))
+            }) {
+                Ok(d) => {
+                    let mut store = shared.lock();
+                    store.dialect = d;
+                    Reply::json(200, json!(store.dialect))
+                }
+                Err(e) => bad(e),
+            }
         }
         (&Method::GET, ["faults"]) => Reply::json(200, json!(shared.lock().faults)),
         (&Method::DELETE, ["faults"]) => {

@@ -178,15 +178,17 @@ impl Recipient {
         self.is_dir_synced && !self.is_exchange_cloud_managed
     }
 
-    /// The wire object (certificate values as `{"Data": base64}`).
+    /// The wire object as the admin API shows it (certificate values as
+    /// `{"Data": base64}`, every member).
     pub fn to_wire(&self) -> Value {
-        let certs = |v: &[Vec<u8>]| -> Value {
-            Value::Array(
-                v.iter()
-                    .map(|c| json!({ "Data": STANDARD.encode(c) }))
-                    .collect(),
-            )
-        };
+        self.to_wire_in(&crate::Dialect {
+            values_out: crate::ValuesOut::DataBase64,
+            ..crate::Dialect::default()
+        })
+    }
+
+    /// The wire object as InvokeCommand answers it in `dialect`.
+    pub fn to_wire_in(&self, dialect: &crate::Dialect) -> Value {
         let mut m = Map::new();
         m.insert(
             "ExternalDirectoryObjectId".into(),
@@ -206,12 +208,11 @@ impl Recipient {
             "IsExchangeCloudManaged".into(),
             self.is_exchange_cloud_managed.into(),
         );
-        m.insert("ImmutableId".into(), json!(self.immutable_id));
-        m.insert("UserCertificate".into(), certs(&self.user_certificate));
-        m.insert(
-            "UserSMimeCertificate".into(),
-            certs(&self.user_smime_certificate),
-        );
+        if dialect.immutable_id_member && self.kind != RecipientKind::MailContact {
+            m.insert("ImmutableId".into(), json!(self.immutable_id));
+        }
+        dialect.insert_values(&mut m, "UserCertificate", &self.user_certificate);
+        dialect.insert_values(&mut m, "UserSMimeCertificate", &self.user_smime_certificate);
         Value::Object(m)
     }
 }

@@ -44,7 +44,8 @@ fn get_cmdlets_return_only_their_kind_with_every_member() {
     assert_eq!(alice["PrimarySmtpAddress"], "alice@contoso.test");
     assert_eq!(alice["UserPrincipalName"], "alice@contoso.test");
     assert_eq!(alice["IsDirSynced"], false);
-    assert_eq!(alice["UserCertificate"], values(&[&foreign_cert()]));
+    assert_eq!(alice["UserCertificate"], served(&[&foreign_cert()]));
+    assert_eq!(alice["UserCertificate@odata.type"], "#Collection(String)");
     assert_eq!(alice["UserSMimeCertificate"], json!([]));
 
     let r = invoke(&sim, &t, "Get-MailUser", json!({"ResultSize": "Unlimited"}));
@@ -214,7 +215,7 @@ fn set_replaces_the_whole_value_set_and_counts_writes() {
         "Get-Mailbox",
         json!({"Identity": "alice@contoso.test"}),
     );
-    assert_eq!(r.values()[0]["UserCertificate"], values(&[&a]));
+    assert_eq!(r.values()[0]["UserCertificate"], served(&[&a]));
 
     // Set-MailUser, Set-MailContact.
     let r = invoke(
@@ -294,19 +295,34 @@ fn kind_must_match_on_set() {
 }
 
 #[test]
-fn byte_arrays_are_exactly_data_base64_objects() {
+fn default_dialect_binds_both_readings_of_byte_array_type_and_refuses_the_rest() {
     let sim = start();
     let t = token(&sim);
     let a = pki("alice.der");
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&a);
+    for (what, v) in [
+        ("data-base64", json!([{"Data": b64.clone()}])),
+        ("data-integers", json!([{"Data": a.clone()}])),
+    ] {
+        let r = invoke(
+            &sim,
+            &t,
+            "Set-Mailbox",
+            json!({"Identity": "bob@contoso.test", "UserCertificate": v}),
+        );
+        assert_eq!(r.status, 200, "{what}: {}", r.message());
+        assert_eq!(
+            sim.recipient("bob@contoso.test").unwrap().user_certificate,
+            vec![a.clone()]
+        );
+    }
     let cases = [
         (
-            "integers",
-            json!([{"Data": a.iter().map(|b| *b as u64).collect::<Vec<_>>()}]),
-            "array of integers",
+            "bare string",
+            json!([b64.clone()]),
+            "Cannot convert value 0",
         ),
-        ("bare string", json!([b64.clone()]), "is a string"),
         (
             "not an array",
             json!({"Data": b64.clone()}),
@@ -316,27 +332,32 @@ fn byte_arrays_are_exactly_data_base64_objects() {
         (
             "extra member",
             json!([{"Data": b64.clone(), "Length": a.len()}]),
-            "has members",
+            "Cannot convert value 0",
         ),
         (
             "lowercase data",
             json!([{"data": b64.clone()}]),
-            "has members",
+            "Cannot convert value 0",
         ),
         (
             "url-safe base64",
             json!([{"Data": base64::engine::general_purpose::URL_SAFE.encode(&a)}]),
-            "not standard base64",
+            "Cannot convert value 0",
         ),
         (
             "no padding",
             json!([{"Data": base64::engine::general_purpose::STANDARD_NO_PAD.encode(&a[..10])}]),
-            "not standard base64",
+            "Cannot convert value 0",
         ),
         (
             "line breaks",
             json!([{"Data": format!("{}\n{}", &b64[..64], &b64[64..])}]),
-            "not standard base64",
+            "Cannot convert value 0",
+        ),
+        (
+            "integer out of range",
+            json!([{"Data": [256]}]),
+            "Cannot convert value 0",
         ),
         ("empty", json!([{"Data": ""}]), "empty"),
     ];
@@ -356,6 +377,118 @@ fn byte_arrays_are_exactly_data_base64_objects() {
         assert!(r.message().contains(needle), "{what}: {}", r.message());
         assert!(r.message().contains("UserCertificate"), "{what}");
     }
+    assert_eq!(sim.writes_to("bob@contoso.test"), 2);
+}
+
+#[test]
+fn each_dialect_answers_and_binds_its_own_forms() {
+    use exo_simulator::{Dialect, EmptyOut, OtherWriteForm, ValuesOut, WriteForm};
+    let sim = start();
+    let t = token(&sim);
+    let a = pki("alice.der");
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&a)
+    };
+    let url = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&a)
+    };
+    let get = |t: &str| {
+        invoke(
+            &sim,
+            t,
+            "Get-Mailbox",
+            json!({"Identity": "alice@contoso.test"}),
+        )
+        .values()[0]
+            .clone()
+    };
+    for (out, want, note) in [
+        (
+            ValuesOut::Strings,
+            json!([b64.clone()]),
+            Some("#Collection(String)"),
+        ),
+        (ValuesOut::StringsUnannotated, json!([b64.clone()]), None),
+        (ValuesOut::StringsUrlSafe, json!([url.clone()]), None),
+        (ValuesOut::DataBase64, json!([{"Data": b64.clone()}]), None),
+        (
+            ValuesOut::DataBase64Typed,
+            json!([{"@odata.type": "#Exchange.ByteArrayType", "Data": b64.clone()}]),
+            None,
+        ),
+        (ValuesOut::DataIntegers, json!([{"Data": a.clone()}]), None),
+    ] {
+        sim.modify_tenant(|tn| {
+            let alice = tn
+                .recipients
+                .iter_mut()
+                .find(|r| r.name == "alice")
+                .unwrap();
+            alice.user_certificate = vec![a.clone()];
+        });
+        sim.set_dialect(Dialect {
+            values_out: out,
+            ..Dialect::default()
+        });
+        let alice = get(&t);
+        assert_eq!(alice["UserCertificate"], want, "{out:?}");
+        assert_eq!(
+            alice
+                .get("UserCertificate@odata.type")
+                .and_then(Value::as_str),
+            note,
+            "{out:?}"
+        );
+        assert_eq!(alice["UserSMimeCertificate"], json!([]), "{out:?}");
+    }
+    sim.set_dialect(Dialect {
+        empty_out: EmptyOut::Null,
+        immutable_id_member: false,
+        ..Dialect::default()
+    });
+    let alice = get(&t);
+    assert_eq!(alice["UserSMimeCertificate"], Value::Null);
+    assert!(alice.get("ImmutableId").is_none());
+
+    // Only bare strings bind; other forms are refused, or stored as other bytes.
+    sim.set_dialect(Dialect::writes(
+        &[WriteForm::Base64],
+        OtherWriteForm::BindingError,
+    ));
+    let set = |v: Value| {
+        invoke(
+            &sim,
+            &t,
+            "Set-Mailbox",
+            json!({"Identity": "bob@contoso.test", "UserCertificate": v}),
+        )
+    };
+    assert_eq!(set(json!([b64.clone()])).status, 200);
+    assert_eq!(
+        sim.recipient("bob@contoso.test").unwrap().user_certificate,
+        vec![a.clone()]
+    );
+    let r = set(json!([{"Data": b64.clone()}]));
+    assert_eq!(r.exception().unwrap(), "ParameterBindingException");
+    sim.set_dialect(Dialect::writes(
+        &[WriteForm::DataIntegers],
+        OtherWriteForm::StoreJsonText,
+    ));
+    assert_eq!(set(json!([{"Data": b64.clone()}])).status, 200);
+    assert_eq!(
+        sim.recipient("bob@contoso.test").unwrap().user_certificate,
+        vec![format!("{{\"Data\":\"{b64}\"}}").into_bytes()],
+        "a misbound value is stored as other bytes"
+    );
+}
+
+#[test]
+fn duplicate_values_in_one_set_are_refused() {
+    let sim = start();
+    let t = token(&sim);
+    let a = pki("alice.der");
     // Duplicate values in one set.
     let r = invoke(
         &sim,
@@ -428,7 +561,8 @@ fn synced_objects_are_out_of_write_scope_unless_cloud_managed() {
         json!({"Identity": "trudy@contoso.test", "UserSMimeCertificate": []}),
     );
     assert_eq!(r.status, 400);
-    assert_eq!(r.exception().unwrap(), "RecipientTaskException");
+    // The public capture of this refusal carries System.InvalidOperationException.
+    assert_eq!(r.exception().unwrap(), "System.InvalidOperationException");
     let m = r.message();
     assert!(m.contains("out of the current user's write scope"), "{m}");
     assert!(
@@ -498,7 +632,7 @@ fn new_mail_contact_creates_with_a_fresh_guid_and_refuses_duplicates() {
         "Get-MailContact",
         json!({"Identity": "judy@contoso.test"}),
     );
-    assert_eq!(r.values()[0]["UserCertificate"], values(&[&j]));
+    assert_eq!(r.values()[0]["UserCertificate"], served(&[&j]));
     // Duplicate address (also of a mailbox), duplicate name.
     for (name, addr, exc) in [
         (
@@ -729,7 +863,11 @@ fn protocol_headers_and_body_shape_are_enforced() {
     let obj = r.values()[0].as_object().unwrap().clone();
     assert_eq!(
         obj.keys().collect::<Vec<_>>(),
-        ["ExternalDirectoryObjectId", "UserCertificate"]
+        [
+            "ExternalDirectoryObjectId",
+            "UserCertificate",
+            "UserCertificate@odata.type"
+        ]
     );
     let r = http()
         .get(sim.invoke_url())
@@ -790,7 +928,9 @@ fn state_is_readable_over_http_with_base64_values() {
         .iter()
         .find(|r| r["Identity"] == "alice")
         .unwrap();
+    // The admin API's own form, whatever the dialect answers InvokeCommand with.
     assert_eq!(alice["UserCertificate"], values(&[&foreign_cert()]));
+    assert!(alice.get("UserCertificate@odata.type").is_none());
     assert_eq!(v, sim.state_json());
     assert_eq!(v["recipients"].as_array().unwrap().len(), 18);
 }

@@ -195,6 +195,17 @@ pub fn values(certs: &[&[u8]]) -> Value {
     )
 }
 
+/// Values as the default dialect answers them: base64 strings (the public capture).
+pub fn served(certs: &[&[u8]]) -> Value {
+    use base64::Engine as _;
+    Value::Array(
+        certs
+            .iter()
+            .map(|c| json!(base64::engine::general_purpose::STANDARD.encode(c)))
+            .collect(),
+    )
+}
+
 pub fn pki(name: &str) -> Vec<u8> {
     std::fs::read(tenant::fixture_dir().join("../pki/certs").join(name)).unwrap()
 }
