@@ -25,6 +25,9 @@ _certferry__import() {
             certferry__import,archive)
                 cmd="certferry__import__subcmd__archive"
                 ;;
+            certferry__import,doctor)
+                cmd="certferry__import__subcmd__doctor"
+                ;;
             certferry__import,help)
                 cmd="certferry__import__subcmd__help"
                 ;;
@@ -58,6 +61,9 @@ _certferry__import() {
             certferry__import__subcmd__help,archive)
                 cmd="certferry__import__subcmd__help__subcmd__archive"
                 ;;
+            certferry__import__subcmd__help,doctor)
+                cmd="certferry__import__subcmd__help__subcmd__doctor"
+                ;;
             certferry__import__subcmd__help,help)
                 cmd="certferry__import__subcmd__help__subcmd__help"
                 ;;
@@ -89,7 +95,7 @@ _certferry__import() {
 
     case "${cmd}" in
         certferry__import)
-            opts="-h -V --help --version verify review approve script status history plan apply archive mark-imported help"
+            opts="-h -V --help --version verify review approve script status history plan apply doctor archive mark-imported help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -103,7 +109,7 @@ _certferry__import() {
             return 0
             ;;
         certferry__subcmd__import__subcmd__apply)
-            opts="-h --policy --state --json --signature --now --tenant --match-by --create-contacts --prune --plan --audit-log --review-sha256 --help"
+            opts="-h --policy --state --json --signature --now --tenant --match-by --create-contacts --prune --plan --audit-log --review-sha256 --concurrency --reapply --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -142,6 +148,10 @@ _certferry__import() {
                     return 0
                     ;;
                 --review-sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -224,8 +234,38 @@ _certferry__import() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        certferry__subcmd__import__subcmd__doctor)
+            opts="-h --tenant --policy --state --sample --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --tenant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         certferry__subcmd__import__subcmd__help)
-            opts="verify review approve script status history plan apply archive mark-imported help"
+            opts="verify review approve script status history plan apply doctor archive mark-imported help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -267,6 +307,20 @@ _certferry__import() {
             return 0
             ;;
         certferry__subcmd__import__subcmd__help__subcmd__archive)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        certferry__subcmd__import__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

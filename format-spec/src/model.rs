@@ -101,12 +101,20 @@ pub enum Attribute {
 }
 
 impl Attribute {
+    /// Both attributes, in the order the bundle lists them.
+    pub const ALL: [Attribute; 2] = [Attribute::UserCertificate, Attribute::UserSmimeCertificate];
+
     /// The LDAP attribute name.
     pub fn as_str(self) -> &'static str {
         match self {
             Attribute::UserCertificate => "userCertificate",
             Attribute::UserSmimeCertificate => "userSMIMECertificate",
         }
+    }
+
+    /// The attribute an LDAP name names exactly (`userCertificate`, `userSMIMECertificate`).
+    pub fn from_name(name: &str) -> Option<Attribute> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
     }
 }
 

@@ -150,6 +150,11 @@ impl LoadedBundle {
         })
     }
 
+    /// SHA-256 of the bundle file (computed while it was read).
+    pub fn sha256(&self) -> certferry_format::Sha256 {
+        self.bytes.digests().sha256
+    }
+
     /// The source the signatures by trusted keys claim. Only used to pick
     /// which replay state and limits to verify with; verification then
     /// requires every counted signature and the header to name this same

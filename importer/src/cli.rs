@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Check certferry bundles offline, review and approve them, keep the import
 /// state, and write a PowerShell script that publishes the accepted S/MIME
@@ -15,7 +15,8 @@ use clap::{Args, Parser, Subcommand};
 2  usage error, or the policy file is wrong\n  \
 3  the bundle is invalid: format, signature, threshold or replay error (the error class from SPEC.md section 10 is printed)\n  \
 4  key error: the reviewer's secret key cannot be read or its password is wrong\n  \
-5  state or output error: the import state or an output file cannot be read or written\n\n\
+5  state or output error: the import state or an output file cannot be read or written\n  \
+6  Exchange Online refused or failed (plan, apply, doctor): the import is not complete; apply can be run again\n\n\
 Passwords are never accepted on the command line: use a file, an environment variable or the prompt.")]
 pub struct Cli {
     /// What to do.
@@ -69,6 +70,11 @@ pub enum Command {
     /// every write succeeded. Safe to run again after an interruption: what was
     /// written is then unchanged and is not written twice.
     Apply(ApplyArgs),
+    /// Check the connection to a tenant before the first import, writing nothing:
+    /// the token, the app's role (a harmless read of each recipient kind), the forms
+    /// the service uses for certificate values in its answers, throttling headers,
+    /// clock skew, the write form proven on this tenant, and a verdict with what to fix.
+    Doctor(DoctorArgs),
     /// Audit a folder of archived bundles: verify each one, check each source's
     /// chain (sequence gaps, forks, broken hash links), and answer which
     /// certificates an address had in each snapshot (--address) or which
@@ -220,8 +226,8 @@ pub struct TenantArgs {
     /// How to match bundle entries to recipients: smtp (mail and smtp: proxy
     /// addresses), upn, or immutable-id (base64 of the objectGUID against the
     /// recipient's ImmutableId).
-    #[arg(long, value_name = "HOW", default_value = "smtp", value_parser = ["smtp", "upn", "immutable-id"])]
-    pub match_by: String,
+    #[arg(long, value_name = "HOW", value_enum, default_value_t = MatchByArg::Smtp)]
+    pub match_by: MatchByArg,
     /// Create a mail contact for an entry that matches no recipient.
     #[arg(long)]
     pub create_contacts: bool,
@@ -229,6 +235,17 @@ pub struct TenantArgs {
     /// and that the bundle no longer has. Values written by anyone else are never removed.
     #[arg(long)]
     pub prune: bool,
+}
+
+/// `--match-by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatchByArg {
+    /// The entry's mail and smtp: proxy addresses against the recipient's addresses.
+    Smtp,
+    /// The entry's userPrincipalName against the recipient's.
+    Upn,
+    /// base64 of the entry's objectGUID against the recipient's ImmutableId.
+    ImmutableId,
 }
 
 /// `plan`.
@@ -270,6 +287,34 @@ pub struct ApplyArgs {
     /// The SHA-256 of the review report the reviewer approved, recorded with the import.
     #[arg(long, value_name = "HEX")]
     pub review_sha256: Option<String>,
+    /// Writes in flight at once (1 to 64; default: tenant.toml's `concurrency`, else 8).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: Option<u16>,
+    /// Write the last imported bundle again, to undo drift that `plan` showed
+    /// (someone changed certificates in the cloud). Without it, apply refuses a
+    /// bundle that was already imported. The import record is not changed.
+    #[arg(long)]
+    pub reapply: bool,
+}
+
+/// `doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The tenant configuration (TOML). Default: tenant.toml next to --policy.
+    #[arg(long, value_name = "FILE", required_unless_present = "policy")]
+    pub tenant: Option<PathBuf>,
+    /// The trust policy file: its state database tells which write form was proven on this tenant.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Use this import state database instead of the policy's [state] path.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Recipients read of each kind (one page; at most 1000).
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub sample: u32,
+    /// Print the findings as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `archive`.

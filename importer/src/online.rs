@@ -1,35 +1,40 @@
-//! `plan` and `apply` (issue 5): the verified bundle against the live tenant.
+//! `plan` and `apply`: the verified bundle against the live tenant.
 //!
 //! `apply` is safe to interrupt at any instant: every write replaces an
-//! attribute's complete value set (idempotent), and a rerun recomputes the plan
-//! from the tenant, so what was already written is then unchanged and is not
-//! written again. The bundle is recorded as imported only after every write
-//! succeeded and was read back.
+//! attribute's complete value set (idempotent), each write is journalled before
+//! it is sent and audited after it (`journal.rs`), and a rerun first settles what
+//! the interrupted run left in doubt, then recomputes the plan from the tenant, so
+//! what was already written is unchanged and is not written again. The bundle is
+//! recorded as imported only after every write succeeded and was read back.
+//!
+//! The first write of a run is sent alone and proves the write form
+//! (`write.rs`); only then do the others go out, concurrently.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use certferry_format::model::Attribute;
-use certferry_format::{SourceId, Timestamp, VerifiedBundle};
-use serde_json::json;
+use certferry_format::{Limits, SourceId, Timestamp, VerifiedBundle};
+use serde_json::{json, Value};
 
+use crate::bundle::LoadedBundle;
 use crate::certpolicy::{evaluate, Evaluation};
-use crate::cli::{ApplyArgs, Common, PlanArgs, TenantArgs};
-use crate::exchange::client::ExoClient;
-use crate::exchange::recipient::{Recipient, RecipientKind};
-use crate::plan::{
-    self, AttributeChange, MatchBy, Outcome as Item, Plan, PlanItem, PlanOptions, PreviousEntry,
-};
+use crate::cli::{ApplyArgs, BundleArgs, Common, MatchByArg, PlanArgs, TenantArgs};
+use crate::exchange::auth::new_uuid;
+use crate::exchange::bytes::WriteForm;
+use crate::exchange::client::{ExoClient, Listing};
+use crate::journal::{self, AuditLog, Outcome as Done};
+use crate::plan::{self, MatchBy, Outcome as Item, Plan, PlanItem, PlanOptions, PreviousEntry};
 use crate::report::terminal_safe;
-use crate::run::{load_policy, load_verified, now, state_path, Failure, Outcome};
-use crate::state::{NewImport, StateDb};
+use crate::run::{clock, load_policy, now, state_path, Failure, Outcome};
+use crate::state::{ImportRecord, InDoubt, JournalIntent, NewImport, StateDb};
 use crate::tenant::TenantConfig;
+use crate::write::{self, WriteError, Written};
 
-fn tenant_path(c: &Common, t: &TenantArgs) -> PathBuf {
-    t.tenant.clone().unwrap_or_else(|| {
-        c.policy
+pub(crate) fn tenant_path(policy: &Path, t: Option<&PathBuf>) -> PathBuf {
+    t.cloned().unwrap_or_else(|| {
+        policy
             .parent()
             .unwrap_or(Path::new("."))
             .join("tenant.toml")
@@ -38,10 +43,10 @@ fn tenant_path(c: &Common, t: &TenantArgs) -> PathBuf {
 
 fn options(t: &TenantArgs, max_values: usize) -> PlanOptions {
     PlanOptions {
-        match_by: match t.match_by.as_str() {
-            "upn" => MatchBy::Upn,
-            "immutable-id" => MatchBy::ImmutableId,
-            _ => MatchBy::Smtp,
+        match_by: match t.match_by {
+            MatchByArg::Smtp => MatchBy::Smtp,
+            MatchByArg::Upn => MatchBy::Upn,
+            MatchByArg::ImmutableId => MatchBy::ImmutableId,
         },
         create_contacts: t.create_contacts,
         prune: t.prune,
@@ -63,11 +68,14 @@ fn previous(
     for r in db.recipients(last.id).map_err(st)? {
         let mut written: BTreeMap<Attribute, BTreeSet<String>> = BTreeMap::new();
         for v in &r.values {
-            let a = if v.attribute == Attribute::UserCertificate.as_str() {
-                Attribute::UserCertificate
-            } else {
-                Attribute::UserSmimeCertificate
-            };
+            let a = Attribute::from_name(&v.attribute).ok_or_else(|| {
+                Failure::Output(format!(
+                    "import state {}: import {} holds a value of unknown attribute {:?}",
+                    db.path().display(),
+                    last.id,
+                    v.attribute
+                ))
+            })?;
             written.entry(a).or_default().insert(v.value_sha256.clone());
         }
         out.insert(
@@ -95,51 +103,135 @@ fn tenant_err(e: impl std::fmt::Display) -> Failure {
     Failure::Tenant(e.to_string())
 }
 
-/// Verifies, evaluates, reads the tenant and computes the plan.
-struct Planned {
+fn state_err(e: impl std::fmt::Display) -> Failure {
+    Failure::Output(e.to_string())
+}
+
+/// A verified bundle and a client for the tenant.
+struct Session {
     verified: VerifiedBundle,
     now: Timestamp,
     client: ExoClient,
     concurrency: usize,
+    tenant: String,
+    /// The bundle is the last one imported from its source (plan shows drift).
+    already_imported: Option<ImportRecord>,
+    /// Where the write form came from, for messages.
+    write_form_from: &'static str,
+}
+
+/// Reads and verifies the bundle; the last imported bundle of its source is
+/// verified without the replay rule (so `plan` can show drift), and said so.
+fn verify_for_tenant(
+    b: &BundleArgs,
+    policy: &crate::policy::Policy,
+    db: Option<&StateDb>,
+    now: Timestamp,
+) -> Result<(VerifiedBundle, Option<ImportRecord>), Failure> {
+    let loaded = LoadedBundle::read(&b.bundle, &b.signatures, &Limits::default())?;
+    let last = match (db, loaded.claimed_source(policy)) {
+        (Some(db), Some(source)) => db.last_import(&source).map_err(state_err)?,
+        _ => None,
+    };
+    let sha = loaded.sha256().to_hex();
+    let already = last.filter(|l| l.bundle_sha256 == sha);
+    let replay_state = if already.is_some() { None } else { db };
+    let verified = loaded.verify(policy, replay_state, now, |_| {})?;
+    Ok((verified, already))
 }
 
 fn prepare(
     common: &Common,
-    bundle: &crate::cli::BundleArgs,
+    bundle: &BundleArgs,
     db: Option<&StateDb>,
     tenant: &TenantArgs,
-) -> Result<(Planned, crate::policy::Policy), Failure> {
+    concurrency: Option<u16>,
+) -> Result<(Session, crate::policy::Policy), Failure> {
     let policy = load_policy(common)?;
     let now = now(bundle)?;
-    let verified = load_verified(bundle, &policy, db, now, |_| {})?;
-    let cfg = TenantConfig::load(&tenant_path(common, tenant)).map_err(Failure::Usage)?;
+    let (verified, already_imported) = verify_for_tenant(bundle, &policy, db, now)?;
+    let mut cfg = TenantConfig::load(&tenant_path(&common.policy, tenant.tenant.as_ref()))
+        .map_err(Failure::Usage)?;
+    if let Some(n) = concurrency {
+        cfg.set_concurrency(usize::from(n));
+    }
+    let mut write_form_from = "the default";
+    if cfg.write_form.is_some() {
+        write_form_from = "tenant.toml";
+    } else if let Some(db) = db {
+        if let Some((form, _, _)) = db.proven_write_form(&cfg.tenant).map_err(state_err)? {
+            if let Some(f) = WriteForm::parse(&form) {
+                cfg.exo.write_form = f;
+                write_form_from = "proven on this tenant";
+            }
+        }
+    }
     let client = ExoClient::new(cfg.exo, cfg.credential).map_err(tenant_err)?;
     Ok((
-        Planned {
+        Session {
             verified,
             now,
             client,
             concurrency: cfg.concurrency,
+            tenant: cfg.tenant,
+            already_imported,
+            write_form_from,
         },
         policy,
     ))
 }
 
-fn compute_plan(
+/// Every recipient, checked for what the chosen matching needs.
+fn read_tenant(
     rt: &tokio::runtime::Runtime,
-    p: &Planned,
-    eval: &Evaluation<'_>,
-    db: Option<&StateDb>,
+    client: &ExoClient,
     opts: &PlanOptions,
-) -> Result<(Plan, Vec<String>), Failure> {
+) -> Result<Listing, Failure> {
     let listing = rt
-        .block_on(p.client.get_all_recipients())
+        .block_on(client.get_all_recipients())
         .map_err(tenant_err)?;
-    let prev = previous(db, &p.verified.header().source)?;
-    Ok((
-        plan::compute(eval, &listing.recipients, &prev, opts),
-        listing.warnings,
-    ))
+    if opts.match_by == MatchBy::ImmutableId && listing.notes.lacks("ImmutableId") {
+        return Err(Failure::Tenant(format!(
+            "--match-by immutable-id: none of the {} recipients the service returned carries an \
+             ImmutableId member, so no entry could ever match; match by smtp or upn instead \
+             (`certferry-import doctor` shows the members the service returns)",
+            listing.notes.recipients
+        )));
+    }
+    Ok(listing)
+}
+
+fn changes_text(changes: &[plan::AttributeChange], with_count: bool) -> String {
+    changes
+        .iter()
+        .map(|c| {
+            if with_count {
+                format!(
+                    "{}: +{} -{} (now {})",
+                    c.attribute.as_str(),
+                    c.added.len(),
+                    c.removed.len(),
+                    c.values.len()
+                )
+            } else {
+                format!("{} ({})", c.attribute.as_str(), c.values.len())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn cap_text(over: &[plan::CapExceeded]) -> String {
+    over.iter()
+        .map(|c| {
+            format!(
+                "{} not written: it would hold {} values",
+                c.attribute.as_str(),
+                c.count
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn describe(item: &PlanItem) -> String {
@@ -148,36 +240,22 @@ fn describe(item: &PlanItem) -> String {
     });
     let what = match &item.outcome {
         Item::Unchanged => "unchanged".to_owned(),
-        Item::Change { changes } => changes
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}: +{} -{} (now {})",
-                    c.attribute.as_str(),
-                    c.added.len(),
-                    c.removed.len(),
-                    c.values.len()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
+        Item::Change { changes, over_cap } if over_cap.is_empty() => changes_text(changes, true),
+        Item::Change { changes, over_cap } => {
+            format!("{}; {}", changes_text(changes, true), cap_text(over_cap))
+        }
         Item::Unmatched => "unmatched: no recipient has its addresses".into(),
-        Item::CreateContact { address, changes } => format!(
+        Item::CreateContact {
+            address, changes, ..
+        } => format!(
             "create contact {address} and write {}",
-            changes
-                .iter()
-                .map(|c| format!("{} ({})", c.attribute.as_str(), c.values.len()))
-                .collect::<Vec<_>>()
-                .join(", ")
+            changes_text(changes, false)
         ),
         Item::Ambiguous { candidates } => {
             format!("ambiguous, never written: {}", candidates.join(", "))
         }
         Item::Skipped { reason } => format!("skipped: {reason}"),
-        Item::OverCap { attribute, count } => format!(
-            "not written: {} would hold {count} values",
-            attribute.as_str()
-        ),
+        Item::OverCap { attributes } => cap_text(attributes),
     };
     terminal_safe(&format!(
         "{:<9} {}{target}: {what}",
@@ -209,8 +287,8 @@ fn print_plan(plan: &Plan) {
     );
 }
 
-fn plan_json(v: &VerifiedBundle, plan: &Plan) -> serde_json::Value {
-    json!({
+fn plan_json(v: &VerifiedBundle, plan: &Plan, drift: Option<&ImportRecord>) -> Value {
+    let mut doc = json!({
         "format": "certferry-plan",
         "version": 1,
         "bundle_sha256": v.sha256().to_hex(),
@@ -218,23 +296,27 @@ fn plan_json(v: &VerifiedBundle, plan: &Plan) -> serde_json::Value {
         "sequence": v.header().sequence,
         "counts": plan.counts,
         "items": plan.items,
-    })
+    });
+    if let Some(imp) = drift {
+        doc["already_imported"] = json!({"import": imp.id, "imported_at": imp.imported_at});
+    }
+    doc
 }
 
 /// `plan`.
 pub fn plan_cmd(a: &PlanArgs) -> Result<Outcome, Failure> {
     let policy0 = load_policy(&a.common)?;
-    let db = StateDb::open_read_only(&state_path(&a.common, &policy0))
-        .map_err(|e| Failure::Output(e.to_string()))?;
-    let (p, policy) = prepare(&a.common, &a.bundle, db.as_ref(), &a.tenant)?;
-    let eval = evaluate(&p.verified, &policy.certificates, p.now);
+    let db = StateDb::open_read_only(&state_path(&a.common, &policy0)).map_err(state_err)?;
+    let (s, policy) = prepare(&a.common, &a.bundle, db.as_ref(), &a.tenant, None)?;
+    let eval = evaluate(&s.verified, &policy.certificates, s.now);
     let rt = runtime()?;
     let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
-    let (plan, _) = compute_plan(&rt, &p, &eval, db.as_ref(), &opts)?;
-    let doc = plan_json(&p.verified, &plan);
+    let listing = read_tenant(&rt, &s.client, &opts)?;
+    let prev = previous(db.as_ref(), &s.verified.header().source)?;
+    let plan = plan::compute(&eval, &listing.recipients, &prev, &opts);
+    let doc = plan_json(&s.verified, &plan, s.already_imported.as_ref());
     if let Some(out) = &a.out {
-        let mut text =
-            serde_json::to_vec_pretty(&doc).map_err(|e| Failure::Output(e.to_string()))?;
+        let mut text = serde_json::to_vec_pretty(&doc).map_err(state_err)?;
         text.push(b'\n');
         crate::output::write_atomically(out, &text)
             .map_err(|e| Failure::Output(format!("{}: {e}", out.display())))?;
@@ -242,7 +324,29 @@ pub fn plan_cmd(a: &PlanArgs) -> Result<Outcome, Failure> {
     if a.common.json {
         println!("{doc}");
     } else {
+        if let Some(imp) = &s.already_imported {
+            println!(
+                "drift     this bundle is the last one imported from {} (import {}, {}): what follows is how the tenant now differs from it",
+                s.verified.header().source,
+                imp.id,
+                imp.imported_at
+            );
+        }
         print_plan(&plan);
+        if let Some(imp) = &s.already_imported {
+            let c = &plan.counts;
+            if c.change + c.create_contact == 0 {
+                println!(
+                    "drift     none: the tenant still holds what import {} wrote",
+                    imp.id
+                );
+            } else {
+                println!(
+                    "drift     {} entries differ; `apply --reapply` writes the bundle again",
+                    c.change + c.create_contact
+                );
+            }
+        }
         if let Some(out) = &a.out {
             println!("saved     {}", out.display());
         }
@@ -259,153 +363,333 @@ fn outcome(eval: &Evaluation<'_>, plan: &Plan) -> Outcome {
     }
 }
 
-/// One line of the audit log.
-fn audit(
-    log: &Mutex<std::fs::File>,
-    v: &VerifiedBundle,
-    item: &PlanItem,
-    identity: &str,
-    changes: &[AttributeChange],
-    request_id: Option<&str>,
-    result: &Result<(), String>,
-) {
-    let line = json!({
-        "time": crate::run::clock().map(|t| t.to_string()).unwrap_or_default(),
-        "bundle_sha256": v.sha256().to_hex(),
-        "source": v.header().source.as_str(),
-        "sequence": v.header().sequence,
-        "entry": item.entry,
-        "label": item.label,
-        "recipient": identity,
-        "changes": changes,
-        "request_id": request_id,
-        "outcome": if result.is_ok() { "written" } else { "failed" },
-        "error": result.as_ref().err(),
-    });
-    if let Ok(mut f) = log.lock() {
-        // The audit log is evidence: each line is flushed to disk as it is written.
-        let _ = writeln!(f, "{line}").and_then(|()| f.sync_data());
+/// Everything one write needs besides the client: the journal, the audit log,
+/// and what to name in them.
+struct Ledger<'a> {
+    db: &'a Mutex<StateDb>,
+    log: &'a AuditLog,
+    run: &'a str,
+    tenant: &'a str,
+    verified: &'a VerifiedBundle,
+}
+
+fn timestamp() -> String {
+    clock().map(|t| t.to_string()).unwrap_or_default()
+}
+
+fn identity_of(item: &PlanItem) -> (String, String, bool) {
+    match (&item.outcome, &item.target) {
+        (Item::CreateContact { address, .. }, _) => {
+            (address.clone(), "mail-contact".to_owned(), true)
+        }
+        (_, Some(t)) => (t.identity.clone(), t.kind.key().to_owned(), false),
+        _ => (String::new(), String::new(), false),
     }
 }
 
-fn values_of(changes: &[AttributeChange], a: Attribute) -> Option<&[Vec<u8>]> {
-    changes
-        .iter()
-        .find(|c| c.attribute == a)
-        .map(|c| c.values.as_slice())
-}
-
-fn current_of(r: &Recipient, a: Attribute) -> &[Vec<u8>] {
-    match a {
-        Attribute::UserCertificate => &r.user_certificate,
-        Attribute::UserSmimeCertificate => &r.user_smime_certificate,
+fn item_changes(item: &PlanItem) -> &[plan::AttributeChange] {
+    match &item.outcome {
+        Item::Change { changes, .. } | Item::CreateContact { changes, .. } => changes,
+        _ => &[],
     }
 }
 
-/// Writes one item and reads it back. Returns the request id of the write.
-async fn execute(
-    client: &ExoClient,
-    item: &PlanItem,
-) -> Result<(String, Vec<AttributeChange>, Option<String>), (String, Vec<AttributeChange>, String)>
-{
-    let (kind, identity, changes) = match &item.outcome {
-        Item::Change { changes } => {
-            let t = item
-                .target
-                .as_ref()
-                .ok_or_else(|| (String::new(), changes.clone(), "no target".to_owned()))?;
-            let kind = plan::kind_of(t).ok_or_else(|| {
-                (
-                    t.identity.clone(),
-                    changes.clone(),
-                    format!("unknown kind {}", t.kind),
-                )
-            })?;
-            (kind, t.identity.clone(), changes.clone())
-        }
-        Item::CreateContact { address, changes } => {
-            let name: String = item.label.chars().take(64).collect();
-            let made = client
-                .new_mail_contact(&name, &item.label, address)
-                .await
-                .map_err(|e| (address.clone(), changes.clone(), e.to_string()))?;
-            (
-                RecipientKind::MailContact,
-                made.recipient.write_identity().to_owned(),
-                changes.clone(),
-            )
-        }
-        _ => return Err((String::new(), Vec::new(), "nothing to write".into())),
-    };
-    let fail = |m: String| (identity.clone(), changes.clone(), m);
-    let receipt = client
-        .set_certificates(
+impl Ledger<'_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, StateDb> {
+        self.db
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Step 1: the intent, committed before the write is sent.
+    fn begin(&self, item: &PlanItem) -> Result<i64, String> {
+        let (identity, kind, create_contact) = identity_of(item);
+        let h = self.verified.header();
+        let intent = JournalIntent {
+            run: self.run.to_owned(),
+            tenant: self.tenant.to_owned(),
+            bundle_sha256: self.verified.sha256().to_hex(),
+            source: h.source.to_string(),
+            sequence: h.sequence,
+            entry_key: item.entry.clone(),
+            label: item.label.clone(),
             kind,
-            &identity,
-            values_of(&changes, Attribute::UserCertificate),
-            values_of(&changes, Attribute::UserSmimeCertificate),
-        )
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    // Read back what was written: the write counts only once the tenant shows it.
-    let back = client
-        .get_recipient(kind, &identity)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    let Some((r, _)) = back else {
-        return Err(fail("the recipient vanished after the write".into()));
+            identity,
+            create_contact,
+            changes: serde_json::to_string(item_changes(item)).map_err(|e| e.to_string())?,
+            audit_log: self.log.path().display().to_string(),
+            started_at: timestamp(),
+        };
+        self.lock()
+            .journal_begin(&intent)
+            .map_err(|e| format!("the write was not sent: {e}"))
+    }
+
+    /// Steps 3 and 4: the audit line, then the outcome.
+    fn finish(
+        &self,
+        id: i64,
+        item: &PlanItem,
+        form: WriteForm,
+        result: &Result<Written, WriteError>,
+    ) -> Result<(), String> {
+        let (planned_identity, kind, _) = identity_of(item);
+        let h = self.verified.header();
+        let (outcome, identity, request_id, attempts, error) = match result {
+            Ok(w) => (
+                w.outcome,
+                w.identity.clone(),
+                w.request_id.clone(),
+                w.attempts,
+                None,
+            ),
+            Err(e) => (
+                match e {
+                    WriteError::AfterCreate { .. } => Done::ContactCreated,
+                    _ => Done::Failed,
+                },
+                match e {
+                    WriteError::AfterCreate { identity, .. } => identity.clone(),
+                    _ => planned_identity,
+                },
+                None,
+                0,
+                Some(e.to_string()),
+            ),
+        };
+        let mut line = json!({
+            "time": timestamp(),
+            "run": self.run,
+            "journal": id,
+            "bundle_sha256": self.verified.sha256().to_hex(),
+            "source": h.source.as_str(),
+            "sequence": h.sequence,
+            "entry": item.entry,
+            "label": item.label,
+            "recipient": identity,
+            "kind": kind,
+            "changes": item_changes(item),
+            "write_form": form.as_str(),
+            "request_id": request_id,
+            "attempts": attempts,
+            "outcome": outcome.as_str(),
+            "error": error,
+        });
+        if let Ok(Written {
+            contact_name: Some(n),
+            ..
+        }) = result
+        {
+            line["contact_name"] = json!(n);
+        }
+        self.log
+            .append(&line)
+            .map_err(|e| format!("audit log {}: {e}", self.log.path().display()))?;
+        self.lock()
+            .journal_finish(id, outcome.as_str(), &timestamp())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The audit line for an in-doubt row settled by reconciliation.
+    fn reconciled_line(&self, row: &InDoubt, outcome: Done) -> Value {
+        let i = &row.intent;
+        json!({
+            "time": timestamp(),
+            "run": self.run,
+            "journal": row.id,
+            "journal_run": i.run,
+            "bundle_sha256": i.bundle_sha256,
+            "source": i.source,
+            "sequence": i.sequence,
+            "entry": i.entry_key,
+            "label": i.label,
+            "recipient": i.identity,
+            "kind": i.kind,
+            "changes": serde_json::from_str::<Value>(&i.changes).unwrap_or(Value::Null),
+            "started_at": i.started_at,
+            "outcome": outcome.as_str(),
+        })
+    }
+}
+
+/// One item's result as `apply` reports it.
+type ItemResult = Result<Written, String>;
+
+/// Journals, writes and audits one item in `form`.
+async fn apply_one(
+    client: &ExoClient,
+    ledger: &Ledger<'_>,
+    item: &PlanItem,
+    form: WriteForm,
+) -> ItemResult {
+    let id = ledger.begin(item)?;
+    let r = write::write_item(client, item, form).await;
+    ledger.finish(id, item, form, &r)?;
+    r.map_err(|e| e.to_string())
+}
+
+/// The first write of a run, sent alone: it proves the write form, or `apply`
+/// tries the other forms on that recipient and stops.
+enum Proof {
+    /// It round-tripped in the form used: go on with it.
+    Proven(Written),
+    /// It failed for a reason that says nothing about the form: the next item proves.
+    Failed(String),
+}
+
+async fn prove(
+    client: &ExoClient,
+    ledger: &Ledger<'_>,
+    item: &PlanItem,
+    form: WriteForm,
+    form_from: &str,
+) -> Result<Proof, Failure> {
+    let id = ledger.begin(item).map_err(Failure::Output)?;
+    let first = write::write_item(client, item, form).await;
+    let err = match first {
+        Ok(w) => {
+            ledger
+                .finish(id, item, form, &Ok(w.clone()))
+                .map_err(Failure::Output)?;
+            return Ok(Proof::Proven(w));
+        }
+        Err(e) if !e.disproves_form() => {
+            let m = e.to_string();
+            ledger
+                .finish(id, item, form, &Err(e))
+                .map_err(Failure::Output)?;
+            return Ok(Proof::Failed(m));
+        }
+        Err(e) => e,
     };
-    for c in &changes {
-        if current_of(&r, c.attribute) != c.values.as_slice() {
-            return Err(fail(format!(
-                "{} read back differs from what was written",
-                c.attribute.as_str()
-            )));
+    // The tenant does not take `form`: try the others on the same recipient.
+    let (identity, kind) = match (&err, &item.target) {
+        (WriteError::AfterCreate { identity, .. }, _) => (
+            identity.clone(),
+            crate::exchange::recipient::RecipientKind::MailContact,
+        ),
+        (_, Some(t)) => (t.identity.clone(), t.kind),
+        _ => return Err(Failure::Tenant(format!("{}: {err}", item.label))),
+    };
+    let changes = item_changes(item);
+    let what = terminal_safe(&format!("{} ({identity})", item.label));
+    match write::probe_forms(client, kind, &identity, changes, form).await {
+        Ok((good, w)) => {
+            ledger
+                .finish(id, item, good, &Ok(w))
+                .map_err(Failure::Output)?;
+            ledger
+                .lock()
+                .record_write_form(ledger.tenant, good.as_str(), &timestamp(), &identity)
+                .map_err(state_err)?;
+            Err(Failure::Tenant(format!(
+                "the first write of this run, to {what}, proved that the tenant does not take certificate values in write form {form} ({form_from}): {err}. \
+                 Form {good} read back identical on that recipient (it now holds the planned values, audited) and is recorded for this tenant; \
+                 nothing else was written. Run apply again to write the rest with {good}, or set write_form = \"{good}\" in tenant.toml"
+            )))
+        }
+        Err(fails) => {
+            let detail: Vec<String> = fails.iter().map(|(f, e)| format!("{f}: {e}")).collect();
+            let failed: Result<Written, WriteError> = Err(err.clone());
+            ledger
+                .finish(id, item, form, &failed)
+                .map_err(Failure::Output)?;
+            Err(Failure::Tenant(format!(
+                "no write form round-trips on this tenant: the first write, to {what}, in {form}: {err}; {}. \
+                 Nothing else was written; that recipient may now hold values other than before (see the audit log). \
+                 Run `certferry-import doctor` and report the forms it shows",
+                detail.join("; ")
+            )))
         }
     }
-    Ok((identity.clone(), changes, receipt.request_id))
 }
 
 /// `apply`.
 pub fn apply_cmd(a: &ApplyArgs) -> Result<Outcome, Failure> {
     let policy0 = load_policy(&a.common)?;
     let spath = state_path(&a.common, &policy0);
-    let mut db = StateDb::open(&spath).map_err(|e| Failure::Output(e.to_string()))?;
-    let (p, policy) = prepare(&a.common, &a.bundle, Some(&db), &a.tenant)?;
-    let eval = evaluate(&p.verified, &policy.certificates, p.now);
-    let rt = runtime()?;
-    let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
-    let (plan, _) = compute_plan(&rt, &p, &eval, Some(&db), &opts)?;
-    if let Some(saved) = &a.plan {
-        let text = std::fs::read(saved)
-            .map_err(|e| Failure::Usage(format!("{}: {e}", saved.display())))?;
-        let saved_doc: serde_json::Value = serde_json::from_slice(&text)
-            .map_err(|e| Failure::Usage(format!("{}: not a plan: {e}", saved.display())))?;
-        let fresh = plan_json(&p.verified, &plan);
-        if saved_doc.get("bundle_sha256") != fresh.get("bundle_sha256") {
-            return Err(Failure::Usage(format!(
-                "{} is a plan for another bundle",
-                saved.display()
-            )));
-        }
-        if saved_doc.get("items") != fresh.get("items") {
-            return Err(Failure::Tenant(format!(
-                "the tenant changed since {} was made: run plan again and review it",
-                saved.display()
-            )));
+    let db = StateDb::open(&spath).map_err(state_err)?;
+    let (s, policy) = prepare(&a.common, &a.bundle, Some(&db), &a.tenant, a.concurrency)?;
+    if let Some(imp) = &s.already_imported {
+        if !a.reapply {
+            return Err(Failure::Invalid {
+                class: Some("replay".into()),
+                message: format!(
+                    "{}: bundle invalid (replay): it was already imported (import {}, {}); \
+                     `plan` shows whether the tenant drifted from it, and `apply --reapply` writes it again",
+                    a.bundle.bundle.display(),
+                    imp.id,
+                    imp.imported_at
+                ),
+            });
         }
     }
+    let eval = evaluate(&s.verified, &policy.certificates, s.now);
+    let rt = runtime()?;
+    let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
     let log_path = a.audit_log.clone().unwrap_or_else(|| {
-        let mut s = spath.clone().into_os_string();
-        s.push(".audit.jsonl");
-        PathBuf::from(s)
+        let mut p = spath.clone().into_os_string();
+        p.push(".audit.jsonl");
+        PathBuf::from(p)
     });
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
+    let log = AuditLog::open(&log_path)
         .map_err(|e| Failure::Output(format!("audit log {}: {e}", log_path.display())))?;
-    let log = Mutex::new(log);
+    let listing = read_tenant(&rt, &s.client, &opts)?;
+    let run = new_uuid();
+
+    // Settle what an interrupted run left in doubt, before planning.
+    let db_cell = Mutex::new(db);
+    let ledger = Ledger {
+        db: &db_cell,
+        log: &log,
+        run: &run,
+        tenant: &s.tenant,
+        verified: &s.verified,
+    };
+    let settled = journal::reconcile(
+        &ledger.lock(),
+        &log,
+        &s.tenant,
+        &listing.recipients,
+        &timestamp(),
+        |row, o| ledger.reconciled_line(row, o),
+    )
+    .map_err(state_err)?;
+    if !a.common.json {
+        for w in &settled.confirmed_on_rerun {
+            println!(
+                "{}",
+                terminal_safe(&format!(
+                    "confirmed {w}: written by an interrupted run, confirmed on rerun"
+                ))
+            );
+        }
+        for w in &settled.contacts_created {
+            println!(
+                "{}",
+                terminal_safe(&format!(
+                    "confirmed {w}: contact created by an interrupted run; its certificates are written now"
+                ))
+            );
+        }
+        for w in &settled.not_applied {
+            println!(
+                "{}",
+                terminal_safe(&format!(
+                    "settled   {w}: not applied by the interrupted run"
+                ))
+            );
+        }
+    }
+
+    let prev = previous(Some(&ledger.lock()), &s.verified.header().source)?;
+    let plan = plan::compute(&eval, &listing.recipients, &prev, &opts);
+    if let Some(saved) = &a.plan {
+        check_saved_plan(
+            saved,
+            &plan_json(&s.verified, &plan, s.already_imported.as_ref()),
+        )?;
+    }
     let work: Vec<&PlanItem> = plan
         .items
         .iter()
@@ -414,32 +698,75 @@ pub fn apply_cmd(a: &ApplyArgs) -> Result<Outcome, Failure> {
     let total = work.len();
     let bar = (!a.common.json && std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .then(|| indicatif::ProgressBar::new(total as u64));
-    let results = rt.block_on(ExoClient::run_bounded(work, p.concurrency, |item| {
-        let client = p.client.clone();
-        let log = &log;
-        let verified = &p.verified;
-        let bar = bar.clone();
-        async move {
-            let r = execute(&client, item).await;
-            match &r {
-                Ok((id, changes, rid)) => {
-                    audit(log, verified, item, id, changes, rid.as_deref(), &Ok(()))
-                }
-                Err((id, changes, msg)) => {
-                    audit(log, verified, item, id, changes, None, &Err(msg.clone()))
-                }
-            }
-            if let Some(b) = bar {
-                b.inc(1);
-            }
-            r.map(|_| ())
-                .map_err(|(_, _, m)| format!("{}: {m}", item.label))
+    let form = s.client.write_form();
+
+    // The first write goes alone and proves the write form.
+    let mut results: Vec<(&PlanItem, ItemResult)> = Vec::with_capacity(total);
+    let mut rest = work.iter().copied();
+    for item in rest.by_ref() {
+        let proof = rt.block_on(prove(&s.client, &ledger, item, form, s.write_form_from));
+        if let Some(b) = &bar {
+            b.inc(1);
         }
-    }));
+        match proof {
+            Ok(Proof::Proven(w)) => {
+                let db = ledger.lock();
+                let known = db.proven_write_form(&s.tenant).map_err(state_err)?;
+                if known.as_ref().map(|k| k.0.as_str()) != Some(form.as_str()) {
+                    db.record_write_form(&s.tenant, form.as_str(), &timestamp(), &w.identity)
+                        .map_err(state_err)?;
+                }
+                drop(db);
+                results.push((item, Ok(w)));
+                break;
+            }
+            Ok(Proof::Failed(m)) => results.push((item, Err(m))),
+            Err(f) => {
+                if let Some(b) = &bar {
+                    b.finish_and_clear();
+                }
+                return Err(f);
+            }
+        }
+    }
+    let rest: Vec<&PlanItem> = rest.collect();
+    let done = rt.block_on(ExoClient::run_bounded(
+        rest.iter().copied(),
+        s.concurrency,
+        |item| {
+            let client = &s.client;
+            let ledger = &ledger;
+            let bar = bar.clone();
+            async move {
+                let r = apply_one(client, ledger, item, form).await;
+                if let Some(b) = bar {
+                    b.inc(1);
+                }
+                r
+            }
+        },
+    ));
+    results.extend(rest.into_iter().zip(done));
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(item, r)| r.as_ref().err().map(|m| format!("{}: {m}", item.label)))
+        .collect();
+    let written = results.iter().filter(|(_, r)| r.is_ok()).count();
+    let confirmed = results
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(w) if w.outcome == Done::ConfirmedByReadBack))
+        .count();
+    let confirmed_note = if confirmed > 0 {
+        format!(
+            " ({confirmed} confirmed by read-back after an answer was lost: applied once, not sent again)"
+        )
+    } else {
+        String::new()
+    };
     if !a.common.json {
         print_plan(&plan);
     }
@@ -448,27 +775,69 @@ pub fn apply_cmd(a: &ApplyArgs) -> Result<Outcome, Failure> {
             eprintln!("{}", terminal_safe(&format!("failed    {f}")));
         }
         return Err(Failure::Tenant(format!(
-            "{} of {total} writes failed (see {}); the bundle is not recorded as imported: run apply again to finish",
+            "{} of {total} writes failed, {written} succeeded{confirmed_note} (see {}); the bundle is not recorded as imported: run apply again to finish",
             failures.len(),
             log_path.display()
         )));
     }
-    let rec = NewImport::from_verified(&p.verified, &eval, p.now, a.review_sha256.clone());
-    let id = db
-        .record_import(&rec)
-        .map_err(|e| Failure::Output(e.to_string()))?;
+    let mut db = db_cell
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let summary = json!({
+        "written": written,
+        "confirmed_by_read_back": confirmed,
+        "confirmed_on_rerun": settled.confirmed_on_rerun.len(),
+        "write_form": form.as_str(),
+        "audit_log": log_path,
+    });
+    if s.already_imported.is_some() {
+        if a.common.json {
+            println!(
+                "{}",
+                json!({"reapplied": summary, "plan": plan_json(&s.verified, &plan, s.already_imported.as_ref())})
+            );
+        } else {
+            println!(
+                "reapplied {written} writes{confirmed_note}; the import record is unchanged; audit log {}",
+                log_path.display()
+            );
+        }
+        return Ok(outcome(&eval, &plan));
+    }
+    let rec = NewImport::from_verified(&s.verified, &eval, s.now, a.review_sha256.clone());
+    let id = db.record_import(&rec).map_err(state_err)?;
     if a.common.json {
         println!(
             "{}",
-            json!({"import": id, "written": total, "plan": plan_json(&p.verified, &plan)})
+            json!({"import": id, "written": written, "summary": summary, "plan": plan_json(&s.verified, &plan, None)})
         );
     } else {
         println!(
-            "applied   {total} writes; recorded import {id}: {} sequence {}; audit log {}",
+            "applied   {written} writes{confirmed_note}; recorded import {id}: {} sequence {}; audit log {}",
             rec.source,
             rec.sequence,
             log_path.display()
         );
     }
     Ok(outcome(&eval, &plan))
+}
+
+fn check_saved_plan(saved: &Path, fresh: &Value) -> Result<(), Failure> {
+    let text =
+        std::fs::read(saved).map_err(|e| Failure::Usage(format!("{}: {e}", saved.display())))?;
+    let saved_doc: Value = serde_json::from_slice(&text)
+        .map_err(|e| Failure::Usage(format!("{}: not a plan: {e}", saved.display())))?;
+    if saved_doc.get("bundle_sha256") != fresh.get("bundle_sha256") {
+        return Err(Failure::Usage(format!(
+            "{} is a plan for another bundle",
+            saved.display()
+        )));
+    }
+    if saved_doc.get("items") != fresh.get("items") {
+        return Err(Failure::Tenant(format!(
+            "the tenant changed since {} was made: run plan again and review it",
+            saved.display()
+        )));
+    }
+    Ok(())
 }

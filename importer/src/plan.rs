@@ -11,7 +11,8 @@
 //!   current values, minus (with `prune`) the values certferry wrote earlier
 //!   for this entry that the bundle no longer has, plus the bundle's accepted
 //!   values not yet present. Values someone else wrote are never removed.
-//! - More than `max_values` values in an attribute: not written (Entra's cap).
+//! - More than `max_values` values in an attribute: that attribute is not written
+//!   (Entra's cap); the other attribute is judged on its own.
 //! - A recipient synchronised from on-premises and not cloud-managed cannot be
 //!   written from the cloud: skipped with that reason.
 
@@ -123,6 +124,9 @@ pub enum Outcome {
     Change {
         /// The attributes and their new value sets.
         changes: Vec<AttributeChange>,
+        /// Attributes that would hold more values than allowed: not written.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        over_cap: Vec<CapExceeded>,
     },
     /// No recipient matches, and contacts are not created.
     Unmatched,
@@ -130,6 +134,8 @@ pub enum Outcome {
     CreateContact {
         /// The address the contact gets.
         address: String,
+        /// The entry's display name (the contact's `Name` and `DisplayName` derive from it).
+        display_name: Option<String>,
         /// The attributes to write on it.
         changes: Vec<AttributeChange>,
     },
@@ -143,14 +149,21 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
-    /// An attribute would hold more values than allowed.
+    /// Every attribute that would change would hold more values than allowed.
     OverCap {
-        /// The attribute.
-        #[serde(serialize_with = "ser_attribute")]
-        attribute: Attribute,
-        /// How many values it would hold.
-        count: usize,
+        /// The attributes and their counts.
+        attributes: Vec<CapExceeded>,
     },
+}
+
+/// An attribute that would hold more values than the cap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CapExceeded {
+    /// The attribute.
+    #[serde(serialize_with = "ser_attribute")]
+    pub attribute: Attribute,
+    /// How many values it would hold.
+    pub count: usize,
 }
 
 /// The recipient an entry matched.
@@ -159,7 +172,7 @@ pub struct Target {
     /// The identity to write with.
     pub identity: String,
     /// Mailbox, mail user or mail contact.
-    pub kind: String,
+    pub kind: RecipientKind,
     /// The recipient's display name.
     pub display_name: String,
     /// SHA-256 (hex) over the recipient's current values, to detect a tenant
@@ -198,7 +211,7 @@ pub struct PlanCounts {
     pub ambiguous: usize,
     /// Skipped (synced from on-premises).
     pub skipped: usize,
-    /// Over the value cap.
+    /// With an attribute over the value cap (not written; the other attribute may be).
     pub over_cap: usize,
 }
 
@@ -227,13 +240,6 @@ pub fn fingerprint(r: &Recipient) -> String {
         text.push('\n');
     }
     hex_sha(text.as_bytes())
-}
-
-fn current(r: &Recipient, a: Attribute) -> &[Vec<u8>] {
-    match a {
-        Attribute::UserCertificate => &r.user_certificate,
-        Attribute::UserSmimeCertificate => &r.user_smime_certificate,
-    }
 }
 
 /// The new value set of one attribute, or `None` when nothing changes.
@@ -305,6 +311,7 @@ struct Wanted<'a> {
     label: String,
     match_keys: Vec<String>,
     primary: Option<String>,
+    display_name: Option<String>,
     values: BTreeMap<Attribute, Vec<&'a [u8]>>,
 }
 
@@ -322,7 +329,7 @@ pub fn compute(
         .iter()
         .map(|e| {
             let mut values: BTreeMap<Attribute, Vec<&[u8]>> = BTreeMap::new();
-            for a in [Attribute::UserCertificate, Attribute::UserSmimeCertificate] {
+            for a in Attribute::ALL {
                 values.insert(a, e.accepted(a).map(|v| v.bytes).collect());
             }
             Wanted {
@@ -334,6 +341,7 @@ pub fn compute(
                     MatchBy::ImmutableId => immutable_id(&e.key).into_iter().collect(),
                 },
                 primary: e.primary_smtp.clone().map(|p| p.to_ascii_lowercase()),
+                display_name: e.display_name.clone(),
                 values,
             }
         })
@@ -356,6 +364,7 @@ pub fn compute(
                     MatchBy::ImmutableId => immutable_id(key).into_iter().collect(),
                 },
                 primary: None,
+                display_name: None,
                 values: BTreeMap::new(),
             });
         }
@@ -389,25 +398,19 @@ pub fn compute(
         let empty: Vec<&[u8]> = Vec::new();
         let (target, outcome) = match m.len() {
             0 => {
-                let bundle_changes: Vec<AttributeChange> =
-                    [Attribute::UserCertificate, Attribute::UserSmimeCertificate]
-                        .into_iter()
-                        .filter_map(|a| {
-                            attribute_change(
-                                a,
-                                &[],
-                                w.values.get(&a).unwrap_or(&empty),
-                                None,
-                                false,
-                            )
-                        })
-                        .collect();
+                let bundle_changes: Vec<AttributeChange> = Attribute::ALL
+                    .into_iter()
+                    .filter_map(|a| {
+                        attribute_change(a, &[], w.values.get(&a).unwrap_or(&empty), None, false)
+                    })
+                    .collect();
                 let outcome = match (
                     &w.primary,
                     opts.create_contacts && !bundle_changes.is_empty(),
                 ) {
                     (Some(address), true) => Outcome::CreateContact {
                         address: address.clone(),
+                        display_name: w.display_name.clone(),
                         changes: bundle_changes,
                     },
                     _ => Outcome::Unmatched,
@@ -419,7 +422,7 @@ pub fn compute(
                 let r = &recipients[ri];
                 let target = Target {
                     identity: r.write_identity().to_owned(),
-                    kind: r.kind.to_string(),
+                    kind: r.kind,
                     display_name: r.display_name.clone(),
                     current_fingerprint: fingerprint(r),
                 };
@@ -431,24 +434,29 @@ pub fn compute(
                         },
                     )
                 } else {
-                    let changes: Vec<AttributeChange> =
-                        [Attribute::UserCertificate, Attribute::UserSmimeCertificate]
+                    let (changes, over_cap): (Vec<AttributeChange>, Vec<AttributeChange>) =
+                        Attribute::ALL
                             .into_iter()
                             .filter_map(|a| {
                                 attribute_change(
                                     a,
-                                    current(r, a),
+                                    r.values(a),
                                     w.values.get(&a).unwrap_or(&empty),
                                     prev.and_then(|p| p.written.get(&a)),
                                     opts.prune,
                                 )
                             })
-                            .collect();
-                    let over = changes.iter().find(|c| c.values.len() > opts.max_values);
-                    let outcome = if let Some(c) = over {
-                        Outcome::OverCap {
+                            .partition(|c| c.values.len() <= opts.max_values);
+                    let over_cap: Vec<CapExceeded> = over_cap
+                        .into_iter()
+                        .map(|c| CapExceeded {
                             attribute: c.attribute,
                             count: c.values.len(),
+                        })
+                        .collect();
+                    let outcome = if changes.is_empty() && !over_cap.is_empty() {
+                        Outcome::OverCap {
+                            attributes: over_cap,
                         }
                     } else if changes.is_empty() {
                         Outcome::Unchanged
@@ -460,7 +468,7 @@ pub fn compute(
                             ),
                         }
                     } else {
-                        Outcome::Change { changes }
+                        Outcome::Change { changes, over_cap }
                     };
                     (Some(target), outcome)
                 }
@@ -477,7 +485,12 @@ pub fn compute(
         };
         match &outcome {
             Outcome::Unchanged => counts.unchanged += 1,
-            Outcome::Change { .. } => counts.change += 1,
+            Outcome::Change { over_cap, .. } => {
+                counts.change += 1;
+                if !over_cap.is_empty() {
+                    counts.over_cap += 1;
+                }
+            }
             Outcome::Unmatched => counts.unmatched += 1,
             Outcome::CreateContact { .. } => counts.create_contact += 1,
             Outcome::Ambiguous { .. } => counts.ambiguous += 1,
@@ -493,16 +506,6 @@ pub fn compute(
     }
     counts.items = items.len();
     Plan { items, counts }
-}
-
-/// Kinds keep their Set cmdlet: a helper for `apply`.
-pub fn kind_of(target: &Target) -> Option<RecipientKind> {
-    match target.kind.as_str() {
-        "mailbox" => Some(RecipientKind::Mailbox),
-        "mail user" => Some(RecipientKind::MailUser),
-        "mail contact" => Some(RecipientKind::MailContact),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -580,7 +583,7 @@ mod tests {
         )]);
         let r = vec![mailbox("id1", &["alice@x"], &[FOREIGN])];
         let p = compute(&e, &r, &HashMap::new(), &PlanOptions::default());
-        let Outcome::Change { changes } = &p.items[0].outcome else {
+        let Outcome::Change { changes, .. } = &p.items[0].outcome else {
             panic!("{:?}", p.items[0])
         };
         assert_eq!(changes[0].values, vec![FOREIGN.to_vec(), A.to_vec()]);
@@ -633,7 +636,7 @@ mod tests {
             },
         )]);
         let keep = compute(&e, &r, &prev, &PlanOptions::default());
-        let Outcome::Change { changes } = &keep.items[0].outcome else {
+        let Outcome::Change { changes, .. } = &keep.items[0].outcome else {
             panic!()
         };
         assert_eq!(
@@ -650,7 +653,7 @@ mod tests {
                 ..PlanOptions::default()
             },
         );
-        let Outcome::Change { changes } = &pruned.items[0].outcome else {
+        let Outcome::Change { changes, .. } = &pruned.items[0].outcome else {
             panic!()
         };
         assert_eq!(changes[0].values, vec![FOREIGN.to_vec(), B.to_vec()]);
@@ -682,7 +685,7 @@ mod tests {
                 ..PlanOptions::default()
             },
         );
-        let Outcome::Change { changes } = &p.items[0].outcome else {
+        let Outcome::Change { changes, .. } = &p.items[0].outcome else {
             panic!("{:?}", p.items)
         };
         assert_eq!(changes[0].values, vec![FOREIGN.to_vec()]);
@@ -760,10 +763,52 @@ mod tests {
                 ..PlanOptions::default()
             },
         );
-        assert!(matches!(
+        assert_eq!(
             p.items[0].outcome,
-            Outcome::OverCap { count: 4, .. }
-        ));
+            Outcome::OverCap {
+                attributes: vec![CapExceeded {
+                    attribute: Attribute::UserCertificate,
+                    count: 4
+                }]
+            }
+        );
+    }
+
+    #[test]
+    fn an_attribute_at_the_cap_does_not_hold_back_the_other_attribute() {
+        let e = eval(vec![entry(
+            "g1",
+            "o@x",
+            vec![
+                value(Attribute::UserCertificate, A, true),
+                value(Attribute::UserSmimeCertificate, B, true),
+            ],
+        )]);
+        let existing: Vec<&[u8]> = vec![b"1", b"2", b"3"];
+        let r = vec![mailbox("id1", &["o@x"], &existing)];
+        let p = compute(
+            &e,
+            &r,
+            &HashMap::new(),
+            &PlanOptions {
+                max_values: 3,
+                ..PlanOptions::default()
+            },
+        );
+        let Outcome::Change { changes, over_cap } = &p.items[0].outcome else {
+            panic!("{:?}", p.items[0])
+        };
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].attribute, Attribute::UserSmimeCertificate);
+        assert_eq!(changes[0].values, vec![B.to_vec()]);
+        assert_eq!(
+            over_cap,
+            &vec![CapExceeded {
+                attribute: Attribute::UserCertificate,
+                count: 4
+            }]
+        );
+        assert_eq!((p.counts.change, p.counts.over_cap), (1, 1));
     }
 
     #[test]

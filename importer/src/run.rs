@@ -120,6 +120,7 @@ pub fn run(command: Command) -> Result<Outcome, Failure> {
         Command::Plan(a) => crate::online::plan_cmd(&a),
         Command::Archive(a) => archive_cmd(&a),
         Command::Apply(a) => crate::online::apply_cmd(&a),
+        Command::Doctor(a) => crate::doctor::doctor_cmd(&a),
     }
 }
 

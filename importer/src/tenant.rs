@@ -11,6 +11,7 @@
 //! # key = "app.key"                    # a separate PEM key
 //! # password_file = "app.pfx.password" # or password_env = "CERTFERRY_APP_PASSWORD"
 //! concurrency = 8                      # writes in flight at once
+//! # write_form = "data-base64"         # data-base64 | data-integers | base64 (see doctor)
 //! # [endpoints]                        # only to point at a test service
 //! # login = "http://127.0.0.1:8080"
 //! # exo = "http://127.0.0.1:8080"
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::exchange::auth::Credential;
+use crate::exchange::bytes::WriteForm;
 use crate::exchange::client::ExoConfig;
 use crate::exchange::cloud::{Cloud, Endpoints};
 use crate::secret::PasswordSource;
@@ -42,6 +44,8 @@ struct Raw {
     password_env: Option<String>,
     #[serde(default)]
     concurrency: Option<usize>,
+    #[serde(default)]
+    write_form: Option<String>,
     #[serde(default)]
     endpoints: Option<RawEndpoints>,
 }
@@ -64,12 +68,22 @@ pub struct TenantConfig {
     pub credential: Credential,
     /// Writes in flight at once.
     pub concurrency: usize,
+    /// The tenant as named in the file (the key of its state: journal, write form).
+    pub tenant: String,
+    /// `write_form`, when the file sets it.
+    pub write_form: Option<WriteForm>,
 }
 
 /// Default number of writes in flight.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
 impl TenantConfig {
+    /// Sets the writes in flight (and the client's bound on requests in flight).
+    pub fn set_concurrency(&mut self, n: usize) {
+        self.concurrency = n.clamp(1, 64);
+        self.exo.max_in_flight = self.concurrency;
+    }
+
     /// Reads the file, the certificate and its key. Errors name the file (and
     /// the line, for TOML errors).
     pub fn load(path: &Path) -> Result<Self, String> {
@@ -119,13 +133,28 @@ impl TenantConfig {
             password.as_ref(),
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
+        let write_form = match &raw.write_form {
+            None => None,
+            Some(w) => Some(WriteForm::parse(w).ok_or_else(|| {
+                let all: Vec<&str> = WriteForm::ALL.iter().map(|f| f.as_str()).collect();
+                format!(
+                    "{}: write_form {w:?} is not one of {}",
+                    path.display(),
+                    all.join(", ")
+                )
+            })?),
+        };
         let concurrency = raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY).clamp(1, 64);
+        let tenant = raw.tenant.clone();
         let mut exo = ExoConfig::new(raw.tenant, raw.client_id, endpoints);
         exo.max_in_flight = concurrency;
+        exo.write_form = write_form.unwrap_or_default();
         Ok(Self {
             exo,
             credential,
             concurrency,
+            tenant,
+            write_form,
         })
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use certferry_format::model::Attribute;
 use serde_json::Value;
 
 use super::bytes::{self, ReadForm};
@@ -56,6 +57,20 @@ impl RecipientKind {
     /// Every kind, in the order the tenant is read.
     pub const ALL: [RecipientKind; 3] = [Self::Mailbox, Self::MailUser, Self::MailContact];
 
+    /// A stable machine name: `mailbox`, `mail-user`, `mail-contact`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Mailbox => "mailbox",
+            Self::MailUser => "mail-user",
+            Self::MailContact => "mail-contact",
+        }
+    }
+
+    /// The kind [`Self::key`] names.
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.key() == key)
+    }
+
     /// The cmdlet that lists this kind.
     pub fn get_cmdlet(self) -> &'static str {
         match self {
@@ -84,6 +99,12 @@ impl RecipientKind {
             d if d.ends_with("Mailbox") => Some(Self::Mailbox),
             _ => None,
         }
+    }
+}
+
+impl serde::Serialize for RecipientKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.key())
     }
 }
 
@@ -130,7 +151,33 @@ pub struct Recipient {
     pub user_smime_certificate: Vec<Vec<u8>>,
 }
 
+/// The Exchange Online property that holds a directory attribute.
+pub fn property(a: Attribute) -> &'static str {
+    match a {
+        Attribute::UserCertificate => "UserCertificate",
+        Attribute::UserSmimeCertificate => "UserSMimeCertificate",
+    }
+}
+
 impl Recipient {
+    /// The values of one attribute.
+    pub fn values(&self, a: Attribute) -> &[Vec<u8>] {
+        match a {
+            Attribute::UserCertificate => &self.user_certificate,
+            Attribute::UserSmimeCertificate => &self.user_smime_certificate,
+        }
+    }
+
+    /// Whether `address` (with or without `smtp:`) is one of its SMTP addresses.
+    pub fn has_address(&self, address: &str) -> bool {
+        let address = address
+            .split_once(':')
+            .filter(|(p, _)| p.eq_ignore_ascii_case("smtp"))
+            .map_or(address, |(_, a)| a);
+        self.smtp_addresses()
+            .any(|a| a.eq_ignore_ascii_case(address))
+    }
+
     /// The `Identity` to pass to a Set cmdlet: the `ExternalDirectoryObjectId`,
     /// or the primary SMTP address when there is none.
     pub fn write_identity(&self) -> &str {
