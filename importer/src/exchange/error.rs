@@ -282,6 +282,44 @@ mod tests {
     fn concurrency_limit_is_throttling_whatever_the_status() {
         let body = r#"{"error":{"code":"x","message":"Maximum number of concurrent requests per tenant exceeded"}}"#;
         assert_eq!(err(500, None, body).class, ErrorClass::Throttled);
+        // The wording a public client matches (GreyCorbel/ExoHelper), without Retry-After.
+        let e = ExoError::from_invoke_response(
+            503,
+            None,
+            None,
+            None,
+            b"You have reached the maximum number of concurrent requests per tenant. Please wait and try again.",
+        );
+        assert_eq!(e.class, ErrorClass::Throttled);
+        assert_eq!(e.retry_after, None);
+    }
+
+    #[test]
+    fn the_write_scope_refusal_is_told_by_its_words_under_any_exception_name() {
+        let text = "The operation on mailbox \"x\" failed because it's out of the current user's write scope.";
+        for exc in [
+            Some("System.InvalidOperationException"),
+            Some("RecipientTaskException"),
+            Some("SomethingElseEntirely"),
+            None,
+        ] {
+            let body = format!(r#"{{"error":{{"code":"BadRequest","message":"{text}"}}}}"#);
+            assert_eq!(
+                err(400, exc, &body).class,
+                ErrorClass::WriteScope,
+                "{exc:?}"
+            );
+        }
+        let synced = r#"{"error":{"message":"can't be performed on the object 'x' because the object is being synchronized from your on-premises organization."}}"#;
+        assert_eq!(
+            err(400, Some("System.InvalidOperationException"), synced).class,
+            ErrorClass::WriteScope
+        );
+        // The words decide, not the type name alone.
+        assert_eq!(
+            err(400, Some("System.InvalidOperationException"), "{}").class,
+            ErrorClass::Invalid
+        );
     }
 
     #[test]

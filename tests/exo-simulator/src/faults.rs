@@ -163,6 +163,14 @@ impl FaultRule {
         self
     }
 
+    /// With this error message (status rules only).
+    pub fn message(mut self, m: &str) -> FaultRule {
+        if let FaultAction::Status { message, .. } = &mut self.action {
+            *message = Some(m.to_owned());
+        }
+        self
+    }
+
     /// Whether the rule applies to a request.
     pub(crate) fn matches(
         &self,

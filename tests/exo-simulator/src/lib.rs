@@ -125,6 +125,7 @@ pub(crate) struct Store {
     pub(crate) latency_ms: u64,
     pub(crate) token_lifetime_secs: u64,
     pub(crate) dialect: Dialect,
+    pub(crate) clock_offset_secs: i64,
 }
 
 impl Store {
@@ -216,6 +217,7 @@ impl Simulator {
             latency_ms: config.latency_ms,
             token_lifetime_secs: config.token_lifetime_secs,
             dialect: config.dialect.clone(),
+            clock_offset_secs: 0,
         };
         store.reindex();
         let shared = Arc::new(Shared {
@@ -415,6 +417,12 @@ impl SimHandle {
     /// How the open wire details are answered now.
     pub fn dialect(&self) -> Dialect {
         self.shared.lock().dialect.clone()
+    }
+
+    /// Puts the `Date` header of every response this far from the real clock (the
+    /// client's clock then looks that far off the service's).
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.shared.lock().clock_offset_secs = secs;
     }
 
     /// Sets the lifetime of tokens issued from now on.

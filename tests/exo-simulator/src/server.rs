@@ -146,6 +146,7 @@ async fn handle(
     // The request runs in a task of its own: like the real service, it finishes (and
     // applies its write) even when the client goes away while it is being processed.
     let client_request_id = parts.headers.get("client-request-id").cloned();
+    let clock_offset = shared.lock().clock_offset_secs;
     let rid = request_id.clone();
     let outcome = match tokio::spawn(route(shared, parts, body, rid)).await {
         Ok(o) => o,
@@ -160,6 +161,15 @@ async fn handle(
             // Echoed, as Microsoft's services do.
             if let Some(c) = client_request_id {
                 resp.headers_mut().insert("client-request-id", c);
+            }
+            let now = SystemTime::now();
+            let date = if clock_offset >= 0 {
+                now + Duration::from_secs(clock_offset.unsigned_abs())
+            } else {
+                now - Duration::from_secs(clock_offset.unsigned_abs())
+            };
+            if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(date)) {
+                resp.headers_mut().insert(hyper::header::DATE, v);
             }
             Ok(resp)
         }
@@ -1368,6 +1378,13 @@ fn admin(shared: &Shared, parts: &Parts, body: &[u8], rest: &[&str]) -> Reply {
             ok()
         }
         (&Method::GET, ["dialect"]) => Reply::json(200, json!(shared.lock().dialect)),
+        (&Method::POST, ["clock-offset"]) => match parse_body().map(|v| v["seconds"].as_i64()) {
+            Ok(Some(s)) => {
+                shared.lock().clock_offset_secs = s;
+                ok()
+            }
+            _ => bad("expected {\"seconds\": N}".into()),
+        },
         (&Method::POST | &Method::PUT, ["dialect"]) => {
             match parse_body().and_then(|v| {
                 serde_json::from_value::<crate::Dialect>(v).map_err(|e| format!("dialect: {e}"))
