@@ -1,8 +1,9 @@
 //! Exchange Online simulator: a real HTTP server on 127.0.0.1 serving the Microsoft identity
 //! platform token endpoint (`/{tenant}/oauth2/v2.0/token`) and the Exchange Online
 //! `InvokeCommand` REST endpoint (`/adminapi/beta/{tenant}/InvokeCommand`) exactly as
-//! `docs/exchange-wire-protocol.md` describes them, strict about every choice written there,
-//! with fault injection and readable state for tests.
+//! `docs/exchange-wire-protocol.md` describes them, with fault injection and readable state
+//! for tests. Where the document marks a detail as assumed, a [`Dialect`] chosen per test
+//! decides how the simulator answers, so it can disagree with the client.
 //!
 //! ```no_run
 //! use exo_simulator::{FaultRule, SimConfig, Simulator, Tenant};
