@@ -10,7 +10,7 @@ use exo_simulator::{SimConfig, Simulator, Tenant};
 
 const USAGE: &str = "usage: exo-simulator (--tenant FILE.json | --synthetic N) [--port N] \
                      [--latency-ms N] [--token-lifetime SECONDS] [--max-concurrent N] \
-                     [--dialect JSON]";
+                     [--dialect JSON] [--synthetic-certs DER_FILE]";
 
 fn main() -> ExitCode {
     match run() {
@@ -26,6 +26,7 @@ fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let mut tenant: Option<Tenant> = None;
     let mut config = SimConfig::default();
+    let mut certs: Option<Vec<u8>> = None;
     let number = |flag: &str, v: Option<String>| -> Result<u64, String> {
         v.as_deref()
             .and_then(|s| s.parse().ok())
@@ -54,6 +55,10 @@ fn run() -> Result<(), String> {
                 config.max_concurrent_requests =
                     Some(number("--max-concurrent", args.next())? as usize);
             }
+            "--synthetic-certs" => {
+                let path = args.next().ok_or(USAGE)?;
+                certs = Some(std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?);
+            }
             "--dialect" => {
                 let text = args.next().ok_or(USAGE)?;
                 config.dialect =
@@ -66,7 +71,14 @@ fn run() -> Result<(), String> {
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
-    let tenant = tenant.ok_or(USAGE)?;
+    let mut tenant = tenant.ok_or(USAGE)?;
+    if let Some(der) = certs {
+        // Every recipient holds one certificate: a tenant whose answers weigh what a
+        // real one's do (benchmarks).
+        for r in &mut tenant.recipients {
+            r.user_certificate = vec![der.clone()];
+        }
+    }
     let sim = Simulator::start(tenant, config).map_err(|e| format!("cannot start: {e}"))?;
     let line = serde_json::json!({
         "base_url": sim.base_url(),
