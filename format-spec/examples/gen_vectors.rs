@@ -361,12 +361,6 @@ fn fixture(root: &Path, rel: &str) -> Res<Vec<u8>> {
 type Person<'a> = (&'a str, &'a str, Vec<(Attribute, Vec<u8>)>, ObjectKind);
 
 fn build_bundle(root: &Path, with_entries: bool) -> Res<Vec<u8>> {
-    let now = ts(NOW).unix();
-    let issuers = vec![TrustedIssuer::from_der(&fixture(
-        root,
-        "ca/issuing-ca.der",
-    )?)?];
-    let mut w = BundleWriter::new(Cursor::new(Vec::new()), Cursor::new(Vec::new()))?;
     let people: Vec<Person<'_>> = if with_entries {
         vec![
             (
@@ -403,6 +397,17 @@ fn build_bundle(root: &Path, with_entries: bool) -> Res<Vec<u8>> {
     } else {
         Vec::new()
     };
+    build_from(root, people)
+}
+
+/// A bundle of `people`, written by the library's writer as the exporter would.
+fn build_from(root: &Path, people: Vec<Person<'_>>) -> Res<Vec<u8>> {
+    let now = ts(NOW).unix();
+    let issuers = vec![TrustedIssuer::from_der(&fixture(
+        root,
+        "ca/issuing-ca.der",
+    )?)?];
+    let mut w = BundleWriter::new(Cursor::new(Vec::new()), Cursor::new(Vec::new()))?;
     for (i, (who, name, values, kind)) in people.into_iter().enumerate() {
         let mail = format!("{who}@contoso.test");
         let mut entry = Entry {
@@ -1460,6 +1465,204 @@ fn generate(root: &Path, out: &Path) -> Res<()> {
             &ms,
             &e,
         );
+    }
+
+    // --- 16 withheld private keys, PKCS#7 without certificates, RFC 5280 reasons, serials ----
+    {
+        let mallory = |values: Vec<(Attribute, Vec<u8>)>| -> Vec<Person<'static>> {
+            vec![("mallory", "Mallory Mole", values, ObjectKind::User)]
+        };
+        let key = fixture(root, "hostile/key-pkcs8.pem")?;
+        let alice = fixture(root, "certs/alice.der")?;
+        let withheld = build_from(
+            root,
+            mallory(vec![
+                (Attribute::UserCertificate, alice.clone()),
+                (Attribute::UserCertificate, key.clone()),
+                (
+                    Attribute::UserSmimeCertificate,
+                    fixture(root, "hostile/key-pkcs12.pfx")?,
+                ),
+            ]),
+        )?;
+        g.push(
+            "withheld-private-key",
+            "success",
+            "two values holding private keys (PEM PKCS#8, PKCS#12) recorded as withheld: no file, only length and SHA-256",
+            withheld.clone(),
+        );
+        let wm = split(&withheld);
+        let edit = |g: &mut Gen, name: &str, expect: &str, comment: &str, from: &str, to: &str| {
+            let mut ms = wm.clone();
+            replace(&mut member(&mut ms, layout::ENTRIES_JSONL).data, from, to);
+            rehash(&mut ms, true);
+            g.push_members(name, expect, comment, &ms, &Emit::default());
+        };
+        let w = format!(
+            "{{\"length\":{},\"sha256\":\"{}\"}}",
+            key.len(),
+            Sha256::digest(&key).to_hex()
+        );
+        edit(
+            &mut g,
+            "withheld-with-file",
+            "content",
+            "a withheld value that names a value file",
+            "\"file\":null,\"container\":\"withheld-private-key\"",
+            "\"file\":\"data/values/00000001.bin\",\"container\":\"withheld-private-key\"",
+        );
+        edit(
+            &mut g,
+            "withheld-without-record",
+            "content",
+            "container withheld-private-key without its withheld member",
+            &format!(",\"withheld\":{w}"),
+            "",
+        );
+        edit(
+            &mut g,
+            "withheld-length-zero",
+            "content",
+            "a withheld record of length 0",
+            &format!("\"length\":{}", key.len()),
+            "\"length\":0",
+        );
+        edit(
+            &mut g,
+            "withheld-other-container",
+            "content",
+            "a withheld record on a value recorded as unparseable",
+            "\"file\":null,\"container\":\"withheld-private-key\"",
+            "\"file\":null,\"container\":\"unparseable\"",
+        );
+        edit(
+            &mut g,
+            "withheld-record-on-a-certificate",
+            "content",
+            "a certificate value that also carries a withheld member",
+            "]},{\"attribute\":\"userCertificate\",\"file\":null",
+            &format!("],\"withheld\":{w}}},{{\"attribute\":\"userCertificate\",\"file\":null"),
+        );
+        edit(
+            &mut g,
+            "withheld-record-null",
+            "content",
+            "a certificate value with \"withheld\":null (absent members are not written as null)",
+            "]},{\"attribute\":\"userCertificate\",\"file\":null",
+            "],\"withheld\":null},{\"attribute\":\"userCertificate\",\"file\":null",
+        );
+
+        g.push(
+            "pkcs7-without-certificates",
+            "success",
+            "a valid PKCS#7 SignedData holding no certificate: container pkcs7, no certificates, not counted as unparseable; review reason no-certificate",
+            build_from(
+                root,
+                mallory(vec![(
+                    Attribute::UserSmimeCertificate,
+                    fixture(root, "smime/no-certificates.p7b")?,
+                )]),
+            )?,
+        );
+        let p7 = split(&build_from(
+            root,
+            mallory(vec![(
+                Attribute::UserSmimeCertificate,
+                fixture(root, "smime/no-certificates.p7b")?,
+            )]),
+        )?);
+        {
+            let mut ms = p7.clone();
+            replace(
+                &mut member(&mut ms, layout::BUNDLE_JSON).data,
+                "\"unparseable_values\":0",
+                "\"unparseable_values\":1",
+            );
+            rehash(&mut ms, false);
+            g.push_members(
+                "pkcs7-without-certificates-counted-unparseable",
+                "content",
+                "bundle.json counts a certificate-less PKCS#7 as unparseable",
+                &ms,
+                &Emit::default(),
+            );
+        }
+        {
+            let mut ms = p7;
+            replace(
+                &mut member(&mut ms, layout::ENTRIES_JSONL).data,
+                "\"container\":\"pkcs7\"",
+                "\"container\":\"unparseable\"",
+            );
+            rehash(&mut ms, true);
+            g.push_members(
+                "pkcs7-without-certificates-recorded-unparseable",
+                "content",
+                "a certificate-less PKCS#7 recorded as unparseable",
+                &ms,
+                &Emit::default(),
+            );
+        }
+
+        for (name, file, comment) in [
+            (
+                "critical-unknown-extension",
+                "hostile/critical-unknown-extension.der",
+                "a certificate with an unrecognised critical extension, classified unusable (unsupported-critical-extension)",
+            ),
+            (
+                "signature-algorithm-mismatch",
+                "hostile/signature-algorithm-mismatch.der",
+                "a certificate whose outer signatureAlgorithm differs from the TBS one, classified unusable (signature-algorithm-mismatch)",
+            ),
+            (
+                "negative-serial",
+                "hostile/negative-serial.der",
+                "a certificate with serial -0x2A, recorded as \"-2a\"",
+            ),
+            (
+                "twenty-octet-serial",
+                "hostile/twenty-octet-serial.der",
+                "a certificate with a 20-octet serial",
+            ),
+            (
+                "high-bit-serial",
+                "hostile/high-bit-serial.der",
+                "serial 0x80 (DER 00 80): recorded as \"80\", no leading zero",
+            ),
+        ] {
+            g.push(
+                name,
+                "success",
+                comment,
+                build_from(
+                    root,
+                    mallory(vec![(Attribute::UserCertificate, fixture(root, file)?)]),
+                )?,
+            );
+        }
+        let neg = split(&build_from(
+            root,
+            mallory(vec![(
+                Attribute::UserCertificate,
+                fixture(root, "hostile/negative-serial.der")?,
+            )]),
+        )?);
+        let mut ms = neg;
+        replace(
+            &mut member(&mut ms, layout::ENTRIES_JSONL).data,
+            "\"serial\":\"-2a\"",
+            "\"serial\":\"d6\"",
+        );
+        rehash(&mut ms, true);
+        g.push_members(
+            "negative-serial-as-octets",
+            "content",
+            "serial -0x2A recorded as its two's-complement octets (d6), which read as another number",
+            &ms,
+            &Emit::default(),
+        );
+        let _ = alice;
     }
 
     // Write.

@@ -60,7 +60,7 @@ impl CanonicalJson for Value {
         out.extend_from_slice(b"{\"attribute\":");
         string(out, self.attribute.as_str());
         out.extend_from_slice(b",\"file\":");
-        string(out, &self.file);
+        opt_string(out, self.file.as_deref());
         out.extend_from_slice(b",\"container\":");
         string(out, &self.container);
         out.extend_from_slice(b",\"certificates\":[");
@@ -70,7 +70,15 @@ impl CanonicalJson for Value {
             }
             cert.write_json(out);
         }
-        out.extend_from_slice(b"]}");
+        out.push(b']');
+        if let Some(w) = &self.withheld {
+            out.extend_from_slice(b",\"withheld\":{\"length\":");
+            out.extend_from_slice(itoa::Buffer::new().format(w.length).as_bytes());
+            out.extend_from_slice(b",\"sha256\":\"");
+            crate::hex::push_lower(out, w.sha256.as_bytes());
+            out.extend_from_slice(b"\"}");
+        }
+        out.push(b'}');
     }
 }
 
@@ -271,8 +279,12 @@ mod tests {
                             } else {
                                 Attribute::UserSmimeCertificate
                             },
-                            file: s.clone(),
+                            file: (v != 1).then(|| s.clone()),
                             container: s.clone(),
+                            withheld: (v == 1).then(|| crate::model::Withheld {
+                                length: u64::from(n),
+                                sha256: Sha256::digest(s.as_bytes()),
+                            }),
                             certificates: (0..values as u32)
                                 .map(|c| cert(s, n * 7 + c + u32::MAX / 2 * c))
                                 .collect(),

@@ -24,6 +24,7 @@ pub mod model;
 pub mod replay;
 pub mod review_csv;
 pub mod signature;
+pub mod text;
 mod timestamp;
 pub mod trusted_comment;
 mod verify;

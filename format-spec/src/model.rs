@@ -177,18 +177,46 @@ impl Entry {
     }
 }
 
-/// One attribute value: its raw bytes live in `file`.
+/// One attribute value: its raw bytes live in `file`, unless they were
+/// withheld (SPEC.md §6.2: private key material never enters a bundle).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Value {
     /// The attribute the value came from.
     pub attribute: Attribute,
-    /// The payload file holding the raw bytes, `data/values/NNNNNNNN.bin`.
-    pub file: String,
-    /// How the bytes decode: `x509`, `pkcs7` or `unparseable`.
+    /// The payload file holding the raw bytes, `data/values/NNNNNNNN.bin`;
+    /// `None` for a withheld value (and before the writer assigns it).
+    pub file: Option<String>,
+    /// How the bytes decode: `x509`, `pkcs7` or `unparseable`; or
+    /// [`WITHHELD_PRIVATE_KEY`].
     pub container: String,
     /// The certificates found in the value, in the order they appear.
     pub certificates: Vec<CertRecord>,
+    /// What is recorded of a withheld value instead of its bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<Withheld>,
+}
+
+/// The container of a value the exporter withheld because it holds private
+/// key material (SPEC.md §6.2).
+pub const WITHHELD_PRIVATE_KEY: &str = "withheld-private-key";
+
+/// The record of a withheld value: enough for an auditor to know it existed
+/// and to recognise it, nothing of its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withheld {
+    /// Its length in bytes.
+    pub length: u64,
+    /// SHA-256 of its bytes.
+    pub sha256: Sha256,
+}
+
+impl Value {
+    /// Whether the value's bytes were withheld (they are in no file).
+    pub fn is_withheld(&self) -> bool {
+        self.withheld.is_some()
+    }
 }
 
 /// What the exporter recorded about one certificate (SPEC.md §6.3). Every
@@ -307,15 +335,33 @@ impl CertRecord {
 /// Decodes a raw attribute value and describes it, classifying each
 /// certificate with `classify` (which receives the value and the certificate).
 /// The `file` member is left empty; the writer assigns it.
+///
+/// A value holding private key material
+/// ([`crate::cert::find_private_key_material`]) is described as withheld:
+/// only its length and SHA-256 are kept, and a writer given this description
+/// writes none of its bytes.
 pub fn describe_value(
     attribute: Attribute,
     bytes: &[u8],
     mut classify: impl FnMut(&[u8], &crate::cert::CertInfo) -> crate::cert::Classification,
 ) -> Value {
+    if crate::cert::find_private_key_material(bytes).is_some() {
+        return Value {
+            attribute,
+            file: None,
+            container: WITHHELD_PRIVATE_KEY.to_owned(),
+            certificates: Vec::new(),
+            withheld: Some(Withheld {
+                length: bytes.len() as u64,
+                sha256: Sha256::digest(bytes),
+            }),
+        };
+    }
     let decoded = crate::cert::decode_value(bytes);
     Value {
         attribute,
-        file: String::new(),
+        file: None,
+        withheld: None,
         container: decoded.container.as_str().to_owned(),
         certificates: decoded
             .certificates

@@ -102,6 +102,17 @@ fn joined<'a, S: AsRef<str> + 'a>(
     scratch
 }
 
+/// The `reasons` of the one row of a value without certificates (SPEC.md §6.5).
+fn certificate_less_reason(container: &str) -> &'static str {
+    if container == crate::model::WITHHELD_PRIVATE_KEY {
+        "withheld-private-key"
+    } else if container == crate::cert::Container::Pkcs7.as_str() {
+        "no-certificate"
+    } else {
+        "unparseable"
+    }
+}
+
 /// The rows for entry number `index` (1-based).
 ///
 /// Rows are written straight into `out`: the columns every row of a value
@@ -132,7 +143,7 @@ pub fn entry_rows(out: &mut Vec<u8>, index: u64, entry: &Entry) {
         let shared_start = out.len();
         for field in ident.into_iter().chain([
             value.attribute.as_str(),
-            value.file.as_str(),
+            value.file.as_deref().unwrap_or(""),
             value.container.as_str(),
         ]) {
             cell(out, field, false);
@@ -144,7 +155,7 @@ pub fn entry_rows(out: &mut Vec<u8>, index: u64, entry: &Entry) {
                 cell(out, "", false);
             }
             cell(out, "unusable", false);
-            cell(out, "unparseable", true);
+            cell(out, certificate_less_reason(&value.container), true);
         }
         for (i, c) in value.certificates.iter().enumerate() {
             if i > 0 {
@@ -220,7 +231,8 @@ mod tests {
             values: vec![
                 Value {
                     attribute: Attribute::UserSmimeCertificate,
-                    file: "data/values/00000007.bin".to_owned(),
+                    file: Some("data/values/00000007.bin".to_owned()),
+                    withheld: None,
                     container: "pkcs7".to_owned(),
                     certificates: vec![
                         record(1, "CN=One", Some(&["digitalSignature", "keyEncipherment"])),
@@ -229,7 +241,8 @@ mod tests {
                 },
                 Value {
                     attribute: Attribute::UserCertificate,
-                    file: "data/values/00000008.bin".to_owned(),
+                    file: Some("data/values/00000008.bin".to_owned()),
+                    withheld: None,
                     container: "unparseable".to_owned(),
                     certificates: Vec::new(),
                 },

@@ -15,7 +15,7 @@ use crate::ids::{Role, Sha256};
 use crate::keys::{KeyId, PublicKey};
 use crate::layout;
 use crate::limits::Limits;
-use crate::model::{BundleHeader, Counts, Entry, FORMAT_NAME, FORMAT_VERSION};
+use crate::model::{self, BundleHeader, Counts, Entry, FORMAT_NAME, FORMAT_VERSION};
 use crate::replay::{self, ReplayRules, SourceState};
 use crate::review_csv;
 use crate::signature::SignatureFile;
@@ -810,33 +810,73 @@ fn check_entry(
     }
     let mut counts = Counts::default();
     let mut files = Vec::with_capacity(entry.values.len());
-    for v in &entry.values {
-        let num = v
-            .file
+    for (position, v) in entry.values.iter().enumerate() {
+        if let Some(w) = &v.withheld {
+            // A withheld value (SPEC.md §6.2): no file, no certificates; its
+            // length and hash are the exporter's word (there are no bytes to check).
+            if v.container != model::WITHHELD_PRIVATE_KEY
+                || v.file.is_some()
+                || !v.certificates.is_empty()
+            {
+                return Err(err!(
+                    Content,
+                    "{}: value {} is withheld, so it must have container {}, file null and no certificates",
+                    who(),
+                    position + 1,
+                    model::WITHHELD_PRIVATE_KEY
+                ));
+            }
+            if w.length == 0 {
+                return Err(err!(
+                    Content,
+                    "{}: withheld value {} has length 0",
+                    who(),
+                    position + 1
+                ));
+            }
+            counts.values += 1;
+            continue;
+        }
+        if v.container == model::WITHHELD_PRIVATE_KEY {
+            return Err(err!(
+                Content,
+                "{}: value {} has container {} but no withheld record",
+                who(),
+                position + 1,
+                model::WITHHELD_PRIVATE_KEY
+            ));
+        }
+        let file = v.file.as_deref().ok_or_else(|| {
+            err!(
+                Content,
+                "{}: value {} names no value file",
+                who(),
+                position + 1
+            )
+        })?;
+        let num = file
             .strip_prefix(layout::VALUES_DIR)
             .and_then(|r| r.strip_suffix(".bin"))
-            .filter(|_| layout::is_allowed_name(&v.file))
+            .filter(|_| layout::is_allowed_name(file))
             .and_then(|d| d.parse::<u64>().ok())
             .ok_or_else(|| {
                 err!(
                     Content,
-                    "{}: value file {:?} is not a value file name",
-                    who(),
-                    v.file
+                    "{}: value file {file:?} is not a value file name",
+                    who()
                 )
             })?;
         let (raw, digest) = usize::try_from(num - 1)
             .ok()
             .and_then(|i| Some((values.get(i)?, *digests.get(i)?)))
             .map(|(r, d)| (&bytes[r.clone()], d))
-            .ok_or_else(|| err!(FileSet, "{}: value file {} does not exist", who(), v.file))?;
+            .ok_or_else(|| err!(FileSet, "{}: value file {file} does not exist", who()))?;
         files.push(num);
         if let Some(what) = cert::find_private_key_material(raw) {
             return Err(err!(
                 PrivateKey,
-                "{}: {} holds private key material ({what})",
-                who(),
-                v.file
+                "{}: {file} holds private key material ({what})",
+                who()
             ));
         }
         let decoded = cert::decode_value_hashed(raw, digest);
@@ -845,7 +885,7 @@ fn check_entry(
                 Content,
                 "{}: {} is recorded as {} but decodes as {}",
                 who(),
-                v.file,
+                file,
                 v.container,
                 decoded.container.as_str()
             ));
@@ -855,19 +895,19 @@ fn check_entry(
                 Content,
                 "{}: {} records {} certificates, the value holds {}",
                 who(),
-                v.file,
+                file,
                 v.certificates.len(),
                 decoded.certificates.len()
             ));
         }
         counts.values += 1;
-        if decoded.certificates.is_empty() {
+        if decoded.container == cert::Container::Unparseable {
             counts.unparseable_values += 1;
         }
         for (rec, info) in v.certificates.iter().zip(&decoded.certificates) {
             for name in &rec.rfc822_names {
                 check_text(name, || {
-                    format!("{}: {} certificate rfc822Name", who(), v.file)
+                    format!("{}: {} certificate rfc822Name", who(), file)
                 })?;
             }
             if !rec.describes(info) {
@@ -875,7 +915,7 @@ fn check_entry(
                     Content,
                     "{}: {} certificate {}: recorded description differs from the certificate",
                     who(),
-                    v.file,
+                    file,
                     rec.sha256
                 ));
             }
@@ -884,7 +924,7 @@ fn check_entry(
                     Content,
                     "{}: {} certificate {}: {m}",
                     who(),
-                    v.file,
+                    file,
                     rec.sha256
                 )
             })?;
@@ -940,7 +980,7 @@ pub struct VerifiedBundle {
 pub struct VerifiedEntry<'a> {
     /// The entry as recorded.
     pub entry: Entry,
-    /// `values[i]` holds the bytes of `entry.values[i]`.
+    /// `values[i]` holds the bytes of `entry.values[i]` (empty for a withheld value).
     pub values: Vec<&'a [u8]>,
 }
 
@@ -987,7 +1027,11 @@ impl VerifiedBundle {
                 .values
                 .iter()
                 .map(|v| {
-                    let n: usize = v.file.get(12..20)?.parse().ok()?;
+                    // A withheld value has no bytes in the bundle.
+                    let Some(file) = &v.file else {
+                        return Some(&[][..]);
+                    };
+                    let n: usize = file.get(12..20)?.parse().ok()?;
                     let r = self.value_ranges.get(n.checked_sub(1)?)?;
                     Some(&self.bytes[r.clone()])
                 })

@@ -177,6 +177,8 @@ pub struct BundleWriter<
     /// One entry's JSON line or review rows, reused from entry to entry.
     line: Vec<u8>,
     counts: Counts,
+    /// Value files written (withheld values have none).
+    files: u64,
     payload_bytes: u64,
     written: u64,
 }
@@ -215,6 +217,7 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
             manifest: Vec::new(),
             line: Vec::new(),
             counts: Counts::default(),
+            files: 0,
             payload_bytes: 0,
             written: 0,
         };
@@ -234,8 +237,9 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
         self.zip.member(name, data).map_err(io_err(name))
     }
 
-    /// Adds one entry. `raw_values[i]` holds the bytes of `entry.values[i]`;
-    /// the writer assigns the value file names. Metadata is not re-derived
+    /// Adds one entry. `raw_values[i]` holds the bytes of `entry.values[i]`
+    /// (ignored, and never written, for a withheld value: pass `&[]`); the
+    /// writer assigns the value file names. Metadata is not re-derived
     /// here: build each [`crate::model::Value`] with [`crate::describe_value`].
     /// (A value that is one bare certificate has that certificate's SHA-256
     /// thumbprint as its manifest digest, without hashing the bytes again; a
@@ -259,11 +263,17 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
             ));
         }
         for (value, raw) in entry.values.iter_mut().zip(raw_values) {
-            if self.counts.values >= layout::MAX_VALUES {
-                return Err(err!(Write, "more than {} values", layout::MAX_VALUES));
-            }
             self.counts.values += 1;
-            let name = layout::value_file_name(self.counts.values);
+            if value.is_withheld() {
+                // Private key material: its bytes go nowhere (SPEC.md §6.2).
+                value.file = None;
+                continue;
+            }
+            if self.files >= layout::MAX_VALUES {
+                return Err(err!(Write, "more than {} value files", layout::MAX_VALUES));
+            }
+            self.files += 1;
+            let name = layout::value_file_name(self.files);
             let digest = match bare_certificate_sha256(value) {
                 Some(digest) => {
                     self.write_member(&name, raw)?;
@@ -273,8 +283,8 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
             };
             layout::manifest_line(&mut self.manifest, &digest, &name);
             self.payload_bytes += raw.len() as u64;
-            value.file = name;
-            if value.certificates.is_empty() {
+            value.file = Some(name);
+            if value.container == crate::cert::Container::Unparseable.as_str() {
                 self.counts.unparseable_values += 1;
             }
             for cert in &value.certificates {
@@ -355,7 +365,7 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
         layout::manifest_line(&mut manifest, &json_digest, layout::BUNDLE_JSON);
         let manifest_digest = self.member(layout::MANIFEST, &manifest)?;
 
-        let payload_files = self.counts.values + 3;
+        let payload_files = self.files + 3;
         let bag_info = layout::bag_info(&header, self.payload_bytes, payload_files);
         let bag_info_digest = self.member(layout::BAG_INFO_TXT, bag_info.as_bytes())?;
 

@@ -205,7 +205,7 @@ fn write_bundle<W: Write + Seek, S: std::io::Read + Write + Seek>(
         let mut e = input.entry.clone();
         for v in &mut e.values {
             n += 1;
-            v.file = layout::value_file_name(n);
+            v.file = Some(layout::value_file_name(n));
         }
         expected.push(e);
     }
@@ -365,9 +365,10 @@ fn golden_input() -> Vec<Input> {
             .iter()
             .map(|_| Value {
                 attribute: Attribute::UserCertificate,
-                file: String::new(),
+                file: None,
                 container: "unparseable".into(),
                 certificates: Vec::new(),
+                withheld: None,
             })
             .collect();
         Input {
@@ -538,9 +539,10 @@ fn zip64_bundle_with_70000_values_round_trips_and_reads_with_zip_crate_and_unzip
             v[0] = b'G';
             input.entry.values.push(Value {
                 attribute: Attribute::UserCertificate,
-                file: String::new(),
+                file: None,
                 container: "unparseable".into(),
                 certificates: Vec::new(),
+                withheld: None,
             });
             input.raw.push(v);
         }

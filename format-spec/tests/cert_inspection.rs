@@ -300,7 +300,9 @@ mod cert_inspection {
                 "no-matching-address",
                 "untrusted-issuer",
                 "ca-certificate",
-                "no-usable-key-usage"
+                "no-usable-key-usage",
+                "unsupported-critical-extension",
+                "signature-algorithm-mismatch"
             ]
         );
         for r in Reason::ALL {

@@ -132,6 +132,11 @@ fn every_vector_gives_exactly_its_expected_outcome() {
         if got == "success" {
             successes += 1;
         }
+        if std::env::var_os("CERTFERRY_VECTOR_MESSAGES").is_some() {
+            if let Err(e) = &outcome {
+                eprintln!("{name}: {e}");
+            }
+        }
         if got != case.expect {
             let detail = outcome.err().map(|e| e.to_string()).unwrap_or_default();
             failures.push(format!(

@@ -196,11 +196,17 @@ pub enum Reason {
     /// keyEncipherment or keyAgreement) nor signing (digitalSignature or
     /// nonRepudiation).
     NoUsableKeyUsage,
+    /// `unsupported-critical-extension`: the certificate has a critical
+    /// extension outside RFC 5280 §4.2.1 and §4.2.2 (RFC 5280 §4.2: it MUST be rejected).
+    UnsupportedCriticalExtension,
+    /// `signature-algorithm-mismatch`: the outer signatureAlgorithm differs
+    /// from tbsCertificate.signature (RFC 5280 §4.1.1.2).
+    SignatureAlgorithmMismatch,
 }
 
 impl Reason {
     /// All reasons, in listing order.
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 9] = [
         Self::Expired,
         Self::NotYetValid,
         Self::NoEmailProtection,
@@ -208,6 +214,8 @@ impl Reason {
         Self::UntrustedIssuer,
         Self::CaCertificate,
         Self::NoUsableKeyUsage,
+        Self::UnsupportedCriticalExtension,
+        Self::SignatureAlgorithmMismatch,
     ];
 
     /// The kebab-case name: `"expired"`, `"not-yet-valid"`,
@@ -222,6 +230,8 @@ impl Reason {
             Self::UntrustedIssuer => "untrusted-issuer",
             Self::CaCertificate => "ca-certificate",
             Self::NoUsableKeyUsage => "no-usable-key-usage",
+            Self::UnsupportedCriticalExtension => "unsupported-critical-extension",
+            Self::SignatureAlgorithmMismatch => "signature-algorithm-mismatch",
         }
     }
 
@@ -242,6 +252,12 @@ impl Reason {
             Self::CaCertificate => "The certificate is a CA certificate, not a user certificate.",
             Self::NoUsableKeyUsage => {
                 "The certificate's key usage allows neither encryption nor signing."
+            }
+            Self::UnsupportedCriticalExtension => {
+                "The certificate has a critical extension that is not recognised (RFC 5280 4.2: it must be rejected)."
+            }
+            Self::SignatureAlgorithmMismatch => {
+                "The certificate's outer signature algorithm differs from the one it signed (RFC 5280 4.1.1.2)."
             }
         }
     }
@@ -315,6 +331,9 @@ fn allows_signing(ku: &[KeyUsage]) -> bool {
 ///   encryption (RSA: keyEncipherment; EC: keyAgreement; other key types:
 ///   keyEncipherment or keyAgreement) nor signing (digitalSignature or
 ///   nonRepudiation).
+/// - `unsupported-critical-extension`: a critical extension not in
+///   [`super::inspect::RECOGNISED_EXTENSIONS`].
+/// - `signature-algorithm-mismatch`: the two signature AlgorithmIdentifiers differ.
 ///
 /// The class is `unusable` if there is any reason; otherwise `encryption` if
 /// keyUsage is absent or allows encryption; otherwise `signing-only`.
@@ -355,6 +374,12 @@ pub fn classify(value: &[u8], cert: &CertInfo, ctx: &ClassifyContext<'_>) -> Cla
     };
     if !enc && !sign {
         reasons.push(Reason::NoUsableKeyUsage);
+    }
+    if !cert.unrecognised_critical_extensions.is_empty() {
+        reasons.push(Reason::UnsupportedCriticalExtension);
+    }
+    if cert.signature_algorithms_differ {
+        reasons.push(Reason::SignatureAlgorithmMismatch);
     }
     reasons.sort();
     reasons.dedup();

@@ -165,9 +165,9 @@ pub struct CertInfo {
     pub subject: String,
     /// Issuer name, rendered like `subject`.
     pub issuer: String,
-    /// Lowercase hex of the serial number's big-endian octets without leading
-    /// zero octets; `"00"` for zero. (A negative serial, which RFC 5280
-    /// forbids, shows its two's-complement octets.)
+    /// Lowercase hex of the serial number's magnitude, big-endian, without
+    /// leading zero octets; `"00"` for zero; a negative serial (which RFC 5280
+    /// forbids, but which exists) is its magnitude after `-` (SPEC.md §6.3).
     pub serial: String,
     /// notBefore, Unix seconds (UTC).
     pub not_before: i64,
@@ -187,6 +187,63 @@ pub struct CertInfo {
     pub rfc822_names: Vec<String>,
     /// basicConstraints cA is true.
     pub is_ca: bool,
+    /// The OIDs of critical extensions this implementation does not recognise
+    /// (RFC 5280 §4.2: such a certificate MUST be rejected). Not recorded in a
+    /// bundle; it feeds the classification.
+    pub unrecognised_critical_extensions: Vec<String>,
+    /// The outer `signatureAlgorithm` differs from `tbsCertificate.signature`
+    /// (RFC 5280 §4.1.1.2: they MUST be the same). Not recorded; it feeds the
+    /// classification.
+    pub signature_algorithms_differ: bool,
+}
+
+/// The extensions of RFC 5280 §4.2.1 and §4.2.2, which a certificate may mark
+/// critical without being refused (SPEC.md §6.4 `unsupported-critical-extension`).
+pub const RECOGNISED_EXTENSIONS: &[&str] = &[
+    "2.5.29.35",          // authorityKeyIdentifier
+    "2.5.29.14",          // subjectKeyIdentifier
+    "2.5.29.15",          // keyUsage
+    "2.5.29.32",          // certificatePolicies
+    "2.5.29.33",          // policyMappings
+    "2.5.29.17",          // subjectAltName
+    "2.5.29.18",          // issuerAltName
+    "2.5.29.9",           // subjectDirectoryAttributes
+    "2.5.29.19",          // basicConstraints
+    "2.5.29.30",          // nameConstraints
+    "2.5.29.36",          // policyConstraints
+    "2.5.29.37",          // extKeyUsage
+    "2.5.29.31",          // cRLDistributionPoints
+    "2.5.29.54",          // inhibitAnyPolicy
+    "2.5.29.46",          // freshestCRL
+    "1.3.6.1.5.5.7.1.1",  // authorityInfoAccess
+    "1.3.6.1.5.5.7.1.11", // subjectInfoAccess
+];
+
+/// Whether the certificate's two signature AlgorithmIdentifiers are the same
+/// bytes: `Certificate ::= SEQUENCE { tbs SEQUENCE { [0] version?, serial,
+/// signature AlgorithmIdentifier, ... }, signatureAlgorithm, signatureValue }`.
+fn signature_algorithms_equal(der: &[u8]) -> bool {
+    let raw = |t: &ber::Tlv| der.get(t.start..t.content_end);
+    let Ok(cert) = ber::read(der, 0, der.len(), 0) else {
+        return false;
+    };
+    let mut top = ber::children(der, &cert, 0);
+    let (Some(Ok(tbs)), Some(Ok(outer))) = (top.next(), top.next()) else {
+        return false;
+    };
+    let mut fields = ber::children(der, &tbs, 0);
+    let mut inner = None;
+    for f in fields.by_ref().take(3) {
+        let Ok(f) = f else { return false };
+        if f.is(ber::UNIVERSAL, true, ber::TAG_SEQUENCE) {
+            inner = Some(f);
+            break;
+        }
+    }
+    match inner {
+        Some(inner) => raw(&inner).is_some() && raw(&inner) == raw(&outer),
+        None => false,
+    }
 }
 
 impl CertInfo {
@@ -284,7 +341,16 @@ pub(crate) fn inspect(
 
     let (key_type, key_bits) = key_type_and_bits(cert.public_key());
     let validity = cert.validity();
+    let unrecognised_critical_extensions = cert
+        .extensions()
+        .iter()
+        .filter(|e| e.critical)
+        .map(|e| e.oid.to_id_string())
+        .filter(|oid| !RECOGNISED_EXTENSIONS.contains(&oid.as_str()))
+        .collect();
     Ok(CertInfo {
+        unrecognised_critical_extensions,
+        signature_algorithms_differ: !signature_algorithms_equal(der),
         der_range: range,
         sha256,
         sha1,
@@ -316,13 +382,34 @@ fn eku_oids(value: &[u8]) -> std::result::Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// SPEC.md §6.3 `serial`: the magnitude of the DER INTEGER content `raw` in
+/// lowercase hex without leading zero octets (`00` for zero), after `-` when
+/// it is negative (two's complement, high bit of the first octet set).
 fn serial_hex(raw: &[u8]) -> String {
-    let start = raw.iter().position(|&b| b != 0).unwrap_or(raw.len());
-    let mag = raw.get(start..).unwrap_or(&[]);
-    if mag.is_empty() {
-        "00".to_owned()
+    let negative = raw.first().is_some_and(|b| b & 0x80 != 0);
+    let magnitude: Vec<u8> = if negative {
+        // Two's complement: invert every octet, then add one.
+        let mut m: Vec<u8> = raw.iter().map(|b| !b).collect();
+        for b in m.iter_mut().rev() {
+            let (v, carry) = b.overflowing_add(1);
+            *b = v;
+            if !carry {
+                break;
+            }
+        }
+        m
     } else {
-        crate::hex::encode_lower(mag)
+        raw.to_vec()
+    };
+    let start = magnitude
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(magnitude.len());
+    let mag = &magnitude[start..];
+    match (mag.is_empty(), negative) {
+        (true, _) => "00".to_owned(),
+        (false, true) => format!("-{}", crate::hex::encode_lower(mag)),
+        (false, false) => crate::hex::encode_lower(mag),
     }
 }
 
@@ -413,6 +500,13 @@ mod tests {
         assert_eq!(serial_hex(&[]), "00");
         assert_eq!(serial_hex(&[0]), "00");
         assert_eq!(serial_hex(&[0, 0x80, 1]), "8001");
+        // Negative serials keep their sign (two's complement magnitude).
+        assert_eq!(serial_hex(&[0xd6]), "-2a");
+        assert_eq!(serial_hex(&[0xff]), "-01");
+        assert_eq!(serial_hex(&[0x80]), "-80");
+        assert_eq!(serial_hex(&[0xff, 0x00]), "-0100");
+        assert_eq!(serial_hex(&[0x80, 0x00]), "-8000");
+        assert_eq!(serial_hex(&[0x7f; 20]), "7f".repeat(20));
         assert_eq!(uint_bits(&[0, 0x80, 0]), 16);
         assert_eq!(uint_bits(&[0x01, 0]), 9);
         assert_eq!(uint_bits(&[0, 0]), 0);

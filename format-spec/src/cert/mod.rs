@@ -27,7 +27,7 @@ use x509_parser::prelude::FromDer;
 
 pub use classify::{classify, CertClass, Classification, ClassifyContext, Reason, TrustedIssuer};
 pub use cms::MAX_CERTIFICATES;
-pub use inspect::{CertInfo, KeyType, KeyUsage, EKU_EMAIL_PROTECTION};
+pub use inspect::{CertInfo, KeyType, KeyUsage, EKU_EMAIL_PROTECTION, RECOGNISED_EXTENSIONS};
 pub use private_key::find_private_key_material;
 
 use crate::{err, Error, Result, Sha256};
