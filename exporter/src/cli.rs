@@ -10,8 +10,10 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "certferry-export", version, about, long_about = None)]
 #[command(
-    after_help = "Exit codes: 0 success, 2 usage error, 3 directory error (connection, TLS, bind, search, LDIF), \
-4 key error (unreadable key, wrong password), 5 output or state error, 130 interrupted.\n\
+    after_help = "Exit codes: 0 success, 1 the bundle was written but private keys found in the directory were \
+withheld from it (a security finding: the objects are named on standard error), 2 usage error, \
+3 directory error (connection, TLS, bind, search, LDIF), 4 key error (unreadable key, wrong password), \
+5 output or state error, 130 interrupted (Ctrl-C, SIGTERM, SIGHUP).\n\
 Passwords are never accepted on the command line: use a file, an environment variable or the prompt."
 )]
 pub struct Cli {

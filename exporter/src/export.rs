@@ -61,8 +61,43 @@ pub struct Summary {
     pub skipped: u64,
     /// Values left out by `--only-usable`.
     pub values_left_out: u64,
-    /// Things an administrator should look at.
-    pub warnings: Vec<String>,
+    /// Private key material found in the directory: withheld from the bundle
+    /// (recorded by length and SHA-256 only). Each is a security finding on the
+    /// isolated side: the object must be cleaned.
+    pub private_keys: Vec<PrivateKeyFinding>,
+    /// Things an administrator should look at, every one (the terminal shows
+    /// them grouped by kind).
+    pub warnings: Vec<Warning>,
+}
+
+/// A value withheld because it holds private key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrivateKeyFinding {
+    /// The object (UPN, mail, sAMAccountName or DN).
+    pub entry: String,
+    /// Its DN.
+    pub dn: String,
+    /// The attribute.
+    pub attribute: &'static str,
+    /// Which of the attribute's values (from 1).
+    pub position: usize,
+    /// What was found (`PEM RSA private key (RSA PRIVATE KEY)`, `PKCS#12 PFX`, …).
+    pub what: &'static str,
+    /// Its length in bytes.
+    pub length: u64,
+    /// Its SHA-256.
+    pub sha256: String,
+}
+
+/// One thing an administrator should look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// A stable kind: `too-many-values`, `unparseable-value`, `pkcs7-without-certificates`.
+    pub kind: &'static str,
+    /// The object it is about.
+    pub entry: String,
+    /// The sentence.
+    pub text: String,
 }
 
 /// Why an export failed.
@@ -252,14 +287,18 @@ fn classify_one(
         summary.skipped += 1;
         return Ok(Item::Skipped);
     }
-    for attr in [Attribute::UserCertificate, Attribute::UserSmimeCertificate] {
+    for attr in Attribute::ALL {
         let n = values.iter().filter(|(a, _)| *a == attr).count();
         if n > ENTRA_MAX_VALUES {
-            summary.warnings.push(format!(
-                "{}: {n} {} values; Entra Connect syncs at most {ENTRA_MAX_VALUES}",
-                entry.label(),
-                attr.as_str()
-            ));
+            summary.warnings.push(Warning {
+                kind: "too-many-values",
+                entry: entry.label().to_owned(),
+                text: format!(
+                    "{}: {n} {} values; Entra Connect syncs at most {ENTRA_MAX_VALUES}",
+                    entry.label(),
+                    attr.as_str()
+                ),
+            });
         }
     }
     let addresses = entry.smtp_addresses();
@@ -269,21 +308,58 @@ fn classify_one(
         trusted_issuers: settings.trusted_issuers.as_deref(),
     };
     let mut raws: Vec<Vec<u8>> = Vec::with_capacity(values.len());
-    for (i, (attr, bytes)) in values.into_iter().enumerate() {
+    let mut position: std::collections::BTreeMap<Attribute, usize> = Default::default();
+    for (attr, bytes) in values {
+        let pos = {
+            let p = position.entry(attr).or_default();
+            *p += 1;
+            *p
+        };
         let value = describe_value(attr, &bytes, |v, c| cert::classify(v, c, &ctx));
+        if let Some(w) = &value.withheld {
+            // Private key material: only its record goes on; the bytes are dropped
+            // here and reach no file, spool, log or message.
+            summary.private_keys.push(PrivateKeyFinding {
+                entry: entry.label().to_owned(),
+                dn: entry.dn.clone(),
+                attribute: attr.as_str(),
+                position: pos,
+                what: cert::find_private_key_material(&bytes).unwrap_or("private key material"),
+                length: w.length,
+                sha256: w.sha256.to_hex(),
+            });
+            drop(bytes);
+            entry.values.push(value);
+            raws.push(Vec::new());
+            continue;
+        }
         if value.certificates.is_empty() {
-            summary.warnings.push(format!(
-                "{}: {} value {} is neither a certificate nor a PKCS#7 blob ({} bytes){}",
-                entry.label(),
-                attr.as_str(),
-                i + 1,
-                bytes.len(),
-                if settings.only_usable {
-                    "; left out"
-                } else {
-                    "; kept as raw bytes"
-                }
-            ));
+            let (kind, what) = if value.container == cert::Container::Pkcs7.as_str() {
+                (
+                    "pkcs7-without-certificates",
+                    "is a PKCS#7 SignedData holding no certificate",
+                )
+            } else {
+                (
+                    "unparseable-value",
+                    "is neither a certificate nor a PKCS#7 blob",
+                )
+            };
+            summary.warnings.push(Warning {
+                kind,
+                entry: entry.label().to_owned(),
+                text: format!(
+                    "{}: {} value {pos} {what} ({} bytes){}",
+                    entry.label(),
+                    attr.as_str(),
+                    bytes.len(),
+                    if settings.only_usable {
+                        "; left out"
+                    } else {
+                        "; kept as raw bytes"
+                    }
+                ),
+            });
         }
         let usable = value.certificates.iter().any(|c| c.class != "unusable");
         if settings.only_usable && !usable {

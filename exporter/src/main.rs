@@ -16,15 +16,20 @@ fn main() -> ExitCode {
     let cli = certferry_export::cli::Cli::parse();
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancel);
-    // Ctrl-C raises a flag the export checks between objects; temp files are
-    // then dropped (deleted) on the way out, so nothing partial remains.
+    // Ctrl-C, SIGTERM and SIGHUP (ctrlc's `termination` feature) raise a flag
+    // the export checks between objects; temp files are then dropped (deleted)
+    // on the way out, so nothing partial remains.
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
-        eprintln!("certferry-export: warning: cannot handle Ctrl-C: {e}");
+        eprintln!("certferry-export: warning: cannot handle Ctrl-C, SIGTERM and SIGHUP: {e}");
     }
     match certferry_export::run::run(cli.command, &cancel) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(f) => {
-            eprintln!("certferry-export: error: {}", f.message());
+            // The message may quote LDIF text, DNs or server replies: escaped.
+            eprintln!(
+                "certferry-export: error: {}",
+                certferry_format::text::terminal_safe(f.message(), false)
+            );
             ExitCode::from(f.exit_code())
         }
     }

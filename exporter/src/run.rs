@@ -59,6 +59,27 @@ impl Failure {
     }
 }
 
+/// A run that wrote what it was asked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Done,
+    /// Exit 1: the bundle was written, but this many values held private key
+    /// material and were withheld. A security finding: the objects named must
+    /// be cleaned.
+    PrivateKeysWithheld(usize),
+}
+
+impl Outcome {
+    /// The process exit code (documented in `--help` and the README).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Done => 0,
+            Outcome::PrivateKeysWithheld(_) => 1,
+        }
+    }
+}
+
 impl From<ExportError> for Failure {
     fn from(e: ExportError) -> Self {
         match e {
@@ -71,9 +92,9 @@ impl From<ExportError> for Failure {
 }
 
 /// Runs a parsed command.
-pub fn run(command: Command, cancel: &AtomicBool) -> Result<(), Failure> {
+pub fn run(command: Command, cancel: &AtomicBool) -> Result<Outcome, Failure> {
     match command {
-        Command::Keygen(args) => keygen(&args),
+        Command::Keygen(args) => keygen(&args).map(|()| Outcome::Done),
         Command::Ldap(args) => ldap(&args, cancel),
         Command::Ldif(args) => ldif(&args, cancel),
     }
@@ -145,13 +166,13 @@ fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), Failure> {
     Ok(())
 }
 
-fn ldif(args: &LdifArgs, cancel: &AtomicBool) -> Result<(), Failure> {
+fn ldif(args: &LdifArgs, cancel: &AtomicBool) -> Result<Outcome, Failure> {
     let prepared = prepare(&args.output)?;
     let mut source = LdifSource::open(&args.file).map_err(|e| Failure::Source(e.to_string()))?;
     finish(&mut source, &args.output, prepared, cancel)
 }
 
-fn ldap(args: &LdapArgs, cancel: &AtomicBool) -> Result<(), Failure> {
+fn ldap(args: &LdapArgs, cancel: &AtomicBool) -> Result<Outcome, Failure> {
     let tls = args.uri.to_ascii_lowercase().starts_with("ldaps://") || args.starttls;
     if !args.anonymous && !tls && !args.allow_cleartext_bind {
         return Err(Failure::Usage(format!(
@@ -341,7 +362,7 @@ fn finish(
     out: &OutputArgs,
     p: Prepared,
     cancel: &AtomicBool,
-) -> Result<(), Failure> {
+) -> Result<Outcome, Failure> {
     let io = |what: &str, e: std::io::Error| Failure::Output(format!("{what}: {e}"));
     let name = bundle_file_name(&p.settings.source_id, p.settings.sequence);
     let bundle_path = out.out.join(&name);
@@ -457,7 +478,10 @@ fn finish(
     )
     .map_err(|e| Failure::Output(format!("bundle written, but {e}")))?;
     report(out, &bundle_path, &sig_path, &header, &digests, &summary);
-    Ok(())
+    Ok(match summary.private_keys.len() {
+        0 => Outcome::Done,
+        n => Outcome::PrivateKeysWithheld(n),
+    })
 }
 
 fn report(
@@ -498,11 +522,58 @@ fn report(
     );
     if s.skipped > 0 || s.values_left_out > 0 {
         println!(
-            "skipped    {} objects, {} values left out",
+            "skipped    {} objects (computers, disabled accounts, contacts without --contacts, objects without a value to export), {} values left out",
             s.skipped, s.values_left_out
         );
     }
-    for w in &s.warnings {
-        println!("warning    {w}");
+    print_findings(s);
+}
+
+/// How many examples of each kind of warning the terminal shows.
+const EXAMPLES: usize = 3;
+
+/// Private keys (every one, loudly) and warnings (grouped by kind, with counts
+/// and the first examples), on standard error; `--json` has them all.
+fn print_findings(s: &Summary) {
+    let safe = |t: &str| certferry_format::text::terminal_safe(t, false);
+    if !s.private_keys.is_empty() {
+        eprintln!(
+            "SECURITY   {} private key(s) found in the directory and WITHHELD from the bundle (only length and SHA-256 recorded); remove them from these objects:",
+            s.private_keys.len()
+        );
+        for k in &s.private_keys {
+            eprintln!(
+                "SECURITY   {} ({}): {} value {}: {} ({} bytes, sha256 {})",
+                safe(&k.entry),
+                safe(&k.dn),
+                k.attribute,
+                k.position,
+                k.what,
+                k.length,
+                k.sha256
+            );
+        }
+    }
+    let mut kinds: Vec<&str> = s.warnings.iter().map(|w| w.kind).collect();
+    kinds.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    kinds.retain(|k| seen.insert(*k));
+    for kind in kinds {
+        let all: Vec<&crate::export::Warning> =
+            s.warnings.iter().filter(|w| w.kind == kind).collect();
+        if all.len() <= EXAMPLES {
+            for w in all {
+                eprintln!("warning    {}", safe(&w.text));
+            }
+            continue;
+        }
+        eprintln!("warning    {} x {kind}, for example:", all.len());
+        for w in all.iter().take(EXAMPLES) {
+            eprintln!("warning      {}", safe(&w.text));
+        }
+        eprintln!(
+            "warning      … and {} more (every one is in --json and in the bundle's review.csv)",
+            all.len() - EXAMPLES
+        );
     }
 }

@@ -305,12 +305,24 @@ fn folded_comments_and_search_reference_comments_are_ignored() {
 }
 
 #[test]
-fn many_blank_lines_and_no_final_newline() {
-    let text = "\n\n\ndn: CN=A,DC=x\ncn: a\n\n\n\n\ndn: CN=B,DC=x\ncn: b";
+fn many_blank_lines_between_records() {
+    let text = "\n\n\ndn: CN=A,DC=x\ncn: a\n\n\n\n\ndn: CN=B,DC=x\ncn: b\n";
     let raws = read_bytes(text.as_bytes(), "b.ldif").unwrap();
     let dns: Vec<&str> = raws.iter().map(|r| r.dn.as_str()).collect();
     assert_eq!(dns, ["CN=A,DC=x", "CN=B,DC=x"]);
     assert_eq!(raws[1].values("cn"), &[b"b".to_vec()]);
+}
+
+#[test]
+fn no_final_newline_is_a_truncated_file_error() {
+    let text = "dn: CN=A,DC=x\ncn: a\n\ndn: CN=B,DC=x\ncn: b";
+    let err = read_bytes(text.as_bytes(), "b.ldif")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("b.ldif line 5: the file ends in the middle of a line"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -230,7 +230,17 @@ pub fn evaluate<'a>(
         }
         let mut values = Vec::with_capacity(e.values.len());
         for (v, bytes) in e.values.iter().zip(ve.values.iter().copied()) {
-            let (certificate, mut refusals) = judge_value(bytes, policy, &ctx);
+            let (certificate, mut refusals) = if v.is_withheld() {
+                (
+                    None,
+                    vec![Refusal::new(
+                        "withheld-private-key",
+                        "The exporter withheld this value because it holds private key material; only its length and SHA-256 crossed. Remove the key from the directory object.",
+                    )],
+                )
+            } else {
+                judge_value(bytes, policy, &ctx)
+            };
             let n = per_attr.get(&v.attribute).copied().unwrap_or(0);
             if n > policy.max_values_per_attribute {
                 refusals.push(Refusal::new(
@@ -250,8 +260,11 @@ pub fn evaluate<'a>(
             }
             values.push(ValueEvaluation {
                 attribute: v.attribute,
-                file: v.file.clone(),
-                sha256: Sha256::digest(bytes).to_hex(),
+                file: v.file.clone().unwrap_or_default(),
+                sha256: v
+                    .withheld
+                    .map_or_else(|| Sha256::digest(bytes), |w| w.sha256)
+                    .to_hex(),
                 certificate,
                 accepted: refusals.is_empty(),
                 refusals,

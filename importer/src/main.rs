@@ -21,7 +21,11 @@ fn main() -> ExitCode {
     match certferry_import::run::run(cli.command) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(f) => {
-            eprintln!("certferry-import: {}", f.message());
+            // The message may quote the bundle, the tenant or the server: escaped.
+            eprintln!(
+                "certferry-import: {}",
+                certferry_format::text::terminal_safe(f.message(), false)
+            );
             ExitCode::from(f.exit_code())
         }
     }

@@ -142,19 +142,7 @@ fn describe(s: &CertSide) -> String {
 /// (which a bundle's names may contain: they are not control characters) are
 /// shown as `?`, so a name cannot reorder or hide what a reviewer reads.
 pub fn terminal_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\u{061C}'
-            | '\u{200E}'
-            | '\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{2028}'
-            | '\u{2029}' => '?',
-            c if c.is_control() && c != '\n' => '?',
-            c => c,
-        })
-        .collect()
+    certferry_format::text::terminal_safe(s, true)
 }
 
 /// Terminal text: one block per change.
@@ -373,6 +361,9 @@ mod tests {
 
     #[test]
     fn terminal_text_hides_bidi_overrides() {
-        assert_eq!(terminal_safe("a\u{202E}b\u{2066}c\nd\u{1b}"), "a?b?c\nd?");
+        assert_eq!(
+            terminal_safe("a\u{202E}b\u{2066}c\nd\u{1b}"),
+            "a\\u{202e}b\\u{2066}c\nd\\x1b"
+        );
     }
 }

@@ -242,6 +242,6 @@ mod tests {
         assert_eq!(ps_quote("O'Brien"), "'O''Brien'");
         assert_eq!(ps_quote("a\u{2019}b"), "'a\u{2019}\u{2019}b'");
         assert_eq!(ps_quote("$(evil)"), "'$(evil)'");
-        assert_eq!(comment("a\u{2028}b"), "a?b");
+        assert_eq!(comment("a\u{2028}b"), "a\\u{2028}b");
     }
 }

@@ -369,26 +369,78 @@ fn expired_unparseable_and_oversized_attributes_are_refused() {
     assert_eq!(v["counts"]["accepted"], 1);
 }
 
+/// Unpacks a SPEC.md test vector (a bundle that another exporter could have
+/// written, signed with the test exporter key) into `dir`.
+fn unpack_vector(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(root().join(format!("format-spec/vectors/{name}.vector")))
+        .expect("vector");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (head, body) = text.split_once("bundle:\n").expect("bundle section");
+    let bundle_bytes = b64
+        .decode(body.split_whitespace().collect::<String>())
+        .expect("bundle base64");
+    let bundle = dir.join("certferry-contoso-ad-0000000042.zip");
+    std::fs::write(&bundle, bundle_bytes).unwrap();
+    for line in head.lines() {
+        if let Some(sig) = line.strip_prefix("signature: ") {
+            let (file, data) = sig.split_once(' ').expect("signature line");
+            let file = file.replace("bundle.zip", "certferry-contoso-ad-0000000042.zip");
+            std::fs::write(dir.join(file), b64.decode(data).unwrap()).unwrap();
+        }
+    }
+    bundle
+}
+
 #[test]
-fn a_private_key_value_makes_the_bundle_invalid() {
+fn another_exporters_bundle_holding_a_private_key_is_invalid() {
     let d = tempfile::tempdir().unwrap();
     let policy = write_policy(d.path(), &PolicyOpts::default());
-    let b = write_signed(
-        d.path(),
-        &Spec::new(
-            1,
-            vec![user(
-                "alice",
-                vec![(Attribute::UserCertificate, pki("keys/alice.key"))],
-            )],
-        ),
-    );
+    let b = unpack_vector(d.path(), "private-key-in-value");
     let out = verify(&policy, &b);
     assert_eq!(out.code, 3, "{out:?}");
     assert!(
         out.stderr.contains("bundle invalid (private-key)"),
         "{out:?}"
     );
+}
+
+#[test]
+fn a_withheld_private_key_is_refused_for_its_user_only() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_policy(d.path(), &PolicyOpts::default());
+    let key = pki("keys/alice.key");
+    let b = write_signed(
+        d.path(),
+        &Spec::new(
+            1,
+            vec![
+                user("alice", vec![(Attribute::UserCertificate, key.clone())]),
+                user_cert("bob", "bob"),
+            ],
+        ),
+    );
+    // Our writer never puts the key in the bundle.
+    let bytes = std::fs::read(&b).unwrap();
+    let pem_body = &key[30..90];
+    assert!(
+        !bytes.windows(pem_body.len()).any(|w| w == pem_body),
+        "key bytes in the bundle"
+    );
+    let out = run(&[
+        "verify",
+        "--policy",
+        s(&policy),
+        "--now",
+        NOW,
+        "--json",
+        s(&b),
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let text = v.to_string();
+    assert!(text.contains("withheld-private-key"), "{text}");
+    assert_eq!(v["counts"]["accepted"], 1, "{text}");
 }
 
 #[test]

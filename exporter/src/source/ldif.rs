@@ -4,8 +4,10 @@
 //! The reader keeps one record in memory (plus the reader's buffer), so a
 //! multi-gigabyte dump streams. What it accepts:
 //!
-//! - an optional `version: 1` line at the start of the file, and a UTF-8 byte
-//!   order mark before it;
+//! - an optional `version: 1` line at the start of the file;
+//! - UTF-8 with or without its byte order mark, and UTF-16LE or UTF-16BE
+//!   with a byte order mark (`ldifde -u` writes UTF-16LE): [`LdifSource::open`]
+//!   decodes UTF-16 on the fly ([`super::transcode`]), so memory stays flat;
 //! - `#` comment lines anywhere, including folded comments and the
 //!   `# refldap://…` search references `ldapsearch -LLL` prints;
 //! - folded lines: a line starting with one space continues the previous line,
@@ -25,8 +27,10 @@
 //! What it refuses, with an error naming the file and line: a record that does
 //! not start with `dn:`, a line without a colon, a continuation line with no
 //! line to continue, invalid base64, `attr:< URL` values, other changetypes,
-//! a second `dn:` in one record, a `version:` other than 1, UTF-16 input and
-//! records larger than [`MAX_RECORD_BYTES`] (by default).
+//! a second `dn:` in one record, a `version:` other than 1, invalid UTF-16,
+//! a last line without its line break (a truncated file), a record that ends
+//! with its `dn:` line at the end of the file, and records larger than
+//! [`MAX_RECORD_BYTES`] (by default).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -34,7 +38,29 @@ use std::path::Path;
 
 use base64::Engine as _;
 
+use super::transcode::{Encoding, Utf16ToUtf8};
 use super::{DirectorySource, RawEntry, SourceError};
+
+/// The reader [`LdifSource::open`] uses.
+pub type LdifFile = BufReader<FileText>;
+
+/// A file's bytes as UTF-8: straight from the file, or UTF-16 decoded on the way.
+#[derive(Debug)]
+pub enum FileText {
+    /// UTF-8 (a BOM, if any, is removed by the LDIF reader).
+    Utf8(BufReader<File>),
+    /// UTF-16 after its BOM, decoded to UTF-8.
+    Utf16(Utf16ToUtf8<BufReader<File>>),
+}
+
+impl Read for FileText {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Utf8(r) => r.read(buf),
+            Self::Utf16(r) => r.read(buf),
+        }
+    }
+}
 
 /// The default largest record (LDIF text, folding included) the reader
 /// accepts. It bounds memory on a corrupt file (for example one without line
@@ -65,10 +91,13 @@ pub struct LdifSource<R = BufReader<File>> {
     at_start: bool,
     /// The end of the input, or an error, has been reached.
     finished: bool,
+    /// The encoding the file was read in (for messages).
+    encoding: Encoding,
 }
 
-impl LdifSource<BufReader<File>> {
-    /// Opens an LDIF file. Messages name the file by its file name only.
+impl LdifSource<LdifFile> {
+    /// Opens an LDIF file in UTF-8 (with or without BOM) or UTF-16 (with BOM).
+    /// Messages name the file by its file name only.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SourceError> {
         let path = path.as_ref();
         let name = path.file_name().map_or_else(
@@ -78,7 +107,21 @@ impl LdifSource<BufReader<File>> {
         let file = File::open(path).map_err(|e| {
             SourceError::Io(format!("cannot open LDIF file {}: {e}", path.display()))
         })?;
-        Ok(Self::new(BufReader::with_capacity(READ_BUFFER, file), name))
+        let mut raw = BufReader::with_capacity(READ_BUFFER, file);
+        let head = raw.fill_buf().map_err(|e| {
+            SourceError::Io(format!("cannot read LDIF file {}: {e}", path.display()))
+        })?;
+        let encoding = Encoding::sniff(head);
+        let reader = match encoding {
+            Encoding::Utf8 => FileText::Utf8(raw),
+            Encoding::Utf16Le | Encoding::Utf16Be => {
+                raw.consume(2);
+                FileText::Utf16(Utf16ToUtf8::new(raw, encoding == Encoding::Utf16Be))
+            }
+        };
+        let mut source = Self::new(BufReader::with_capacity(READ_BUFFER, reader), name);
+        source.encoding = encoding;
+        Ok(source)
     }
 }
 
@@ -95,6 +138,7 @@ impl<R: BufRead> LdifSource<R> {
             logical: Vec::new(),
             at_start: true,
             finished: false,
+            encoding: Encoding::Utf8,
         }
     }
 
@@ -121,15 +165,20 @@ impl<R: BufRead> LdifSource<R> {
     }
 
     fn io_error(&self, e: &io::Error) -> SourceError {
+        let encoding = match self.encoding {
+            Encoding::Utf8 => String::new(),
+            other => format!(" (read as {})", other.name()),
+        };
         SourceError::Io(format!(
-            "{} line {}: read error: {e}",
+            "{} line {}: read error{encoding}: {e}",
             self.name,
             self.line + 1
         ))
     }
 
-    /// Appends one physical line to `buf`, without its line ending (LF, CRLF
-    /// or none at the end of the input). Returns `false` at the end of input.
+    /// Appends one physical line to `buf`, without its line ending (LF or
+    /// CRLF). Returns `false` at the end of input; a last line without its
+    /// line break is an error (the file was cut).
     fn read_physical(&mut self, buf: &mut Vec<u8>) -> Result<bool, SourceError> {
         let start = buf.len();
         // One byte over the budget so that "too large" is detectable.
@@ -157,6 +206,13 @@ impl<R: BufRead> LdifSource<R> {
         }
         if buf.last() == Some(&b'\n') {
             buf.pop();
+        } else {
+            // Below the budget, read_until stops without LF only at the end.
+            return Err(self.error(
+                self.line,
+                "the file ends in the middle of a line (no line break after the last line): \
+                 it looks truncated; export the directory again",
+            ));
         }
         if buf.len() > start && buf.last() == Some(&b'\r') {
             buf.pop();
@@ -194,9 +250,11 @@ impl<R: BufRead> LdifSource<R> {
             if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
                 buf.drain(..3);
             } else if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
+                // Only a reader given raw bytes gets here: `open` decodes UTF-16.
                 return Err(self.error(
                     first,
-                    "UTF-16 LDIF (ldifde -u) is not supported; convert the file to UTF-8",
+                    "a UTF-16 byte order mark in a stream read as UTF-8 \
+                     (open the file with LdifSource::open, which decodes UTF-16)",
                 ));
             }
         }
@@ -225,10 +283,22 @@ impl<R: BufRead> LdifSource<R> {
         // Inside an ldapsearch `search:`/`result:`/`ref:` record.
         let mut trailer = false;
         self.record_bytes = 0;
+        // The line of the current record's `dn:`.
+        let mut dn_line = 0;
         loop {
             let Some(line_no) = self.next_logical()? else {
+                if entry.as_ref().is_some_and(|e| e.attributes.is_empty()) {
+                    return Err(self.error(
+                        dn_line,
+                        "the file ends right after this dn: line, with no attribute and no \
+                         blank line: it looks truncated; export the directory again",
+                    ));
+                }
                 return Ok(entry);
             };
+            if entry.is_none() {
+                dn_line = line_no;
+            }
             if self.logical.is_empty() {
                 if entry.is_some() {
                     return Ok(entry);
@@ -355,6 +425,13 @@ impl<R: BufRead> LdifSource<R> {
         spec: ValueSpec<'_>,
     ) -> Result<Vec<u8>, SourceError> {
         match spec {
+            ValueSpec::Plain(v) if looks_binary(v) => Err(self.error(
+                line_no,
+                format!(
+                    "{attr}: the value holds binary bytes written without base64 \
+                     (binary values are written `{attr}:: base64`)"
+                ),
+            )),
             ValueSpec::Plain(v) => Ok(v.to_vec()),
             ValueSpec::Base64(v) => base64::engine::general_purpose::STANDARD
                 .decode(v)
@@ -405,6 +482,13 @@ fn is_trailer_start(attr: &str) -> bool {
 /// Splits `attr: value`, `attr:: base64` or `attr:< url`.
 fn split_line(line: &[u8]) -> Result<(&str, ValueSpec<'_>), String> {
     let Some(colon) = line.iter().position(|&b| b == b':') else {
+        if looks_binary(line) {
+            return Err(
+                "binary bytes where a line was expected: a binary value written \
+                        without base64? (binary values are written `attribute:: base64`)"
+                    .to_owned(),
+            );
+        }
         return Err("expected `attribute: value` but the line has no colon".to_owned());
     };
     let (attr, rest) = line.split_at(colon);
@@ -429,6 +513,11 @@ fn split_line(line: &[u8]) -> Result<(&str, ValueSpec<'_>), String> {
     Ok((attr, spec))
 }
 
+/// Bytes that no text line holds: invalid UTF-8, or NUL.
+fn looks_binary(v: &[u8]) -> bool {
+    v.contains(&0) || std::str::from_utf8(v).is_err()
+}
+
 fn trim_leading_spaces(v: &[u8]) -> &[u8] {
     let n = v.iter().take_while(|&&b| b == b' ').count();
     v.get(n..).unwrap_or_default()
@@ -445,7 +534,11 @@ mod tests {
     use super::*;
 
     fn read_all(text: &str) -> Result<Vec<RawEntry>, SourceError> {
-        let mut src = LdifSource::new(text.as_bytes(), "t.ldif".to_owned());
+        read_all_bytes(text.as_bytes())
+    }
+
+    fn read_all_bytes(bytes: &[u8]) -> Result<Vec<RawEntry>, SourceError> {
+        let mut src = LdifSource::new(bytes, "t.ldif".to_owned());
         let mut out = Vec::new();
         while let Some(e) = src.next_entry()? {
             out.push(e);
@@ -454,7 +547,11 @@ mod tests {
     }
 
     fn error_of(text: &str) -> String {
-        match read_all(text) {
+        error_of_bytes(text.as_bytes())
+    }
+
+    fn error_of_bytes(bytes: &[u8]) -> String {
+        match read_all_bytes(bytes) {
             Ok(v) => panic!("expected an error, got {v:?}"),
             Err(e) => e.to_string(),
         }
@@ -503,8 +600,8 @@ mod tests {
 
     #[test]
     fn version_line_with_and_without_blank_line() {
-        assert_eq!(read_all("version: 1\ndn: cn=a\n").unwrap().len(), 1);
-        assert_eq!(read_all("version: 1\n\n\ndn: cn=a\n").unwrap().len(), 1);
+        assert_eq!(read_all("version: 1\ndn: cn=a\ncn: a\n").unwrap().len(), 1);
+        assert_eq!(read_all("version: 1\n\n\ndn: cn=a\n\n").unwrap().len(), 1);
         assert!(error_of("version: 2\n\ndn: cn=a\n").contains("t.ldif line 1:"));
     }
 
@@ -519,8 +616,8 @@ mod tests {
 
     #[test]
     fn utf8_bom_is_skipped_and_utf16_refused() {
-        assert_eq!(read_all("\u{feff}dn: cn=a\n").unwrap()[0].dn, "cn=a");
-        let mut src = LdifSource::new(&b"\xff\xfed\x00n\x00"[..], "u.ldif".to_owned());
+        assert_eq!(read_all("\u{feff}dn: cn=a\n\n").unwrap()[0].dn, "cn=a");
+        let mut src = LdifSource::new(&b"\xff\xfed\x00n\x00\n\x00"[..], "u.ldif".to_owned());
         let err = src.next_entry().unwrap_err().to_string();
         assert!(err.contains("UTF-16"), "{err}");
     }
@@ -560,6 +657,42 @@ mod tests {
     }
 
     #[test]
+    fn a_last_line_without_line_break_is_truncation() {
+        let err = error_of("dn: cn=a\nuserCertificate:: MIIB");
+        assert!(
+            err.starts_with("t.ldif line 2: the file ends in the middle of a line"),
+            "{err}"
+        );
+        let err = error_of("dn: cn=a\ncn: a\n\ndn: cn=b");
+        assert!(err.starts_with("t.ldif line 4:"), "{err}");
+    }
+
+    #[test]
+    fn a_record_cut_after_its_dn_line_is_truncation() {
+        let err = error_of("dn: cn=a\ncn: a\n\ndn: cn=b\n");
+        assert!(
+            err.starts_with("t.ldif line 4: the file ends right after this dn: line"),
+            "{err}"
+        );
+        // A record without attributes followed by its blank line is whole.
+        assert_eq!(read_all("dn: cn=a\n\ndn: cn=b\ncn: b\n").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_unencoded_binary_value_is_named_as_such() {
+        let err = error_of_bytes(b"dn: cn=a\nuserCertificate: 0\x82\x01\x0a\x30\n\x82\x01\n");
+        assert!(
+            err.starts_with("t.ldif line 2: userCertificate: the value holds binary bytes"),
+            "{err}"
+        );
+        let err = error_of_bytes(b"dn: cn=a\ncn: a\n\x82\x01\x00\n");
+        assert!(
+            err.contains("binary bytes where a line was expected"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn continuation_on_the_first_line_of_the_file_is_an_error() {
         let err = error_of(" dn: cn=a\n");
         assert!(err.starts_with("t.ldif line 1: continuation line"), "{err}");
@@ -569,7 +702,10 @@ mod tests {
     fn dn_must_be_utf8_and_inline() {
         let mut src = LdifSource::new(&b"dn: cn=\xff\n"[..], "t.ldif".to_owned());
         let err = src.next_entry().unwrap_err().to_string();
-        assert_eq!(err, "t.ldif line 1: the DN is not valid UTF-8");
+        assert!(
+            err.starts_with("t.ldif line 1: dn: the value holds binary bytes"),
+            "{err}"
+        );
         // base64 of the bytes 0xff 0xfe
         let err = error_of("dn:: //4=\n");
         assert_eq!(err, "t.ldif line 1: the DN is not valid UTF-8");

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 pub mod ldap;
 mod ldap_panic;
 pub mod ldif;
+pub mod transcode;
 
 /// One directory object as the source returned it, before decoding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
