@@ -54,6 +54,8 @@ complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" 
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -l state -d 'Export state file (last sequence number and hash per source). Default: `$XDG_STATE_HOME/certferry/export-SOURCE_ID.json`' -r -F
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -l expires-in -d 'How long the importer may accept the bundle: e.g. 7d, 36h, 90m' -r
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -l trusted-ca -d 'PEM file of issuing CA certificates; certificates from other issuers are classified `untrusted-issuer`. May be repeated' -r -F
+complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -l max-shrink -d 'Refuse a snapshot whose entries or usable certificates drop by more than this many since the last one (Entra Connect\'s deletion threshold)' -r
+complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -l max-shrink-percent -d 'Refuse a snapshot whose entries or usable certificates drop by more than this percentage since the last one (drops of fewer than 10 are never refused by this limit)' -r
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -l created -d 'Use this creation time instead of the clock (YYYY-MM-DDTHH:MM:SSZ), for reproducible exports: the same directory and time give the same bytes' -r
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -s Z -l starttls -d 'Use StartTLS on an ldap:// connection (like ldapsearch -Z)'
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -l anonymous -d 'Bind anonymously (only when explicitly asked)'
@@ -64,6 +66,8 @@ complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" 
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -l include-disabled -d 'Export disabled accounts as well'
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -l json -d 'Print the summary as JSON on standard output'
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -s q -l quiet -d 'No progress bar and no summary text'
+complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -l allow-empty -d 'Write a bundle even when no object with a certificate value is found. Refused by default: an empty snapshot usually means a wrong base DN or filter, or a cut dump'
+complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -l allow-shrink -d 'Accept this once when the snapshot is smaller than the last one from this source by more than the shrink limits (the next run compares with this one)'
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldap" -s h -l help -d 'Print help'
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l source-id -d 'A short, stable name for this directory, e.g. `contoso-ad` ([a-z0-9._-], at most 64)' -r
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -s o -l out -d 'Directory to write the bundle and its signature into' -r -F
@@ -73,6 +77,8 @@ complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" 
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l state -d 'Export state file (last sequence number and hash per source). Default: `$XDG_STATE_HOME/certferry/export-SOURCE_ID.json`' -r -F
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l expires-in -d 'How long the importer may accept the bundle: e.g. 7d, 36h, 90m' -r
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l trusted-ca -d 'PEM file of issuing CA certificates; certificates from other issuers are classified `untrusted-issuer`. May be repeated' -r -F
+complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l max-shrink -d 'Refuse a snapshot whose entries or usable certificates drop by more than this many since the last one (Entra Connect\'s deletion threshold)' -r
+complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l max-shrink-percent -d 'Refuse a snapshot whose entries or usable certificates drop by more than this percentage since the last one (drops of fewer than 10 are never refused by this limit)' -r
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l created -d 'Use this creation time instead of the clock (YYYY-MM-DDTHH:MM:SSZ), for reproducible exports: the same directory and time give the same bytes' -r
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l key-unencrypted -d 'The signing key has no password (made with `keygen --unencrypted` or `minisign -G -W`)'
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l only-usable -d 'Leave out values that hold no usable certificate (by default the bundle records every value found, classified: it is an audit snapshot)'
@@ -80,6 +86,8 @@ complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" 
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l include-disabled -d 'Export disabled accounts as well'
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l json -d 'Print the summary as JSON on standard output'
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -s q -l quiet -d 'No progress bar and no summary text'
+complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l allow-empty -d 'Write a bundle even when no object with a certificate value is found. Refused by default: an empty snapshot usually means a wrong base DN or filter, or a cut dump'
+complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -l allow-shrink -d 'Accept this once when the snapshot is smaller than the last one from this source by more than the shrink limits (the next run compares with this one)'
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand ldif" -s h -l help -d 'Print help'
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand help; and not __fish_seen_subcommand_from keygen ldap ldif help" -f -a "keygen" -d 'Create a minisign-compatible signing key pair for this exporter'
 complete -c certferry-export -n "__fish_certferry_export_using_subcommand help; and not __fish_seen_subcommand_from keygen ldap ldif help" -f -a "ldap" -d 'Export from a directory server over LDAP (StartTLS) or LDAPS'

@@ -13,7 +13,9 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Exit codes: 0 success, 1 the bundle was written but private keys found in the directory were \
 withheld from it (a security finding: the objects are named on standard error), 2 usage error, \
 3 directory error (connection, TLS, bind, search, LDIF), 4 key error (unreadable key, wrong password), \
-5 output or state error, 130 interrupted (Ctrl-C, SIGTERM, SIGHUP).\n\
+5 output or state error, 6 refused: the snapshot is empty or smaller than the last one from this source \
+beyond the shrink limits (nothing written; see --allow-empty, --allow-shrink), \
+130 interrupted (Ctrl-C, SIGTERM, SIGHUP).\n\
 Passwords are never accepted on the command line: use a file, an environment variable or the prompt."
 )]
 pub struct Cli {
@@ -102,6 +104,26 @@ pub struct OutputArgs {
     /// No progress bar and no summary text.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Write a bundle even when no object with a certificate value is found.
+    /// Refused by default: an empty snapshot usually means a wrong base DN or
+    /// filter, or a cut dump.
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Accept this once when the snapshot is smaller than the last one from
+    /// this source by more than the shrink limits (the next run compares with
+    /// this one).
+    #[arg(long)]
+    pub allow_shrink: bool,
+    /// Refuse a snapshot whose entries or usable certificates drop by more
+    /// than this many since the last one (Entra Connect's deletion threshold).
+    #[arg(long, value_name = "N", default_value_t = crate::guard::DEFAULT_MAX_DROP)]
+    pub max_shrink: u64,
+    /// Refuse a snapshot whose entries or usable certificates drop by more
+    /// than this percentage since the last one (drops of fewer than 10 are
+    /// never refused by this limit).
+    #[arg(long, value_name = "PERCENT", default_value_t = crate::guard::DEFAULT_MAX_DROP_PERCENT,
+          value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub max_shrink_percent: u64,
     /// Use this creation time instead of the clock (YYYY-MM-DDTHH:MM:SSZ), for
     /// reproducible exports: the same directory and time give the same bytes.
     #[arg(long, value_name = "TIME")]

@@ -59,6 +59,10 @@ pub struct Summary {
     /// Objects read but not exported (computers, disabled accounts, contacts
     /// when not asked, entries left empty by `--only-usable`).
     pub skipped: u64,
+    /// The skipped objects by why they were skipped (`not-a-user-or-contact`,
+    /// `disabled-account`, `contact`, `no-certificate-value`,
+    /// `nothing-usable`).
+    pub skipped_by: std::collections::BTreeMap<&'static str, u64>,
     /// Values left out by `--only-usable`.
     pub values_left_out: u64,
     /// Private key material found in the directory: withheld from the bundle
@@ -276,16 +280,21 @@ fn classify_one(
     summary: &mut Summary,
 ) -> Result<Item, ExportError> {
     let Some(DecodedEntry { mut entry, values }) = decoded else {
-        summary.skipped += 1;
-        return Ok(Item::Skipped);
+        return Ok(summary.skip("not-a-user-or-contact"));
     };
-    let wanted = match entry.kind {
-        certferry_format::model::ObjectKind::User => settings.include_disabled || !entry.disabled,
-        certferry_format::model::ObjectKind::Contact => settings.contacts,
-    };
-    if !wanted || values.is_empty() {
-        summary.skipped += 1;
-        return Ok(Item::Skipped);
+    match entry.kind {
+        certferry_format::model::ObjectKind::User
+            if entry.disabled && !settings.include_disabled =>
+        {
+            return Ok(summary.skip("disabled-account"));
+        }
+        certferry_format::model::ObjectKind::Contact if !settings.contacts => {
+            return Ok(summary.skip("contact"));
+        }
+        _ => {}
+    }
+    if values.is_empty() {
+        return Ok(summary.skip("no-certificate-value"));
     }
     for attr in Attribute::ALL {
         let n = values.iter().filter(|(a, _)| *a == attr).count();
@@ -370,8 +379,21 @@ fn classify_one(
         raws.push(bytes);
     }
     if entry.values.is_empty() {
-        summary.skipped += 1;
-        return Ok(Item::Skipped);
+        return Ok(summary.skip("nothing-usable"));
     }
     Ok(Item::Entry(Box::new(entry), raws))
+}
+
+impl Summary {
+    /// Counts a skipped object under `why`.
+    fn skip(&mut self, why: &'static str) -> Item {
+        self.skipped += 1;
+        *self.skipped_by.entry(why).or_default() += 1;
+        Item::Skipped
+    }
+
+    /// Usable certificates (encryption or signing).
+    pub fn usable(&self) -> u64 {
+        self.encryption + self.signing_only
+    }
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod decode;
 pub mod export;
 pub mod follow_hash;
+pub mod guard;
 pub mod output;
 pub mod run;
 pub use certferry_secret as secret;

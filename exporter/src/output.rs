@@ -4,7 +4,51 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Suffixes of the temp files an export writes into the output directory.
+/// Each is locked (`flock`) while its writer lives, so a leftover one (after
+/// SIGKILL or a power cut) is one that can be locked.
+const TEMP_SUFFIXES: [&str; 2] = [".zip.tmp", ".minisig.tmp"];
+
+/// Makes an output temp file in `dir` and locks it for the life of the process.
+pub fn locked_temp(dir: &Path, suffix: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".certferry-")
+        .suffix(suffix)
+        .tempfile_in(dir)?;
+    tmp.as_file().try_lock().map_err(std::io::Error::other)?;
+    Ok(tmp)
+}
+
+/// Removes the temp files that an export killed without a chance to clean
+/// up (SIGKILL, power cut) left in `dir`: those whose lock is free. A temp
+/// file that another export running now holds is left alone. Returns what was
+/// removed (path and size); a file that cannot be removed is returned with
+/// the error so that the caller can say so.
+pub fn remove_leftovers(dir: &Path) -> Vec<(PathBuf, std::io::Result<u64>)> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in read.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with(".certferry-") || !TEMP_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            continue; // a live export's
+        }
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        found.push((path.clone(), std::fs::remove_file(&path).map(|()| size)));
+    }
+    found
+}
 
 /// Writes `data` to `path` atomically, replacing any existing file.
 pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {

@@ -16,7 +16,8 @@ use certferry_format::{
 use crate::cli::{Command, KeygenArgs, LdapArgs, LdifArgs, OutputArgs};
 use crate::export::{export, ExportError, ExportSettings, Summary};
 use crate::follow_hash::{self, Progress, Publishing};
-use crate::output::{parent_dir, persist_new};
+use crate::guard::{self, Limits};
+use crate::output::{locked_temp, parent_dir, persist_new, remove_leftovers};
 use crate::secret::{PasswordSource, Secret};
 use crate::source::ldap::{Bind, LdapOptions, LdapSource};
 use crate::source::ldif::LdifSource;
@@ -34,6 +35,9 @@ pub enum Failure {
     Key(String),
     /// Output or state could not be written (exit 5).
     Output(String),
+    /// The snapshot is empty or shrank beyond the limits (exit 6); nothing
+    /// was written.
+    Refused(String),
     /// Interrupted by Ctrl-C (exit 130).
     Interrupted,
 }
@@ -46,6 +50,7 @@ impl Failure {
             Failure::Source(_) => 3,
             Failure::Key(_) => 4,
             Failure::Output(_) => 5,
+            Failure::Refused(_) => 6,
             Failure::Interrupted => 130,
         }
     }
@@ -53,7 +58,11 @@ impl Failure {
     /// The message.
     pub fn message(&self) -> &str {
         match self {
-            Failure::Usage(m) | Failure::Source(m) | Failure::Key(m) | Failure::Output(m) => m,
+            Failure::Usage(m)
+            | Failure::Source(m)
+            | Failure::Key(m)
+            | Failure::Output(m)
+            | Failure::Refused(m) => m,
             Failure::Interrupted => "interrupted; nothing was written",
         }
     }
@@ -218,6 +227,9 @@ struct Prepared {
     settings: ExportSettings,
     key: SecretKey,
     state_path: PathBuf,
+    /// The last bundle from this source, if any.
+    last: Option<ExportState>,
+    limits: Limits,
 }
 
 /// Parses a duration such as `7d`, `36h`, `90m`, `3600s` or `3600`.
@@ -260,11 +272,26 @@ fn prepare(out: &OutputArgs) -> Result<Prepared, Failure> {
         ))
     })?;
     let expires = created.saturating_add(lifetime);
-    if !out.out.is_dir() {
-        return Err(Failure::Output(format!(
-            "output directory {} does not exist",
-            out.out.display()
-        )));
+    match std::fs::metadata(&out.out) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Failure::Output(format!(
+                "--out {} is a file, not a directory: give the folder the bundle is written into",
+                out.out.display()
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Failure::Output(format!(
+                "output directory {} does not exist",
+                out.out.display()
+            )))
+        }
+        Err(e) => {
+            return Err(Failure::Output(format!(
+                "output directory {}: {e}",
+                out.out.display()
+            )))
+        }
     }
     let mut issuers = Vec::new();
     for f in &out.trusted_ca {
@@ -311,8 +338,10 @@ fn prepare(out: &OutputArgs) -> Result<Prepared, Failure> {
             Failure::Usage("no --state given and neither XDG_STATE_HOME nor HOME is set".into())
         })?,
     };
-    let last =
-        state::load(&state_path, source_id.as_str()).map_err(|e| Failure::Output(e.to_string()))?;
+    let last = state::load(&state_path, source_id.as_str())
+        .map_err(|e| Failure::Output(format!("{e}; nothing was exported")))?;
+    state::check_writable(&state_path)
+        .map_err(|e| Failure::Output(format!("{e}; nothing was exported")))?;
     let (sequence, previous_sha256) = match &last {
         Some(s) => (s.sequence + 1, Some(s.sha256)),
         None => (1, None),
@@ -339,6 +368,13 @@ fn prepare(out: &OutputArgs) -> Result<Prepared, Failure> {
         },
         key,
         state_path,
+        last,
+        limits: Limits {
+            allow_empty: out.allow_empty,
+            allow_shrink: out.allow_shrink,
+            max_drop: out.max_shrink,
+            max_drop_percent: out.max_shrink_percent,
+        },
     })
 }
 
@@ -371,17 +407,28 @@ fn finish(
     for path in [&bundle_path, &sig_path] {
         if path.exists() {
             return Err(Failure::Output(format!(
-                "{} already exists: the export state ({}) is behind the output directory; refusing to overwrite",
+                "{} already exists: the export state ({}) is behind the output directory \
+                 (restored from a backup, or another state file?); refusing to overwrite. \
+                 Give the state file that wrote it with --state, or move the bundle and its \
+                 signature away if they were never shipped",
                 path.display(),
                 p.state_path.display()
             )));
         }
     }
-    let tmp = tempfile::Builder::new()
-        .prefix(".certferry-")
-        .suffix(".zip.tmp")
-        .tempfile_in(&out.out)
-        .map_err(|e| io(&out.out.display().to_string(), e))?;
+    for (path, removed) in remove_leftovers(&out.out) {
+        let path = certferry_format::text::terminal_safe(&path.display().to_string(), false);
+        match removed {
+            Ok(size) => eprintln!(
+                "note       removed {path} ({size} bytes), left by an export that was killed"
+            ),
+            Err(e) => eprintln!(
+                "warning    {path} was left by an export that was killed and cannot be removed: {e}"
+            ),
+        }
+    }
+    let tmp =
+        locked_temp(&out.out, ".zip.tmp").map_err(|e| io(&out.out.display().to_string(), e))?;
     let spool = tempfile::tempfile().map_err(|e| io("temporary spool file", e))?;
     let file = tmp.reopen().map_err(|e| io("temporary bundle file", e))?;
 
@@ -418,7 +465,15 @@ fn finish(
             review_spool,
         )
         .map_err(|e| Failure::Output(e.to_string()))
-        .and_then(|writer| Ok(export(source, writer, &p.settings, &mut progress, cancel)?))
+        .and_then(|writer| {
+            export(source, writer, &p.settings, &mut progress, cancel).map_err(|e| match e {
+                ExportError::Write(e) => Failure::Output(format!(
+                    "cannot write the bundle into {}: {e}; nothing was written",
+                    out.out.display()
+                )),
+                other => other.into(),
+            })
+        })
         .map(|(out, header, summary)| {
             out.complete();
             (header, summary)
@@ -433,10 +488,28 @@ fn finish(
         b.finish_and_clear();
     }
     let (header, summary) = result?;
+    let written = || format!("the bundle in {}", out.out.display());
     if let Some(synced) = synced {
-        synced.map_err(|e| io("temporary bundle file", e))?;
+        synced.map_err(|e| io(&written(), e))?;
     }
-    let digests = digests.map_err(|e| io("temporary bundle file", e))?;
+    let counts = guard::Counts {
+        entries: summary.entries,
+        usable: summary.usable(),
+    };
+    let objects_read = summary.entries + summary.skipped;
+    guard::check(
+        counts,
+        p.last.as_ref().and_then(ExportState::counts),
+        objects_read,
+        &p.limits,
+    )
+    .map_err(|r| {
+        let last = p.last.as_ref().map_or_else(String::new, |l| {
+            format!("sequence {}, {}", l.sequence, l.created)
+        });
+        Failure::Refused(r.message(&p.limits, &last))
+    })?;
+    let digests = digests.map_err(|e| io(&written(), e))?;
     let sig = sign_bundle(
         &digests,
         &p.key,
@@ -445,11 +518,8 @@ fn finish(
         header.sequence,
     )
     .map_err(|e| Failure::Key(e.to_string()))?;
-    let mut sig_tmp = tempfile::Builder::new()
-        .prefix(".certferry-")
-        .suffix(".minisig.tmp")
-        .tempfile_in(&out.out)
-        .map_err(|e| io(&out.out.display().to_string(), e))?;
+    let mut sig_tmp =
+        locked_temp(&out.out, ".minisig.tmp").map_err(|e| io(&out.out.display().to_string(), e))?;
     std::io::Write::write_all(&mut sig_tmp, &sig.to_bytes()).map_err(|e| io("signature", e))?;
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Failure::Interrupted);
@@ -466,7 +536,9 @@ fn finish(
         let _ = std::fs::remove_file(&sig_path);
         return Err(io(&bundle_path.display().to_string(), e));
     }
-    state::save(
+    // The bundle and its state go together: a bundle whose state could not be
+    // saved is taken back, or every later run would find it in the way.
+    let saved = state::save(
         &p.state_path,
         &ExportState {
             source: header.source.to_string(),
@@ -474,9 +546,23 @@ fn finish(
             sha256: digests.sha256,
             created: header.created,
             bundle: name.clone(),
+            entries: Some(counts.entries),
+            usable_certificates: Some(counts.usable),
         },
-    )
-    .map_err(|e| Failure::Output(format!("bundle written, but {e}")))?;
+    );
+    if let Err(e) = saved {
+        let removed = std::fs::remove_file(&bundle_path)
+            .and_then(|()| std::fs::remove_file(&sig_path))
+            .and_then(|()| crate::output::sync_dir(&out.out));
+        return Err(Failure::Output(match removed {
+            Ok(()) => format!("{e}; the bundle was taken back: nothing was written"),
+            Err(r) => format!(
+                "{e}; and the bundle {} could not be taken back ({r}): delete it and its \
+                 signature before the next run",
+                bundle_path.display()
+            ),
+        }));
+    }
     report(out, &bundle_path, &sig_path, &header, &digests, &summary);
     Ok(match summary.private_keys.len() {
         0 => Outcome::Done,
@@ -504,9 +590,11 @@ fn report(
             "summary": s,
         });
         println!("{v}");
+        print_findings(s, out.quiet);
         return;
     }
     if out.quiet {
+        print_findings(s, true);
         return;
     }
     println!("bundle     {}", bundle.display());
@@ -521,20 +609,43 @@ fn report(
         s.entries, s.values, s.certificates, s.encryption, s.signing_only, s.unusable, s.unparseable_values
     );
     if s.skipped > 0 || s.values_left_out > 0 {
+        let why: Vec<String> = s
+            .skipped_by
+            .iter()
+            .map(|(k, n)| format!("{n} {}", skip_reason_text(k)))
+            .collect();
+        let left_out = match s.values_left_out {
+            0 => String::new(),
+            n => format!("; {n} values left out (by --only-usable)"),
+        };
         println!(
-            "skipped    {} objects (computers, disabled accounts, contacts without --contacts, objects without a value to export), {} values left out",
-            s.skipped, s.values_left_out
+            "skipped    {} objects: {}{left_out} (counts by reason in --json `skipped_by`)",
+            s.skipped,
+            why.join(", ")
         );
     }
-    print_findings(s);
+    print_findings(s, false);
+}
+
+/// What a `skipped_by` key means, for the summary line.
+fn skip_reason_text(key: &str) -> &'static str {
+    match key {
+        "not-a-user-or-contact" => "neither users nor contacts (computers, groups, ...)",
+        "disabled-account" => "disabled accounts (--include-disabled exports them)",
+        "contact" => "contacts (--contacts exports them)",
+        "no-certificate-value" => "without a certificate value",
+        "nothing-usable" => "with nothing usable (--only-usable)",
+        _ => "other",
+    }
 }
 
 /// How many examples of each kind of warning the terminal shows.
 const EXAMPLES: usize = 3;
 
-/// Private keys (every one, loudly) and warnings (grouped by kind, with counts
-/// and the first examples), on standard error; `--json` has them all.
-fn print_findings(s: &Summary) {
+/// Private keys (every one, loudly, even with `--quiet`) and warnings (grouped
+/// by kind, with counts and the first examples; not with `--quiet`), on
+/// standard error; `--json` has them all.
+fn print_findings(s: &Summary, quiet: bool) {
     let safe = |t: &str| certferry_format::text::terminal_safe(t, false);
     if !s.private_keys.is_empty() {
         eprintln!(
@@ -553,6 +664,9 @@ fn print_findings(s: &Summary) {
                 k.sha256
             );
         }
+    }
+    if quiet {
+        return;
     }
     let mut kinds: Vec<&str> = s.warnings.iter().map(|w| w.kind).collect();
     kinds.dedup();

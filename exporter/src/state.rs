@@ -23,6 +23,23 @@ pub struct ExportState {
     pub created: Timestamp,
     /// Its file name.
     pub bundle: String,
+    /// Its number of entries (absent in state files from before 0.2: the
+    /// shrink guard then has nothing to compare with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<u64>,
+    /// Its number of usable certificates (as `entries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usable_certificates: Option<u64>,
+}
+
+impl ExportState {
+    /// The counts the shrink guard compares with, when recorded.
+    pub fn counts(&self) -> Option<crate::guard::Counts> {
+        Some(crate::guard::Counts {
+            entries: self.entries?,
+            usable: self.usable_certificates?,
+        })
+    }
 }
 
 /// Why the state could not be read or written.
@@ -65,6 +82,23 @@ pub fn load(path: &Path, source: &str) -> Result<Option<ExportState>, StateError
         )));
     }
     Ok(Some(state))
+}
+
+/// Fails early when the state file's folder cannot be written, so that an
+/// export is not spent on a bundle whose state could not be saved.
+pub fn check_writable(path: &Path) -> Result<(), StateError> {
+    let err = |message: String| StateError {
+        path: path.to_owned(),
+        message,
+    };
+    let dir = crate::output::parent_dir(path);
+    std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create its folder: {e}")))?;
+    tempfile::Builder::new()
+        .prefix(".certferry-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| err(format!("its folder cannot be written: {e}")))
 }
 
 /// Replaces the state file atomically (temp file, fsync, rename, fsync dir).

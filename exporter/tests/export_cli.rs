@@ -8,139 +8,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use certferry_format::keys::PublicKey;
-use certferry_format::replay::ReplayRules;
-use certferry_format::{
-    Limits, Role, Sha256, Timestamp, TrustPolicy, TrustedKey, UnverifiedBundle, VerifiedBundle,
-};
+use certferry_format::{Sha256, VerifiedBundle};
+use common::work::{assert_failed_cleanly, bin, ok_json, Work};
 use common::{repo_root, TestServer};
 use serde_json::Value as Json;
-
-const CREATED: &str = "2026-06-01T00:00:00Z";
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_certferry-export"))
-}
-
-/// A temp workspace with a key pair (password-protected) and an output dir.
-struct Work {
-    dir: tempfile::TempDir,
-}
-
-impl Work {
-    fn new() -> Self {
-        let w = Self {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir(w.out()).unwrap();
-        std::fs::write(w.path("key.password"), "correct horse\n").unwrap();
-        let out = bin()
-            .args(["keygen", "--secret-key"])
-            .arg(w.path("exp.key"))
-            .arg("--public-key")
-            .arg(w.path("exp.pub"))
-            .arg("--password-file")
-            .arg(w.path("key.password"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "keygen: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        w
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-    fn out(&self) -> PathBuf {
-        self.path("out")
-    }
-    /// The common output arguments.
-    fn output_args(&self) -> Vec<String> {
-        [
-            "--source-id",
-            "contoso-ad",
-            "--out",
-            self.out().to_str().unwrap(),
-            "--key",
-            self.path("exp.key").to_str().unwrap(),
-            "--key-password-file",
-            self.path("key.password").to_str().unwrap(),
-            "--state",
-            self.path("state.json").to_str().unwrap(),
-            "--created",
-            CREATED,
-            "--trusted-ca",
-            repo_root()
-                .join("fixtures/pki/ca/issuing-ca.pem")
-                .to_str()
-                .unwrap(),
-            "--json",
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .collect()
-    }
-    fn export_ldif(&self, extra: &[&str]) -> Output {
-        bin()
-            .arg("ldif")
-            .arg(repo_root().join("fixtures/directory/ad-dump.ldif"))
-            .args(self.output_args())
-            .args(extra)
-            .output()
-            .unwrap()
-    }
-    fn files(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.out())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-    /// Verifies the bundle named in the JSON summary through the format library.
-    fn verify(&self, summary: &Json) -> VerifiedBundle {
-        let bundle = PathBuf::from(summary["bundle"].as_str().unwrap());
-        let sig = PathBuf::from(summary["signature"].as_str().unwrap());
-        let pk =
-            PublicKey::parse_file(&std::fs::read_to_string(self.path("exp.pub")).unwrap()).unwrap();
-        let policy = TrustPolicy {
-            keys: vec![TrustedKey {
-                name: "exporter".into(),
-                role: Role::Exporter,
-                key: pk,
-            }],
-            required: [(Role::Exporter, 1)].into(),
-            replay: ReplayRules::default(),
-        };
-        UnverifiedBundle::parse(
-            std::fs::read(&bundle).unwrap(),
-            vec![(sig.display().to_string(), std::fs::read(&sig).unwrap())],
-            &Limits::default(),
-        )
-        .unwrap()
-        .verify(
-            &policy,
-            Timestamp::parse("2026-06-02T00:00:00Z").unwrap(),
-            None,
-        )
-        .unwrap()
-    }
-}
-
-fn ok_json(out: &Output) -> Json {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn expected() -> Json {
     serde_json::from_str(
@@ -346,18 +219,6 @@ fn second_export_takes_the_next_sequence_and_chains_the_previous_hash() {
         first["sha256"].as_str().map(str::to_owned)
     );
     assert_eq!(w.files().len(), 4, "{:?}", w.files());
-}
-
-fn assert_failed_cleanly(out: &Output, code: i32, needle: &str, w: &Work) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert!(
-        err.contains(needle),
-        "stderr {err:?} should mention {needle:?}"
-    );
-    assert_eq!(err.trim_end().lines().count(), 1, "one-line error: {err}");
-    assert!(!err.contains("correct horse"), "secret printed: {err}");
-    assert!(w.files().is_empty(), "left behind: {:?}", w.files());
 }
 
 #[test]
