@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use certferry_format::cert::{self, CertInfo, ClassifyContext, Reason, TrustedIssuer};
+use certferry_format::cert::{
+    self, CertClass, CertInfo, ClassifyContext, KeyType, Reason, TrustedIssuer,
+};
 use certferry_format::model::{Attribute, ObjectKind};
 use certferry_format::{Sha256, Timestamp, VerifiedBundle};
 use serde::Serialize;
@@ -25,16 +27,47 @@ pub struct CertificatePolicy {
     pub reject_expired: bool,
     /// Refuse certificates that are not valid yet.
     pub reject_not_yet_valid: bool,
-    /// An attribute with more values than this is refused as a whole.
+    /// At most this many values of one attribute are published.
     pub max_values_per_attribute: usize,
+    /// What happens to an attribute with more acceptable values than that.
+    pub over_limit: OverLimit,
+    /// Refuse RSA keys shorter than this many bits (`weak-rsa-key`).
+    pub min_rsa_bits: u32,
     /// Refuse values that hold no certificate. When off, such values are
     /// passed on as opaque bytes (e.g. an Outlook-specific blob).
     pub reject_unparseable: bool,
 }
 
+/// What the policy does with an attribute that holds more acceptable values
+/// than [`CertificatePolicy::max_values_per_attribute`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverLimit {
+    /// Publish the newest acceptable values (latest notBefore first; on a tie
+    /// the one earlier in the bundle), refuse the rest as `over-limit` (the
+    /// default). Entra Connect instead leaves the whole attribute out.
+    Newest,
+    /// Refuse the whole attribute (`too-many-values`), as Entra Connect does.
+    RefuseAttribute,
+}
+
+impl OverLimit {
+    /// The policy file's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "newest" => Some(Self::Newest),
+            "refuse-attribute" => Some(Self::RefuseAttribute),
+            _ => None,
+        }
+    }
+}
+
 impl CertificatePolicy {
     /// Exchange Online / Entra keep at most 15 values per certificate attribute.
     pub const DEFAULT_MAX_VALUES: usize = 15;
+
+    /// RSA keys under 2048 bits are refused by default (NIST SP 800-131A
+    /// disallows them for new signatures and key transport since 2014).
+    pub const DEFAULT_MIN_RSA_BITS: u32 = 2048;
 
     /// True when the policy switches this classification reason off.
     fn ignores(&self, r: Reason) -> bool {
@@ -85,6 +118,22 @@ pub struct CertSummary {
     pub not_before: String,
     /// End of validity.
     pub not_after: String,
+    /// Start of validity, Unix seconds (orders renewals).
+    #[serde(skip)]
+    pub not_before_unix: i64,
+}
+
+/// One certificate of a value (a PKCS#7 container holds several: the
+/// person's certificates and the chain), with its own verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainedCertificate {
+    /// The certificate.
+    #[serde(flatten)]
+    pub summary: CertSummary,
+    /// `accepted`, `refused`, or `ca` (a chain certificate, not published as such).
+    pub verdict: &'static str,
+    /// Why it is refused (empty unless `refused`).
+    pub refusals: Vec<Refusal>,
 }
 
 impl CertSummary {
@@ -98,6 +147,7 @@ impl CertSummary {
             serial: info.serial.clone(),
             not_before: t(info.not_before),
             not_after: t(info.not_after),
+            not_before_unix: info.not_before,
         }
     }
 }
@@ -112,8 +162,12 @@ pub struct ValueEvaluation<'a> {
     pub file: String,
     /// SHA-256 of the value's bytes, hex.
     pub sha256: String,
-    /// The certificate the verdict is about, if the value holds one.
+    /// The certificate the verdict is about, if the value holds one: the
+    /// accepted one (an encryption certificate before a signing-only one),
+    /// else the first refused end-entity certificate.
     pub certificate: Option<CertSummary>,
+    /// Every certificate the value holds, in order, each with its verdict.
+    pub certificates: Vec<ContainedCertificate>,
     /// Accepted: the value may be published.
     pub accepted: bool,
     /// Why not (empty when accepted).
@@ -230,19 +284,22 @@ pub fn evaluate<'a>(
         }
         let mut values = Vec::with_capacity(e.values.len());
         for (v, bytes) in e.values.iter().zip(ve.values.iter().copied()) {
-            let (certificate, mut refusals) = if v.is_withheld() {
+            let (certificate, mut refusals, certificates) = if v.is_withheld() {
                 (
                     None,
                     vec![Refusal::new(
                         "withheld-private-key",
                         "The exporter withheld this value because it holds private key material; only its length and SHA-256 crossed. Remove the key from the directory object.",
                     )],
+                    Vec::new(),
                 )
             } else {
                 judge_value(bytes, policy, &ctx)
             };
             let n = per_attr.get(&v.attribute).copied().unwrap_or(0);
-            if n > policy.max_values_per_attribute {
+            if n > policy.max_values_per_attribute
+                && policy.over_limit == OverLimit::RefuseAttribute
+            {
                 refusals.push(Refusal::new(
                     "too-many-values",
                     format!(
@@ -266,10 +323,14 @@ pub fn evaluate<'a>(
                     .map_or_else(|| Sha256::digest(bytes), |w| w.sha256)
                     .to_hex(),
                 certificate,
+                certificates,
                 accepted: refusals.is_empty(),
                 refusals,
                 bytes,
             });
+        }
+        if policy.over_limit == OverLimit::Newest {
+            keep_newest(&mut values, policy.max_values_per_attribute);
         }
         counts.entries += 1;
         counts.values += values.len();
@@ -299,6 +360,45 @@ pub fn evaluate<'a>(
     Evaluation { entries, counts }
 }
 
+/// Per attribute, keeps the `max` newest accepted values (latest notBefore;
+/// on a tie, bundle order) and refuses the others as `over-limit`.
+fn keep_newest(values: &mut [ValueEvaluation<'_>], max: usize) {
+    for attr in Attribute::ALL {
+        let mut accepted: Vec<usize> = (0..values.len())
+            .filter(|&i| values[i].attribute == attr && values[i].accepted)
+            .collect();
+        if accepted.len() <= max {
+            continue;
+        }
+        let born = |i: usize| {
+            values[i]
+                .certificate
+                .as_ref()
+                .map_or(i64::MIN, |c| c.not_before_unix)
+        };
+        // Newest first; a stable sort keeps bundle order among equals.
+        accepted.sort_by_key(|&i| std::cmp::Reverse(born(i)));
+        let total = accepted.len();
+        let oldest_kept = born(accepted[max - 1]);
+        for &i in &accepted[max..] {
+            let v = &mut values[i];
+            let when = v
+                .certificate
+                .as_ref()
+                .map_or("?", |c| c.not_before.as_str());
+            v.accepted = false;
+            v.refusals.push(Refusal::new(
+                "over-limit",
+                format!(
+                    "{} has {total} acceptable values and at most {max} are published: the newest {max} by notBefore are kept; this one (notBefore {when}) is older than the last one kept ({})",
+                    attr.as_str(),
+                    Timestamp::from_unix(oldest_kept).map_or_else(|| oldest_kept.to_string(), |t| t.to_string())
+                ),
+            ));
+        }
+    }
+}
+
 fn primary_smtp(proxy: &[String]) -> Option<String> {
     proxy.iter().find_map(|p| {
         p.strip_prefix("SMTP:")
@@ -308,12 +408,13 @@ fn primary_smtp(proxy: &[String]) -> Option<String> {
 }
 
 /// One value: accepted when it holds an end-entity certificate that passes
-/// every enabled rule. Returns the certificate shown and the refusals.
+/// every enabled rule. Returns the certificate the verdict is about, the
+/// refusals, and every certificate of the value with its own verdict.
 fn judge_value(
     bytes: &[u8],
     policy: &CertificatePolicy,
     ctx: &ClassifyContext<'_>,
-) -> (Option<CertSummary>, Vec<Refusal>) {
+) -> (Option<CertSummary>, Vec<Refusal>, Vec<ContainedCertificate>) {
     let decoded = cert::decode_value(bytes);
     if decoded.certificates.is_empty() {
         let why = decoded
@@ -326,40 +427,74 @@ fn judge_value(
                     "unparseable",
                     format!("The value holds no certificate: {why}."),
                 )],
+                Vec::new(),
             )
         } else {
-            (None, Vec::new())
+            (None, Vec::new(), Vec::new())
         };
     }
-    // A PKCS#7 value usually carries the chain too; the CA certificates in it
-    // are not what is being published, the end-entity certificate is.
-    let end_entities: Vec<&CertInfo> = decoded.certificates.iter().filter(|c| !c.is_ca).collect();
-    if end_entities.is_empty() {
-        let first = decoded.certificates.first().map(CertSummary::of);
-        return (
-            first,
-            vec![Refusal::new(
-                "no-end-entity-certificate",
-                "The value holds only CA certificates, no certificate of a person.",
-            )],
-        );
-    }
-    let mut first_refusals: Option<(CertSummary, Vec<Refusal>)> = None;
-    for c in end_entities {
+    let mut all = Vec::with_capacity(decoded.certificates.len());
+    // (index in `all`, is an encryption certificate)
+    let mut accepted: Option<(usize, bool)> = None;
+    let mut first_refused: Option<usize> = None;
+    for c in &decoded.certificates {
+        // A PKCS#7 value usually carries the chain too; the CA certificates in
+        // it are not what is being published, the end-entity certificate is.
+        if c.is_ca {
+            all.push(ContainedCertificate {
+                summary: CertSummary::of(c),
+                verdict: "ca",
+                refusals: Vec::new(),
+            });
+            continue;
+        }
         let class = cert::classify(bytes, c, ctx);
-        let refusals: Vec<Refusal> = class
+        let mut refusals: Vec<Refusal> = class
             .reasons
             .iter()
             .filter(|r| !policy.ignores(**r))
             .map(|r| Refusal::new(r.as_str(), r.description()))
             .collect();
-        if refusals.is_empty() {
-            return (Some(CertSummary::of(c)), Vec::new());
+        if c.key_type == KeyType::Rsa && c.key_bits < policy.min_rsa_bits {
+            refusals.push(Refusal::new(
+                "weak-rsa-key",
+                format!(
+                    "The RSA key has {} bits, fewer than the policy's minimum of {} (certificates.min_rsa_bits).",
+                    c.key_bits, policy.min_rsa_bits
+                ),
+            ));
         }
-        first_refusals.get_or_insert((CertSummary::of(c), refusals));
+        let i = all.len();
+        if refusals.is_empty() {
+            let encryption = class.class == CertClass::Encryption;
+            match accepted {
+                None => accepted = Some((i, encryption)),
+                Some((_, false)) if encryption => accepted = Some((i, true)),
+                Some(_) => {}
+            }
+        } else {
+            first_refused.get_or_insert(i);
+        }
+        all.push(ContainedCertificate {
+            summary: CertSummary::of(c),
+            verdict: if refusals.is_empty() {
+                "accepted"
+            } else {
+                "refused"
+            },
+            refusals,
+        });
     }
-    match first_refusals {
-        Some((c, r)) => (Some(c), r),
-        None => (None, Vec::new()),
+    match (accepted, first_refused) {
+        (Some((i, _)), _) => (Some(all[i].summary.clone()), Vec::new(), all),
+        (None, Some(i)) => (Some(all[i].summary.clone()), all[i].refusals.clone(), all),
+        (None, None) => (
+            all.first().map(|c| c.summary.clone()),
+            vec![Refusal::new(
+                "no-end-entity-certificate",
+                "The value holds only CA certificates, no certificate of a person.",
+            )],
+            all,
+        ),
     }
 }

@@ -519,6 +519,7 @@ mod tests {
             file: String::new(),
             sha256: hex_sha(bytes),
             certificate: None,
+            certificates: Vec::new(),
             accepted,
             refusals: Vec::new(),
             bytes,

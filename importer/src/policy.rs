@@ -18,7 +18,7 @@ use certferry_format::{Role, SourceId, TrustPolicy, TrustedKey};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::certpolicy::CertificatePolicy;
+use crate::certpolicy::{CertificatePolicy, OverLimit};
 
 /// A policy file that cannot be used. The message names file, line and key.
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +175,8 @@ struct RawCertificates {
     reject_expired: Option<bool>,
     reject_not_yet_valid: Option<bool>,
     max_values_per_attribute: Option<Spanned<i64>>,
+    over_limit: Option<Spanned<String>>,
+    min_rsa_bits: Option<Spanned<i64>>,
     reject_unparseable: Option<bool>,
 }
 
@@ -528,7 +530,32 @@ fn load_certificates(
                 )
             })?,
     };
+    let over_limit = match &c.over_limit {
+        None => OverLimit::Newest,
+        Some(v) => OverLimit::parse(v.get_ref()).ok_or_else(|| {
+            ctx.error(
+                v.span(),
+                Some("certificates.over_limit"),
+                "must be \"newest\" (publish the newest values up to the limit) or \"refuse-attribute\" (publish none, as Entra Connect)",
+            )
+        })?,
+    };
+    let min_rsa_bits = match &c.min_rsa_bits {
+        None => CertificatePolicy::DEFAULT_MIN_RSA_BITS,
+        Some(v) => u32::try_from(*v.get_ref())
+            .ok()
+            .filter(|n| (512..=16384).contains(n))
+            .ok_or_else(|| {
+                ctx.error(
+                    v.span(),
+                    Some("certificates.min_rsa_bits"),
+                    "must be a number of bits from 512 to 16384 (default 2048)",
+                )
+            })?,
+    };
     Ok(CertificatePolicy {
+        over_limit,
+        min_rsa_bits,
         trusted_issuers: issuers,
         require_email_protection: c.require_email_protection.unwrap_or(true),
         require_matching_address: c.require_matching_address.unwrap_or(true),

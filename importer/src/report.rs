@@ -8,7 +8,7 @@ use sha2::Digest as _;
 
 use crate::review::{CertSide, Change, ChangeKind, Review};
 
-const CSV_HEADER: &str = "change,entry,key,kind,label,dn,attribute,old_value_sha256,old_thumbprint,old_subject,old_not_after,new_value_sha256,new_thumbprint,new_subject,new_issuer,new_not_after,reasons";
+const CSV_HEADER: &str = "change,entry,key,kind,label,dn,attribute,old_value_sha256,old_thumbprint,old_subject,old_not_after,new_value_sha256,new_thumbprint,new_subject,new_issuer,new_not_after,reasons,new_other_certificates";
 
 /// One CSV field: a leading `= + - @ TAB CR` gets a `'` (spreadsheet formula
 /// injection, bundle-security.md attack 16); then fields with `,` `"` CR LF
@@ -66,6 +66,7 @@ pub fn csv(r: &Review) -> Vec<u8> {
         String::new(),
         String::new(),
         String::new(),
+        String::new(),
     ];
     push_row(&mut out, &bundle_row);
     for c in &r.changes {
@@ -107,6 +108,7 @@ pub fn csv(r: &Review) -> Vec<u8> {
                 .and_then(|s| s.not_after.clone())
                 .unwrap_or_default(),
             reasons_text(c),
+            n.as_ref().map(others_text).unwrap_or_default(),
         ];
         push_row(&mut out, &row);
     }
@@ -128,14 +130,46 @@ pub fn report_sha256(csv: &[u8]) -> String {
 }
 
 fn describe(s: &CertSide) -> String {
-    match (&s.subject, &s.thumbprint) {
+    let main = match (&s.subject, &s.thumbprint) {
         (Some(subj), Some(t)) => format!(
             "{subj} (thumbprint {t}, issuer {}, expires {})",
             s.issuer.as_deref().unwrap_or("?"),
             s.not_after.as_deref().unwrap_or("?")
         ),
         _ => format!("value {}", s.value_sha256),
+    };
+    if s.others.is_empty() {
+        main
+    } else {
+        format!("{main}; also in this value: {}", others_text(s))
     }
+}
+
+/// The other certificates of a value, each with its verdict:
+/// `SUBJECT (thumbprint T, accepted|refused: codes|CA certificate)`, `; `-separated.
+fn others_text(s: &CertSide) -> String {
+    s.others
+        .iter()
+        .map(|o| {
+            let verdict = match o.verdict {
+                "ca" => "CA certificate".to_owned(),
+                "refused" => format!(
+                    "refused: {}",
+                    o.refusals
+                        .iter()
+                        .map(|r| r.code.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                other => other.to_owned(),
+            };
+            format!(
+                "{} (thumbprint {}, expires {}, {verdict})",
+                o.summary.subject, o.summary.sha1, o.summary.not_after
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Text for a terminal: bidirectional-override and line-separator characters

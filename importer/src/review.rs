@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use certferry_format::VerifiedBundle;
 use serde::Serialize;
 
-use crate::certpolicy::{Evaluation, Refusal, ValueEvaluation};
+use crate::certpolicy::{ContainedCertificate, Evaluation, Refusal, ValueEvaluation};
 use crate::state::{ImportRecord, RecipientRecord, ValueRecord};
 
 /// What kind of change a row describes.
@@ -60,6 +60,10 @@ pub struct CertSide {
     pub issuer: Option<String>,
     /// notAfter.
     pub not_after: Option<String>,
+    /// The value's other certificates (a PKCS#7 container's further
+    /// certificates and chain), each with its verdict.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<ContainedCertificate>,
 }
 
 impl CertSide {
@@ -71,6 +75,12 @@ impl CertSide {
             subject: c.map(|c| c.subject.clone()),
             issuer: c.map(|c| c.issuer.clone()),
             not_after: c.map(|c| c.not_after.clone()),
+            others: v
+                .certificates
+                .iter()
+                .filter(|o| Some(&o.summary.sha1) != c.map(|c| &c.sha1))
+                .cloned()
+                .collect(),
         }
     }
 
@@ -81,6 +91,7 @@ impl CertSide {
             subject: v.subject.clone(),
             issuer: v.issuer.clone(),
             not_after: v.not_after.clone(),
+            others: Vec::new(),
         }
     }
 }

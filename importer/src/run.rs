@@ -175,10 +175,30 @@ fn signers_json(v: &VerifiedBundle) -> serde_json::Value {
 fn print_refusals(e: &Evaluation<'_>) {
     for entry in &e.entries {
         for v in entry.values.iter().filter(|v| !v.accepted) {
-            let what = v.certificate.as_ref().map_or_else(
+            let mut what = v.certificate.as_ref().map_or_else(
                 || format!("value {}", v.file),
                 |c| format!("{} (thumbprint {})", c.subject, c.sha1),
             );
+            // Every certificate of a container, not only the one the verdict names.
+            let shown = v.certificate.as_ref().map(|c| c.sha1.as_str());
+            for o in v
+                .certificates
+                .iter()
+                .filter(|o| Some(o.summary.sha1.as_str()) != shown)
+            {
+                let verdict = match o.verdict {
+                    "ca" => "CA certificate".to_owned(),
+                    "refused" => {
+                        let codes: Vec<&str> = o.refusals.iter().map(|r| r.code.as_str()).collect();
+                        format!("refused: {}", codes.join(", "))
+                    }
+                    other => other.to_owned(),
+                };
+                what += &format!(
+                    "; also {} (thumbprint {}, {verdict})",
+                    o.summary.subject, o.summary.sha1
+                );
+            }
             let reasons: Vec<String> = v
                 .refusals
                 .iter()

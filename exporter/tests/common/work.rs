@@ -26,7 +26,7 @@ pub fn bin() -> Command {
 
 /// A temp workspace with a key pair (password-protected) and an output dir.
 pub struct Work {
-    dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl Work {
@@ -83,6 +83,15 @@ impl Work {
         .into_iter()
         .map(str::to_owned)
         .collect()
+    }
+    pub fn export_ldif_file(&self, file: &std::path::Path, extra: &[&str]) -> Output {
+        bin()
+            .arg("ldif")
+            .arg(file)
+            .args(self.output_args())
+            .args(extra)
+            .output()
+            .unwrap()
     }
     pub fn export_ldif(&self, extra: &[&str]) -> Output {
         bin()
