@@ -321,6 +321,36 @@ fn a_write_scope_refusal_is_classified_by_its_words_under_either_exception_name(
     }
 }
 
+/// A tenant's error text is untrusted: an ESC sequence or a bidirectional
+/// override in it reaches the terminal escaped, never acting.
+#[test]
+fn a_tenant_error_message_reaches_the_terminal_escaped() {
+    let lab = Lab::new(Dialect::default());
+    lab.sim.add_fault(
+        FaultRule::status(400)
+            .on_identity(
+                &lab.sim
+                    .recipient("bob@contoso.test")
+                    .unwrap()
+                    .external_directory_object_id,
+            )
+            .message("bad\u{1b}]0;pwned\u{7} value \u{202e}gpj.exe\u{1b}[2J")
+            .always(),
+    );
+    let o = lab.run("apply", &[]);
+    assert_eq!(o.code, 6, "{o:?}");
+    assert!(
+        !o.stderr.contains('\u{1b}') && !o.stdout.contains('\u{1b}'),
+        "{o:?}"
+    );
+    assert!(!o.stderr.contains('\u{202e}'), "{o:?}");
+    assert!(
+        o.stderr
+            .contains("bad\\x1b]0;pwned\\x07 value \\u{202e}gpj.exe\\x1b[2J"),
+        "{o:?}"
+    );
+}
+
 #[test]
 fn throttling_without_retry_after_backs_off_and_writes_once() {
     let lab = Lab::new(Dialect {
