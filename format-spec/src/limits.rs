@@ -1,7 +1,8 @@
 //! Size and count limits, checked before work is done (SPEC.md §9).
 
-/// The limits a reader enforces. The defaults are the values SPEC.md §9 gives;
-/// a reader MAY lower them, and MUST NOT raise a limit beyond the hard ceilings.
+/// The limits a reader enforces. The defaults are the values SPEC.md §9 gives,
+/// which are maxima: a reader MAY lower them and MUST NOT raise them (the
+/// verifier applies [`Limits::at_most_spec`] to whatever it is given).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest bundle file accepted, in bytes.
@@ -16,7 +17,7 @@ pub struct Limits {
     pub max_values_per_entry: usize,
     /// Largest attribute value, in bytes.
     pub max_value_bytes: u64,
-    /// Longest line of `entries.jsonl`, in bytes (without its LF).
+    /// Longest line of `entries.jsonl`, in bytes, its LF included.
     pub max_entry_line_bytes: u64,
     /// Largest `bundle.json`, in bytes.
     pub max_header_bytes: u64,
@@ -25,6 +26,22 @@ pub struct Limits {
 impl Limits {
     /// Zip32 cannot describe a file of 4 GiB or more.
     pub const HARD_MAX_BUNDLE_BYTES: u64 = u32::MAX as u64;
+
+    /// These limits, each lowered to SPEC.md §9's maximum where it is higher.
+    #[must_use]
+    pub fn at_most_spec(&self) -> Self {
+        let spec = Self::default();
+        Self {
+            max_bundle_bytes: self.max_bundle_bytes.min(spec.max_bundle_bytes),
+            max_signature_bytes: self.max_signature_bytes.min(spec.max_signature_bytes),
+            max_signatures: self.max_signatures.min(spec.max_signatures),
+            max_entries: self.max_entries.min(spec.max_entries),
+            max_values_per_entry: self.max_values_per_entry.min(spec.max_values_per_entry),
+            max_value_bytes: self.max_value_bytes.min(spec.max_value_bytes),
+            max_entry_line_bytes: self.max_entry_line_bytes.min(spec.max_entry_line_bytes),
+            max_header_bytes: self.max_header_bytes.min(spec.max_header_bytes),
+        }
+    }
 }
 
 impl Default for Limits {

@@ -80,6 +80,8 @@ impl UnverifiedBundle {
         limits: &Limits,
     ) -> Result<Self> {
         let (bytes, digests) = bytes.into().into_parts();
+        // SPEC.md §9: the limits are maxima; a caller may only lower them.
+        let limits = &limits.at_most_spec();
         let max = limits.max_bundle_bytes.min(Limits::HARD_MAX_BUNDLE_BYTES);
         if bytes.len() as u64 > max {
             return Err(err!(
@@ -130,6 +132,15 @@ impl UnverifiedBundle {
         let (signers, comments) = check_signatures(&self.signatures, policy, &digests)?;
         let members = zip_read::read_members(&self.bytes)?;
         let contents = check_layout(&self.bytes, &members)?;
+        // Step 8.1: bundle.json's size, then its content.
+        if contents.bundle_json.len() as u64 > self.limits.max_header_bytes {
+            return Err(err!(
+                SizeLimit,
+                "bundle.json is {} bytes, the limit is {}",
+                contents.bundle_json.len(),
+                self.limits.max_header_bytes
+            ));
+        }
         let header = parse_header(contents.bundle_json)?;
         for (label, c) in &comments {
             if c.source != header.source || c.sequence != header.sequence {
@@ -489,8 +500,9 @@ struct Body {
     value_ranges: Vec<Range<usize>>,
 }
 
-/// Step 8: every entry parsed and checked against its value bytes, the counts,
-/// the review table and bag-info.txt.
+/// Step 8.2 to 8.5 (SPEC.md §8): the entry lines, the value file references,
+/// every value against its description, then the counts, the review table and
+/// bag-info.txt. Each sub-step runs over the whole bundle before the next.
 fn check_contents(
     bytes: &[u8],
     members: &[Member],
@@ -504,18 +516,8 @@ fn check_contents(
         .take(usize::try_from(contents.values).unwrap_or(usize::MAX))
         .map(|m| m.data.clone())
         .collect();
-    for (i, r) in value_ranges.iter().enumerate() {
-        if r.len() as u64 > limits.max_value_bytes {
-            return Err(err!(
-                SizeLimit,
-                "{}: {} bytes, the limit is {}",
-                layout::value_file_name(i as u64 + 1),
-                r.len(),
-                limits.max_value_bytes
-            ));
-        }
-    }
-    // Split entries.jsonl into lines (absolute ranges).
+    // 8.2: split entries.jsonl into lines (absolute ranges); a line counts
+    // with its LF.
     let text = &bytes[contents.entries.clone()];
     let mut entry_lines = Vec::new();
     let mut start = 0usize;
@@ -527,11 +529,12 @@ fn check_contents(
                 entry_lines.len() + 1
             ));
         };
-        if len as u64 > limits.max_entry_line_bytes {
+        if len as u64 + 1 > limits.max_entry_line_bytes {
             return Err(err!(
                 SizeLimit,
-                "entries.jsonl line {}: {len} bytes, the limit is {}",
+                "entries.jsonl line {}: {} bytes with its LF, the limit is {}",
                 entry_lines.len() + 1,
+                len + 1,
                 limits.max_entry_line_bytes
             ));
         }
@@ -542,9 +545,8 @@ fn check_contents(
             return Err(err!(SizeLimit, "more than {} entries", limits.max_entries));
         }
     }
-    // Which values each entry owns, in order: entry i owns value_start[i]..value_start[i+1].
     let review = &bytes[contents.review_range.clone()];
-    let (per_entry, spans) = parse_entries_parallel(
+    let checked = parse_entries_parallel(
         bytes,
         &entry_lines,
         &value_ranges,
@@ -552,37 +554,46 @@ fn check_contents(
         review,
         limits,
     )?;
-    let mut counts = Counts {
-        entries: entry_lines.len() as u64,
-        ..Counts::default()
-    };
+    // 8.3: the values that are not withheld name the value files in order,
+    // each exactly once.
     let mut next_value = 0u64;
-    for (i, (entry_counts, files)) in per_entry.iter().enumerate() {
+    for (i, files) in checked.files.iter().enumerate() {
         for f in files {
             next_value += 1;
             if *f != next_value {
                 return Err(err!(
                     FileSet,
-                    "entry {}: value file {} is out of order, expected {}",
+                    "entry {}: names value file {}, but the next value file is {} (each is named once, in order)",
                     i + 1,
                     layout::value_file_name(*f),
                     layout::value_file_name(next_value)
                 ));
             }
         }
-        counts.values += entry_counts.values;
-        counts.certificates += entry_counts.certificates;
-        counts.encryption += entry_counts.encryption;
-        counts.signing_only += entry_counts.signing_only;
-        counts.unusable += entry_counts.unusable;
-        counts.unparseable_values += entry_counts.unparseable_values;
     }
     if next_value != contents.values {
         return Err(err!(
             FileSet,
-            "entries reference {next_value} value files, the bundle holds {}",
+            "entries name {next_value} value files, the bundle holds {}",
             contents.values
         ));
+    }
+    // 8.4: each value against its description, in order.
+    if let Some(e) = checked.value_error {
+        return Err(e);
+    }
+    // 8.5: counts, review.csv, bag-info.txt.
+    let mut counts = Counts {
+        entries: entry_lines.len() as u64,
+        ..Counts::default()
+    };
+    for c in &checked.counts {
+        counts.values += c.values;
+        counts.certificates += c.certificates;
+        counts.encryption += c.encryption;
+        counts.signing_only += c.signing_only;
+        counts.unusable += c.unusable;
+        counts.unparseable_values += c.unparseable_values;
     }
     if counts != header.counts {
         return Err(err!(
@@ -594,12 +605,12 @@ fn check_contents(
     }
     // review.csv: the workers compared their rows with it; here the pieces
     // must tile it exactly, after the header.
-    let review = &bytes[contents.review_range.clone()];
     let mut header_line = Vec::new();
     review_csv::header_line(&mut header_line);
     let mut pos = header_line.len();
-    let tiles = review.starts_with(&header_line)
-        && spans.iter().flatten().all(|&(start, end)| {
+    let tiles = checked.review_matches
+        && review.starts_with(&header_line)
+        && checked.spans.iter().flatten().all(|&(start, end)| {
             let ok = start == pos;
             pos = end;
             ok
@@ -628,17 +639,33 @@ fn check_contents(
     })
 }
 
-type EntryCheck = (Counts, Vec<u64>);
-
 /// Where one worker's review rows lie in `review.csv`: `None` if its entries
-/// have no rows (entries without values).
+/// have no rows.
 type Span = Option<(usize, usize)>;
 
-/// Parses and checks every entry line on all cores. Each worker also renders
-/// its entries' review rows and compares them with `review.csv` where they
-/// must lie: a row of entry N starts a line with `N,` (no field holds a line
-/// break: control characters are refused in every text field), and the
-/// caller checks that the workers' spans tile the file after its header.
+/// What the entry workers found, in entry order.
+struct Checked {
+    /// Per entry, the value file numbers it names (8.3 checks them).
+    files: Vec<Vec<u64>>,
+    /// Per entry, its counts (complete only when `value_error` is `None`).
+    counts: Vec<Counts>,
+    /// The first value that does not match its description (8.4), in order.
+    value_error: Option<Error>,
+    /// Per worker, where its review rows lie.
+    spans: Vec<Span>,
+    /// Every worker's rows matched review.csv where they must lie.
+    review_matches: bool,
+}
+
+/// Parses and checks every entry line on all cores. A line that is not a
+/// valid entry (8.2) stops the check; a value that does not match its
+/// description (8.4) is kept as the chunk's first such error while the
+/// remaining lines are still parsed, so that every 8.2 and 8.3 failure is
+/// reported before any 8.4 failure, as SPEC.md §8 orders them. Each worker
+/// also renders its entries' review rows and compares them with
+/// `review.csv` where they must lie: a row of entry N starts a line with
+/// `N,` (no field holds a line break: control characters are refused in
+/// every text field), and the caller checks that the spans tile the file.
 fn parse_entries_parallel(
     bytes: &[u8],
     lines: &[Range<usize>],
@@ -646,12 +673,12 @@ fn parse_entries_parallel(
     digests: &[Sha256],
     review: &[u8],
     limits: &Limits,
-) -> Result<(Vec<EntryCheck>, Vec<Span>)> {
+) -> Result<Checked> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, 8);
     let chunk = lines.len().div_ceil(threads).max(1);
-    let results: Vec<Result<(Vec<EntryCheck>, Span)>> = std::thread::scope(|s| {
+    let results: Vec<Result<ChunkResult>> = std::thread::scope(|s| {
         let handles: Vec<_> = lines
             .chunks(chunk)
             .enumerate()
@@ -669,14 +696,33 @@ fn parse_entries_parallel(
             })
             .collect()
     });
-    let mut out = Vec::with_capacity(lines.len());
-    let mut spans = Vec::new();
+    let mut out = Checked {
+        files: Vec::with_capacity(lines.len()),
+        counts: Vec::with_capacity(lines.len()),
+        value_error: None,
+        spans: Vec::new(),
+        review_matches: true,
+    };
     for r in results {
-        let (checks, span) = r?;
-        out.extend(checks);
-        spans.push(span);
+        let c = r?;
+        out.files.extend(c.files);
+        out.counts.extend(c.counts);
+        if out.value_error.is_none() {
+            out.value_error = c.value_error;
+        }
+        out.spans.push(c.span);
+        out.review_matches &= c.review_matches;
     }
-    Ok((out, spans))
+    Ok(out)
+}
+
+/// One worker's findings (see [`Checked`]).
+struct ChunkResult {
+    files: Vec<Vec<u64>>,
+    counts: Vec<Counts>,
+    value_error: Option<Error>,
+    span: Span,
+    review_matches: bool,
 }
 
 /// One worker: the entries `first + 1 ..` of `part`.
@@ -688,45 +734,53 @@ fn check_chunk(
     digests: &[Sha256],
     review: &[u8],
     limits: &Limits,
-) -> Result<(Vec<EntryCheck>, Span)> {
-    let differs = || {
-        err!(
-            Content,
-            "review.csv differs from the table the entries give (SPEC.md §6.5)"
-        )
+) -> Result<ChunkResult> {
+    let mut out = ChunkResult {
+        files: Vec::with_capacity(part.len()),
+        counts: Vec::with_capacity(part.len()),
+        value_error: None,
+        span: None,
+        review_matches: true,
     };
-    let mut out = Vec::with_capacity(part.len());
-    let mut span: Span = None;
     let mut rows = Vec::new();
     for (j, line) in part.iter().enumerate() {
         let n = first + j + 1;
+        let (entry, files) = parse_entry(&bytes[line.clone()], n, limits)?;
+        out.files.push(files);
+        if out.value_error.is_some() {
+            continue; // only 8.2 and 8.3 matter after the first 8.4 failure
+        }
+        match check_values(bytes, &entry, n, values, digests, limits) {
+            Ok(c) => out.counts.push(c),
+            Err(e) => {
+                out.value_error = Some(e);
+                continue;
+            }
+        }
+        if !out.review_matches {
+            continue;
+        }
         rows.clear();
-        out.push(check_entry(
-            bytes,
-            line.clone(),
-            n,
-            values,
-            digests,
-            limits,
-            &mut rows,
-        )?);
+        review_csv::entry_rows(&mut rows, n as u64, &entry);
         if rows.is_empty() {
             continue;
         }
-        let start = match span {
-            Some((_, end)) => end,
+        let start = match out.span {
+            Some((_, end)) => Some(end),
             None => {
                 let needle = format!("\n{n},");
-                memchr::memmem::find(review, needle.as_bytes()).ok_or_else(differs)? + 1
+                memchr::memmem::find(review, needle.as_bytes()).map(|p| p + 1)
             }
         };
-        let end = start + rows.len();
-        if review.get(start..end) != Some(rows.as_slice()) {
-            return Err(differs());
+        let end = start.map(|s| s + rows.len());
+        match (start, end) {
+            (Some(s), Some(e)) if review.get(s..e) == Some(rows.as_slice()) => {
+                out.span = Some((out.span.map_or(s, |(s0, _)| s0), e));
+            }
+            _ => out.review_matches = false,
         }
-        span = Some((span.map_or(start, |(s, _)| s), end));
     }
-    Ok((out, span))
+    Ok(out)
 }
 
 fn check_guid(s: &str) -> bool {
@@ -750,18 +804,11 @@ fn check_sid(s: &str) -> bool {
         })
 }
 
-/// Checks one entry line: canonical JSON, field grammar, and every value's
-/// recorded description against the value bytes.
-fn check_entry(
-    bytes: &[u8],
-    line: Range<usize>,
-    n: usize,
-    values: &[Range<usize>],
-    digests: &[Sha256],
-    limits: &Limits,
-    rows: &mut Vec<u8>,
-) -> Result<EntryCheck> {
-    let entry: Entry = parse_canonical(&bytes[line], || format!("entries.jsonl line {n}"))?;
+/// Step 8.2 for one line: canonical JSON, field grammar, the withheld
+/// records, and the value file names' syntax. Returns the entry and the
+/// numbers of the value files it names.
+fn parse_entry(line: &[u8], n: usize, limits: &Limits) -> Result<(Entry, Vec<u64>)> {
+    let entry: Entry = parse_canonical(line, || format!("entries.jsonl line {n}"))?;
     // Messages name the line and the object; built only when one is needed.
     let who = || format!("entries.jsonl line {n} ({})", entry.label());
     for (f, name) in [
@@ -780,6 +827,20 @@ fn check_entry(
     }
     if entry.dn.is_empty() {
         return Err(err!(Content, "{}: dn is empty", who()));
+    }
+    if entry.kind == model::ObjectKind::Contact && entry.disabled {
+        return Err(err!(
+            Content,
+            "{}: a contact has no account to disable; disabled must be false",
+            who()
+        ));
+    }
+    if entry.values.is_empty() {
+        return Err(err!(
+            Content,
+            "{}: an entry holds at least one value (objects without one are not exported)",
+            who()
+        ));
     }
     if let Some(g) = &entry.object_guid {
         if !check_guid(g) {
@@ -808,7 +869,6 @@ fn check_entry(
             limits.max_values_per_entry
         ));
     }
-    let mut counts = Counts::default();
     let mut files = Vec::with_capacity(entry.values.len());
     for (position, v) in entry.values.iter().enumerate() {
         if let Some(w) = &v.withheld {
@@ -834,7 +894,6 @@ fn check_entry(
                     position + 1
                 ));
             }
-            counts.values += 1;
             continue;
         }
         if v.container == model::WITHHELD_PRIVATE_KEY {
@@ -866,12 +925,48 @@ fn check_entry(
                     who()
                 )
             })?;
-        let (raw, digest) = usize::try_from(num - 1)
+        files.push(num);
+    }
+    Ok((entry, files))
+}
+
+/// Step 8.4 for one entry whose references 8.3 will check: each value's
+/// size, private-key material, and decoding against its description.
+fn check_values(
+    bytes: &[u8],
+    entry: &Entry,
+    n: usize,
+    values: &[Range<usize>],
+    digests: &[Sha256],
+    limits: &Limits,
+) -> Result<Counts> {
+    let who = || format!("entries.jsonl line {n} ({})", entry.label());
+    let mut counts = Counts::default();
+    for v in &entry.values {
+        counts.values += 1;
+        let Some(file) = v.file.as_deref() else {
+            continue; // withheld: checked in 8.2
+        };
+        let num: u64 = file[layout::VALUES_DIR.len()..file.len() - 4]
+            .parse()
+            .unwrap_or(0);
+        // A reference 8.3 will refuse: nothing to compare it with.
+        let Some((range, digest)) = usize::try_from(num.wrapping_sub(1))
             .ok()
             .and_then(|i| Some((values.get(i)?, *digests.get(i)?)))
-            .map(|(r, d)| (&bytes[r.clone()], d))
-            .ok_or_else(|| err!(FileSet, "{}: value file {file} does not exist", who()))?;
-        files.push(num);
+        else {
+            continue;
+        };
+        if range.len() as u64 > limits.max_value_bytes {
+            return Err(err!(
+                SizeLimit,
+                "{}: {file}: {} bytes, the limit is {}",
+                who(),
+                range.len(),
+                limits.max_value_bytes
+            ));
+        }
+        let raw = &bytes[range.clone()];
         if let Some(what) = cert::find_private_key_material(raw) {
             return Err(err!(
                 PrivateKey,
@@ -900,7 +995,6 @@ fn check_entry(
                 decoded.certificates.len()
             ));
         }
-        counts.values += 1;
         if decoded.container == cert::Container::Unparseable {
             counts.unparseable_values += 1;
         }
@@ -936,8 +1030,7 @@ fn check_entry(
             }
         }
     }
-    review_csv::entry_rows(rows, n as u64, &entry);
-    Ok((counts, files))
+    Ok(counts)
 }
 
 /// The exporter's class and reasons must use the v1 vocabulary, reasons sorted

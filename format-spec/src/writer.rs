@@ -253,6 +253,17 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
     /// fills in its value file names. (The exporter hands written entries back
     /// to the thread that allocated them, where freeing them is cheaper.)
     pub fn add_entry_mut(&mut self, entry: &mut Entry, raw_values: &[&[u8]]) -> Result<()> {
+        // What a verifier refuses (SPEC.md §6.1), a writer never writes.
+        if entry.values.is_empty() {
+            return Err(err!(Write, "entry {}: no value to write", entry.label()));
+        }
+        if entry.kind == crate::model::ObjectKind::Contact && entry.disabled {
+            return Err(err!(
+                Write,
+                "entry {}: a contact cannot be disabled",
+                entry.label()
+            ));
+        }
         if entry.values.len() != raw_values.len() {
             return Err(err!(
                 Write,

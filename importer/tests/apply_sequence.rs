@@ -81,8 +81,9 @@ fn second_import_changes_only_what_changed_and_prune_removes_only_our_values() {
     assert_eq!(certs(&sim, "bob"), vec![pki("certs/bob.der")]);
     sim.reset_stats();
 
-    // Bundle 2: alice unchanged, bob's certificate gone (revoked or replaced).
-    let mut s2 = Spec::new(2, vec![user_cert("alice", "alice"), user("bob", vec![])]);
+    // Bundle 2: alice unchanged, bob's certificate gone (revoked or replaced):
+    // an object without a value is not exported, so bob is not in the bundle.
+    let mut s2 = Spec::new(2, vec![user_cert("alice", "alice")]);
     s2.previous_sha256 = Some(sha256_of(&b1));
     let dir2 = d.path().join("2");
     std::fs::create_dir(&dir2).unwrap();
