@@ -1665,6 +1665,449 @@ fn generate(root: &Path, out: &Path) -> Res<()> {
         let _ = alice;
     }
 
+    // --- 17 revision 1.2: every point an independent implementer had to guess -------
+    {
+        let base = g.members();
+        // An edit of one text member, then every manifest, review.csv (when asked)
+        // and bag-info.txt made consistent again, then signed.
+        let edited = |target: &str, from: &str, to: &str, review: bool| -> Vec<Member> {
+            let mut ms = base.clone();
+            replace(&mut member(&mut ms, target).data, from, to);
+            rehash(&mut ms, review);
+            ms
+        };
+        let plain = Emit::default();
+
+        // Limits, exact at the limit and one byte over (§9).
+        let json_len = member(&mut base.clone(), layout::BUNDLE_JSON).data.len();
+        let desc = "ldaps://dc1.contoso.test/ DC=contoso,DC=test (test vector)";
+        for (name, expect, size) in [
+            ("bundle-json-at-limit", "success", 65_536usize),
+            ("bundle-json-over-limit", "size-limit", 65_537),
+        ] {
+            let long = format!("{desc} {}", "x".repeat(size - json_len - 1));
+            let ms = edited(layout::BUNDLE_JSON, desc, &long, false);
+            g.push_members(
+                name,
+                expect,
+                &format!("bundle.json of {size} bytes, its LF included (limit 65,536)"),
+                &ms,
+                &plain,
+            );
+        }
+        let first_line = {
+            let mut ms = base.clone();
+            let e = &member(&mut ms, layout::ENTRIES_JSONL).data;
+            e.iter().position(|&b| b == b'\n').expect("a line") + 1
+        };
+        for (name, expect, size) in [
+            ("entry-line-at-limit", "success", 1_048_576usize),
+            ("entry-line-over-limit", "size-limit", 1_048_577),
+        ] {
+            let old = "\"display_name\":\"Alice Adams\"";
+            let long = format!(
+                "\"display_name\":\"Alice Adams{}\"",
+                "a".repeat(size - first_line)
+            );
+            let ms = edited(layout::ENTRIES_JSONL, old, &long, true);
+            g.push_members(
+                name,
+                expect,
+                &format!(
+                    "an entries.jsonl line of {size} bytes, its LF included (limit 1,048,576)"
+                ),
+                &ms,
+                &plain,
+            );
+        }
+
+        // §6.1: contacts are never disabled; an entry holds at least one value.
+        let contact_false = "\"display_name\":\"Partner Contact\",\"dn\":\"CN=Partner Contact,OU=Users,DC=contoso,DC=test\",\"disabled\":false";
+        let ms = edited(
+            layout::ENTRIES_JSONL,
+            contact_false,
+            &contact_false.replace("false", "true"),
+            true,
+        );
+        g.push_members(
+            "contact-disabled",
+            "content",
+            "a contact with \"disabled\":true",
+            &ms,
+            &plain,
+        );
+        {
+            let only_alice = build_from(
+                root,
+                vec![(
+                    "alice",
+                    "Alice Adams",
+                    vec![(
+                        Attribute::UserCertificate,
+                        fixture(root, "certs/alice.der")?,
+                    )],
+                    ObjectKind::User,
+                )],
+            )?;
+            let mut ms = split(&only_alice);
+            // A second, valueless entry line; counts say 2 entries.
+            let e = member(&mut ms, layout::ENTRIES_JSONL);
+            let line = String::from_utf8(e.data.clone()).expect("text");
+            let start = line.find("\"values\":").expect("values");
+            let empty = format!("{}\"values\":[]}}\n", &line[..start]).replace("alice", "nobody");
+            e.data.extend_from_slice(empty.as_bytes());
+            replace(
+                &mut member(&mut ms, layout::BUNDLE_JSON).data,
+                "\"entries\":1",
+                "\"entries\":2",
+            );
+            rehash(&mut ms, true);
+            g.push_members(
+                "entry-without-values",
+                "content",
+                "an entry with \"values\":[] (objects without a value are not exported)",
+                &ms,
+                &plain,
+            );
+        }
+
+        // §6.3: the 64-certificate limit makes a value unparseable, not the bundle invalid.
+        let alice_der = fixture(root, "certs/alice.der")?;
+        let p7 = |n: usize| -> Vec<u8> { pkcs7_of(&vec![alice_der.clone(); n]) };
+        let one = |bytes: Vec<u8>| -> Vec<Person<'static>> {
+            vec![(
+                "mallory",
+                "Mallory Mole",
+                vec![(Attribute::UserSmimeCertificate, bytes)],
+                ObjectKind::User,
+            )]
+        };
+        g.push(
+            "pkcs7-64-certificates",
+            "success",
+            "a PKCS#7 with 64 certificates (the limit): container pkcs7, 64 certificate objects",
+            build_from(root, one(p7(64)))?,
+        );
+        let over = build_from(root, one(p7(65)))?;
+        g.push(
+            "pkcs7-65-certificates-unparseable",
+            "success",
+            "a PKCS#7 with 65 certificates is recorded as unparseable",
+            over.clone(),
+        );
+        {
+            let mut ms = split(&over);
+            let alice_rec = {
+                let ok = split(&build_from(root, one(p7(1)))?);
+                let e = String::from_utf8(ok[2].data.clone()).expect("text");
+                let a = e.find("\"certificates\":[").expect("certs") + "\"certificates\":[".len();
+                let b = e.rfind("]}]}").expect("end");
+                e[a..b].to_owned()
+            };
+            let recs = vec![alice_rec; 65].join(",");
+            replace(
+                &mut member(&mut ms, layout::ENTRIES_JSONL).data,
+                "\"container\":\"unparseable\",\"certificates\":[]",
+                &format!("\"container\":\"pkcs7\",\"certificates\":[{recs}]"),
+            );
+            rehash(&mut ms, true);
+            g.push_members(
+                "pkcs7-65-certificates-recorded-pkcs7",
+                "content",
+                "a PKCS#7 with 65 certificates recorded as pkcs7 with all 65",
+                &ms,
+                &plain,
+            );
+        }
+        let mut trailing = fixture(root, "smime/heidi.p7b")?;
+        trailing.push(0);
+        g.push(
+            "pkcs7-trailing-bytes-unparseable",
+            "success",
+            "a PKCS#7 ContentInfo followed by one more byte is unparseable",
+            build_from(root, one(trailing))?,
+        );
+
+        // §8.3: a value file named twice is file-set, before any content check.
+        let ms = edited(
+            layout::ENTRIES_JSONL,
+            "\"file\":\"data/values/00000002.bin\"",
+            "\"file\":\"data/values/00000001.bin\"",
+            true,
+        );
+        g.push_members(
+            "value-file-named-twice",
+            "file-set",
+            "bob's value names alice's value file (00000001.bin twice, 00000002.bin never)",
+            &ms,
+            &plain,
+        );
+
+        // §8.4: per value in order, the size limit before the private-key rule.
+        let pem = b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n-----END PRIVATE KEY-----\n".to_vec();
+        for (name, expect, big, key) in [
+            (
+                "value-too-large-before-private-key",
+                "size-limit",
+                1usize,
+                4usize,
+            ),
+            ("private-key-before-value-too-large", "private-key", 4, 1),
+        ] {
+            let mut ms = base.clone();
+            member(&mut ms, &layout::value_file_name(big as u64)).data = vec![0x41; 256 * 1024 + 1];
+            member(&mut ms, &layout::value_file_name(key as u64)).data = pem.clone();
+            rehash(&mut ms, false);
+            g.push_members(
+                name,
+                expect,
+                &format!("value {big} is over 256 KiB and value {key} is a PEM private key: the first in file order decides"),
+                &ms,
+                &plain,
+            );
+        }
+
+        // §4.2, §4.3: an empty member name; a zip without any member.
+        {
+            let mut ms = base.clone();
+            ms[1].name = String::new();
+            g.push_members(
+                "zip-empty-member-name",
+                "zip-name",
+                "a member whose name is empty",
+                &ms,
+                &plain,
+            );
+            g.push_members(
+                "zip-no-members",
+                "file-set",
+                "an end of central directory record and nothing else: a valid empty zip without bagit.txt",
+                &[],
+                &plain,
+            );
+        }
+        // §8 step 5: a missing fixed tag file.
+        for (name, file) in [
+            ("file-set-missing-bag-info", layout::BAG_INFO_TXT),
+            ("file-set-missing-manifest", layout::MANIFEST),
+        ] {
+            let ms: Vec<Member> = base.iter().filter(|m| m.name != file).cloned().collect();
+            g.push_members(name, "file-set", &format!("{file} is missing"), &ms, &plain);
+        }
+
+        // §4.5: manifest lines in other forms than the canonical one.
+        for (name, comment, from, to) in [
+            (
+                "manifest-binary-marker",
+                "a manifest line `<hash> *name` (sha256sum's binary marker)",
+                "  data/values/00000001.bin",
+                " *data/values/00000001.bin",
+            ),
+            (
+                "manifest-dot-slash",
+                "a manifest line naming ./data/values/00000001.bin",
+                "  data/values/00000001.bin",
+                "  ./data/values/00000001.bin",
+            ),
+            (
+                "manifest-percent-encoded",
+                "a manifest line naming data%2Fvalues%2F00000001.bin",
+                "  data/values/00000001.bin",
+                "  data%2Fvalues%2F00000001.bin",
+            ),
+        ] {
+            let mut ms = base.clone();
+            replace(&mut member(&mut ms, layout::MANIFEST).data, from, to);
+            rehash_tags_only(&mut ms);
+            g.push_members(name, "manifest", comment, &ms, &plain);
+        }
+        {
+            let mut ms = base.clone();
+            let m = &mut member(&mut ms, layout::MANIFEST).data;
+            let first = m.iter().position(|&b| b == b'\n').expect("line") + 1;
+            let dup = m[..first].to_vec();
+            m.splice(first..first, dup);
+            rehash_tags_only(&mut ms);
+            g.push_members(
+                "manifest-duplicate-line",
+                "manifest",
+                "the first manifest line twice",
+                &ms,
+                &plain,
+            );
+        }
+
+        // §5.3: a version that is not the canonical integer 1.
+        for (name, to, expect) in [
+            ("version-float", "\"version\":1.0", "content"),
+            ("version-exponent", "\"version\":1e0", "content"),
+            ("version-string", "\"version\":\"1\"", "content"),
+            (
+                "version-two-non-canonical",
+                "\"version\":2,\"x\":0",
+                "unsupported-version",
+            ),
+        ] {
+            let ms = edited(layout::BUNDLE_JSON, "\"version\":1", to, false);
+            g.push_members(name, expect, &format!("bundle.json with {to}"), &ms, &plain);
+        }
+        // §5.2: JSON that serde-style parsers may accept but canonical form never holds.
+        for (name, target, from, to, comment) in [
+            (
+                "json-lone-surrogate",
+                layout::ENTRIES_JSONL,
+                "\"display_name\":\"Alice Adams\"",
+                "\"display_name\":\"Alice \\ud800Adams\"",
+                "a display name with an escaped lone surrogate",
+            ),
+            (
+                "json-integer-over-64-bits",
+                layout::BUNDLE_JSON,
+                "\"sequence\":42",
+                "\"sequence\":18446744073709551658",
+                "a sequence beyond 64 bits",
+            ),
+            (
+                "json-sequence-over-63-bits",
+                layout::BUNDLE_JSON,
+                "\"sequence\":42",
+                "\"sequence\":9223372036854775808",
+                "sequence 2^63, one over the maximum",
+            ),
+            (
+                "json-negative-zero",
+                layout::BUNDLE_JSON,
+                "\"unparseable_values\":1",
+                "\"unparseable_values\":-0",
+                "a count written -0",
+            ),
+            (
+                "json-nan",
+                layout::BUNDLE_JSON,
+                "\"unparseable_values\":1",
+                "\"unparseable_values\":NaN",
+                "a count written NaN",
+            ),
+            (
+                "timestamp-february-30",
+                layout::BUNDLE_JSON,
+                "\"created\":\"2026-05-31T12:00:00Z\"",
+                "\"created\":\"2026-02-30T12:00:00Z\"",
+                "created on 30 February",
+            ),
+            (
+                "timestamp-second-60",
+                layout::BUNDLE_JSON,
+                "\"created\":\"2026-05-31T12:00:00Z\"",
+                "\"created\":\"2026-05-31T12:00:60Z\"",
+                "created at second 60 (no leap seconds)",
+            ),
+        ] {
+            let ms = edited(target, from, to, target == layout::ENTRIES_JSONL);
+            g.push_members(name, "content", comment, &ms, &plain);
+        }
+
+        // §6.4: classification vocabulary and consistency, checked with a class.
+        for (name, from, to, comment) in [
+            (
+                "class-unusable-without-reasons",
+                "\"class\":\"encryption\",\"reasons\":[]",
+                "\"class\":\"unusable\",\"reasons\":[]",
+                "class unusable with no reason",
+            ),
+            (
+                "class-encryption-with-reasons",
+                "\"class\":\"encryption\",\"reasons\":[]",
+                "\"class\":\"encryption\",\"reasons\":[\"expired\"]",
+                "class encryption with a reason",
+            ),
+            (
+                "reasons-unsorted",
+                "\"reasons\":[\"no-email-protection\",\"no-matching-address\"",
+                "\"reasons\":[\"no-matching-address\",\"no-email-protection\"",
+                "reasons out of the §6.4 order",
+            ),
+            (
+                "reason-unknown",
+                "\"class\":\"encryption\",\"reasons\":[]",
+                "\"class\":\"unusable\",\"reasons\":[\"revoked\"]",
+                "a reason §6.4 does not define",
+            ),
+        ] {
+            let ms = edited(layout::ENTRIES_JSONL, from, to, true);
+            g.push_members(name, "content", comment, &ms, &plain);
+        }
+
+        // §7.1: signature files, malformed or non-canonical, from any key.
+        {
+            let b = g.base.clone();
+            let good = sign_as(&g.keys.exporter, Role::Exporter, &b);
+            let text = String::from_utf8(good.clone()).expect("text");
+            let tab = text.replacen("untrusted comment: ", "untrusted comment: \t", 1);
+            let v = g.push(
+                "signature-untrusted-comment-tab",
+                "signature-malformed",
+                "the untrusted comment holds a TAB (not printable ASCII)",
+                b.clone(),
+            );
+            v.signatures = vec![("bundle.zip.exporter.minisig".into(), tab.into_bytes())];
+            let outsider = sign_as(&g.keys.outsider, Role::Exporter, &b);
+            let mut junk = String::from_utf8(outsider).expect("text");
+            junk = junk.replacen("\ntrusted comment: ", "\ntrusted comment:", 1);
+            let v = g.push(
+                "signature-malformed-unknown-key",
+                "signature-malformed",
+                "beside a valid signature, a malformed signature file by a key the policy does not know: step 1 parses every file",
+                b.clone(),
+            );
+            v.signatures
+                .push(("bundle.zip.outsider.minisig".into(), junk.into_bytes()));
+            // Made by hand: the signer refuses such a comment.
+            let tc = comment(
+                Role::Exporter,
+                SOURCE,
+                SEQ,
+                &BundleDigests::of_bytes(&b).sha256,
+            );
+            let long = text
+                .replacen(&tc, &format!("{tc} {}", "x".repeat(8192 - tc.len())), 1)
+                .into_bytes();
+            let v = g.push(
+                "signature-trusted-comment-over-8192",
+                "signature-malformed",
+                "a trusted comment of more than 8192 bytes",
+                b.clone(),
+            );
+            v.signatures = vec![("bundle.zip.exporter.minisig".into(), long)];
+            let v = g.push(
+                "signature-non-canonical-s",
+                "signature-invalid",
+                "a signature whose S is replaced by S + L (same value mod L), global signature re-made over it: strict verification refuses it",
+                b.clone(),
+            );
+            v.signatures = vec![("bundle.zip.exporter.minisig".into(), non_canonical_s(&b))];
+        }
+
+        // §4.3 informative: a value holding a complete zip local header is valid.
+        {
+            let mut inner = vec![0x50, 0x4b, 0x03, 0x04, 10, 0, 0, 0, 0, 0, 0, 0, 0x21, 0];
+            let payload = b"not the real value";
+            inner.extend(crc32(payload).to_le_bytes());
+            inner.extend((payload.len() as u32).to_le_bytes());
+            inner.extend((payload.len() as u32).to_le_bytes());
+            inner.extend(4u16.to_le_bytes());
+            inner.extend(0u16.to_le_bytes());
+            inner.extend(b"evil");
+            inner.extend(payload);
+            g.push(
+                "value-holding-a-zip-local-header",
+                "success",
+                "an unparseable value whose bytes are a complete zip local header and data: central-directory readers see one member, scanning readers see two",
+                build_from(root, one(inner))?,
+            );
+        }
+    }
+
     // Write.
     std::fs::create_dir_all(out)?;
     for v in &g.vectors {
@@ -1673,6 +2116,78 @@ fn generate(root: &Path, out: &Path) -> Res<()> {
     let _ = (&g.base, &g.empty);
     eprintln!("wrote {} vectors to {}", g.vectors.len(), out.display());
     Ok(())
+}
+
+/// A DER certs-only PKCS#7 SignedData holding `certs` in order.
+fn pkcs7_of(certs: &[Vec<u8>]) -> Vec<u8> {
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let n = content.len();
+        if n < 0x80 {
+            out.push(n as u8);
+        } else {
+            let bytes: Vec<u8> = n
+                .to_be_bytes()
+                .iter()
+                .copied()
+                .skip_while(|&b| b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+    let oid_signed = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02,
+    ];
+    let oid_data = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01,
+    ];
+    let mut sd = vec![0x02, 0x01, 0x01]; // version 1
+    sd.extend(tlv(0x31, &[])); // digestAlgorithms
+    sd.extend(tlv(0x30, &oid_data)); // encapContentInfo
+    sd.extend(tlv(0xa0, &certs.concat())); // [0] IMPLICIT certificates
+    sd.extend(tlv(0x31, &[])); // signerInfos
+    let mut ci = oid_signed.to_vec();
+    ci.extend(tlv(0xa0, &tlv(0x30, &sd)));
+    tlv(0x30, &ci)
+}
+
+/// The test exporter's signature over `bundle` with S replaced by S + L (the
+/// same scalar mod L, a non-canonical encoding), and a global signature made
+/// over that: only the strict S < L rule refuses it.
+fn non_canonical_s(bundle: &[u8]) -> Vec<u8> {
+    use ed25519_dalek::Signer as _;
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let seed = *Sha256::digest(b"certferry test vector key exporter").as_bytes();
+    let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let d = BundleDigests::of_bytes(bundle);
+    let mut sig = sk.sign(d.blake2b.as_ref()).to_bytes();
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let v = u16::from(sig[32 + i]) + u16::from(L[i]) + carry;
+        sig[32 + i] = v as u8;
+        carry = v >> 8;
+    }
+    let key_id = [0xce, 0x27, 0xfe, 0x77, 0, 0, 0, 1];
+    let tc = comment(Role::Exporter, SOURCE, SEQ, &d.sha256);
+    let mut signed = sig.to_vec();
+    signed.extend_from_slice(tc.as_bytes());
+    let global = sk.sign(&signed).to_bytes();
+    let mut line = b"ED".to_vec();
+    line.extend(key_id);
+    line.extend(sig);
+    format!(
+        "untrusted comment: certferry test vector signature\n{}\ntrusted comment: {tc}\n{}\n",
+        b64.encode(line),
+        b64.encode(global)
+    )
+    .into_bytes()
 }
 
 /// Recomputes only the tag manifest (the payload manifest stays as edited).
