@@ -129,6 +129,7 @@ impl UnverifiedBundle {
         previous: Option<&SourceState>,
     ) -> Result<VerifiedBundle> {
         let digests = self.digests;
+        check_policy(policy)?;
         let (signers, comments) = check_signatures(&self.signatures, policy, &digests)?;
         let members = zip_read::read_members(&self.bytes)?;
         let contents = check_layout(&self.bytes, &members)?;
@@ -169,6 +170,27 @@ impl UnverifiedBundle {
 }
 
 type CommentList = Vec<(String, TrustedComment)>;
+
+/// SPEC.md §7.4: a key listed under two roles makes the policy unusable (which
+/// role would its signature count for?). A configuration error, found before
+/// any byte of the bundle is looked at.
+fn check_policy(policy: &TrustPolicy) -> Result<()> {
+    let mut roles: BTreeMap<[u8; 32], Role> = BTreeMap::new();
+    for k in &policy.keys {
+        match roles.insert(*k.key.as_bytes(), k.role) {
+            Some(r) if r != k.role => {
+                return Err(err!(
+                    Key,
+                    "the trust policy lists key {} as {r} and as {}: a key has one role",
+                    k.key.key_id(),
+                    k.role
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
 
 /// Steps 2 and 3: signatures over the raw bytes, trusted comments, threshold.
 fn check_signatures(

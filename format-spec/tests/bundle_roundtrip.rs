@@ -668,3 +668,99 @@ fn writer_refuses_expiry_not_after_creation() {
         assert_eq!(e.class(), ErrorClass::Write, "expires {expires}: {e}");
     }
 }
+
+/// Every file under `dir`, as paths relative to it, sorted.
+fn files_under(dir: &Path, rel: &Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir.join(rel)).unwrap() {
+        let e = e.unwrap();
+        let r = rel.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            files_under(dir, &r, out);
+        } else {
+            out.push(r.to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+}
+
+/// SPEC.md §4.3 and the README's stock-tool recipe: a value whose bytes are a
+/// complete zip local header (name `evil`) is valid; `unzip`, which reads the
+/// central directory, extracts exactly the bundle's members with the value's
+/// true bytes, and the manifests check.
+#[test]
+fn unzip_extracts_the_true_members_of_a_bundle_whose_value_holds_a_zip_header() {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("vectors/value-holding-a-zip-local-header.vector"),
+    )
+    .unwrap();
+    let (_, body) = text.split_once("bundle:\n").unwrap();
+    let bundle = base64::engine::general_purpose::STANDARD
+        .decode(body.split_whitespace().collect::<String>())
+        .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let zip = d.path().join("b.zip");
+    std::fs::write(&zip, &bundle).unwrap();
+    let out = d.path().join("x");
+    let st = unzip()
+        .arg("-q")
+        .arg(&zip)
+        .arg("-d")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut files = Vec::new();
+    files_under(&out, Path::new(""), &mut files);
+    let mut want: Vec<String> = layout::member_names(1).collect();
+    want.sort();
+    assert_eq!(
+        files, want,
+        "unzip saw other members than the central directory's"
+    );
+    let value = std::fs::read(out.join("data/values/00000001.bin")).unwrap();
+    assert!(value.starts_with(b"PK\x03\x04"), "the value's own bytes");
+    assert!(value.ends_with(b"evilnot the real value"));
+    for manifest in ["tagmanifest-sha256.txt", "manifest-sha256.txt"] {
+        let st = Command::new("sha256sum")
+            .args(["-c", "--quiet", manifest])
+            .current_dir(&out)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{manifest}");
+    }
+}
+
+/// SPEC.md §7.4: one key under two roles is a policy error, found before the
+/// bundle is looked at; under one role twice it is fine (it counts once).
+#[test]
+fn a_policy_listing_one_key_under_two_roles_is_refused() {
+    let (bytes, header, _) = write_in_memory(&fixture_inputs());
+    let sk = exporter_key();
+    let digests = BundleDigests::of_bytes(&bytes);
+    let sig = sign_bundle(
+        &digests,
+        &sk,
+        Role::Exporter,
+        &header.source,
+        header.sequence,
+    )
+    .unwrap();
+    let mut p = policy(&sk);
+    p.keys.push(TrustedKey {
+        name: "the same key as a reviewer".into(),
+        role: Role::Reviewer,
+        key: sk.public_key(),
+    });
+    let e = UnverifiedBundle::parse(
+        bytes,
+        vec![("s".into(), sig.to_bytes())],
+        &Limits::default(),
+    )
+    .unwrap()
+    .verify(&p, ts(NOW), None)
+    .unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Key, "{e}");
+    assert!(e.message().contains("a key has one role"), "{e}");
+}
