@@ -9,15 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// certificates to Exchange Online.
 #[derive(Debug, Parser)]
 #[command(name = "certferry-import", version, about, long_about = None)]
-#[command(after_help = "Exit codes:\n  \
-0  success: the bundle is valid and every certificate passes the policy\n  \
-1  the bundle is valid, but some certificates are refused by the policy (verify, review, script; the outputs are still written, without them)\n  \
-2  usage error, or the policy file is wrong\n  \
-3  the bundle is invalid: format, signature, threshold or replay error (the error class from SPEC.md section 10 is printed)\n  \
-4  key error: the reviewer's secret key cannot be read or its password is wrong\n  \
-5  state or output error: the import state or an output file cannot be read or written\n  \
-6  Exchange Online refused or failed (plan, apply, doctor): the import is not complete; apply can be run again\n\n\
-Passwords are never accepted on the command line: use a file, an environment variable or the prompt.")]
+#[command(after_help = crate::failure::EXIT_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

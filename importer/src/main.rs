@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match certferry_import::run::run(cli.command) {
+    match certferry_import::cmd::run(cli.command) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(f) => {
             // The message may quote the bundle, the tenant or the server: escaped.

@@ -506,11 +506,11 @@ impl TokenProvider {
             .form(&form)
             .send()
             .await
-            .map_err(|e| super::client::transport_error(&e).context("token request"))?;
+            .map_err(|e| super::http::transport_error(&e).context("token request"))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         // A token response is a few KiB; 1 MiB is far beyond any real one.
-        let body = super::client::read_body(response, 1 << 20)
+        let body = super::http::read_body(response, 1 << 20)
             .await
             .map_err(|e| e.context("token response"))?;
         let header = |name: &str| {
@@ -559,7 +559,7 @@ impl TokenProvider {
         }
         let parsed: TokenErrorBody = serde_json::from_slice(&body).unwrap_or_default();
         let request_id = request_id.or(parsed.trace_id);
-        let retry_after = super::client::retry_after(&headers);
+        let retry_after = super::http::retry_after(&headers);
         let description = parsed
             .error_description
             .as_deref()

@@ -19,7 +19,10 @@ use super::auth::{new_uuid, Credential, TokenProvider};
 use super::bytes::WriteForm;
 use super::cloud::Endpoints;
 use super::error::{ErrorClass, ExoError};
-use super::recipient::{Recipient, RecipientKind, WireNotes};
+use super::http::{
+    clock_skew_secs, header, read_body, retry_after, transport_error, MAX_RESPONSE_BYTES,
+};
+use super::recipient::{Recipient, RecipientKind, WireNotes, RECIPIENT_MEMBERS};
 use super::retry::{Jitter, RetryPolicy};
 
 /// The `X-AnchorMailbox` that app-only InvokeCommand requests carry, before `@{tenant}`.
@@ -31,24 +34,6 @@ pub const ANCHOR_MAILBOX: &str = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d537
 /// of concurrent requests per tenant" (throttled) beyond it; Microsoft does not publish
 /// the number for the REST transport. 8 keeps well clear of it while hiding latency.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
-
-/// The recipient members the client reads: what `$select` asks for on Get-* calls
-/// (docs/exchange-wire-protocol.md, "Recipient object members"). Without `$select`
-/// the real service returns every one of a mailbox's several hundred properties.
-pub const RECIPIENT_MEMBERS: &[&str] = &[
-    "ExternalDirectoryObjectId",
-    "Identity",
-    "DisplayName",
-    "PrimarySmtpAddress",
-    "EmailAddresses",
-    "UserPrincipalName",
-    "RecipientTypeDetails",
-    "IsDirSynced",
-    "IsExchangeCloudManaged",
-    "ImmutableId",
-    "UserCertificate",
-    "UserSMimeCertificate",
-];
 
 /// How to reach and call a tenant.
 #[derive(Debug, Clone)]
@@ -909,89 +894,6 @@ fn refused_fresh_token(err: ExoError) -> ExoError {
 
 fn gave_up(err: ExoError, attempts: u32) -> ExoError {
     err.context(format_args!("gave up after {attempts} attempts"))
-}
-
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
-
-/// Largest response body accepted. A page of 1000 recipients with two full
-/// attributes of 15 certificates of 4 KiB is about 160 MiB of JSON; anything
-/// beyond this is not a response this client can use.
-pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
-
-/// Reads a response body, refusing one larger than `limit` bytes.
-pub(crate) async fn read_body(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, ExoError> {
-    let too_large = || {
-        ExoError::new(
-            ErrorClass::Protocol,
-            format!("the response is larger than {limit} bytes"),
-        )
-    };
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    let mut data = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
-        if data.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        data.extend_from_slice(&chunk);
-    }
-    Ok(data)
-}
-
-/// The service's `Date` (an HTTP-date) minus this machine's clock, in seconds.
-fn clock_skew_secs(date: &str) -> Option<i64> {
-    let theirs = httpdate::parse_http_date(date).ok()?;
-    let secs = |t: std::time::SystemTime| -> Option<i64> {
-        let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
-        i64::try_from(d.as_secs()).ok()
-    };
-    Some(secs(theirs)? - secs(std::time::SystemTime::now())?)
-}
-
-/// `Retry-After` in seconds (an HTTP-date is ignored: the protocol sends seconds,
-/// and without it the client falls back to its backoff).
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = header(headers, "retry-after")?;
-    let secs: f64 = v.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
-}
-
-/// A failure below HTTP: no usable response. Retryable (the request may or may
-/// not have reached the service) unless it is a local mistake.
-pub(crate) fn transport_error(e: &reqwest::Error) -> ExoError {
-    let mut chain = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !chain.contains(&s_text) {
-            chain.push_str(": ");
-            chain.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    let class = if e.is_builder() || e.is_redirect() {
-        ErrorClass::Protocol
-    } else {
-        ErrorClass::Transient
-    };
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "connection failed or dropped"
-    };
-    ExoError::new(class, format!("{what}: {chain}"))
 }
 
 #[cfg(test)]

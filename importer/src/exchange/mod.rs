@@ -3,7 +3,8 @@
 //! App-only authentication with a certificate ([`auth`]), the clouds and their
 //! endpoints ([`cloud`]), typed cmdlets over the InvokeCommand REST endpoint
 //! ([`client`]), the byte-array encoding ([`bytes`]), classified errors
-//! ([`error`]) and the retry policy ([`retry`]).
+//! ([`error`]), the HTTP helpers both clients share ([`http`]) and the retry
+//! policy ([`retry`]).
 //!
 //! The wire protocol, and every choice made where Microsoft's documentation is
 //! silent, is `docs/exchange-wire-protocol.md`; the simulator in
@@ -48,6 +49,7 @@ pub mod bytes;
 pub mod client;
 pub mod cloud;
 pub mod error;
+pub mod http;
 pub mod recipient;
 pub mod retry;
 

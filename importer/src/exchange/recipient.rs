@@ -8,7 +8,24 @@ use certferry_format::model::Attribute;
 use serde_json::Value;
 
 use super::bytes::{self, ReadForm};
-use super::client::RECIPIENT_MEMBERS;
+
+/// The recipient members the client reads: what `$select` asks for on Get-* calls
+/// (docs/exchange-wire-protocol.md, "Recipient object members"). Without `$select`
+/// the real service returns every one of a mailbox's several hundred properties.
+pub const RECIPIENT_MEMBERS: &[&str] = &[
+    "ExternalDirectoryObjectId",
+    "Identity",
+    "DisplayName",
+    "PrimarySmtpAddress",
+    "EmailAddresses",
+    "UserPrincipalName",
+    "RecipientTypeDetails",
+    "IsDirSynced",
+    "IsExchangeCloudManaged",
+    "ImmutableId",
+    "UserCertificate",
+    "UserSMimeCertificate",
+];
 
 /// What the service's answers looked like, gathered while recipients are read:
 /// the forms of certificate values, which members were present, and the

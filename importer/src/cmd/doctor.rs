@@ -9,13 +9,13 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::DoctorArgs;
+use crate::context::tenant_path;
 use crate::exchange::client::ExoClient;
 use crate::exchange::error::ErrorClass;
 use crate::exchange::recipient::{RecipientKind, WireNotes};
-use crate::online::tenant_path;
+use crate::failure::{Failure, Outcome};
 use crate::policy::Policy;
 use crate::report::terminal_safe;
-use crate::run::{Failure, Outcome};
 use crate::state::StateDb;
 use crate::tenant::TenantConfig;
 
@@ -66,6 +66,7 @@ fn check(check: &'static str, status: Status, detail: String, fix: Option<String
 
 /// Clock skew beyond this is a warning.
 const SKEW_WARN_SECS: i64 = 60;
+
 /// Beyond this the identity platform refuses client assertions (5 minutes).
 const SKEW_FAIL_SECS: i64 = 300;
 
@@ -119,7 +120,7 @@ fn forms_check(notes: &WireNotes) -> Check {
 }
 
 fn members_check(notes: &WireNotes) -> Check {
-    let missing: Vec<&str> = crate::exchange::client::RECIPIENT_MEMBERS
+    let missing: Vec<&str> = crate::exchange::recipient::RECIPIENT_MEMBERS
         .iter()
         .copied()
         .filter(|m| notes.lacks(m))
@@ -183,7 +184,7 @@ fn skew_check(skew: Option<i64>) -> Check {
 }
 
 /// `doctor`.
-pub fn doctor_cmd(a: &DoctorArgs) -> Result<Outcome, Failure> {
+pub(crate) fn run(a: &DoctorArgs) -> Result<Outcome, Failure> {
     let policy = match &a.policy {
         Some(p) => Some(Policy::load(p).map_err(|e| Failure::Usage(e.to_string()))?),
         None => None,

@@ -1,4 +1,4 @@
-//! `plan` and `apply`: the verified bundle against the live tenant.
+//! `apply`: the verified bundle written into the live tenant.
 //!
 //! `apply` is safe to interrupt at any instant: every write replaces an
 //! attribute's complete value set (idempotent), each write is journalled before
@@ -10,358 +10,30 @@
 //! The first write of a run is sent alone and proves the write form
 //! (`write.rs`); only then do the others go out, concurrently.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use certferry_format::model::Attribute;
-use certferry_format::{Limits, SourceId, Timestamp, VerifiedBundle};
+use certferry_format::VerifiedBundle;
 use serde_json::{json, Value};
 
-use crate::bundle::LoadedBundle;
-use crate::certpolicy::{evaluate, Evaluation};
-use crate::cli::{ApplyArgs, BundleArgs, Common, MatchByArg, PlanArgs, TenantArgs};
+use crate::certpolicy::evaluate;
+use crate::cli::ApplyArgs;
+use crate::context::{clock, load_policy, runtime, state_err, state_path};
 use crate::exchange::auth::new_uuid;
 use crate::exchange::bytes::WriteForm;
-use crate::exchange::client::{ExoClient, Listing};
-use crate::journal::{self, AuditLog, Outcome as Done};
-use crate::plan::{self, MatchBy, Outcome as Item, Plan, PlanItem, PlanOptions, PreviousEntry};
+use crate::exchange::client::ExoClient;
+use crate::failure::{Failure, Outcome};
+use crate::journal;
+use crate::journal::AuditLog;
+use crate::journal::Outcome as Done;
+use crate::plan;
+use crate::plan::Outcome as Item;
+use crate::plan::PlanItem;
 use crate::report::terminal_safe;
-use crate::run::{clock, load_policy, now, state_path, Failure, Outcome};
-use crate::state::{ImportRecord, InDoubt, JournalIntent, NewImport, StateDb};
-use crate::tenant::TenantConfig;
-use crate::write::{self, WriteError, Written};
-
-pub(crate) fn tenant_path(policy: &Path, t: Option<&PathBuf>) -> PathBuf {
-    t.cloned().unwrap_or_else(|| {
-        policy
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("tenant.toml")
-    })
-}
-
-fn options(t: &TenantArgs, max_values: usize) -> PlanOptions {
-    PlanOptions {
-        match_by: match t.match_by {
-            MatchByArg::Smtp => MatchBy::Smtp,
-            MatchByArg::Upn => MatchBy::Upn,
-            MatchByArg::ImmutableId => MatchBy::ImmutableId,
-        },
-        create_contacts: t.create_contacts,
-        prune: t.prune,
-        max_values,
-    }
-}
-
-/// What certferry wrote for each entry in the last import of `source`.
-fn previous(
-    db: Option<&StateDb>,
-    source: &SourceId,
-) -> Result<HashMap<String, PreviousEntry>, Failure> {
-    let mut out = HashMap::new();
-    let Some(db) = db else { return Ok(out) };
-    let st = |e: crate::state::StateError| Failure::Output(e.to_string());
-    let Some(last) = db.last_import(source).map_err(st)? else {
-        return Ok(out);
-    };
-    for r in db.recipients(last.id).map_err(st)? {
-        let mut written: BTreeMap<Attribute, BTreeSet<String>> = BTreeMap::new();
-        for v in &r.values {
-            let a = Attribute::from_name(&v.attribute).ok_or_else(|| {
-                Failure::Output(format!(
-                    "import state {}: import {} holds a value of unknown attribute {:?}",
-                    db.path().display(),
-                    last.id,
-                    v.attribute
-                ))
-            })?;
-            written.entry(a).or_default().insert(v.value_sha256.clone());
-        }
-        out.insert(
-            r.key.clone(),
-            PreviousEntry {
-                label: r.label.clone(),
-                addresses: r.addresses.clone(),
-                upn: None,
-                written,
-            },
-        );
-    }
-    Ok(out)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Output(format!("cannot start the async runtime: {e}")))
-}
-
-fn tenant_err(e: impl std::fmt::Display) -> Failure {
-    Failure::Tenant(e.to_string())
-}
-
-fn state_err(e: impl std::fmt::Display) -> Failure {
-    Failure::Output(e.to_string())
-}
-
-/// A verified bundle and a client for the tenant.
-struct Session {
-    verified: VerifiedBundle,
-    now: Timestamp,
-    client: ExoClient,
-    concurrency: usize,
-    tenant: String,
-    /// The bundle is the last one imported from its source (plan shows drift).
-    already_imported: Option<ImportRecord>,
-    /// Where the write form came from, for messages.
-    write_form_from: &'static str,
-}
-
-/// Reads and verifies the bundle; the last imported bundle of its source is
-/// verified without the replay rule (so `plan` can show drift), and said so.
-fn verify_for_tenant(
-    b: &BundleArgs,
-    policy: &crate::policy::Policy,
-    db: Option<&StateDb>,
-    now: Timestamp,
-) -> Result<(VerifiedBundle, Option<ImportRecord>), Failure> {
-    let loaded = LoadedBundle::read(&b.bundle, &b.signatures, &Limits::default())?;
-    let last = match (db, loaded.claimed_source(policy)) {
-        (Some(db), Some(source)) => db.last_import(&source).map_err(state_err)?,
-        _ => None,
-    };
-    let sha = loaded.sha256().to_hex();
-    let already = last.filter(|l| l.bundle_sha256 == sha);
-    let replay_state = if already.is_some() { None } else { db };
-    let verified = loaded.verify(policy, replay_state, now, |_| {})?;
-    Ok((verified, already))
-}
-
-fn prepare(
-    common: &Common,
-    bundle: &BundleArgs,
-    db: Option<&StateDb>,
-    tenant: &TenantArgs,
-    concurrency: Option<u16>,
-) -> Result<(Session, crate::policy::Policy), Failure> {
-    let policy = load_policy(common)?;
-    let now = now(bundle)?;
-    let (verified, already_imported) = verify_for_tenant(bundle, &policy, db, now)?;
-    let mut cfg = TenantConfig::load(&tenant_path(&common.policy, tenant.tenant.as_ref()))
-        .map_err(Failure::Usage)?;
-    if let Some(n) = concurrency {
-        cfg.set_concurrency(usize::from(n));
-    }
-    let mut write_form_from = "the default";
-    if cfg.write_form.is_some() {
-        write_form_from = "tenant.toml";
-    } else if let Some(db) = db {
-        if let Some((form, _, _)) = db.proven_write_form(&cfg.tenant).map_err(state_err)? {
-            if let Some(f) = WriteForm::parse(&form) {
-                cfg.exo.write_form = f;
-                write_form_from = "proven on this tenant";
-            }
-        }
-    }
-    let client = ExoClient::new(cfg.exo, cfg.credential).map_err(tenant_err)?;
-    Ok((
-        Session {
-            verified,
-            now,
-            client,
-            concurrency: cfg.concurrency,
-            tenant: cfg.tenant,
-            already_imported,
-            write_form_from,
-        },
-        policy,
-    ))
-}
-
-/// Every recipient, checked for what the chosen matching needs.
-fn read_tenant(
-    rt: &tokio::runtime::Runtime,
-    client: &ExoClient,
-    opts: &PlanOptions,
-) -> Result<Listing, Failure> {
-    let listing = rt
-        .block_on(client.get_all_recipients())
-        .map_err(tenant_err)?;
-    if opts.match_by == MatchBy::ImmutableId && listing.notes.lacks("ImmutableId") {
-        return Err(Failure::Tenant(format!(
-            "--match-by immutable-id: none of the {} recipients the service returned carries an \
-             ImmutableId member, so no entry could ever match; match by smtp or upn instead \
-             (`certferry-import doctor` shows the members the service returns)",
-            listing.notes.recipients
-        )));
-    }
-    Ok(listing)
-}
-
-fn changes_text(changes: &[plan::AttributeChange], with_count: bool) -> String {
-    changes
-        .iter()
-        .map(|c| {
-            if with_count {
-                format!(
-                    "{}: +{} -{} (now {})",
-                    c.attribute.as_str(),
-                    c.added.len(),
-                    c.removed.len(),
-                    c.values.len()
-                )
-            } else {
-                format!("{} ({})", c.attribute.as_str(), c.values.len())
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn cap_text(over: &[plan::CapExceeded]) -> String {
-    over.iter()
-        .map(|c| {
-            format!(
-                "{} not written: it would hold {} values",
-                c.attribute.as_str(),
-                c.count
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn describe(item: &PlanItem) -> String {
-    let target = item.target.as_ref().map_or(String::new(), |t| {
-        format!(" → {} ({})", t.display_name, t.kind)
-    });
-    let what = match &item.outcome {
-        Item::Unchanged => "unchanged".to_owned(),
-        Item::Change { changes, over_cap } if over_cap.is_empty() => changes_text(changes, true),
-        Item::Change { changes, over_cap } => {
-            format!("{}; {}", changes_text(changes, true), cap_text(over_cap))
-        }
-        Item::Unmatched => "unmatched: no recipient has its addresses".into(),
-        Item::CreateContact {
-            address, changes, ..
-        } => format!(
-            "create contact {address} and write {}",
-            changes_text(changes, false)
-        ),
-        Item::Ambiguous { candidates } => {
-            format!("ambiguous, never written: {}", candidates.join(", "))
-        }
-        Item::Skipped { reason } => format!("skipped: {reason}"),
-        Item::OverCap { attributes } => cap_text(attributes),
-    };
-    terminal_safe(&format!(
-        "{:<9} {}{target}: {what}",
-        kind_word(&item.outcome),
-        item.label
-    ))
-}
-
-fn kind_word(o: &Item) -> &'static str {
-    match o {
-        Item::Unchanged => "same",
-        Item::Change { .. } => "change",
-        Item::Unmatched => "unmatched",
-        Item::CreateContact { .. } => "create",
-        Item::Ambiguous { .. } => "ambiguous",
-        Item::Skipped { .. } => "skipped",
-        Item::OverCap { .. } => "over-cap",
-    }
-}
-
-fn print_plan(plan: &Plan) {
-    for item in plan.items.iter().filter(|i| i.outcome != Item::Unchanged) {
-        println!("{}", describe(item));
-    }
-    let c = &plan.counts;
-    println!(
-        "plan      {} entries: {} to change, {} contacts to create, {} unchanged, {} unmatched, {} ambiguous, {} skipped (synced), {} over the value cap",
-        c.items, c.change, c.create_contact, c.unchanged, c.unmatched, c.ambiguous, c.skipped, c.over_cap
-    );
-}
-
-fn plan_json(v: &VerifiedBundle, plan: &Plan, drift: Option<&ImportRecord>) -> Value {
-    let mut doc = json!({
-        "format": "certferry-plan",
-        "version": 1,
-        "bundle_sha256": v.sha256().to_hex(),
-        "source": v.header().source.as_str(),
-        "sequence": v.header().sequence,
-        "counts": plan.counts,
-        "items": plan.items,
-    });
-    if let Some(imp) = drift {
-        doc["already_imported"] = json!({"import": imp.id, "imported_at": imp.imported_at});
-    }
-    doc
-}
-
-/// `plan`.
-pub fn plan_cmd(a: &PlanArgs) -> Result<Outcome, Failure> {
-    let policy0 = load_policy(&a.common)?;
-    let db = StateDb::open_read_only(&state_path(&a.common, &policy0)).map_err(state_err)?;
-    let (s, policy) = prepare(&a.common, &a.bundle, db.as_ref(), &a.tenant, None)?;
-    let eval = evaluate(&s.verified, &policy.certificates, s.now);
-    let rt = runtime()?;
-    let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
-    let listing = read_tenant(&rt, &s.client, &opts)?;
-    let prev = previous(db.as_ref(), &s.verified.header().source)?;
-    let plan = plan::compute(&eval, &listing.recipients, &prev, &opts);
-    let doc = plan_json(&s.verified, &plan, s.already_imported.as_ref());
-    if let Some(out) = &a.out {
-        let mut text = serde_json::to_vec_pretty(&doc).map_err(state_err)?;
-        text.push(b'\n');
-        crate::output::write_atomically(out, &text)
-            .map_err(|e| Failure::Output(format!("{}: {e}", out.display())))?;
-    }
-    if a.common.json {
-        println!("{doc}");
-    } else {
-        if let Some(imp) = &s.already_imported {
-            println!(
-                "drift     this bundle is the last one imported from {} (import {}, {}): what follows is how the tenant now differs from it",
-                s.verified.header().source,
-                imp.id,
-                imp.imported_at
-            );
-        }
-        print_plan(&plan);
-        if let Some(imp) = &s.already_imported {
-            let c = &plan.counts;
-            if c.change + c.create_contact == 0 {
-                println!(
-                    "drift     none: the tenant still holds what import {} wrote",
-                    imp.id
-                );
-            } else {
-                println!(
-                    "drift     {} entries differ; `apply --reapply` writes the bundle again",
-                    c.change + c.create_contact
-                );
-            }
-        }
-        if let Some(out) = &a.out {
-            println!("saved     {}", out.display());
-        }
-    }
-    Ok(outcome(&eval, &plan))
-}
-
-fn outcome(eval: &Evaluation<'_>, plan: &Plan) -> Outcome {
-    let c = &plan.counts;
-    if eval.all_accepted() && c.unmatched + c.ambiguous + c.skipped + c.over_cap == 0 {
-        Outcome::Ok
-    } else {
-        Outcome::SomeRefused
-    }
-}
+use crate::session::{options, outcome, plan_json, prepare, previous, print_plan, read_tenant};
+use crate::state::{InDoubt, JournalIntent, NewImport, StateDb};
+use crate::write;
+use crate::write::{WriteError, Written};
 
 /// Everything one write needs besides the client: the journal, the audit log,
 /// and what to name in them.
@@ -605,7 +277,7 @@ async fn prove(
 }
 
 /// `apply`.
-pub fn apply_cmd(a: &ApplyArgs) -> Result<Outcome, Failure> {
+pub(crate) fn run(a: &ApplyArgs) -> Result<Outcome, Failure> {
     let policy0 = load_policy(&a.common)?;
     let spath = state_path(&a.common, &policy0);
     let db = StateDb::open(&spath).map_err(state_err)?;

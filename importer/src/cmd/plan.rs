@@ -1,0 +1,61 @@
+//! `plan`: what `apply` would write to the tenant, or how the tenant drifted
+//! from the last import.
+
+use crate::certpolicy::evaluate;
+use crate::cli::PlanArgs;
+use crate::context::{load_policy, runtime, state_err, state_path};
+use crate::failure::{Failure, Outcome};
+use crate::plan;
+use crate::session::{options, outcome, plan_json, prepare, previous, print_plan, read_tenant};
+use crate::state::StateDb;
+
+/// `plan`.
+pub(crate) fn run(a: &PlanArgs) -> Result<Outcome, Failure> {
+    let policy0 = load_policy(&a.common)?;
+    let db = StateDb::open_read_only(&state_path(&a.common, &policy0)).map_err(state_err)?;
+    let (s, policy) = prepare(&a.common, &a.bundle, db.as_ref(), &a.tenant, None)?;
+    let eval = evaluate(&s.verified, &policy.certificates, s.now);
+    let rt = runtime()?;
+    let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
+    let listing = read_tenant(&rt, &s.client, &opts)?;
+    let prev = previous(db.as_ref(), &s.verified.header().source)?;
+    let plan = plan::compute(&eval, &listing.recipients, &prev, &opts);
+    let doc = plan_json(&s.verified, &plan, s.already_imported.as_ref());
+    if let Some(out) = &a.out {
+        let mut text = serde_json::to_vec_pretty(&doc).map_err(state_err)?;
+        text.push(b'\n');
+        crate::output::write_atomically(out, &text)
+            .map_err(|e| Failure::Output(format!("{}: {e}", out.display())))?;
+    }
+    if a.common.json {
+        println!("{doc}");
+    } else {
+        if let Some(imp) = &s.already_imported {
+            println!(
+                "drift     this bundle is the last one imported from {} (import {}, {}): what follows is how the tenant now differs from it",
+                s.verified.header().source,
+                imp.id,
+                imp.imported_at
+            );
+        }
+        print_plan(&plan);
+        if let Some(imp) = &s.already_imported {
+            let c = &plan.counts;
+            if c.change + c.create_contact == 0 {
+                println!(
+                    "drift     none: the tenant still holds what import {} wrote",
+                    imp.id
+                );
+            } else {
+                println!(
+                    "drift     {} entries differ; `apply --reapply` writes the bundle again",
+                    c.change + c.create_contact
+                );
+            }
+        }
+        if let Some(out) = &a.out {
+            println!("saved     {}", out.display());
+        }
+    }
+    Ok(outcome(&eval, &plan))
+}

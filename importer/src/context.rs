@@ -1,0 +1,80 @@
+//! What every command needs before it runs: the policy, the state path, the
+//! clock, the verified bundle, the tenant configuration's path, an async
+//! runtime, and the mapping of their errors to [`Failure`].
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use certferry_format::{Limits, Timestamp, VerifiedBundle};
+
+use crate::bundle::LoadedBundle;
+use crate::cli::{BundleArgs, Common};
+use crate::failure::Failure;
+use crate::policy::Policy;
+use crate::state::StateDb;
+
+pub(crate) fn load_policy(c: &Common) -> Result<Policy, Failure> {
+    Policy::load(&c.policy).map_err(|e| Failure::Usage(e.to_string()))
+}
+
+pub(crate) fn state_path(c: &Common, p: &Policy) -> PathBuf {
+    c.state.clone().unwrap_or_else(|| p.state_path.clone())
+}
+
+pub(crate) fn open_state_ro(c: &Common, p: &Policy) -> Result<Option<StateDb>, Failure> {
+    StateDb::open_read_only(&state_path(c, p)).map_err(|e| Failure::Output(e.to_string()))
+}
+
+/// `--now`, else the clock.
+pub(crate) fn now(b: &BundleArgs) -> Result<Timestamp, Failure> {
+    match &b.now {
+        Some(t) => Timestamp::parse(t)
+            .ok_or_else(|| Failure::Usage(format!("--now {t:?}: expected YYYY-MM-DDTHH:MM:SSZ"))),
+        None => clock(),
+    }
+}
+
+pub(crate) fn clock() -> Result<Timestamp, Failure> {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
+        .ok_or_else(|| Failure::Usage("the system clock is out of range".into()))
+}
+
+/// Reads and verifies the bundle with the full policy (or `adjust`ed).
+pub(crate) fn load_verified(
+    b: &BundleArgs,
+    policy: &Policy,
+    state: Option<&StateDb>,
+    now: Timestamp,
+    adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
+) -> Result<VerifiedBundle, Failure> {
+    let loaded = LoadedBundle::read(&b.bundle, &b.signatures, &Limits::default())?;
+    Ok(loaded.verify(policy, state, now, adjust)?)
+}
+
+pub(crate) fn tenant_path(policy: &Path, t: Option<&PathBuf>) -> PathBuf {
+    t.cloned().unwrap_or_else(|| {
+        policy
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("tenant.toml")
+    })
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Output(format!("cannot start the async runtime: {e}")))
+}
+
+pub(crate) fn tenant_err(e: impl std::fmt::Display) -> Failure {
+    Failure::Tenant(e.to_string())
+}
+
+pub(crate) fn state_err(e: impl std::fmt::Display) -> Failure {
+    Failure::Output(e.to_string())
+}
