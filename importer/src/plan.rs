@@ -231,8 +231,10 @@ fn hex_sha(v: &[u8]) -> String {
 /// A fingerprint of a recipient's certificate values.
 pub fn fingerprint(r: &Recipient) -> String {
     let mut text = String::new();
-    for (name, vals) in [("c", &r.user_certificate), ("s", &r.user_smime_certificate)] {
-        text.push_str(name);
+    for a in Attribute::ALL {
+        // The attribute's fifth letter, lowercase (`c`, `s`): as first written.
+        let vals = r.values(a);
+        text.push_str(&a.as_str()[4..5].to_ascii_lowercase());
         for v in vals {
             text.push(':');
             text.push_str(&hex_sha(v));
@@ -566,8 +568,11 @@ mod tests {
             is_dir_synced: false,
             is_exchange_cloud_managed: false,
             immutable_id: None,
-            user_certificate: certs.iter().map(|c| c.to_vec()).collect(),
-            user_smime_certificate: Vec::new(),
+            certificates: [(
+                Attribute::UserCertificate,
+                certs.iter().map(|c| c.to_vec()).collect(),
+            )]
+            .into(),
         }
     }
 

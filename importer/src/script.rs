@@ -45,13 +45,6 @@ fn comment(s: &str) -> String {
     crate::report::terminal_safe(&s.replace('\n', "?"))
 }
 
-fn parameter(a: Attribute) -> &'static str {
-    match a {
-        Attribute::UserCertificate => "UserCertificate",
-        Attribute::UserSmimeCertificate => "UserSMimeCertificate",
-    }
-}
-
 /// Writes the script. `generated` is the time stamped into the header.
 pub fn render(
     bundle: &VerifiedBundle,
@@ -172,12 +165,15 @@ fn entry_block(
         ps_quote(&format!("[{n}/{total}] {}", e.label))
     );
     o += "$certificates = @{}\n";
-    for attr in [Attribute::UserCertificate, Attribute::UserSmimeCertificate] {
+    for attr in Attribute::ALL {
         let values: Vec<_> = e.accepted(attr).collect();
         if values.is_empty() {
             continue;
         }
-        o += &format!("$certificates['{}'] = @(\n", parameter(attr));
+        o += &format!(
+            "$certificates['{}'] = @(\n",
+            crate::exchange::recipient::property(attr)
+        );
         for v in values {
             match &v.certificate {
                 Some(c) => {

@@ -139,13 +139,6 @@ pub fn contact_names(display_name: Option<&str>, address: &str) -> (String, Stri
     (first, second)
 }
 
-fn values_of(changes: &[AttributeChange], a: Attribute) -> Option<&[Vec<u8>]> {
-    changes
-        .iter()
-        .find(|c| c.attribute == a)
-        .map(|c| c.values.as_slice())
-}
-
 /// Sets `changes` on the recipient in `form` and reads it back.
 pub async fn set_and_confirm(
     client: &ExoClient,
@@ -159,8 +152,10 @@ pub async fn set_and_confirm(
             form,
             kind,
             identity,
-            values_of(changes, Attribute::UserCertificate),
-            values_of(changes, Attribute::UserSmimeCertificate),
+            &changes
+                .iter()
+                .map(|c| (c.attribute, c.values.as_slice()))
+                .collect::<Vec<_>>(),
         )
         .await
         .map_err(|e| {

@@ -5,11 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use certferry_format::model::Attribute;
 use certferry_import::exchange::{
     Credential, Endpoints, ErrorClass, ExoClient, ExoConfig, RecipientKind, RetryPolicy,
 };
 use certferry_import::secret::Secret;
 use exo_simulator::{FaultRule, LogEntry, Role, SimConfig, SimHandle, Simulator, Tenant};
+
+const CERT: Attribute = Attribute::UserCertificate;
+const SMIME: Attribute = Attribute::UserSmimeCertificate;
 
 fn tenant_dir() -> PathBuf {
     exo_simulator::tenant::fixture_dir()
@@ -99,7 +103,7 @@ async fn one_token_request_serves_many_calls() {
                 if i % 2 == 0 {
                     c.get_mail_contacts().await.map(|_| ())
                 } else {
-                    c.set_certificates(RecipientKind::Mailbox, &alice, None, Some(&[]))
+                    c.set_certificates(RecipientKind::Mailbox, &alice, &[(SMIME, &[])])
                         .await
                         .map(|_| ())
                 }
@@ -151,8 +155,7 @@ async fn an_expired_token_is_replaced_once_and_the_request_repeated() {
         .set_certificates(
             RecipientKind::Mailbox,
             &alice,
-            Some(&[pki("certs/alice.der")]),
-            None,
+            &[(CERT, &[pki("certs/alice.der")])],
         )
         .await
         .unwrap();
@@ -197,7 +200,7 @@ async fn tokens_expiring_mid_run_are_replaced_once_for_all_workers() {
                 // Requests of other workers are in flight with the token now revoked.
                 sim_ref.expire_tokens();
             }
-            c.set_certificates(RecipientKind::Mailbox, r.write_identity(), Some(&[]), None)
+            c.set_certificates(RecipientKind::Mailbox, r.write_identity(), &[(CERT, &[])])
                 .await
         }
     })
@@ -266,14 +269,14 @@ async fn reads_every_recipient_of_the_fixture_tenant() {
             want.is_exchange_cloud_managed
         );
         assert_eq!(got.is_read_only_synced(), want.is_write_protected());
-        assert_eq!(got.user_certificate, want.user_certificate);
-        assert_eq!(got.user_smime_certificate, want.user_smime_certificate);
+        assert_eq!(got.values(CERT), want.user_certificate);
+        assert_eq!(got.values(SMIME), want.user_smime_certificate);
     }
     // The fixture has a certificate someone else wrote (alice's foreign.der).
     assert!(listing
         .recipients
         .iter()
-        .any(|r| !r.user_certificate.is_empty()));
+        .any(|r| !r.values(CERT).is_empty()));
 
     // The same without `$select`.
     let mut cfg = config(&sim);
@@ -335,7 +338,7 @@ async fn set_and_clear_certificates_of_each_kind_read_back_byte_identical() {
     ] {
         let id = id_of(&sim, address);
         let receipt = c
-            .set_certificates(kind, &id, Some(&der), Some(&smime))
+            .set_certificates(kind, &id, &[(CERT, &der), (SMIME, &smime)])
             .await
             .unwrap();
         assert_eq!(receipt.attempts, 1);
@@ -348,28 +351,28 @@ async fn set_and_clear_certificates_of_each_kind_read_back_byte_identical() {
 
         let (back, rid) = c.get_recipient(kind, &id).await.unwrap().unwrap();
         assert!(rid.is_some());
-        assert_eq!(back.user_certificate, der);
-        assert_eq!(back.user_smime_certificate, smime);
+        assert_eq!(back.values(CERT), der);
+        assert_eq!(back.values(SMIME), smime);
         assert_eq!(sim.recipient(&id).unwrap().user_certificate, der);
 
-        // None leaves an attribute alone; Some(&[]) clears it.
-        c.set_certificates(kind, &id, None, Some(&[]))
+        // An attribute not listed is left alone; an empty set clears it.
+        c.set_certificates(kind, &id, &[(SMIME, &[])])
             .await
             .unwrap();
         let (back, _) = c.get_recipient(kind, address).await.unwrap().unwrap();
-        assert_eq!(back.user_certificate, der);
-        assert!(back.user_smime_certificate.is_empty());
+        assert_eq!(back.values(CERT), der);
+        assert!(back.values(SMIME).is_empty());
 
         // The same value set again: applied, with the service's "nothing modified" warning.
         let again = c
-            .set_certificates(kind, &id, Some(&der), None)
+            .set_certificates(kind, &id, &[(CERT, &der)])
             .await
             .unwrap();
         assert_eq!(again.warnings.len(), 1, "{again:?}");
         assert_eq!(sim.writes_to(&id), 3);
     }
     let err = c
-        .set_certificates(RecipientKind::Mailbox, "x", None, None)
+        .set_certificates(RecipientKind::Mailbox, "x", &[])
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::Invalid);
@@ -384,8 +387,7 @@ async fn a_synced_mailbox_is_a_write_scope_error_with_its_request_id() {
         .set_certificates(
             RecipientKind::Mailbox,
             &trudy,
-            Some(&[pki("certs/alice.der")]),
-            None,
+            &[(CERT, &[pki("certs/alice.der")])],
         )
         .await
         .unwrap_err();
@@ -412,7 +414,7 @@ async fn a_synced_mailbox_is_a_write_scope_error_with_its_request_id() {
         ..exo_simulator::Dialect::default()
     });
     let err = c
-        .set_certificates(RecipientKind::Mailbox, &trudy, Some(&[]), None)
+        .set_certificates(RecipientKind::Mailbox, &trudy, &[(CERT, &[])])
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::WriteScope, "{err}");
@@ -426,8 +428,7 @@ async fn a_synced_mailbox_is_a_write_scope_error_with_its_request_id() {
     c.set_certificates(
         RecipientKind::Mailbox,
         &walter,
-        Some(&[pki("certs/alice.der")]),
-        None,
+        &[(CERT, &[pki("certs/alice.der")])],
     )
     .await
     .unwrap();
@@ -445,8 +446,7 @@ async fn a_429_is_retried_after_retry_after_and_the_write_applied_once() {
         .set_certificates(
             RecipientKind::Mailbox,
             &dave,
-            Some(&[pki("certs/dave.der")]),
-            None,
+            &[(CERT, &[pki("certs/dave.der")])],
         )
         .await
         .unwrap();
@@ -478,7 +478,7 @@ async fn server_errors_and_dropped_connections_are_retried() {
     ]);
     let der = vec![pki("certs/erin.der")];
     let receipt = c
-        .set_certificates(RecipientKind::Mailbox, &erin, Some(&der), None)
+        .set_certificates(RecipientKind::Mailbox, &erin, &[(CERT, &der)])
         .await
         .unwrap();
     assert_eq!(receipt.attempts, 5);
@@ -520,19 +520,19 @@ async fn a_write_dropped_after_it_was_applied_is_confirmed_by_read_back_not_sent
             .always(),
     );
     let receipt = c
-        .set_certificates(RecipientKind::Mailbox, &erin, Some(&der), None)
+        .set_certificates(RecipientKind::Mailbox, &erin, &[(CERT, &der)])
         .await
         .unwrap();
     let back = receipt
         .confirmed_by_read_back
         .expect("confirmed by read-back");
-    assert_eq!(back.user_certificate, der);
+    assert_eq!(back.values(CERT), der);
     assert_eq!(receipt.ambiguous_failures, 1);
     assert_eq!(sim.writes_to(&erin), 1, "sent once, never repeated");
     assert_eq!(sim.recipient(&erin).unwrap().user_certificate, der);
     // Clearing, dropped after it was applied: also confirmed, also sent once.
     let receipt = c
-        .set_certificates(RecipientKind::Mailbox, &erin, Some(&[]), None)
+        .set_certificates(RecipientKind::Mailbox, &erin, &[(CERT, &[])])
         .await
         .unwrap();
     assert!(receipt.confirmed_by_read_back.is_some());
@@ -566,8 +566,7 @@ async fn timed_out_requests_are_retried_without_duplicates() {
         .set_certificates(
             RecipientKind::Mailbox,
             &grace,
-            Some(&[pki("certs/grace.der")]),
-            None,
+            &[(CERT, &[pki("certs/grace.der")])],
         )
         .await
         .unwrap();
@@ -627,11 +626,11 @@ async fn more_than_15_values_is_invalid() {
     let sim = start(contoso());
     let c = client(&sim);
     let bob = id_of(&sim, "bob@contoso.test");
-    c.set_certificates(RecipientKind::Mailbox, &bob, Some(&values(15)), None)
+    c.set_certificates(RecipientKind::Mailbox, &bob, &[(CERT, &values(15))])
         .await
         .unwrap();
     let err = c
-        .set_certificates(RecipientKind::Mailbox, &bob, None, Some(&values(16)))
+        .set_certificates(RecipientKind::Mailbox, &bob, &[(SMIME, &values(16))])
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::Invalid, "{err}");
@@ -652,8 +651,7 @@ async fn not_found_and_permission_are_classified() {
         .set_certificates(
             RecipientKind::MailUser,
             "nobody@contoso.test",
-            Some(&[]),
-            None,
+            &[(CERT, &[])],
         )
         .await
         .unwrap_err();
@@ -666,14 +664,14 @@ async fn not_found_and_permission_are_classified() {
     // A mail user is not a mailbox.
     let frank = id_of(&sim, "frank@contoso.test");
     let err = c
-        .set_certificates(RecipientKind::Mailbox, &frank, Some(&[]), None)
+        .set_certificates(RecipientKind::Mailbox, &frank, &[(CERT, &[])])
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::NotFound, "{err}");
 
     sim.modify_tenant(|t| t.apps[0].role = Role::ReadOnly("Global Reader".to_owned()));
     let err = c
-        .set_certificates(RecipientKind::MailUser, &frank, Some(&[]), None)
+        .set_certificates(RecipientKind::MailUser, &frank, &[(CERT, &[])])
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::Permission, "{err}");
@@ -696,8 +694,7 @@ async fn new_mail_contact_and_its_certificates() {
     c.set_certificates(
         RecipientKind::MailContact,
         &id,
-        Some(&[pki("certs/grace.der")]),
-        None,
+        &[(CERT, &[pki("certs/grace.der")])],
     )
     .await
     .unwrap();
@@ -786,8 +783,7 @@ async fn concurrency_bound_is_never_exceeded_with_20ms_latency() {
             c.set_certificates(
                 RecipientKind::Mailbox,
                 r.write_identity(),
-                Some(&[der]),
-                None,
+                &[(CERT, &[der])],
             )
             .await
         }
@@ -826,7 +822,7 @@ async fn the_tenants_concurrency_limit_is_throttling_and_retried() {
     let results = ExoClient::run_bounded(listing.recipients.iter(), 4, |r| {
         let c = c.clone();
         async move {
-            c.set_certificates(RecipientKind::Mailbox, r.write_identity(), Some(&[]), None)
+            c.set_certificates(RecipientKind::Mailbox, r.write_identity(), &[(CERT, &[])])
                 .await
         }
     })
@@ -1051,7 +1047,7 @@ async fn the_token_endpoint_is_retried_when_unavailable() {
     sim.add_fault(FaultRule::status(503).on_token().always());
     let c = client(&sim);
     let err = c
-        .set_certificates(RecipientKind::Mailbox, "x@contoso.test", Some(&[]), None)
+        .set_certificates(RecipientKind::Mailbox, "x@contoso.test", &[(CERT, &[])])
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::Transient, "{err}");

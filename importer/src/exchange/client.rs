@@ -22,8 +22,9 @@ use super::error::{ErrorClass, ExoError};
 use super::http::{
     clock_skew_secs, header, read_body, retry_after, transport_error, MAX_RESPONSE_BYTES,
 };
-use super::recipient::{Recipient, RecipientKind, WireNotes, RECIPIENT_MEMBERS};
+use super::recipient::{property, Recipient, RecipientKind, WireNotes, RECIPIENT_MEMBERS};
 use super::retry::{Jitter, RetryPolicy};
+use certferry_format::model::Attribute;
 
 /// The `X-AnchorMailbox` that app-only InvokeCommand requests carry, before `@{tenant}`.
 pub const ANCHOR_MAILBOX: &str = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}";
@@ -424,8 +425,9 @@ impl ExoClient {
 
     /// Writes a recipient's certificate attributes with `Set-Mailbox`,
     /// `Set-MailUser` or `Set-MailContact`, in the client's [`WriteForm`]. Each
-    /// `Some` is the attribute's **complete** new value set (`Some(&[])` clears
-    /// it); `None` leaves the attribute alone. At least one must be `Some`.
+    /// `(attribute, values)` of `changes` is that attribute's **complete** new
+    /// value set (`&[]` clears it); an attribute not listed is left alone. At
+    /// least one must be listed.
     ///
     /// The 15-value cap is the caller's (the plan's) to respect; the service
     /// refuses more with a `DataValidationException` ([`ErrorClass::Invalid`]).
@@ -433,17 +435,10 @@ impl ExoClient {
         &self,
         kind: RecipientKind,
         identity: &str,
-        user_certificate: Option<&[Vec<u8>]>,
-        user_smime_certificate: Option<&[Vec<u8>]>,
+        changes: &[(Attribute, &[Vec<u8>])],
     ) -> Result<WriteReceipt, ExoError> {
-        self.set_certificates_as(
-            self.inner.write_form,
-            kind,
-            identity,
-            user_certificate,
-            user_smime_certificate,
-        )
-        .await
+        self.set_certificates_as(self.inner.write_form, kind, identity, changes)
+            .await
     }
 
     /// [`Self::set_certificates`] with the values written in `form`.
@@ -460,29 +455,22 @@ impl ExoClient {
         form: WriteForm,
         kind: RecipientKind,
         identity: &str,
-        user_certificate: Option<&[Vec<u8>]>,
-        user_smime_certificate: Option<&[Vec<u8>]>,
+        changes: &[(Attribute, &[Vec<u8>])],
     ) -> Result<WriteReceipt, ExoError> {
         let cmdlet = kind.set_cmdlet();
-        if user_certificate.is_none() && user_smime_certificate.is_none() {
+        if changes.is_empty() {
             return Err(ExoError::new(
                 ErrorClass::Invalid,
                 format!("{cmdlet} {identity}: nothing to write"),
             ));
         }
         let mut p = params([("Identity", json!(identity))]);
-        if let Some(values) = user_certificate {
-            p.insert("UserCertificate".to_owned(), form.encode_set(values));
-        }
-        if let Some(values) = user_smime_certificate {
-            p.insert("UserSMimeCertificate".to_owned(), form.encode_set(values));
+        for (attribute, values) in changes {
+            p.insert(property(*attribute).to_owned(), form.encode_set(values));
         }
         let body = cmdlet_body(cmdlet, p);
         let ctx = |e: ExoError| e.context(format_args!("{cmdlet} {identity}"));
-        let holds = |r: &Recipient| {
-            user_certificate.is_none_or(|v| r.user_certificate.as_slice() == v)
-                && user_smime_certificate.is_none_or(|v| r.user_smime_certificate.as_slice() == v)
-        };
+        let holds = |r: &Recipient| changes.iter().all(|(a, v)| r.values(*a) == *v);
         let mut attempt = 0u32;
         let mut ambiguous = 0u32;
         let mut reauthenticated = false;

@@ -12,6 +12,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use certferry_format::model::Attribute;
 //! use certferry_import::exchange::{Cloud, Credential, ExoClient, ExoConfig};
 //! use certferry_import::secret::Secret;
 //! use std::path::Path;
@@ -29,7 +30,7 @@
 //!     let (client, der) = (client.clone(), der.clone());
 //!     async move {
 //!         client
-//!             .set_certificates(r.kind, r.write_identity(), Some(&der), None)
+//!             .set_certificates(r.kind, r.write_identity(), &[(Attribute::UserCertificate, &der)])
 //!             .await
 //!     }
 //! })

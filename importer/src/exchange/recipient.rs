@@ -1,7 +1,7 @@
 //! Recipients as Exchange Online returns them from `Get-Mailbox`,
 //! `Get-MailUser`, `Get-MailContact` and `New-MailContact`, typed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use certferry_format::model::Attribute;
@@ -162,10 +162,10 @@ pub struct Recipient {
     pub is_exchange_cloud_managed: bool,
     /// `ImmutableId`: base64 of the on-premises objectGUID, when the object has one.
     pub immutable_id: Option<String>,
-    /// `UserCertificate` values (DER certificates).
-    pub user_certificate: Vec<Vec<u8>>,
-    /// `UserSMimeCertificate` values (PKCS#7 blobs as Outlook publishes them).
-    pub user_smime_certificate: Vec<Vec<u8>>,
+    /// The certificate values per attribute: `UserCertificate` (DER
+    /// certificates) and `UserSMimeCertificate` (PKCS#7 blobs as Outlook
+    /// publishes them); an attribute without values may be absent.
+    pub certificates: BTreeMap<Attribute, Vec<Vec<u8>>>,
 }
 
 /// The Exchange Online property that holds a directory attribute.
@@ -179,10 +179,7 @@ pub fn property(a: Attribute) -> &'static str {
 impl Recipient {
     /// The values of one attribute.
     pub fn values(&self, a: Attribute) -> &[Vec<u8>] {
-        match a {
-            Attribute::UserCertificate => &self.user_certificate,
-            Attribute::UserSmimeCertificate => &self.user_smime_certificate,
-        }
+        self.certificates.get(&a).map_or(&[], Vec::as_slice)
     }
 
     /// Whether `address` (with or without `smtp:`) is one of its SMTP addresses.
@@ -310,8 +307,10 @@ impl Recipient {
                 .map_err(with_name)?
                 .unwrap_or(false),
             immutable_id: opt_str("ImmutableId").map_err(with_name)?,
-            user_certificate: certs("UserCertificate").map_err(with_name)?,
-            user_smime_certificate: certs("UserSMimeCertificate").map_err(with_name)?,
+            certificates: Attribute::ALL
+                .into_iter()
+                .map(|a| Ok((a, certs(property(a)).map_err(with_name)?)))
+                .collect::<Result<_, String>>()?,
         })
     }
 }
@@ -338,8 +337,8 @@ mod tests {
         });
         let r = Recipient::from_json(&v, RecipientKind::Mailbox).unwrap();
         assert_eq!(r.write_identity(), "0b4c3d2e-0000-4000-8000-000000000001");
-        assert_eq!(r.user_certificate, vec![vec![0x30, 0x01]]);
-        assert!(r.user_smime_certificate.is_empty());
+        assert_eq!(r.values(Attribute::UserCertificate), vec![vec![0x30, 0x01]]);
+        assert!(r.values(Attribute::UserSmimeCertificate).is_empty());
         assert!(!r.is_read_only_synced());
         assert_eq!(
             r.smtp_addresses().collect::<Vec<_>>(),
@@ -361,7 +360,7 @@ mod tests {
         assert_eq!(r.user_principal_name, None);
         v["UserCertificate"] = json!([{"Data": [1, 2]}]);
         let r = Recipient::from_json(&v, RecipientKind::MailContact).unwrap();
-        assert_eq!(r.user_certificate, vec![vec![1, 2]]);
+        assert_eq!(r.values(Attribute::UserCertificate), vec![vec![1, 2]]);
         v["UserCertificate"] = json!([{"Data": {"x": 1}}]);
         let e = Recipient::from_json(&v, RecipientKind::MailContact).unwrap_err();
         assert!(
@@ -387,8 +386,11 @@ mod tests {
         });
         let mut notes = WireNotes::default();
         let r = Recipient::from_json_noting(&v, RecipientKind::Mailbox, &mut notes).unwrap();
-        assert_eq!(r.user_certificate, vec![vec![0x30, 0x01], vec![0x30, 0x02]]);
-        assert!(r.user_smime_certificate.is_empty());
+        assert_eq!(
+            r.values(Attribute::UserCertificate),
+            vec![vec![0x30, 0x01], vec![0x30, 0x02]]
+        );
+        assert!(r.values(Attribute::UserSmimeCertificate).is_empty());
         assert_eq!(notes.recipients, 1);
         assert_eq!(notes.forms.len(), 2, "{notes:?}");
         assert!(notes
