@@ -5,7 +5,7 @@
 //! profile fixes.
 //!
 //! The `zip` crate is deliberately not used to read: it merges duplicate
-//! names and trusts the central directory alone (bundle-security.md).
+//! names and trusts the central directory alone (parser differentials).
 
 use std::ops::Range;
 

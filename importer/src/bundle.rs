@@ -37,7 +37,7 @@ pub enum LoadError {
 }
 
 /// Reads at most `max` bytes of a file; more is a size-limit error, before
-/// the rest is read (endless data, bundle-security.md attack 9).
+/// the rest is read (endless data).
 fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
     let io = |e: std::io::Error| LoadError::Io(format!("cannot read {}: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(io)?;

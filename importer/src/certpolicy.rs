@@ -1,4 +1,4 @@
-//! The importer's own certificate policy (bundle-security.md, attack 14).
+//! The importer's own certificate policy: it never trusts the exporter's judgement.
 //!
 //! Every value of a verified bundle is decoded again from its bytes and every
 //! certificate classified with the importer's pinned CAs, the entry's SMTP

@@ -1,4 +1,4 @@
-//! The plan (issue 5, `plan`): what to write into the tenant, computed from
+//! The plan: what to write into the tenant, computed from
 //! the evaluated bundle, the tenant's recipients and what certferry itself
 //! wrote earlier for this source. A pure function: no network, no clock.
 //!

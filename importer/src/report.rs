@@ -11,7 +11,7 @@ use crate::review::{CertSide, Change, ChangeKind, Review};
 const CSV_HEADER: &str = "change,entry,key,kind,label,dn,attribute,old_value_sha256,old_thumbprint,old_subject,old_not_after,new_value_sha256,new_thumbprint,new_subject,new_issuer,new_not_after,reasons,new_other_certificates";
 
 /// One CSV field: a leading `= + - @ TAB CR` gets a `'` (spreadsheet formula
-/// injection, bundle-security.md attack 16); then fields with `,` `"` CR LF
+/// injection); then fields with `,` `"` CR LF
 /// or a leading/trailing space are quoted with `"` doubled (as SPEC.md §6.5).
 pub fn csv_field(s: &str) -> String {
     let mut f = String::with_capacity(s.len() + 2);

@@ -1,5 +1,5 @@
 //! The review: what a verified bundle would change compared with the last
-//! bundle imported from the same source (bundle-security.md attack 17: the
+//! bundle imported from the same source (the
 //! report is generated from the verified bytes, and its hash is recorded
 //! with the import).
 //!

@@ -119,7 +119,7 @@ fn clean(s: &str, max: usize) -> String {
 }
 
 /// The `Name` of a new contact, and the one used when that is taken (documented
-/// in the README, "Contacts"): the entry's display name (else its address),
+/// in docs/usage.md, "New contacts"): the entry's display name (else its address),
 /// control characters dropped, at most 64 characters; on a collision, as much of
 /// it as fits followed by ` (address)`, or ` (` and the first 8 hex digits of the
 /// address's SHA-256 `)` when the address is too long to fit.
