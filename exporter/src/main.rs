@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use clap::Parser as _;
 
-/// mimalloc: entries are allocated on the reading thread and freed on the
-/// writing thread, which glibc malloc handles slowly (see Cargo.toml).
+/// The same allocator as the importer: the export pipeline frees across
+/// threads, which glibc malloc handles slowly (the workspace Cargo.toml says how much).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -23,6 +23,7 @@ use crate::source::ldap::{Bind, LdapOptions, LdapSource};
 use crate::source::ldif::LdifSource;
 use crate::source::{DirectorySource, Scope};
 use crate::state::{self, ExportState};
+use certferry_cli::duration::parse_duration;
 
 /// A failed run: the exit code and the message for standard error.
 #[derive(Debug, PartialEq, Eq)]
@@ -230,24 +231,6 @@ struct Prepared {
     /// The last bundle from this source, if any.
     last: Option<ExportState>,
     limits: Limits,
-}
-
-/// Parses a duration such as `7d`, `36h`, `90m`, `3600s` or `3600`.
-pub fn parse_duration(s: &str) -> Option<i64> {
-    let (num, unit) = match s.char_indices().last()? {
-        (i, c) if c.is_ascii_alphabetic() => (&s[..i], c),
-        _ => (s, 's'),
-    };
-    let n: i64 = num.parse().ok().filter(|n| *n > 0)?;
-    let mult = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        'w' => 7 * 86_400,
-        _ => return None,
-    };
-    n.checked_mul(mult)
 }
 
 fn prepare(out: &OutputArgs) -> Result<Prepared, Failure> {

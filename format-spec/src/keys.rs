@@ -17,8 +17,6 @@ use std::fmt;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use blake2::digest::consts::U32;
-use blake2::{Blake2b, Digest as _};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use zeroize::{Zeroize as _, Zeroizing};
 
@@ -293,11 +291,13 @@ impl fmt::Debug for SecretKey {
 
 /// BLAKE2b-256 over sig alg ‖ key id ‖ secret key, as minisign's `seckey_compute_chk`.
 fn secret_key_checksum(key_id: &[u8], sk: &[u8]) -> [u8; CHK_LEN] {
-    let mut h = Blake2b::<U32>::new();
-    h.update(SIG_ALG_ED);
+    let mut h = blake2b_simd::Params::new().hash_length(CHK_LEN).to_state();
+    h.update(&SIG_ALG_ED);
     h.update(key_id);
     h.update(sk);
-    h.finalize().into()
+    let mut out = [0u8; CHK_LEN];
+    out.copy_from_slice(h.finalize().as_bytes());
+    out
 }
 
 /// scrypt parameters from minisign's opslimit/memlimit, as libsodium's

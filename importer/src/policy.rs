@@ -566,27 +566,7 @@ fn load_certificates(
     })
 }
 
-/// Parses a duration such as `30d`, `36h`, `90m`, `2w`, `3600s` or `3600`.
-pub fn parse_duration(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (num, unit) = match s.char_indices().last()? {
-        (i, c) if c.is_ascii_alphabetic() => (&s[..i], c),
-        _ => (s, 's'),
-    };
-    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: i64 = num.parse().ok().filter(|n| *n > 0)?;
-    let mult = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        'w' => 7 * 86_400,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-}
+pub use certferry_cli::duration::parse_duration;
 
 #[cfg(test)]
 mod tests {

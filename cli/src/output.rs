@@ -1,4 +1,5 @@
-//! Crash-safe output: write to a temp file in the destination directory,
+//! Crash-safe output, the same for both programs: write to a temp file in the
+//! destination directory,
 //! fsync, rename into place, fsync the directory. A temp file that is
 //! dropped (error, Ctrl-C) is deleted, so no partial output is left behind.
 
@@ -60,6 +61,20 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir)
+}
+
+/// Writes `data` to a new file `path` crash-safely, refusing to replace an
+/// existing file (`AlreadyExists`).
+pub fn write_new(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = parent_dir(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".certferry-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(path).map_err(|e| e.error)?;
     sync_dir(dir)
 }
 

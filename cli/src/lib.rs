@@ -1,0 +1,11 @@
+//! What both certferry programs share at their edges, kept in one place so
+//! the two cannot drift apart: passwords ([`secret`]: a file, an environment
+//! variable or a prompt, never the command line; never printed), crash-safe
+//! output ([`output`]: temp file, fsync, rename, fsync the folder) and
+//! durations ([`duration`]).
+
+#![forbid(unsafe_code)]
+
+pub mod duration;
+pub mod output;
+pub mod secret;
