@@ -53,29 +53,26 @@ pub fn remove_leftovers(dir: &Path) -> Vec<(PathBuf, std::io::Result<u64>)> {
 
 /// Writes `data` to `path` atomically, replacing any existing file.
 pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = parent_dir(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".certferry-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(data)?;
+    let tmp = filled_temp(path, data)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    sync_dir(dir)
+    sync_dir(parent_dir(path))
 }
 
 /// Writes `data` to a new file `path` crash-safely, refusing to replace an
 /// existing file (`AlreadyExists`).
 pub fn write_new(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = parent_dir(path);
+    persist_new(filled_temp(path, data)?, path).map(drop)
+}
+
+/// A temp file beside `path` holding `data` (not yet synced).
+fn filled_temp(path: &Path, data: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".certferry-")
         .suffix(".tmp")
-        .tempfile_in(dir)?;
+        .tempfile_in(parent_dir(path))?;
     tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist_noclobber(path).map_err(|e| e.error)?;
-    sync_dir(dir)
+    Ok(tmp)
 }
 
 /// Moves a finished temp file to `path`, refusing to replace an existing file.
