@@ -2088,6 +2088,43 @@ fn generate(root: &Path, out: &Path) -> Res<()> {
             v.signatures = vec![("bundle.zip.exporter.minisig".into(), non_canonical_s(&b))];
         }
 
+        // §6.3: key_bits for Ed25519, Ed448 and DSA; encipherOnly without keyAgreement.
+        let rita = |file: &str| -> Res<Vec<u8>> {
+            build_from(
+                root,
+                vec![(
+                    "rita",
+                    "Rita Keys",
+                    vec![(Attribute::UserCertificate, fixture(root, file)?)],
+                    ObjectKind::User,
+                )],
+            )
+        };
+        for (name, file, comment) in [
+            ("key-type-ed25519", "keytypes/ed25519.der", "an Ed25519 subject key: key_type ed25519, key_bits 256"),
+            ("key-type-ed448", "keytypes/ed448.der", "an Ed448 subject key: key_type ed448, key_bits 448"),
+            ("key-type-dsa-2048", "keytypes/dsa-2048.der", "a DSA subject key: key_bits is the bit length of p (2048)"),
+            ("key-usage-encipher-only", "keytypes/encipher-only.der", "keyUsage digitalSignature and encipherOnly without keyAgreement: both listed, class signing-only"),
+        ] {
+            g.push(name, "success", comment, rita(file)?);
+        }
+        {
+            let mut ms = split(&rita("keytypes/ed25519.der")?);
+            replace(
+                &mut member(&mut ms, layout::ENTRIES_JSONL).data,
+                "\"key_bits\":256",
+                "\"key_bits\":255",
+            );
+            rehash(&mut ms, true);
+            g.push_members(
+                "key-type-ed25519-bits-lie",
+                "content",
+                "an Ed25519 key recorded with key_bits 255",
+                &ms,
+                &plain,
+            );
+        }
+
         // §4.3 informative: a value holding a complete zip local header is valid.
         {
             let mut inner = vec![0x50, 0x4b, 0x03, 0x04, 10, 0, 0, 0, 0, 0, 0, 0, 0x21, 0];
