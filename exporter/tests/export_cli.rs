@@ -59,7 +59,7 @@ fn assert_bundle_matches_directory(
     let got: Vec<_> = b.entries().collect();
     let mut got_names: Vec<String> = got
         .iter()
-        .map(|e| e.entry.display_name.clone().unwrap_or_default())
+        .map(|e| e.entry().display_name.clone().unwrap_or_default())
         .collect();
     let mut want_names: Vec<String> = want
         .iter()
@@ -72,9 +72,9 @@ fn assert_bundle_matches_directory(
         let name = w["displayName"].as_str().unwrap();
         let g = got
             .iter()
-            .find(|e| e.entry.display_name.as_deref() == Some(name))
+            .find(|e| e.entry().display_name.as_deref() == Some(name))
             .unwrap();
-        let e = &g.entry;
+        let e = g.entry();
         let s = |k: &str| w[k].as_str().map(str::to_owned);
         assert_eq!(e.kind.as_str(), w["kind"].as_str().unwrap(), "{name} kind");
         assert_eq!(e.upn, s("userPrincipalName"), "{name} upn");
@@ -125,8 +125,12 @@ fn assert_bundle_matches_directory(
             }
         }
         let certs = w["certificates"].as_array().unwrap();
-        assert_eq!(g.values.len(), certs.len(), "{name}: number of values");
-        for (i, (c, (v, bytes))) in certs.iter().zip(e.values.iter().zip(&g.values)).enumerate() {
+        assert_eq!(g.values().len(), certs.len(), "{name}: number of values");
+        for (i, (c, (v, bytes))) in certs
+            .iter()
+            .zip(e.values.iter().zip(g.values()))
+            .enumerate()
+        {
             assert_eq!(
                 v.attribute.as_str(),
                 c["attribute"].as_str().unwrap(),
@@ -173,17 +177,17 @@ fn ldif_export_with_disabled_accounts_and_only_usable() {
     let summary = ok_json(&w.export_ldif(&["--only-usable"]));
     let b = w.verify(&summary);
     for e in b.entries() {
-        for v in &e.entry.values {
+        for v in &e.entry().values {
             assert!(
                 v.certificates.iter().any(|c| c.class != "unusable"),
                 "{}: unusable value kept",
-                e.entry.label()
+                e.entry().label()
             );
         }
     }
     let names: Vec<String> = b
         .entries()
-        .filter_map(|e| e.entry.sam_account_name)
+        .filter_map(|e| e.into_entry().sam_account_name)
         .collect();
     for gone in ["dave", "erin", "frank", "grace", "trudy", "victor"] {
         assert!(

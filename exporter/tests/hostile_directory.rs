@@ -78,8 +78,8 @@ fn the_three_ldif_dialects_give_identical_entries() {
         let entries: Vec<Json> = b
             .entries()
             .map(|e| {
-                let mut v = serde_json::to_value(&e.entry).unwrap();
-                v["value_bytes"] = e.values.iter().map(|x| hex(x)).collect();
+                let mut v = serde_json::to_value(e.entry()).unwrap();
+                v["value_bytes"] = e.values().iter().map(|x| hex(x)).collect();
                 v
             })
             .collect();
@@ -163,8 +163,10 @@ fn every_hostile_value_is_recorded_as_hostile_json_says() {
     let (w, _, json, _) = export(DIALECTS[0]);
     let b = w.verify(&json);
     let exp = expected();
-    let by_dn: std::collections::BTreeMap<String, certferry_format::model::Entry> =
-        b.entries().map(|e| (e.entry.dn.clone(), e.entry)).collect();
+    let by_dn: std::collections::BTreeMap<String, certferry_format::model::Entry> = b
+        .entries()
+        .map(|e| (e.entry().dn.clone(), e.into_entry()))
+        .collect();
     for x in exp["entries"].as_array().unwrap() {
         let dn = x["dn"].as_str().unwrap();
         let e = by_dn.get(dn).unwrap_or_else(|| panic!("{dn} missing"));

@@ -1093,10 +1093,25 @@ pub struct VerifiedBundle {
 /// One verified entry and the raw bytes of its values.
 #[derive(Debug, Clone)]
 pub struct VerifiedEntry<'a> {
-    /// The entry as recorded.
-    pub entry: Entry,
-    /// `values[i]` holds the bytes of `entry.values[i]` (empty for a withheld value).
-    pub values: Vec<&'a [u8]>,
+    entry: Entry,
+    values: Vec<&'a [u8]>,
+}
+
+impl<'a> VerifiedEntry<'a> {
+    /// The entry as recorded (and checked against its value bytes).
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The entry, owned.
+    pub fn into_entry(self) -> Entry {
+        self.entry
+    }
+
+    /// `values()[i]` holds the bytes of `entry().values[i]` (empty for a withheld value).
+    pub fn values(&self) -> &[&'a [u8]] {
+        &self.values
+    }
 }
 
 impl VerifiedBundle {
@@ -1132,26 +1147,32 @@ impl VerifiedBundle {
 
     /// The entries in bundle order, each with its value bytes. Entries are
     /// parsed again from the verified bytes on demand, which keeps memory at
-    /// about the size of the file.
+    /// about the size of the file. Every entry comes out: verification parsed
+    /// each line, and the file names of its values, from these same immutable
+    /// bytes, so a re-parse that failed would be a bug, and it panics rather
+    /// than drop the entry.
     pub fn entries(&self) -> impl Iterator<Item = VerifiedEntry<'_>> + '_ {
-        self.entry_lines.iter().filter_map(move |line| {
-            // verify() parsed and checked this exact line, and every value file
-            // it names, from these same immutable bytes: neither step can fail now.
-            let entry: Entry = serde_json::from_slice(&self.bytes[line.clone()]).ok()?;
-            let values = entry
-                .values
-                .iter()
-                .map(|v| {
-                    // A withheld value has no bytes in the bundle.
-                    let Some(file) = &v.file else {
-                        return Some(&[][..]);
-                    };
-                    let n: usize = file.get(12..20)?.parse().ok()?;
-                    let r = self.value_ranges.get(n.checked_sub(1)?)?;
-                    Some(&self.bytes[r.clone()])
-                })
-                .collect::<Option<Vec<_>>>()?;
-            Some(VerifiedEntry { entry, values })
+        self.entry_lines.iter().map(move |line| {
+            self.entry_at(line.clone())
+                .expect("a verified entry line parses again from the same bytes")
         })
+    }
+
+    fn entry_at(&self, line: Range<usize>) -> Option<VerifiedEntry<'_>> {
+        let entry: Entry = serde_json::from_slice(&self.bytes[line]).ok()?;
+        let values = entry
+            .values
+            .iter()
+            .map(|v| {
+                // A withheld value has no bytes in the bundle.
+                let Some(file) = &v.file else {
+                    return Some(&[][..]);
+                };
+                let n: usize = file.get(12..20)?.parse().ok()?;
+                let r = self.value_ranges.get(n.checked_sub(1)?)?;
+                Some(&self.bytes[r.clone()])
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(VerifiedEntry { entry, values })
     }
 }

@@ -257,9 +257,9 @@ fn assert_gives_back(
     let got: Vec<_> = v.entries().collect();
     assert_eq!(got.len(), expected.len(), "entries() lost entries");
     for ((g, want), input) in got.iter().zip(expected).zip(inputs) {
-        assert_eq!(&g.entry, want);
-        assert_eq!(g.values.len(), input.raw.len());
-        for (a, b) in g.values.iter().zip(&input.raw) {
+        assert_eq!(g.entry(), want);
+        assert_eq!(g.values().len(), input.raw.len());
+        for (a, b) in g.values().iter().zip(&input.raw) {
             assert!(
                 *a == b.as_slice(),
                 "value bytes differ for {}",

@@ -202,7 +202,7 @@ pub fn answer(snaps: &[Snapshot], q: &Query) -> Vec<Row> {
     for s in snaps {
         let h = s.bundle.header();
         for e in s.bundle.entries() {
-            let entry = &e.entry;
+            let entry = e.entry();
             let addr_match = match q {
                 Query::Address(a) => entry
                     .smtp_addresses()

@@ -267,7 +267,7 @@ pub fn evaluate<'a>(
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut counts = EvaluationCounts::default();
     for (i, ve) in bundle.entries().enumerate() {
-        let e = &ve.entry;
+        let e = ve.entry();
         let index = i + 1;
         let key = entry_key(e.object_guid.as_deref(), &e.dn);
         let addresses = e.smtp_addresses();
@@ -283,7 +283,7 @@ pub fn evaluate<'a>(
             *per_attr.entry(v.attribute).or_default() += 1;
         }
         let mut values = Vec::with_capacity(e.values.len());
-        for (v, bytes) in e.values.iter().zip(ve.values.iter().copied()) {
+        for (v, bytes) in e.values.iter().zip(ve.values().iter().copied()) {
             let (certificate, mut refusals, certificates) = if v.is_withheld() {
                 (
                     None,
