@@ -21,17 +21,7 @@ fn evaluate(people: Vec<Person>, certificates_extra: &str) -> (Out, Json) {
         },
     );
     let b = write_signed(d.path(), &Spec::new(1, people));
-    let out = run(&[
-        "verify",
-        "--policy",
-        s(&policy),
-        "--now",
-        NOW,
-        "--json",
-        s(&b),
-    ]);
-    let json = serde_json::from_str(&out.stdout).unwrap_or(Json::Null);
-    (out, json)
+    verify_json(&policy, &b)
 }
 
 /// The refusal codes of value `v` of entry `e` (both from 0).

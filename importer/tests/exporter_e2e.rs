@@ -105,17 +105,8 @@ fn exporter_bundles_verify_review_approve_and_import() {
         s(&b1),
     ]);
     assert_eq!(a.code, 0, "{a:?}");
-    let v = run(&[
-        "verify",
-        "--policy",
-        s(&policy),
-        "--now",
-        NOW,
-        "--json",
-        s(&b1),
-    ]);
+    let (v, j) = verify_json(&policy, &b1);
     assert_eq!(v.code, 1, "{v:?}");
-    let j: serde_json::Value = serde_json::from_str(&v.stdout).unwrap();
     let refused: Vec<(String, String)> = j["entries"]
         .as_array()
         .unwrap()

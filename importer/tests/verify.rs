@@ -55,17 +55,8 @@ fn accepted_when_signed_by_the_required_roles() {
         "{out:?}"
     );
 
-    let json = run(&[
-        "verify",
-        "--policy",
-        s(&policy),
-        "--now",
-        NOW,
-        "--json",
-        s(&b),
-    ]);
+    let (json, v) = verify_json(&policy, &b);
     assert_eq!(json.code, 0, "{json:?}");
-    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(v["verdict"], "valid");
     assert_eq!(v["counts"]["accepted"], 2);
     assert_eq!(v["signers"].as_array().unwrap().len(), 2);
@@ -83,16 +74,7 @@ fn refused_when_a_role_is_missing() {
         "{out:?}"
     );
     assert!(out.stderr.contains("reviewer"), "{out:?}");
-    let json = run(&[
-        "verify",
-        "--policy",
-        s(&policy),
-        "--now",
-        NOW,
-        "--json",
-        s(&b),
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let (_, v) = verify_json(&policy, &b);
     assert_eq!(v["verdict"], "invalid");
     assert_eq!(v["class"], "threshold-not-met");
     // A reviewer signature by a key the policy does not list is named as ignored.
@@ -331,17 +313,8 @@ fn expired_unparseable_and_oversized_attributes_are_refused() {
             ],
         ),
     );
-    let out = run(&[
-        "verify",
-        "--policy",
-        s(&policy),
-        "--now",
-        NOW,
-        "--json",
-        s(&b),
-    ]);
+    let (out, v) = verify_json(&policy, &b);
     assert_eq!(out.code, 1, "{out:?}");
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let codes = |i: usize| -> Vec<String> {
         v["entries"][i]["values"]
             .as_array()
@@ -425,17 +398,8 @@ fn a_withheld_private_key_is_refused_for_its_user_only() {
         !bytes.windows(pem_body.len()).any(|w| w == pem_body),
         "key bytes in the bundle"
     );
-    let out = run(&[
-        "verify",
-        "--policy",
-        s(&policy),
-        "--now",
-        NOW,
-        "--json",
-        s(&b),
-    ]);
+    let (out, v) = verify_json(&policy, &b);
     assert_eq!(out.code, 1, "{out:?}");
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let text = v.to_string();
     assert!(text.contains("withheld-private-key"), "{text}");
     assert_eq!(v["counts"]["accepted"], 1, "{text}");

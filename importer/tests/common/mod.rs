@@ -309,6 +309,22 @@ impl std::fmt::Debug for Out {
     }
 }
 
+/// `verify --json` of `bundle` under `policy` at [`NOW`]: the run, and its
+/// standard output parsed (`Null` when it is not JSON).
+pub fn verify_json(policy: &Path, bundle: &Path) -> (Out, serde_json::Value) {
+    let out = run(&[
+        "verify",
+        "--policy",
+        s(policy),
+        "--now",
+        NOW,
+        "--json",
+        s(bundle),
+    ]);
+    let json = serde_json::from_str(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out, json)
+}
+
 /// Runs the real binary.
 pub fn run(args: &[&str]) -> Out {
     let out = Command::new(env!("CARGO_BIN_EXE_certferry-import"))
