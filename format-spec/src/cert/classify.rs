@@ -11,12 +11,13 @@
 use std::fmt;
 use std::str::FromStr;
 
+use x509_parser::asn1_rs::BitString;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::pem::Pem;
 use x509_parser::prelude::FromDer;
-use x509_parser::x509::SubjectPublicKeyInfo;
+use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo, X509Name};
 
-use super::inspect::{parse_exact, CertInfo, KeyType, KeyUsage};
+use super::inspect::{CertInfo, KeyType, KeyUsage};
 use crate::ids::Sha256;
 use crate::{err, Error, Result};
 
@@ -102,18 +103,36 @@ impl TrustedIssuer {
     }
 
     /// True when this CA's name is the certificate's issuer name and its
-    /// public key verifies the certificate's signature.
-    fn issued(&self, cert: &X509Certificate<'_>) -> bool {
-        let issuer = cert.issuer();
-        let same_name = issuer.as_raw() == self.subject_raw.as_slice()
-            || issuer.to_string().eq_ignore_ascii_case(&self.subject);
+    /// public key verifies the certificate's signature. `cert` was found in
+    /// `value`; its signed parts are read where inspection found them, so
+    /// the certificate is not parsed a second time.
+    fn issued(&self, value: &[u8], cert: &CertInfo) -> bool {
+        let der = value.get(cert.der_range.clone()).unwrap_or(&[]);
+        let part = |r: &std::ops::Range<usize>| der.get(r.clone()).filter(|p| !p.is_empty());
+        let s = &cert.signed;
+        let (Some(tbs), Some(issuer), Some(algorithm), Some(signature)) = (
+            part(&s.tbs),
+            part(&s.issuer),
+            part(&s.algorithm),
+            part(&s.signature),
+        ) else {
+            return false;
+        };
+        let same_name = issuer == self.subject_raw.as_slice()
+            || X509Name::from_der(issuer)
+                .is_ok_and(|(_, name)| name.to_string().eq_ignore_ascii_case(&self.subject));
         if !same_name {
             return false;
         }
-        match SubjectPublicKeyInfo::from_der(&self.spki) {
-            Ok((_, spki)) => cert.verify_signature(Some(&spki)).is_ok(),
-            Err(_) => false,
-        }
+        let (Ok((_, spki)), Ok((_, algorithm))) = (
+            SubjectPublicKeyInfo::from_der(&self.spki),
+            AlgorithmIdentifier::from_der(algorithm),
+        ) else {
+            return false;
+        };
+        let (unused, bits) = signature.split_first().unwrap_or((&0, &[]));
+        let bits = BitString::new(*unused, bits);
+        x509_parser::verify::verify_signature(&spki, &algorithm, &bits, tbs).is_ok()
     }
 }
 
@@ -359,8 +378,7 @@ pub fn classify(value: &[u8], cert: &CertInfo, ctx: &ClassifyContext<'_>) -> Cla
         reasons.push(Reason::NoMatchingAddress);
     }
     if let Some(issuers) = ctx.trusted_issuers {
-        let trusted = parse_exact(value, cert.der_range.clone())
-            .is_some_and(|x| issuers.iter().any(|i| i.issued(&x)));
+        let trusted = issuers.iter().any(|i| i.issued(value, cert));
         if !trusted {
             reasons.push(Reason::UntrustedIssuer);
         }

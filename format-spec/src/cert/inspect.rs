@@ -195,6 +195,8 @@ pub struct CertInfo {
     /// (RFC 5280 §4.1.1.2: they MUST be the same). Not recorded; it feeds the
     /// classification.
     pub signature_algorithms_differ: bool,
+    /// Where the signed parts lie, for the issuer's signature check.
+    pub(crate) signed: SignedParts,
 }
 
 /// The extensions of RFC 5280 §4.2.1 and §4.2.2, which a certificate may mark
@@ -219,30 +221,55 @@ pub const RECOGNISED_EXTENSIONS: &[&str] = &[
     "1.3.6.1.5.5.7.1.11", // subjectInfoAccess
 ];
 
-/// Whether the certificate's two signature AlgorithmIdentifiers are the same
-/// bytes: `Certificate ::= SEQUENCE { tbs SEQUENCE { [0] version?, serial,
-/// signature AlgorithmIdentifier, ... }, signatureAlgorithm, signatureValue }`.
-fn signature_algorithms_equal(der: &[u8]) -> bool {
-    let raw = |t: &ber::Tlv| der.get(t.start..t.content_end);
-    let Ok(cert) = ber::read(der, 0, der.len(), 0) else {
-        return false;
-    };
-    let mut top = ber::children(der, &cert, 0);
-    let (Some(Ok(tbs)), Some(Ok(outer))) = (top.next(), top.next()) else {
-        return false;
-    };
-    let mut fields = ber::children(der, &tbs, 0);
-    let mut inner = None;
-    for f in fields.by_ref().take(3) {
-        let Ok(f) = f else { return false };
-        if f.is(ber::UNIVERSAL, true, ber::TAG_SEQUENCE) {
-            inner = Some(f);
-            break;
+/// Where the parts of a certificate that its issuer signed lie, relative to
+/// the certificate's own DER: enough to check the signature later without
+/// parsing the certificate again (each certificate is decoded once).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct SignedParts {
+    /// `tbsCertificate`, the signed bytes (the whole element).
+    pub(crate) tbs: Range<usize>,
+    /// `tbsCertificate.issuer` (the whole Name element).
+    pub(crate) issuer: Range<usize>,
+    /// The outer `signatureAlgorithm` (the whole AlgorithmIdentifier element).
+    pub(crate) algorithm: Range<usize>,
+    /// The `signatureValue` BIT STRING's content: the unused-bits octet, then the bits.
+    pub(crate) signature: Range<usize>,
+    /// `tbsCertificate.signature` has the same bytes as `signatureAlgorithm`
+    /// (RFC 5280 §4.1.1.2: they MUST be the same).
+    pub(crate) algorithms_equal: bool,
+}
+
+impl SignedParts {
+    /// Finds the parts in a certificate's DER: `Certificate ::= SEQUENCE {
+    /// tbs SEQUENCE { [0] version?, serial, signature AlgorithmIdentifier,
+    /// issuer Name, ... }, signatureAlgorithm, signatureValue }`. `None` when
+    /// the outline is not there (x509-parser accepted the certificate, so
+    /// this only happens for input it reads more leniently than DER).
+    fn find(der: &[u8]) -> Option<Self> {
+        let cert = ber::read(der, 0, der.len(), 0).ok()?;
+        let mut top = ber::children(der, &cert, 0);
+        let tbs = top.next()?.ok()?;
+        let outer = top.next()?.ok()?;
+        let value = top.next()?.ok()?;
+        let mut fields = ber::children(der, &tbs, 0);
+        let mut inner = None;
+        for f in fields.by_ref().take(3) {
+            let f = f.ok()?;
+            if f.is(ber::UNIVERSAL, true, ber::TAG_SEQUENCE) {
+                inner = Some(f);
+                break;
+            }
         }
-    }
-    match inner {
-        Some(inner) => raw(&inner).is_some() && raw(&inner) == raw(&outer),
-        None => false,
+        let inner = inner?;
+        let issuer = fields.next()?.ok()?;
+        let raw = |t: &ber::Tlv| der.get(t.start..t.content_end);
+        Some(Self {
+            tbs: tbs.start..tbs.content_end,
+            issuer: issuer.start..issuer.content_end,
+            algorithm: outer.start..outer.content_end,
+            signature: value.content_start..value.content_end,
+            algorithms_equal: raw(&inner).is_some() && raw(&inner) == raw(&outer),
+        })
     }
 }
 
@@ -348,9 +375,11 @@ pub(crate) fn inspect(
         .map(|e| e.oid.to_id_string())
         .filter(|oid| !RECOGNISED_EXTENSIONS.contains(&oid.as_str()))
         .collect();
+    let signed = SignedParts::find(der).unwrap_or_default();
     Ok(CertInfo {
         unrecognised_critical_extensions,
-        signature_algorithms_differ: !signature_algorithms_equal(der),
+        signature_algorithms_differ: !signed.algorithms_equal,
+        signed,
         der_range: range,
         sha256,
         sha1,
