@@ -137,13 +137,13 @@ fn assert_bundle_matches_directory(
                 "{name} value {i} attribute"
             );
             assert_eq!(
-                Sha256::digest(bytes).to_hex(),
+                Sha256::digest(bytes.bytes()).to_hex(),
                 c["sha256"].as_str().unwrap(),
                 "{name} value {i} bytes"
             );
             let file = std::fs::read(repo_root().join(c["file"].as_str().unwrap())).unwrap();
             assert_eq!(
-                *bytes,
+                bytes.bytes(),
                 file.as_slice(),
                 "{name} value {i} equals {}",
                 c["file"]
@@ -187,7 +187,7 @@ fn ldif_export_with_disabled_accounts_and_only_usable() {
     }
     let names: Vec<String> = b
         .entries()
-        .filter_map(|e| e.into_entry().sam_account_name)
+        .filter_map(|e| e.entry().sam_account_name.clone())
         .collect();
     for gone in ["dave", "erin", "frank", "grace", "trudy", "victor"] {
         assert!(

@@ -40,6 +40,7 @@ pub use model::describe_value;
 pub use timestamp::{Timestamp, TimestampText};
 pub use verify::{
     TrustPolicy, TrustedKey, UnverifiedBundle, VerifiedBundle, VerifiedEntry, VerifiedSigner,
+    VerifiedValue,
 };
 pub use writer::{BundleWriter, HeaderDraft};
 

@@ -259,12 +259,17 @@ fn assert_gives_back(
     for ((g, want), input) in got.iter().zip(expected).zip(inputs) {
         assert_eq!(g.entry(), want);
         assert_eq!(g.values().len(), input.raw.len());
-        for (a, b) in g.values().iter().zip(&input.raw) {
+        for (a, b) in g.values().zip(&input.raw) {
             assert!(
-                *a == b.as_slice(),
+                a.bytes() == b.as_slice(),
                 "value bytes differ for {}",
                 want.label()
             );
+            // The decoding kept from verification is the value's own.
+            let kept = a
+                .decoded()
+                .unwrap_or_else(|| panic!("{}: not decoded", want.label()));
+            assert_eq!(kept, &cert::decode_value(b), "{}", want.label());
         }
     }
     assert_eq!(v.sha256(), Sha256::digest(v.bytes()));

@@ -96,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(v) = u.verify(&f.policy, f.now, None) {
         // Accepted: reading the entries back must not panic either.
         for e in v.entries() {
-            std::hint::black_box(e.values.len());
+            std::hint::black_box(e.values().len());
         }
         std::hint::black_box(v.review_csv().len());
     }

@@ -112,19 +112,18 @@ pub fn find_signatures(bundle: &Path) -> Result<Vec<PathBuf>, LoadError> {
     Ok(out)
 }
 
-/// A bundle read from disk with its signature files, not verified yet.
+/// A bundle read from disk with its signature files: sizes checked and each
+/// signature file parsed (SPEC.md §8 step 1, once), not verified yet.
 #[derive(Debug)]
 pub struct LoadedBundle {
     /// The bundle file.
     pub path: PathBuf,
-    /// The bundle's bytes and their digests (hashed while read).
-    bytes: HashedBytes,
-    /// Label (file name) and bytes of each signature file.
-    signatures: Vec<(String, Vec<u8>)>,
+    unverified: UnverifiedBundle,
 }
 
 impl LoadedBundle {
-    /// Reads the bundle and its signature files (`explicit`, or those found beside it).
+    /// Reads the bundle and its signature files (`explicit`, or those found
+    /// beside it) and parses each signature file.
     pub fn read(path: &Path, explicit: &[PathBuf], limits: &Limits) -> Result<Self, LoadError> {
         let bytes = read_bundle(
             path,
@@ -143,16 +142,38 @@ impl LoadedBundle {
             );
             signatures.push((label, read_capped(f, limits.max_signature_bytes as u64)?));
         }
+        let unverified = UnverifiedBundle::parse(bytes, signatures, limits).map_err(|error| {
+            LoadError::Invalid {
+                file: path.display().to_string(),
+                error,
+            }
+        })?;
         Ok(Self {
             path: path.to_path_buf(),
-            bytes,
-            signatures,
+            unverified,
         })
     }
 
     /// SHA-256 of the bundle file (computed while it was read).
     pub fn sha256(&self) -> certferry_format::Sha256 {
-        self.bytes.digests().sha256
+        self.unverified.sha256()
+    }
+
+    /// The signature files whose keys the policy lists, with their labels.
+    fn by_listed_keys<'s>(
+        &'s self,
+        policy: &'s Policy,
+    ) -> impl Iterator<Item = (&'s str, &'s SignatureFile)> + 's {
+        self.unverified
+            .signatures()
+            .iter()
+            .filter(|(_, sig)| {
+                policy
+                    .signers
+                    .iter()
+                    .any(|k| k.key.key_id() == sig.key_id())
+            })
+            .map(|(label, sig)| (label.as_str(), sig))
     }
 
     /// The source the signatures by trusted keys claim. Only used to pick
@@ -160,33 +181,27 @@ impl LoadedBundle {
     /// requires every counted signature and the header to name this same
     /// source (SPEC.md §8 step 8), so a false claim cannot pass.
     pub fn claimed_source(&self, policy: &Policy) -> Option<SourceId> {
-        self.signatures.iter().find_map(|(_, bytes)| {
-            let sig = SignatureFile::parse(bytes).ok()?;
-            policy
-                .signers
-                .iter()
-                .any(|k| k.key.key_id() == sig.key_id())
-                .then_some(())?;
+        self.by_listed_keys(policy).find_map(|(_, sig)| {
             TrustedComment::parse(sig.trusted_comment())
                 .ok()
                 .map(|c| c.source)
         })
     }
 
-    /// Well-formed signature files by keys the policy does not list: they
-    /// neither count nor fail the bundle (SPEC.md §7.4), which is worth saying
-    /// when a threshold is not met. `(file, key id)`.
+    /// Signature files by keys the policy does not list: they neither count
+    /// nor fail the bundle (SPEC.md §7.4), which is worth saying when a
+    /// threshold is not met. `(file, key id)`.
     pub fn untrusted_signatures(&self, policy: &Policy) -> Vec<(String, String)> {
-        self.signatures
+        self.unverified
+            .signatures()
             .iter()
-            .filter_map(|(label, bytes)| {
-                let sig = SignatureFile::parse(bytes).ok()?;
-                let known = policy
+            .filter(|(_, sig)| {
+                !policy
                     .signers
                     .iter()
-                    .any(|k| k.key.key_id() == sig.key_id());
-                (!known).then(|| (label.clone(), sig.key_id().to_string()))
+                    .any(|k| k.key.key_id() == sig.key_id())
             })
+            .map(|(label, sig)| (label.clone(), sig.key_id().to_string()))
             .collect()
     }
 
@@ -232,9 +247,8 @@ impl LoadedBundle {
                 error,
             }
         };
-        let unverified = UnverifiedBundle::parse(self.bytes, self.signatures, &Limits::default())
-            .map_err(invalid)?;
-        let verified = unverified
+        let verified = self
+            .unverified
             .verify(&trust, now, previous.as_ref())
             .map_err(invalid)?;
         if source.as_ref() != Some(&verified.header().source) {

@@ -1,16 +1,21 @@
 //! The importer's own certificate policy: it never trusts the exporter's judgement.
 //!
-//! Every value of a verified bundle is decoded again from its bytes and every
-//! certificate classified with the importer's pinned CAs, the entry's SMTP
-//! addresses and the importer's clock. The exporter's `class` and `reasons`
-//! are never read (SPEC.md §6.4: they are informational).
+//! Every certificate of a verified bundle is classified with the importer's
+//! pinned CAs, the entry's SMTP addresses and the importer's clock, from the
+//! decoding that verification made of the value's bytes (each certificate is
+//! decoded once). The exporter's `class` and `reasons` are never read
+//! (SPEC.md §6.4: they are informational).
+//!
+//! An [`Evaluation`] can only be made by [`evaluate`] from a
+//! [`VerifiedBundle`]: its fields are private, so what the planner and the
+//! script writer consume is always the policy's verdict on verified bytes.
 
 use std::collections::BTreeMap;
 
 use certferry_format::cert::{
-    self, CertClass, CertInfo, ClassifyContext, KeyType, Reason, TrustedIssuer,
+    self, CertClass, CertInfo, ClassifyContext, DecodedValue, KeyType, Reason, TrustedIssuer,
 };
-use certferry_format::model::{Attribute, ObjectKind};
+use certferry_format::model::{Attribute, Entry, ObjectKind};
 use certferry_format::{Sha256, Timestamp, VerifiedBundle};
 use serde::Serialize;
 
@@ -155,26 +160,60 @@ impl CertSummary {
 /// The verdict on one value.
 #[derive(Debug, Clone, Serialize)]
 pub struct ValueEvaluation<'a> {
-    /// The attribute holding the value.
     #[serde(serialize_with = "ser_attribute")]
-    pub attribute: Attribute,
-    /// The value file in the bundle.
-    pub file: String,
+    attribute: Attribute,
+    file: &'a str,
+    sha256: String,
+    certificate: Option<CertSummary>,
+    certificates: Vec<ContainedCertificate>,
+    accepted: bool,
+    refusals: Vec<Refusal>,
+    #[serde(skip)]
+    bytes: &'a [u8],
+}
+
+impl<'a> ValueEvaluation<'a> {
+    /// The attribute holding the value.
+    pub fn attribute(&self) -> Attribute {
+        self.attribute
+    }
+
+    /// The value file in the bundle (empty for a withheld value).
+    pub fn file(&self) -> &'a str {
+        self.file
+    }
+
     /// SHA-256 of the value's bytes, hex.
-    pub sha256: String,
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
     /// The certificate the verdict is about, if the value holds one: the
     /// accepted one (an encryption certificate before a signing-only one),
     /// else the first refused end-entity certificate.
-    pub certificate: Option<CertSummary>,
+    pub fn certificate(&self) -> Option<&CertSummary> {
+        self.certificate.as_ref()
+    }
+
     /// Every certificate the value holds, in order, each with its verdict.
-    pub certificates: Vec<ContainedCertificate>,
+    pub fn certificates(&self) -> &[ContainedCertificate] {
+        &self.certificates
+    }
+
     /// Accepted: the value may be published.
-    pub accepted: bool,
+    pub fn accepted(&self) -> bool {
+        self.accepted
+    }
+
     /// Why not (empty when accepted).
-    pub refusals: Vec<Refusal>,
+    pub fn refusals(&self) -> &[Refusal] {
+        &self.refusals
+    }
+
     /// The verified bytes of the value.
-    #[serde(skip)]
-    pub bytes: &'a [u8],
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
 }
 
 fn ser_attribute<S: serde::Serializer>(a: &Attribute, s: S) -> Result<S::Ok, S::Error> {
@@ -182,38 +221,111 @@ fn ser_attribute<S: serde::Serializer>(a: &Attribute, s: S) -> Result<S::Ok, S::
 }
 
 /// The verdicts for one entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct EntryEvaluation<'a> {
-    /// Position in the bundle, from 1.
-    pub index: usize,
-    /// The key that identifies the entry across bundles: objectGUID, else the lowercased DN.
-    pub key: String,
-    /// `user` or `contact`.
-    pub kind: &'static str,
-    /// UPN, else mail, else sAMAccountName, else DN.
-    pub label: String,
-    /// The DN.
-    pub dn: String,
-    /// userPrincipalName.
-    pub upn: Option<String>,
-    /// mail.
-    pub mail: Option<String>,
-    /// displayName.
-    pub display_name: Option<String>,
-    /// The primary SMTP address (`SMTP:` proxy address), else mail.
-    pub primary_smtp: Option<String>,
-    /// All SMTP addresses, lowercased and sorted.
-    pub addresses: Vec<String>,
-    /// One verdict per value, in bundle order.
-    pub values: Vec<ValueEvaluation<'a>>,
+    index: usize,
+    key: String,
+    entry: &'a Entry,
+    primary_smtp: Option<String>,
+    addresses: Vec<String>,
+    values: Vec<ValueEvaluation<'a>>,
 }
 
-impl EntryEvaluation<'_> {
+impl<'a> EntryEvaluation<'a> {
+    /// Position in the bundle, from 1.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The key that identifies the entry across bundles: objectGUID, else the lowercased DN.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// User or contact.
+    pub fn kind(&self) -> ObjectKind {
+        self.entry.kind
+    }
+
+    /// UPN, else mail, else sAMAccountName, else DN.
+    pub fn label(&self) -> &'a str {
+        self.entry.label()
+    }
+
+    /// The DN.
+    pub fn dn(&self) -> &'a str {
+        &self.entry.dn
+    }
+
+    /// userPrincipalName.
+    pub fn upn(&self) -> Option<&'a str> {
+        self.entry.upn.as_deref()
+    }
+
+    /// mail.
+    pub fn mail(&self) -> Option<&'a str> {
+        self.entry.mail.as_deref()
+    }
+
+    /// displayName.
+    pub fn display_name(&self) -> Option<&'a str> {
+        self.entry.display_name.as_deref()
+    }
+
+    /// The primary SMTP address (`SMTP:` proxy address), else mail.
+    pub fn primary_smtp(&self) -> Option<&str> {
+        self.primary_smtp.as_deref()
+    }
+
+    /// All SMTP addresses, lowercased and sorted.
+    pub fn addresses(&self) -> &[String] {
+        &self.addresses
+    }
+
+    /// One verdict per value, in bundle order.
+    pub fn values(&self) -> &[ValueEvaluation<'a>] {
+        &self.values
+    }
+
     /// The accepted values of `attribute`, in bundle order.
-    pub fn accepted(&self, attribute: Attribute) -> impl Iterator<Item = &ValueEvaluation<'_>> {
+    pub fn accepted(&self, attribute: Attribute) -> impl Iterator<Item = &ValueEvaluation<'a>> {
         self.values
             .iter()
             .filter(move |v| v.accepted && v.attribute == attribute)
+    }
+}
+
+impl Serialize for EntryEvaluation<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// The JSON form (`verify --json`), in its documented member order.
+        #[derive(Serialize)]
+        struct Wire<'b> {
+            index: usize,
+            key: &'b str,
+            kind: &'static str,
+            label: &'b str,
+            dn: &'b str,
+            upn: Option<&'b str>,
+            mail: Option<&'b str>,
+            display_name: Option<&'b str>,
+            primary_smtp: Option<&'b str>,
+            addresses: &'b [String],
+            values: &'b [ValueEvaluation<'b>],
+        }
+        Wire {
+            index: self.index,
+            key: &self.key,
+            kind: self.kind().as_str(),
+            label: self.label(),
+            dn: self.dn(),
+            upn: self.upn(),
+            mail: self.mail(),
+            display_name: self.display_name(),
+            primary_smtp: self.primary_smtp(),
+            addresses: &self.addresses,
+            values: &self.values,
+        }
+        .serialize(s)
     }
 }
 
@@ -232,16 +344,24 @@ pub struct EvaluationCounts {
     pub entries_with_refusals: usize,
 }
 
-/// The certificate policy applied to a whole bundle.
-#[derive(Debug, Clone, Serialize)]
+/// The certificate policy applied to a whole verified bundle; made only by [`evaluate`].
+#[derive(Debug, Clone)]
 pub struct Evaluation<'a> {
-    /// Per entry, in bundle order.
-    pub entries: Vec<EntryEvaluation<'a>>,
-    /// Totals.
-    pub counts: EvaluationCounts,
+    entries: Vec<EntryEvaluation<'a>>,
+    counts: EvaluationCounts,
 }
 
-impl Evaluation<'_> {
+impl<'a> Evaluation<'a> {
+    /// Per entry, in bundle order.
+    pub fn entries(&self) -> &[EntryEvaluation<'a>] {
+        &self.entries
+    }
+
+    /// Totals.
+    pub fn counts(&self) -> &EvaluationCounts {
+        &self.counts
+    }
+
     /// True when every value was accepted.
     pub fn all_accepted(&self) -> bool {
         self.counts.refused == 0
@@ -283,20 +403,20 @@ pub fn evaluate<'a>(
             *per_attr.entry(v.attribute).or_default() += 1;
         }
         let mut values = Vec::with_capacity(e.values.len());
-        for (v, bytes) in e.values.iter().zip(ve.values().iter().copied()) {
-            let (certificate, mut refusals, certificates) = if v.is_withheld() {
-                (
+        for v in ve.values() {
+            let record = v.record();
+            let (certificate, mut refusals, certificates) = match v.decoded() {
+                None => (
                     None,
                     vec![Refusal::new(
                         "withheld-private-key",
                         "The exporter withheld this value because it holds private key material; only its length and SHA-256 crossed. Remove the key from the directory object.",
                     )],
                     Vec::new(),
-                )
-            } else {
-                judge_value(bytes, policy, &ctx)
+                ),
+                Some(decoded) => judge_value(v.bytes(), decoded, policy, &ctx),
             };
-            let n = per_attr.get(&v.attribute).copied().unwrap_or(0);
+            let n = per_attr.get(&record.attribute).copied().unwrap_or(0);
             if n > policy.max_values_per_attribute
                 && policy.over_limit == OverLimit::RefuseAttribute
             {
@@ -304,7 +424,7 @@ pub fn evaluate<'a>(
                     "too-many-values",
                     format!(
                         "{} has {n} values, more than the {} allowed; the whole attribute is refused",
-                        v.attribute.as_str(),
+                        record.attribute.as_str(),
                         policy.max_values_per_attribute
                     ),
                 ));
@@ -316,17 +436,17 @@ pub fn evaluate<'a>(
                 ));
             }
             values.push(ValueEvaluation {
-                attribute: v.attribute,
-                file: v.file.clone().unwrap_or_default(),
-                sha256: v
+                attribute: record.attribute,
+                file: record.file.as_deref().unwrap_or_default(),
+                sha256: record
                     .withheld
-                    .map_or_else(|| Sha256::digest(bytes), |w| w.sha256)
+                    .map_or_else(|| Sha256::digest(v.bytes()), |w| w.sha256)
                     .to_hex(),
                 certificate,
                 certificates,
                 accepted: refusals.is_empty(),
                 refusals,
-                bytes,
+                bytes: v.bytes(),
             });
         }
         if policy.over_limit == OverLimit::Newest {
@@ -343,15 +463,7 @@ pub fn evaluate<'a>(
         entries.push(EntryEvaluation {
             index,
             key,
-            kind: match e.kind {
-                ObjectKind::User => "user",
-                ObjectKind::Contact => "contact",
-            },
-            label: e.label().to_owned(),
-            dn: e.dn.clone(),
-            upn: e.upn.clone(),
-            mail: e.mail.clone(),
-            display_name: e.display_name.clone(),
+            entry: e,
             primary_smtp: primary_smtp(&e.proxy_addresses).or_else(|| e.mail.clone()),
             addresses,
             values,
@@ -407,19 +519,20 @@ fn primary_smtp(proxy: &[String]) -> Option<String> {
     })
 }
 
-/// One value: accepted when it holds an end-entity certificate that passes
-/// every enabled rule. Returns the certificate the verdict is about, the
+/// One value (`bytes`, decoded by verification as `decoded`): accepted when
+/// it holds an end-entity certificate that passes every enabled rule. Returns the certificate the verdict is about, the
 /// refusals, and every certificate of the value with its own verdict.
 fn judge_value(
     bytes: &[u8],
+    decoded: &DecodedValue,
     policy: &CertificatePolicy,
     ctx: &ClassifyContext<'_>,
 ) -> (Option<CertSummary>, Vec<Refusal>, Vec<ContainedCertificate>) {
-    let decoded = cert::decode_value(bytes);
     if decoded.certificates.is_empty() {
         let why = decoded
             .problem
-            .unwrap_or_else(|| "the value holds no certificate".to_owned());
+            .as_deref()
+            .unwrap_or("the value holds no certificate");
         return if policy.reject_unparseable {
             (
                 None,

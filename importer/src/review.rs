@@ -68,15 +68,15 @@ pub struct CertSide {
 
 impl CertSide {
     fn new(v: &ValueEvaluation<'_>) -> Self {
-        let c = v.certificate.as_ref();
+        let c = v.certificate();
         Self {
-            value_sha256: v.sha256.clone(),
+            value_sha256: v.sha256().to_owned(),
             thumbprint: c.map(|c| c.sha1.clone()),
             subject: c.map(|c| c.subject.clone()),
             issuer: c.map(|c| c.issuer.clone()),
             not_after: c.map(|c| c.not_after.clone()),
             others: v
-                .certificates
+                .certificates()
                 .iter()
                 .filter(|o| Some(&o.summary.sha1) != c.map(|c| &c.sha1))
                 .cloned()
@@ -198,12 +198,12 @@ pub fn compare(
         .unwrap_or_default();
     let mut changes = Vec::new();
     let mut counts = ReviewCounts {
-        entries: evaluation.entries.len(),
+        entries: evaluation.entries().len(),
         ..ReviewCounts::default()
     };
     let mut present: BTreeSet<&str> = BTreeSet::new();
-    for e in &evaluation.entries {
-        let first = present.insert(e.key.as_str());
+    for e in evaluation.entries() {
+        let first = present.insert(e.key());
         let before = changes.len();
         let row = |change: ChangeKind,
                    attribute: Option<&str>,
@@ -211,18 +211,18 @@ pub fn compare(
                    n: Option<CertSide>,
                    reasons: Vec<Refusal>| Change {
             change,
-            entry: Some(e.index),
-            key: e.key.clone(),
-            kind: e.kind.to_owned(),
-            label: e.label.clone(),
-            dn: e.dn.clone(),
+            entry: Some(e.index()),
+            key: e.key().to_owned(),
+            kind: e.kind().as_str().to_owned(),
+            label: e.label().to_owned(),
+            dn: e.dn().to_owned(),
             attribute: attribute.map(str::to_owned),
             old: o,
             new: n,
             reasons,
         };
         let prev = if first {
-            old.get(e.key.as_str()).copied()
+            old.get(e.key()).copied()
         } else {
             None
         };
@@ -232,9 +232,9 @@ pub fn compare(
         }
         if first {
             let attrs: BTreeSet<&str> = e
-                .values
+                .values()
                 .iter()
-                .map(|v| v.attribute.as_str())
+                .map(|v| v.attribute().as_str())
                 .chain(
                     prev.iter()
                         .flat_map(|p| p.values.iter().map(|v| v.attribute.as_str())),
@@ -242,19 +242,19 @@ pub fn compare(
                 .collect();
             for attr in attrs {
                 let new_vals: Vec<&ValueEvaluation<'_>> = e
-                    .values
+                    .values()
                     .iter()
-                    .filter(|v| v.accepted && v.attribute.as_str() == attr)
+                    .filter(|v| v.accepted() && v.attribute().as_str() == attr)
                     .collect();
                 let old_vals: Vec<&ValueRecord> = prev
                     .map(|p| p.values.iter().filter(|v| v.attribute == attr).collect())
                     .unwrap_or_default();
                 let old_set: BTreeSet<&str> =
                     old_vals.iter().map(|v| v.value_sha256.as_str()).collect();
-                let new_set: BTreeSet<&str> = new_vals.iter().map(|v| v.sha256.as_str()).collect();
+                let new_set: BTreeSet<&str> = new_vals.iter().map(|v| v.sha256()).collect();
                 let added: Vec<&&ValueEvaluation<'_>> = new_vals
                     .iter()
-                    .filter(|v| !old_set.contains(v.sha256.as_str()))
+                    .filter(|v| !old_set.contains(v.sha256()))
                     .collect();
                 let removed: Vec<&&ValueRecord> = old_vals
                     .iter()
@@ -293,13 +293,13 @@ pub fn compare(
                 }
             }
         }
-        for v in e.values.iter().filter(|v| !v.accepted) {
+        for v in e.values().iter().filter(|v| !v.accepted()) {
             changes.push(row(
                 ChangeKind::Refused,
-                Some(v.attribute.as_str()),
+                Some(v.attribute().as_str()),
                 None,
                 Some(CertSide::new(v)),
-                v.refusals.clone(),
+                v.refusals().to_vec(),
             ));
             counts.refused += 1;
         }

@@ -13,7 +13,7 @@
 //! written; an attribute whose values were all refused is left as it is.
 
 use base64::Engine as _;
-use certferry_format::model::Attribute;
+use certferry_format::model::{Attribute, ObjectKind};
 use certferry_format::VerifiedBundle;
 
 use crate::certpolicy::{EntryEvaluation, Evaluation};
@@ -74,7 +74,7 @@ pub fn render(
             s.key_id
         );
     }
-    o += &format!("    Generated {generated}. Certificates accepted by policy: {}; refused and left out: {}.\n", eval.counts.accepted, eval.counts.refused);
+    o += &format!("    Generated {generated}. Certificates accepted by policy: {}; refused and left out: {}.\n", eval.counts().accepted, eval.counts().refused);
     o += "    Every recipient block sets the listed attributes to exactly the values shown.\n";
     o += ".PARAMETER WhatIf\n";
     o += "    Show what would change without changing anything.\n";
@@ -100,12 +100,12 @@ pub fn render(
     o += "    }\n";
     o += "}\n";
     let total = eval
-        .entries
+        .entries()
         .iter()
-        .filter(|e| e.values.iter().any(|v| v.accepted))
+        .filter(|e| e.values().iter().any(|v| v.accepted()))
         .count();
     let mut n = 0;
-    for e in &eval.entries {
+    for e in eval.entries() {
         if let Some(block) = entry_block(e, opts, &mut n, total) {
             o += &block;
         }
@@ -124,35 +124,35 @@ fn entry_block(
     let mut o = String::new();
     o += &format!(
         "\n# ---- entry {}: {} ({})\n",
-        e.index,
-        comment(&e.label),
-        e.kind
+        e.index(),
+        comment(e.label()),
+        e.kind().as_str()
     );
-    o += &format!("# DN:   {}\n", comment(&e.dn));
-    if let Some(u) = &e.upn {
+    o += &format!("# DN:   {}\n", comment(e.dn()));
+    if let Some(u) = e.upn() {
         o += &format!("# UPN:  {}\n", comment(u));
     }
-    if let Some(m) = &e.mail {
+    if let Some(m) = e.mail() {
         o += &format!("# mail: {}\n", comment(m));
     }
-    for v in e.values.iter().filter(|v| !v.accepted) {
-        let codes: Vec<&str> = v.refusals.iter().map(|r| r.code.as_str()).collect();
-        let what = v.certificate.as_ref().map_or_else(
-            || format!("value {}", v.sha256),
+    for v in e.values().iter().filter(|v| !v.accepted()) {
+        let codes: Vec<&str> = v.refusals().iter().map(|r| r.code.as_str()).collect();
+        let what = v.certificate().map_or_else(
+            || format!("value {}", v.sha256()),
             |c| format!("{} (thumbprint {})", c.subject, c.sha1),
         );
         o += &format!(
             "# NOT published ({}): {} {}\n",
             codes.join(", "),
-            v.attribute.as_str(),
+            v.attribute().as_str(),
             comment(&what)
         );
     }
-    if !e.values.iter().any(|v| v.accepted) {
+    if !e.values().iter().any(|v| v.accepted()) {
         o += "# Nothing to publish for this entry; it is left unchanged.\n";
         return Some(o);
     }
-    let identity = match e.primary_smtp.as_deref().or(e.upn.as_deref()) {
+    let identity = match e.primary_smtp().or(e.upn()) {
         Some(i) => i,
         None => {
             o += "# No SMTP address or UPN to find this recipient by; it is left unchanged.\n";
@@ -162,7 +162,7 @@ fn entry_block(
     *n += 1;
     o += &format!(
         "Write-Host {}\n",
-        ps_quote(&format!("[{n}/{total}] {}", e.label))
+        ps_quote(&format!("[{n}/{total}] {}", e.label()))
     );
     o += "$certificates = @{}\n";
     for attr in Attribute::ALL {
@@ -175,7 +175,7 @@ fn entry_block(
             crate::exchange::recipient::property(attr)
         );
         for v in values {
-            match &v.certificate {
+            match v.certificate() {
                 Some(c) => {
                     o += &format!("    # {}\n", comment(&c.subject));
                     o += &format!("    #   issuer {}\n", comment(&c.issuer));
@@ -187,22 +187,22 @@ fn entry_block(
                 None => {
                     o += &format!(
                         "    # opaque value (no certificate), SHA-256 {}\n",
-                        v.sha256
+                        v.sha256()
                     )
                 }
             }
             // The leading comma keeps each byte array one element of the outer array.
             o += &format!(
                 "    ,[byte[]][Convert]::FromBase64String('{}')\n",
-                b64.encode(v.bytes)
+                b64.encode(v.bytes())
             );
         }
         o += ")\n";
     }
     let id = ps_quote(identity);
-    if e.kind == "contact" {
+    if e.kind() == ObjectKind::Contact {
         if opts.create_contacts {
-            let name = e.display_name.as_deref().unwrap_or(&e.label);
+            let name = e.display_name().unwrap_or(e.label());
             // try/catch rather than -ErrorAction SilentlyContinue: some Exchange
             // Online cmdlets throw "not found" as a terminating error. Any other
             // failure surfaces again, and stops the script, at New-MailContact.

@@ -242,28 +242,28 @@ impl NewImport {
         let h = bundle.header();
         let mut seen = std::collections::BTreeSet::new();
         let recipients = evaluation
-            .entries
+            .entries()
             .iter()
             // A duplicated identity is refused as a whole after its first entry.
-            .filter(|e| seen.insert(e.key.clone()))
+            .filter(|e| seen.insert(e.key().to_owned()))
             .map(|e| RecipientRecord {
-                key: e.key.clone(),
-                kind: e.kind.to_owned(),
-                label: e.label.clone(),
-                dn: e.dn.clone(),
-                addresses: e.addresses.clone(),
+                key: e.key().to_owned(),
+                kind: e.kind().as_str().to_owned(),
+                label: e.label().to_owned(),
+                dn: e.dn().to_owned(),
+                addresses: e.addresses().to_vec(),
                 values: e
-                    .values
+                    .values()
                     .iter()
-                    .filter(|v| v.accepted)
+                    .filter(|v| v.accepted())
                     .map(|v| ValueRecord {
-                        attribute: v.attribute.as_str().to_owned(),
-                        value_sha256: v.sha256.clone(),
-                        cert_sha256: v.certificate.as_ref().map(|c| c.sha256.clone()),
-                        cert_sha1: v.certificate.as_ref().map(|c| c.sha1.clone()),
-                        subject: v.certificate.as_ref().map(|c| c.subject.clone()),
-                        issuer: v.certificate.as_ref().map(|c| c.issuer.clone()),
-                        not_after: v.certificate.as_ref().map(|c| c.not_after.clone()),
+                        attribute: v.attribute().as_str().to_owned(),
+                        value_sha256: v.sha256().to_owned(),
+                        cert_sha256: v.certificate().map(|c| c.sha256.clone()),
+                        cert_sha1: v.certificate().map(|c| c.sha1.clone()),
+                        subject: v.certificate().map(|c| c.subject.clone()),
+                        issuer: v.certificate().map(|c| c.issuer.clone()),
+                        not_after: v.certificate().map(|c| c.not_after.clone()),
                     })
                     .collect(),
             })

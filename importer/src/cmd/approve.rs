@@ -106,7 +106,7 @@ pub(crate) fn run(a: &ApproveArgs) -> Result<Outcome, Failure> {
         );
         println!(
             "policy    {} values accepted, {} refused by the certificate policy (they will not be published)",
-            eval.counts.accepted, eval.counts.refused
+            eval.counts().accepted, eval.counts().refused
         );
     }
     Ok(Outcome::Ok)

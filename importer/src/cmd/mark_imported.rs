@@ -41,7 +41,7 @@ pub(crate) fn run(a: &MarkImportedArgs) -> Result<Outcome, Failure> {
             rec.source,
             rec.sequence,
             rec.recipients.len(),
-            eval.counts.accepted
+            eval.counts().accepted
         );
     }
     Ok(Outcome::Ok)

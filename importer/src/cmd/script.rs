@@ -33,14 +33,14 @@ pub(crate) fn run(a: &ScriptArgs) -> Result<Outcome, Failure> {
     if a.common.json {
         println!(
             "{}",
-            json!({"script": a.out, "sha256": verified.sha256().to_hex(), "counts": eval.counts})
+            json!({"script": a.out, "sha256": verified.sha256().to_hex(), "counts": eval.counts()})
         );
     } else {
         println!(
             "script    {} ({} values accepted, {} refused and left out)",
             a.out.display(),
-            eval.counts.accepted,
-            eval.counts.refused
+            eval.counts().accepted,
+            eval.counts().refused
         );
         print_refusals(&eval);
     }

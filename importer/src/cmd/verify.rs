@@ -18,16 +18,16 @@ pub(crate) fn signers_json(v: &VerifiedBundle) -> serde_json::Value {
 }
 
 pub(crate) fn print_refusals(e: &Evaluation<'_>) {
-    for entry in &e.entries {
-        for v in entry.values.iter().filter(|v| !v.accepted) {
-            let mut what = v.certificate.as_ref().map_or_else(
-                || format!("value {}", v.file),
+    for entry in e.entries() {
+        for v in entry.values().iter().filter(|v| !v.accepted()) {
+            let mut what = v.certificate().map_or_else(
+                || format!("value {}", v.file()),
                 |c| format!("{} (thumbprint {})", c.subject, c.sha1),
             );
             // Every certificate of a container, not only the one the verdict names.
-            let shown = v.certificate.as_ref().map(|c| c.sha1.as_str());
+            let shown = v.certificate().map(|c| c.sha1.as_str());
             for o in v
-                .certificates
+                .certificates()
                 .iter()
                 .filter(|o| Some(o.summary.sha1.as_str()) != shown)
             {
@@ -45,15 +45,15 @@ pub(crate) fn print_refusals(e: &Evaluation<'_>) {
                 );
             }
             let reasons: Vec<String> = v
-                .refusals
+                .refusals()
                 .iter()
                 .map(|r| format!("{}: {}", r.code, r.text))
                 .collect();
             let line = format!(
                 "refused   entry {} {} {}: {what}: {}",
-                entry.index,
-                entry.label,
-                v.attribute.as_str(),
+                entry.index(),
+                entry.label(),
+                v.attribute().as_str(),
                 reasons.join(" ")
             );
             println!("{}", report::terminal_safe(&line));
@@ -97,8 +97,8 @@ pub(crate) fn run(a: &VerifyArgs) -> Result<Outcome, Failure> {
             "expires": h.expires.to_string(),
             "now": now.to_string(),
             "signers": signers_json(&verified),
-            "counts": eval.counts,
-            "entries": eval.entries,
+            "counts": eval.counts(),
+            "entries": eval.entries(),
         });
         println!("{v}");
         return Ok(outcome);
@@ -112,7 +112,7 @@ pub(crate) fn run(a: &VerifyArgs) -> Result<Outcome, Failure> {
     for s in verified.signers() {
         println!("signer    {} ({}, key {})", s.name, s.role, s.key_id);
     }
-    let c = &eval.counts;
+    let c = &eval.counts();
     println!(
         "counts    {} entries, {} values: {} accepted, {} refused by policy ({} entries affected)",
         c.entries, c.values, c.accepted, c.refused, c.entries_with_refusals

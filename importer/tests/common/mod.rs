@@ -9,9 +9,11 @@ use std::process::Command;
 use certferry_format::cert::{self, ClassifyContext};
 use certferry_format::keys::SecretKey;
 use certferry_format::model::{Attribute, Entry, ObjectKind, Software};
+use certferry_format::replay::ReplayRules;
 use certferry_format::{
     describe_value, sign_bundle, signature_file_name, BundleDigests, BundleWriter, HeaderDraft,
-    Role, Sha256, SourceId, Timestamp,
+    Limits, Role, Sha256, SourceId, Timestamp, TrustPolicy, TrustedKey, UnverifiedBundle,
+    VerifiedBundle,
 };
 
 pub const NOW: &str = "2026-06-01T00:00:00Z";
@@ -157,6 +159,35 @@ pub fn build(spec: &Spec) -> Vec<u8> {
         })
         .expect("finish");
     out.into_inner()
+}
+
+/// The bundle for `spec`, signed by the exporter key and verified in memory
+/// at NOW: the only way the importer's core functions can be given entries.
+pub fn verified(spec: &Spec) -> VerifiedBundle {
+    let bytes = build(spec);
+    let sk = secret_key("exporter");
+    let source = SourceId::parse(&spec.source).expect("source id");
+    let sig = sign_bundle(
+        &BundleDigests::of_bytes(&bytes),
+        &sk,
+        Role::Exporter,
+        &source,
+        spec.sequence,
+    )
+    .expect("sign");
+    let policy = TrustPolicy {
+        keys: vec![TrustedKey {
+            name: "exporter".into(),
+            role: Role::Exporter,
+            key: sk.public_key(),
+        }],
+        required: [(Role::Exporter, 1)].into(),
+        replay: ReplayRules::default(),
+    };
+    let name = signature_file_name("bundle.zip", Role::Exporter, &sk.key_id());
+    UnverifiedBundle::parse(bytes, vec![(name, sig.to_bytes())], &Limits::default())
+        .and_then(|u| u.verify(&policy, ts(NOW), None))
+        .expect("a test bundle verifies")
 }
 
 pub fn bundle_name(source: &str, sequence: u64) -> String {

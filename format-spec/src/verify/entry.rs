@@ -1,0 +1,302 @@
+//! Steps 8.2 to 8.4 of SPEC.md §8 for one entry: its line's grammar, its
+//! withheld records and value file names, then each value against its
+//! description (decoded here, once).
+
+use std::ops::Range;
+
+use super::header::{check_text, parse_canonical};
+use super::verified::StoredValue;
+use crate::cert;
+use crate::ids::Sha256;
+use crate::layout;
+use crate::limits::Limits;
+use crate::model::{self, Counts, Entry};
+use crate::{err, Result};
+
+fn check_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
+        })
+}
+
+fn check_sid(s: &str) -> bool {
+    let mut parts = s.split('-');
+    parts.next() == Some("S")
+        && parts.next() == Some("1")
+        && s.split('-').count() >= 3
+        && s.split('-').skip(2).all(|p| {
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p == "0" || !p.starts_with('0'))
+        })
+}
+
+/// Step 8.2 for one line: canonical JSON, field grammar, the withheld
+/// records, and the value file names' syntax. Returns the entry and the
+/// numbers of the value files it names.
+pub(super) fn parse_entry(line: &[u8], n: usize, limits: &Limits) -> Result<(Entry, Vec<u64>)> {
+    let entry: Entry = parse_canonical(line, || format!("entries.jsonl line {n}"))?;
+    // Messages name the line and the object; built only when one is needed.
+    let who = || format!("entries.jsonl line {n} ({})", entry.label());
+    for (f, name) in [
+        (entry.upn.as_deref(), "upn"),
+        (entry.sam_account_name.as_deref(), "sam_account_name"),
+        (entry.mail.as_deref(), "mail"),
+        (entry.display_name.as_deref(), "display_name"),
+        (Some(entry.dn.as_str()), "dn"),
+    ] {
+        if let Some(f) = f {
+            check_text(f, || format!("{} {name}", who()))?;
+        }
+    }
+    for p in &entry.proxy_addresses {
+        check_text(p, || format!("{} proxy address", who()))?;
+    }
+    if entry.dn.is_empty() {
+        return Err(err!(Content, "{}: dn is empty", who()));
+    }
+    if entry.kind == model::ObjectKind::Contact && entry.disabled {
+        return Err(err!(
+            Content,
+            "{}: a contact has no account to disable; disabled must be false",
+            who()
+        ));
+    }
+    if entry.values.is_empty() {
+        return Err(err!(
+            Content,
+            "{}: an entry holds at least one value (objects without one are not exported)",
+            who()
+        ));
+    }
+    if let Some(g) = &entry.object_guid {
+        if !check_guid(g) {
+            return Err(err!(
+                Content,
+                "{}: object_guid {g:?} is not a lowercase GUID string",
+                who()
+            ));
+        }
+    }
+    if let Some(s) = &entry.object_sid {
+        if !check_sid(s) {
+            return Err(err!(
+                Content,
+                "{}: object_sid {s:?} is not an S-1-... string",
+                who()
+            ));
+        }
+    }
+    if entry.values.len() > limits.max_values_per_entry {
+        return Err(err!(
+            SizeLimit,
+            "{}: {} values, the limit is {}",
+            who(),
+            entry.values.len(),
+            limits.max_values_per_entry
+        ));
+    }
+    let mut files = Vec::with_capacity(entry.values.len());
+    for (position, v) in entry.values.iter().enumerate() {
+        if let Some(w) = &v.withheld {
+            // A withheld value (SPEC.md §6.2): no file, no certificates; its
+            // length and hash are the exporter's word (there are no bytes to check).
+            if v.container != model::WITHHELD_PRIVATE_KEY
+                || v.file.is_some()
+                || !v.certificates.is_empty()
+            {
+                return Err(err!(
+                    Content,
+                    "{}: value {} is withheld, so it must have container {}, file null and no certificates",
+                    who(),
+                    position + 1,
+                    model::WITHHELD_PRIVATE_KEY
+                ));
+            }
+            if w.length == 0 {
+                return Err(err!(
+                    Content,
+                    "{}: withheld value {} has length 0",
+                    who(),
+                    position + 1
+                ));
+            }
+            continue;
+        }
+        if v.container == model::WITHHELD_PRIVATE_KEY {
+            return Err(err!(
+                Content,
+                "{}: value {} has container {} but no withheld record",
+                who(),
+                position + 1,
+                model::WITHHELD_PRIVATE_KEY
+            ));
+        }
+        let file = v.file.as_deref().ok_or_else(|| {
+            err!(
+                Content,
+                "{}: value {} names no value file",
+                who(),
+                position + 1
+            )
+        })?;
+        let num = file
+            .strip_prefix(layout::VALUES_DIR)
+            .and_then(|r| r.strip_suffix(".bin"))
+            .filter(|_| layout::is_allowed_name(file))
+            .and_then(|d| d.parse::<u64>().ok())
+            .ok_or_else(|| {
+                err!(
+                    Content,
+                    "{}: value file {file:?} is not a value file name",
+                    who()
+                )
+            })?;
+        files.push(num);
+    }
+    Ok((entry, files))
+}
+
+/// Step 8.4 for one entry whose references 8.3 will check: each value's
+/// size, private-key material, and decoding against its description.
+/// Returns the entry's counts and, per value, where its bytes lie and what
+/// they decoded to (kept by the [`super::VerifiedBundle`]).
+pub(super) fn check_values(
+    bytes: &[u8],
+    entry: &Entry,
+    n: usize,
+    values: &[Range<usize>],
+    digests: &[Sha256],
+    limits: &Limits,
+) -> Result<(Counts, Vec<StoredValue>)> {
+    let who = || format!("entries.jsonl line {n} ({})", entry.label());
+    let mut counts = Counts::default();
+    let mut stored = Vec::with_capacity(entry.values.len());
+    for v in &entry.values {
+        counts.values += 1;
+        let Some(file) = v.file.as_deref() else {
+            // Withheld: checked in 8.2; it has no bytes.
+            stored.push(StoredValue {
+                bytes: 0..0,
+                decoded: None,
+            });
+            continue;
+        };
+        let num: u64 = file[layout::VALUES_DIR.len()..file.len() - 4]
+            .parse()
+            .unwrap_or(0);
+        // A reference 8.3 will refuse: nothing to compare it with.
+        let Some((range, digest)) = usize::try_from(num.wrapping_sub(1))
+            .ok()
+            .and_then(|i| Some((values.get(i)?, *digests.get(i)?)))
+        else {
+            stored.push(StoredValue {
+                bytes: 0..0,
+                decoded: None,
+            });
+            continue;
+        };
+        if range.len() as u64 > limits.max_value_bytes {
+            return Err(err!(
+                SizeLimit,
+                "{}: {file}: {} bytes, the limit is {}",
+                who(),
+                range.len(),
+                limits.max_value_bytes
+            ));
+        }
+        let raw = &bytes[range.clone()];
+        if let Some(what) = cert::find_private_key_material(raw) {
+            return Err(err!(
+                PrivateKey,
+                "{}: {file} holds private key material ({what})",
+                who()
+            ));
+        }
+        let decoded = cert::decode_value_hashed(raw, digest);
+        if v.container != decoded.container.as_str() {
+            return Err(err!(
+                Content,
+                "{}: {} is recorded as {} but decodes as {}",
+                who(),
+                file,
+                v.container,
+                decoded.container.as_str()
+            ));
+        }
+        if v.certificates.len() != decoded.certificates.len() {
+            return Err(err!(
+                Content,
+                "{}: {} records {} certificates, the value holds {}",
+                who(),
+                file,
+                v.certificates.len(),
+                decoded.certificates.len()
+            ));
+        }
+        if decoded.container == cert::Container::Unparseable {
+            counts.unparseable_values += 1;
+        }
+        for (rec, info) in v.certificates.iter().zip(&decoded.certificates) {
+            for name in &rec.rfc822_names {
+                check_text(name, || {
+                    format!("{}: {} certificate rfc822Name", who(), file)
+                })?;
+            }
+            if !rec.describes(info) {
+                return Err(err!(
+                    Content,
+                    "{}: {} certificate {}: recorded description differs from the certificate",
+                    who(),
+                    file,
+                    rec.sha256
+                ));
+            }
+            check_classification(&rec.class, &rec.reasons).map_err(|m| {
+                err!(
+                    Content,
+                    "{}: {} certificate {}: {m}",
+                    who(),
+                    file,
+                    rec.sha256
+                )
+            })?;
+            counts.certificates += 1;
+            match rec.class.as_str() {
+                "encryption" => counts.encryption += 1,
+                "signing-only" => counts.signing_only += 1,
+                _ => counts.unusable += 1,
+            }
+        }
+        stored.push(StoredValue {
+            bytes: range.clone(),
+            decoded: Some(decoded),
+        });
+    }
+    Ok((counts, stored))
+}
+
+/// The exporter's class and reasons must use the v1 vocabulary, reasons sorted
+/// and unique, and `unusable` exactly when there is a reason.
+fn check_classification(class: &str, reasons: &[String]) -> std::result::Result<(), String> {
+    let class = class
+        .parse::<cert::CertClass>()
+        .map_err(|_| format!("unknown class {class:?}"))?;
+    let mut parsed = Vec::with_capacity(reasons.len());
+    for r in reasons {
+        parsed.push(
+            r.parse::<cert::Reason>()
+                .map_err(|_| format!("unknown reason {r:?}"))?,
+        );
+    }
+    if parsed.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("reasons are not sorted and unique".into());
+    }
+    if (class == cert::CertClass::Unusable) == parsed.is_empty() {
+        return Err("class must be unusable exactly when reasons are given".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Verification (SPEC.md §8): `UnverifiedBundle::parse` → `verify` →
+//! [`VerifiedBundle`], the only way to a bundle's entries.
+//!
+//! The file is read into memory once; the signatures are checked over those
+//! bytes, and those same bytes are parsed, so media that changes between two
+//! reads cannot fool the verifier.
+//!
+//! Each file holds the steps its name says: `signatures` (2, 3), `bag`
+//! (4 to 7), `header` (8.1 and canonical JSON), `contents` (8.2 to 8.5 over
+//! the whole bundle), `entry` (8.2 to 8.4 for one entry), and `verified`,
+//! the result. Every entry is parsed and every value decoded once, here; the
+//! [`VerifiedBundle`] keeps that parse, so nothing downstream parses again.
+
+mod bag;
+mod contents;
+mod entry;
+mod header;
+mod signatures;
+mod verified;
+
+pub use verified::{VerifiedBundle, VerifiedEntry, VerifiedValue};
+
+use std::collections::BTreeMap;
+
+use crate::digests::{BundleDigests, HashedBytes};
+use crate::ids::{Role, Sha256};
+use crate::keys::{KeyId, PublicKey};
+use crate::limits::Limits;
+use crate::replay::{self, ReplayRules, SourceState};
+use crate::signature::SignatureFile;
+use crate::timestamp::Timestamp;
+use crate::zip_read;
+use crate::{err, Error, Result};
+
+/// A public key the verifier trusts, with the signer's name and role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedKey {
+    /// The signer's name, for reports.
+    pub name: String,
+    /// The role this key signs in.
+    pub role: Role,
+    /// The minisign public key.
+    pub key: PublicKey,
+}
+
+/// What a bundle needs to be accepted (SPEC.md §7.4, §8.9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustPolicy {
+    /// The trusted keys. A key listed twice is still one key.
+    pub keys: Vec<TrustedKey>,
+    /// For each role, how many distinct keys of that role must have signed.
+    pub required: BTreeMap<Role, usize>,
+    /// Freshness and ordering rules.
+    pub replay: ReplayRules,
+}
+
+/// A signature that verified and counted towards the threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedSigner {
+    /// The signer's name from the policy.
+    pub name: String,
+    /// The role the signature was made in.
+    pub role: Role,
+    /// The key id.
+    pub key_id: KeyId,
+    /// The label (usually file name) of the signature file.
+    pub file: String,
+}
+
+/// A bundle file and its signature files, checked for size and syntax only.
+#[derive(Debug)]
+pub struct UnverifiedBundle {
+    bytes: Vec<u8>,
+    digests: BundleDigests,
+    signatures: Vec<(String, SignatureFile)>,
+    limits: Limits,
+}
+
+impl UnverifiedBundle {
+    /// Step 1 (size limits) and the syntax of each signature file. `signatures`
+    /// pairs a label (the file name, for messages) with the file's bytes.
+    ///
+    /// `bytes` is the bundle file: a `Vec<u8>` (hashed here), or
+    /// [`HashedBytes`] read from a file and hashed in the same pass.
+    pub fn parse(
+        bytes: impl Into<HashedBytes>,
+        signatures: Vec<(String, Vec<u8>)>,
+        limits: &Limits,
+    ) -> Result<Self> {
+        let (bytes, digests) = bytes.into().into_parts();
+        // SPEC.md §9: the limits are maxima; a caller may only lower them.
+        let limits = &limits.at_most_spec();
+        let max = limits.max_bundle_bytes.min(Limits::HARD_MAX_BUNDLE_BYTES);
+        if bytes.len() as u64 > max {
+            return Err(err!(
+                SizeLimit,
+                "bundle is {} bytes, the limit is {max}",
+                bytes.len()
+            ));
+        }
+        if signatures.len() > limits.max_signatures {
+            return Err(err!(
+                SizeLimit,
+                "{} signature files, the limit is {}",
+                signatures.len(),
+                limits.max_signatures
+            ));
+        }
+        let mut parsed = Vec::with_capacity(signatures.len());
+        for (label, sig) in signatures {
+            if sig.len() > limits.max_signature_bytes {
+                return Err(err!(
+                    SizeLimit,
+                    "{label}: {} bytes, the limit is {}",
+                    sig.len(),
+                    limits.max_signature_bytes
+                ));
+            }
+            let s = SignatureFile::parse(&sig)
+                .map_err(|e| Error::new(e.class(), format!("{label}: {}", e.message())))?;
+            parsed.push((label, s));
+        }
+        Ok(Self {
+            bytes,
+            digests,
+            signatures: parsed,
+            limits: limits.clone(),
+        })
+    }
+
+    /// The signature files as step 1 parsed them, each with its label.
+    pub fn signatures(&self) -> &[(String, SignatureFile)] {
+        &self.signatures
+    }
+
+    /// SHA-256 of the bundle file (computed while it was read).
+    pub fn sha256(&self) -> Sha256 {
+        self.digests.sha256
+    }
+
+    /// Steps 2 to 9 of SPEC.md §8. `previous` is the caller's state for this
+    /// bundle's source (`None` if nothing was imported from it yet).
+    pub fn verify(
+        self,
+        policy: &TrustPolicy,
+        now: Timestamp,
+        previous: Option<&SourceState>,
+    ) -> Result<VerifiedBundle> {
+        let digests = self.digests;
+        signatures::check_policy(policy)?;
+        let (signers, comments) = signatures::check_signatures(&self.signatures, policy, &digests)?;
+        let members = zip_read::read_members(&self.bytes)?;
+        let contents = bag::check_layout(&self.bytes, &members)?;
+        // Step 8.1: bundle.json's size, then its content.
+        if contents.bundle_json.len() as u64 > self.limits.max_header_bytes {
+            return Err(err!(
+                SizeLimit,
+                "bundle.json is {} bytes, the limit is {}",
+                contents.bundle_json.len(),
+                self.limits.max_header_bytes
+            ));
+        }
+        let header = header::parse_header(contents.bundle_json)?;
+        for (label, c) in &comments {
+            if c.source != header.source || c.sequence != header.sequence {
+                return Err(err!(
+                    TrustedCommentMismatch,
+                    "{label}: signed for source {} sequence {}, but the bundle is source {} sequence {}",
+                    c.source,
+                    c.sequence,
+                    header.source,
+                    header.sequence
+                ));
+            }
+        }
+        let entries =
+            contents::check_contents(&self.bytes, &members, &contents, &header, &self.limits)?;
+        replay::check(&header, &digests.sha256, previous, &policy.replay, now)?;
+        let review = contents.review_range.clone();
+        drop(contents);
+        Ok(VerifiedBundle::new(
+            self.bytes,
+            digests.sha256,
+            header,
+            signers,
+            entries,
+            review,
+        ))
+    }
+}
