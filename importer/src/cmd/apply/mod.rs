@@ -1,0 +1,242 @@
+//! `apply`: the verified bundle written into the live tenant.
+//!
+//! `apply` is safe to interrupt at any instant: every write replaces an
+//! attribute's complete value set (idempotent), each write is journalled before
+//! it is sent and audited after it (`journal.rs`), and a rerun first settles what
+//! the interrupted run left in doubt, then recomputes the plan from the tenant, so
+//! what was already written is unchanged and is not written again. The bundle is
+//! recorded as imported only after every write succeeded and was read back.
+//!
+//! The first write of a run is sent alone and proves the write form
+//! (`write.rs`); only then do the others go out, concurrently.
+
+mod ledger;
+mod writes;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+
+use crate::certpolicy::{evaluate, Evaluation};
+use crate::cli::ApplyArgs;
+use crate::context::{load_policy, runtime, state_err, state_path};
+use crate::exchange::auth::new_uuid;
+use crate::failure::{Failure, Outcome};
+use crate::journal;
+use crate::journal::Outcome as Done;
+use crate::journal::{AuditLog, Reconciled};
+use crate::plan;
+use crate::plan::{Plan, PlanItem};
+use crate::report::terminal_safe;
+use crate::session::{
+    options, outcome, plan_json, prepare, previous, print_plan, read_tenant, Session,
+};
+use crate::state::{NewImport, StateDb};
+use ledger::{timestamp, Ledger};
+use writes::{write_all, ItemResult};
+
+/// `apply`, front to back: verify and evaluate, read the tenant, settle what
+/// an interrupted run left in doubt, plan, write, then record the import.
+pub(crate) fn run(a: &ApplyArgs) -> Result<Outcome, Failure> {
+    let policy0 = load_policy(&a.common)?;
+    let spath = state_path(&a.common, &policy0);
+    let db = StateDb::open(&spath).map_err(state_err)?;
+    let (s, policy) = prepare(&a.common, &a.bundle, Some(&db), &a.tenant, a.concurrency)?;
+    refuse_replay_unless_reapply(a, &s)?;
+    let eval = evaluate(&s.verified, &policy.certificates, s.now);
+    let rt = runtime()?;
+    let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
+    let log_path = a.audit_log.clone().unwrap_or_else(|| {
+        let mut p = spath.clone().into_os_string();
+        p.push(".audit.jsonl");
+        PathBuf::from(p)
+    });
+    let log = AuditLog::open(&log_path)
+        .map_err(|e| Failure::Output(format!("audit log {}: {e}", log_path.display())))?;
+    let listing = read_tenant(&rt, &s.client, &opts)?;
+    let run = new_uuid();
+    let db_cell = Mutex::new(db);
+    let ledger = Ledger {
+        db: &db_cell,
+        log: &log,
+        run: &run,
+        tenant: &s.tenant,
+        verified: &s.verified,
+    };
+
+    // Settle what an interrupted run left in doubt, before planning.
+    let settled = journal::reconcile(
+        &ledger.lock(),
+        &log,
+        &s.tenant,
+        &listing.recipients,
+        &timestamp(),
+        |row, o| ledger.reconciled_line(row, o),
+    )
+    .map_err(state_err)?;
+    if !a.common.json {
+        print_settled(&settled);
+    }
+
+    let prev = previous(Some(&ledger.lock()), &s.verified.header().source)?;
+    let plan = plan::compute(&eval, &listing.recipients, &prev, &opts);
+    if let Some(saved) = &a.plan {
+        check_saved_plan(
+            saved,
+            &plan_json(&s.verified, &plan, s.already_imported.as_ref()),
+        )?;
+    }
+    let results = write_all(&rt, &s, &ledger, &plan, !a.common.json)?;
+    let db = db_cell
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    record(a, &s, &eval, &plan, &results, &settled, db, &log_path)
+}
+
+/// A bundle already imported is refused as a replay unless `--reapply`.
+fn refuse_replay_unless_reapply(a: &ApplyArgs, s: &Session) -> Result<(), Failure> {
+    match &s.already_imported {
+        Some(imp) if !a.reapply => Err(Failure::Invalid {
+            class: Some("replay".into()),
+            message: format!(
+                "{}: bundle invalid (replay): it was already imported (import {}, {}); \
+                 `plan` shows whether the tenant drifted from it, and `apply --reapply` writes it again",
+                a.bundle.bundle.display(),
+                imp.id,
+                imp.imported_at
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn print_settled(settled: &Reconciled) {
+    for w in &settled.confirmed_on_rerun {
+        println!(
+            "{}",
+            terminal_safe(&format!(
+                "confirmed {w}: written by an interrupted run, confirmed on rerun"
+            ))
+        );
+    }
+    for w in &settled.contacts_created {
+        println!(
+            "{}",
+            terminal_safe(&format!(
+                "confirmed {w}: contact created by an interrupted run; its certificates are written now"
+            ))
+        );
+    }
+    for w in &settled.not_applied {
+        println!(
+            "{}",
+            terminal_safe(&format!(
+                "settled   {w}: not applied by the interrupted run"
+            ))
+        );
+    }
+}
+
+/// Reports the writes; when all succeeded, records the import (once: a
+/// reapply leaves the record as it is).
+#[allow(clippy::too_many_arguments)]
+fn record(
+    a: &ApplyArgs,
+    s: &Session,
+    eval: &Evaluation<'_>,
+    plan: &Plan,
+    results: &[(&PlanItem, ItemResult)],
+    settled: &Reconciled,
+    mut db: StateDb,
+    log_path: &Path,
+) -> Result<Outcome, Failure> {
+    let total = results.len();
+    let form = s.client.write_form();
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(item, r)| r.as_ref().err().map(|m| format!("{}: {m}", item.label)))
+        .collect();
+    let written = results.iter().filter(|(_, r)| r.is_ok()).count();
+    let confirmed = results
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(w) if w.outcome == Done::ConfirmedByReadBack))
+        .count();
+    let confirmed_note = if confirmed > 0 {
+        format!(
+            " ({confirmed} confirmed by read-back after an answer was lost: applied once, not sent again)"
+        )
+    } else {
+        String::new()
+    };
+    if !a.common.json {
+        print_plan(plan);
+    }
+    if !failures.is_empty() {
+        for f in &failures {
+            eprintln!("{}", terminal_safe(&format!("failed    {f}")));
+        }
+        return Err(Failure::Tenant(format!(
+            "{} of {total} writes failed, {written} succeeded{confirmed_note} (see {}); the bundle is not recorded as imported: run apply again to finish",
+            failures.len(),
+            log_path.display()
+        )));
+    }
+    let summary = json!({
+        "written": written,
+        "confirmed_by_read_back": confirmed,
+        "confirmed_on_rerun": settled.confirmed_on_rerun.len(),
+        "write_form": form.as_str(),
+        "audit_log": log_path,
+    });
+    if s.already_imported.is_some() {
+        if a.common.json {
+            println!(
+                "{}",
+                json!({"reapplied": summary, "plan": plan_json(&s.verified, plan, s.already_imported.as_ref())})
+            );
+        } else {
+            println!(
+                "reapplied {written} writes{confirmed_note}; the import record is unchanged; audit log {}",
+                log_path.display()
+            );
+        }
+        return Ok(outcome(eval, plan));
+    }
+    let rec = NewImport::from_verified(&s.verified, eval, s.now, a.review_sha256.clone());
+    let id = db.record_import(&rec).map_err(state_err)?;
+    if a.common.json {
+        println!(
+            "{}",
+            json!({"import": id, "written": written, "summary": summary, "plan": plan_json(&s.verified, plan, None)})
+        );
+    } else {
+        println!(
+            "applied   {written} writes{confirmed_note}; recorded import {id}: {} sequence {}; audit log {}",
+            rec.source,
+            rec.sequence,
+            log_path.display()
+        );
+    }
+    Ok(outcome(eval, plan))
+}
+
+fn check_saved_plan(saved: &Path, fresh: &Value) -> Result<(), Failure> {
+    let text =
+        std::fs::read(saved).map_err(|e| Failure::Usage(format!("{}: {e}", saved.display())))?;
+    let saved_doc: Value = serde_json::from_slice(&text)
+        .map_err(|e| Failure::Usage(format!("{}: not a plan: {e}", saved.display())))?;
+    if saved_doc.get("bundle_sha256") != fresh.get("bundle_sha256") {
+        return Err(Failure::Usage(format!(
+            "{} is a plan for another bundle",
+            saved.display()
+        )));
+    }
+    if saved_doc.get("items") != fresh.get("items") {
+        return Err(Failure::Tenant(format!(
+            "the tenant changed since {} was made: run plan again and review it",
+            saved.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The writes of one `apply` run: the first alone, proving the write form
+//! (or finding the one the tenant takes), then the rest concurrently, each
+//! journalled, written, read back and audited.
+
+use super::ledger::{item_changes, timestamp, Ledger};
+use crate::context::state_err;
+use crate::exchange::bytes::WriteForm;
+use crate::exchange::client::ExoClient;
+use crate::failure::Failure;
+use crate::plan::Outcome as Item;
+use crate::plan::{Plan, PlanItem};
+use crate::report::terminal_safe;
+use crate::session::Session;
+use crate::write;
+use crate::write::{WriteError, Written};
+
+/// Writes every change of `plan`: the first alone (it proves the write form),
+/// then the rest with at most the session's concurrency in flight. Returns
+/// each item with its result, in plan order; a failure that says the write
+/// form is wrong stops the run.
+pub(super) fn write_all<'p>(
+    rt: &tokio::runtime::Runtime,
+    s: &Session,
+    ledger: &Ledger<'_>,
+    plan: &'p Plan,
+    show_progress: bool,
+) -> Result<Vec<(&'p PlanItem, ItemResult)>, Failure> {
+    let work: Vec<&PlanItem> = plan
+        .items
+        .iter()
+        .filter(|i| matches!(i.outcome, Item::Change { .. } | Item::CreateContact { .. }))
+        .collect();
+    let total = work.len();
+    let bar = (show_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .then(|| indicatif::ProgressBar::new(total as u64));
+    let form = s.client.write_form();
+
+    // The first write goes alone and proves the write form.
+    let mut results: Vec<(&PlanItem, ItemResult)> = Vec::with_capacity(total);
+    let mut rest = work.iter().copied();
+    for item in rest.by_ref() {
+        let proof = rt.block_on(prove(&s.client, ledger, item, form, s.write_form_from));
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+        match proof {
+            Ok(Proof::Proven(w)) => {
+                let db = ledger.lock();
+                let known = db.proven_write_form(&s.tenant).map_err(state_err)?;
+                if known.as_ref().map(|k| k.0.as_str()) != Some(form.as_str()) {
+                    db.record_write_form(&s.tenant, form.as_str(), &timestamp(), &w.identity)
+                        .map_err(state_err)?;
+                }
+                drop(db);
+                results.push((item, Ok(w)));
+                break;
+            }
+            Ok(Proof::Failed(m)) => results.push((item, Err(m))),
+            Err(f) => {
+                if let Some(b) = &bar {
+                    b.finish_and_clear();
+                }
+                return Err(f);
+            }
+        }
+    }
+    let rest: Vec<&PlanItem> = rest.collect();
+    let done = rt.block_on(ExoClient::run_bounded(
+        rest.iter().copied(),
+        s.concurrency,
+        |item| {
+            let client = &s.client;
+            let bar = bar.clone();
+            async move {
+                let r = apply_one(client, ledger, item, form).await;
+                if let Some(b) = bar {
+                    b.inc(1);
+                }
+                r
+            }
+        },
+    ));
+    results.extend(rest.into_iter().zip(done));
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+
+    Ok(results)
+}
+
+/// One item's result as `apply` reports it.
+pub(super) type ItemResult = Result<Written, String>;
+
+/// Journals, writes and audits one item in `form`.
+async fn apply_one(
+    client: &ExoClient,
+    ledger: &Ledger<'_>,
+    item: &PlanItem,
+    form: WriteForm,
+) -> ItemResult {
+    let id = ledger.begin(item)?;
+    let r = write::write_item(client, item, form).await;
+    ledger.finish(id, item, form, &r)?;
+    r.map_err(|e| e.to_string())
+}
+
+/// The first write of a run, sent alone: it proves the write form, or `apply`
+/// tries the other forms on that recipient and stops.
+enum Proof {
+    /// It round-tripped in the form used: go on with it.
+    Proven(Written),
+    /// It failed for a reason that says nothing about the form: the next item proves.
+    Failed(String),
+}
+
+async fn prove(
+    client: &ExoClient,
+    ledger: &Ledger<'_>,
+    item: &PlanItem,
+    form: WriteForm,
+    form_from: &str,
+) -> Result<Proof, Failure> {
+    let id = ledger.begin(item).map_err(Failure::Output)?;
+    let first = write::write_item(client, item, form).await;
+    let err = match first {
+        Ok(w) => {
+            ledger
+                .finish(id, item, form, &Ok(w.clone()))
+                .map_err(Failure::Output)?;
+            return Ok(Proof::Proven(w));
+        }
+        Err(e) if !e.disproves_form() => {
+            let m = e.to_string();
+            ledger
+                .finish(id, item, form, &Err(e))
+                .map_err(Failure::Output)?;
+            return Ok(Proof::Failed(m));
+        }
+        Err(e) => e,
+    };
+    // The tenant does not take `form`: try the others on the same recipient.
+    let (identity, kind) = match (&err, &item.target) {
+        (WriteError::AfterCreate { identity, .. }, _) => (
+            identity.clone(),
+            crate::exchange::recipient::RecipientKind::MailContact,
+        ),
+        (_, Some(t)) => (t.identity.clone(), t.kind),
+        _ => return Err(Failure::Tenant(format!("{}: {err}", item.label))),
+    };
+    let changes = item_changes(item);
+    let what = terminal_safe(&format!("{} ({identity})", item.label));
+    match write::probe_forms(client, kind, &identity, changes, form).await {
+        Ok((good, w)) => {
+            ledger
+                .finish(id, item, good, &Ok(w))
+                .map_err(Failure::Output)?;
+            ledger
+                .lock()
+                .record_write_form(ledger.tenant, good.as_str(), &timestamp(), &identity)
+                .map_err(state_err)?;
+            Err(Failure::Tenant(format!(
+                "the first write of this run, to {what}, proved that the tenant does not take certificate values in write form {form} ({form_from}): {err}. \
+                 Form {good} read back identical on that recipient (it now holds the planned values, audited) and is recorded for this tenant; \
+                 nothing else was written. Run apply again to write the rest with {good}, or set write_form = \"{good}\" in tenant.toml"
+            )))
+        }
+        Err(fails) => {
+            let detail: Vec<String> = fails.iter().map(|(f, e)| format!("{f}: {e}")).collect();
+            let failed: Result<Written, WriteError> = Err(err.clone());
+            ledger
+                .finish(id, item, form, &failed)
+                .map_err(Failure::Output)?;
+            Err(Failure::Tenant(format!(
+                "no write form round-trips on this tenant: the first write, to {what}, in {form}: {err}; {}. \
+                 Nothing else was written; that recipient may now hold values other than before (see the audit log). \
+                 Run `certferry-import doctor` and report the forms it shows",
+                detail.join("; ")
+            )))
+        }
+    }
+}
