@@ -39,8 +39,8 @@ pub use limits::Limits;
 pub use model::describe_value;
 pub use timestamp::{Timestamp, TimestampText};
 pub use verify::{
-    TrustPolicy, TrustedKey, UnverifiedBundle, VerifiedBundle, VerifiedEntry, VerifiedSigner,
-    VerifiedValue,
+    KeptEntry, ParsedEntry, TrustPolicy, TrustedKey, UnverifiedBundle, VerifiedBundle,
+    VerifiedEntry, VerifiedSigner, VerifiedValue,
 };
 pub use writer::{BundleWriter, HeaderDraft};
 

@@ -304,6 +304,68 @@ fn fixture_bundle_round_trips_with_tempfile_spool_and_output() {
     assert_gives_back(&v, &header, &expected, &inputs);
 }
 
+/// A caller's keeper is handed each entry once, with the decoding verification
+/// made of its values, and what it keeps comes back in bundle order; when a
+/// later step fails (here the replay rule, step 9, after every entry was
+/// handed over) nothing kept comes back.
+#[test]
+fn a_keeper_sees_every_entry_once_and_keeps_only_from_a_bundle_that_verifies() {
+    let inputs = fixture_inputs();
+    let (bytes, header, expected) = write_in_memory(&inputs);
+    let sk = exporter_key();
+    let signed = |bytes: Vec<u8>| {
+        let sig = sign_bundle(
+            &BundleDigests::of_bytes(&bytes),
+            &sk,
+            Role::Exporter,
+            &header.source,
+            header.sequence,
+        )
+        .unwrap();
+        let name =
+            certferry_format::signature_file_name("bundle.zip", Role::Exporter, &sk.key_id());
+        UnverifiedBundle::parse(bytes, vec![(name, sig.to_bytes())], &Limits::default()).unwrap()
+    };
+    let keep = |p: certferry_format::ParsedEntry<'_>| {
+        let decoded: Vec<_> = p.values().iter().map(|v| v.decoded().cloned()).collect();
+        (p.index(), p.entry().dn.clone(), decoded)
+    };
+    let v = signed(bytes.clone())
+        .verify_keeping(&policy(&sk), ts(NOW), None, keep)
+        .unwrap();
+    assert_eq!(v.kept().len(), expected.len());
+    for (i, ((index, dn, decoded), (want, input))) in v
+        .kept()
+        .iter()
+        .zip(expected.iter().zip(&inputs))
+        .enumerate()
+    {
+        assert_eq!((*index, dn), (i + 1, &want.dn));
+        let again: Vec<_> = input
+            .raw
+            .iter()
+            .map(|b| Some(cert::decode_value(b)))
+            .collect();
+        assert_eq!(
+            decoded, &again,
+            "{dn}: the keeper's decoding is the value's own"
+        );
+    }
+    // The same bundle again, after it was imported: step 9 (replay) refuses
+    // it after every entry was handed to the keeper, and nothing comes back.
+    let imported = certferry_format::replay::SourceState {
+        sequence: header.sequence,
+        sha256: Sha256::digest(&bytes),
+        created: header.created,
+    };
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let r = signed(bytes).verify_keeping(&policy(&sk), ts(NOW), Some(&imported), |_| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(r.map(|_| ()).unwrap_err().class(), ErrorClass::Replay);
+    assert_eq!(calls.into_inner(), expected.len());
+}
+
 #[test]
 fn bare_certificate_value_is_listed_under_its_own_sha256_in_the_manifest() {
     // The writer reuses a bare certificate's thumbprint as the value file's

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use certferry_format::replay::ReplayRules;
-use certferry_format::{Limits, Sha256, SourceId, Timestamp, VerifiedBundle};
+use certferry_format::{KeptEntry, Limits, Sha256, SourceId, Timestamp, VerifiedBundle};
 use serde::Serialize;
 
 use crate::bundle::LoadedBundle;
@@ -108,14 +108,20 @@ pub fn load(dir: &Path, policy: &Policy) -> Result<(Vec<Snapshot>, Vec<Rejected>
         let verified = LoadedBundle::read(&path, &[], &Limits::default()).and_then(|b| {
             // An archive is judged by its signatures and contents; time and order
             // are checked across the archive below instead of against "now".
-            b.verify(policy, None, Timestamp::MIN, |t| {
-                t.replay = ReplayRules {
-                    accepted_sources: None,
-                    max_sequence_jump: None,
-                    max_age_secs: None,
-                    max_clock_skew_secs: i64::MAX,
-                };
-            })
+            b.verify(
+                policy,
+                None,
+                Timestamp::MIN,
+                |t| {
+                    t.replay = ReplayRules {
+                        accepted_sources: None,
+                        max_sequence_jump: None,
+                        max_age_secs: None,
+                        max_clock_skew_secs: i64::MAX,
+                    };
+                },
+                KeptEntry::keep,
+            )
         });
         match verified {
             Ok(bundle) => ok.push(Snapshot { path, bundle }),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use certferry_format::signature::SignatureFile;
 use certferry_format::trusted_comment::TrustedComment;
 use certferry_format::{
-    Error as FormatError, HashedBytes, Limits, SourceId, Timestamp, UnverifiedBundle,
+    Error as FormatError, HashedBytes, Limits, ParsedEntry, SourceId, Timestamp, UnverifiedBundle,
     VerifiedBundle,
 };
 
@@ -206,14 +206,17 @@ impl LoadedBundle {
     }
 
     /// Verifies against `policy` (optionally with some role thresholds
-    /// lowered, for `approve`) and the state's replay record for the source.
-    pub fn verify(
+    /// lowered, for `approve`) and the state's replay record for the source,
+    /// keeping what `keep` makes of each entry (the certificate policy's
+    /// [`crate::certpolicy::judge`], for most commands).
+    pub fn verify<T: Send>(
         self,
         policy: &Policy,
         state: Option<&StateDb>,
         now: Timestamp,
         adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
-    ) -> Result<VerifiedBundle, LoadError> {
+        keep: impl Fn(ParsedEntry<'_>) -> T + Sync,
+    ) -> Result<VerifiedBundle<T>, LoadError> {
         let file = self.path.display().to_string();
         let source = self.claimed_source(policy);
         let previous = match (&source, state) {
@@ -249,7 +252,7 @@ impl LoadedBundle {
         };
         let verified = self
             .unverified
-            .verify(&trust, now, previous.as_ref())
+            .verify_keeping(&trust, now, previous.as_ref(), keep)
             .map_err(invalid)?;
         if source.as_ref() != Some(&verified.header().source) {
             // Only reachable when no signature by a trusted key counted (a

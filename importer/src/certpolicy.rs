@@ -6,17 +6,23 @@
 //! decoded once). The exporter's `class` and `reasons` are never read
 //! (SPEC.md §6.4: they are informational).
 //!
-//! An [`Evaluation`] can only be made by [`evaluate`] from a
-//! [`VerifiedBundle`]: its fields are private, so what the planner and the
-//! script writer consume is always the policy's verdict on verified bytes.
+//! The policy runs while the bundle is verified: [`judge`] is the keeper
+//! handed to `verify_keeping`, so each entry is judged from the parse and the
+//! decoding that verification made (on all cores), and only the verdict is
+//! kept. An [`Evaluation`] can only be made by [`evaluate`] from the
+//! resulting [`JudgedBundle`]; every type here has private fields, so what
+//! the planner and the script writer consume is always the policy's verdict
+//! on verified bytes.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
 use certferry_format::cert::{
     self, CertClass, CertInfo, ClassifyContext, DecodedValue, KeyType, Reason, TrustedIssuer,
 };
-use certferry_format::model::{Attribute, Entry, ObjectKind};
-use certferry_format::{Sha256, Timestamp, VerifiedBundle};
+use certferry_format::model::{Attribute, ObjectKind};
+use certferry_format::{ParsedEntry, Sha256, Timestamp, VerifiedBundle};
 use serde::Serialize;
 
 /// What makes a certificate value acceptable.
@@ -157,52 +163,167 @@ impl CertSummary {
     }
 }
 
-/// The verdict on one value.
-#[derive(Debug, Clone, Serialize)]
-pub struct ValueEvaluation<'a> {
-    #[serde(serialize_with = "ser_attribute")]
+/// The policy's verdict on one value, made while the bundle was verified.
+#[derive(Debug, Clone)]
+struct ValueVerdict {
     attribute: Attribute,
-    file: &'a str,
+    file: String,
     sha256: String,
     certificate: Option<CertSummary>,
     certificates: Vec<ContainedCertificate>,
-    accepted: bool,
     refusals: Vec<Refusal>,
-    #[serde(skip)]
+    /// Where the value's bytes lie in the bundle file.
+    range: Range<usize>,
+}
+
+impl ValueVerdict {
+    fn accepted(&self) -> bool {
+        self.refusals.is_empty()
+    }
+}
+
+/// The policy's verdict on one entry, made by [`judge`] while the bundle is
+/// verified, from the entry and the decoding verification made of its
+/// values. Private fields, no public constructor: [`evaluate`] reads it.
+#[derive(Debug, Clone)]
+pub struct EntryVerdict {
+    key: String,
+    kind: ObjectKind,
+    label: String,
+    dn: String,
+    upn: Option<String>,
+    mail: Option<String>,
+    display_name: Option<String>,
+    primary_smtp: Option<String>,
+    addresses: Vec<String>,
+    values: Vec<ValueVerdict>,
+}
+
+/// A verified bundle with the certificate policy's verdict on each entry.
+pub type JudgedBundle = VerifiedBundle<EntryVerdict>;
+
+/// The keeper that applies `policy` at time `now` to each entry while the
+/// bundle is verified (pass it to `verify_keeping`). Pure: the same entry,
+/// policy and time give the same verdict.
+pub fn judge(
+    policy: &CertificatePolicy,
+    now: Timestamp,
+) -> impl Fn(ParsedEntry<'_>) -> EntryVerdict + Sync + '_ {
+    move |parsed| judge_entry(&parsed, policy, now)
+}
+
+fn judge_entry(
+    parsed: &ParsedEntry<'_>,
+    policy: &CertificatePolicy,
+    now: Timestamp,
+) -> EntryVerdict {
+    let e = parsed.entry();
+    let addresses = e.smtp_addresses();
+    let ctx = ClassifyContext {
+        now: now.unix(),
+        addresses: &addresses,
+        trusted_issuers: Some(&policy.trusted_issuers),
+    };
+    let mut per_attr: BTreeMap<Attribute, usize> = BTreeMap::new();
+    for v in &e.values {
+        *per_attr.entry(v.attribute).or_default() += 1;
+    }
+    let mut values = Vec::with_capacity(e.values.len());
+    for v in parsed.values() {
+        let record = v.record();
+        let (certificate, mut refusals, certificates) = match v.decoded() {
+            None => (
+                None,
+                vec![Refusal::new(
+                    "withheld-private-key",
+                    "The exporter withheld this value because it holds private key material; only its length and SHA-256 crossed. Remove the key from the directory object.",
+                )],
+                Vec::new(),
+            ),
+            Some(decoded) => judge_value(v.bytes(), decoded, policy, &ctx),
+        };
+        let n = per_attr.get(&record.attribute).copied().unwrap_or(0);
+        if n > policy.max_values_per_attribute && policy.over_limit == OverLimit::RefuseAttribute {
+            refusals.push(Refusal::new(
+                "too-many-values",
+                format!(
+                    "{} has {n} values, more than the {} allowed; the whole attribute is refused",
+                    record.attribute.as_str(),
+                    policy.max_values_per_attribute
+                ),
+            ));
+        }
+        values.push(ValueVerdict {
+            attribute: record.attribute,
+            file: record.file.clone().unwrap_or_default(),
+            sha256: record
+                .withheld
+                .map_or_else(|| Sha256::digest(v.bytes()), |w| w.sha256)
+                .to_hex(),
+            certificate,
+            certificates,
+            refusals,
+            range: v.range(),
+        });
+    }
+    if policy.over_limit == OverLimit::Newest {
+        keep_newest(&mut values, policy.max_values_per_attribute);
+    }
+    EntryVerdict {
+        key: entry_key(e.object_guid.as_deref(), &e.dn),
+        kind: e.kind,
+        label: e.label().to_owned(),
+        dn: e.dn.clone(),
+        upn: e.upn.clone(),
+        mail: e.mail.clone(),
+        display_name: e.display_name.clone(),
+        primary_smtp: primary_smtp(&e.proxy_addresses).or_else(|| e.mail.clone()),
+        addresses,
+        values,
+    }
+}
+
+/// The verdict on one value of a verified bundle.
+#[derive(Debug, Clone)]
+pub struct ValueEvaluation<'a> {
+    verdict: &'a ValueVerdict,
     bytes: &'a [u8],
+    /// The verdict's refusals, plus `duplicate-entry` when the entry repeats
+    /// an earlier entry's identity.
+    refusals: Cow<'a, [Refusal]>,
 }
 
 impl<'a> ValueEvaluation<'a> {
     /// The attribute holding the value.
     pub fn attribute(&self) -> Attribute {
-        self.attribute
+        self.verdict.attribute
     }
 
     /// The value file in the bundle (empty for a withheld value).
     pub fn file(&self) -> &'a str {
-        self.file
+        &self.verdict.file
     }
 
     /// SHA-256 of the value's bytes, hex.
-    pub fn sha256(&self) -> &str {
-        &self.sha256
+    pub fn sha256(&self) -> &'a str {
+        &self.verdict.sha256
     }
 
     /// The certificate the verdict is about, if the value holds one: the
     /// accepted one (an encryption certificate before a signing-only one),
     /// else the first refused end-entity certificate.
-    pub fn certificate(&self) -> Option<&CertSummary> {
-        self.certificate.as_ref()
+    pub fn certificate(&self) -> Option<&'a CertSummary> {
+        self.verdict.certificate.as_ref()
     }
 
     /// Every certificate the value holds, in order, each with its verdict.
-    pub fn certificates(&self) -> &[ContainedCertificate] {
-        &self.certificates
+    pub fn certificates(&self) -> &'a [ContainedCertificate] {
+        &self.verdict.certificates
     }
 
     /// Accepted: the value may be published.
     pub fn accepted(&self) -> bool {
-        self.accepted
+        self.refusals.is_empty()
     }
 
     /// Why not (empty when accepted).
@@ -216,18 +337,37 @@ impl<'a> ValueEvaluation<'a> {
     }
 }
 
-fn ser_attribute<S: serde::Serializer>(a: &Attribute, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(a.as_str())
+impl Serialize for ValueEvaluation<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// The JSON form (`verify --json`), in its documented member order.
+        #[derive(Serialize)]
+        struct Wire<'b> {
+            attribute: &'static str,
+            file: &'b str,
+            sha256: &'b str,
+            certificate: Option<&'b CertSummary>,
+            certificates: &'b [ContainedCertificate],
+            accepted: bool,
+            refusals: &'b [Refusal],
+        }
+        Wire {
+            attribute: self.attribute().as_str(),
+            file: self.file(),
+            sha256: self.sha256(),
+            certificate: self.certificate(),
+            certificates: self.certificates(),
+            accepted: self.accepted(),
+            refusals: self.refusals(),
+        }
+        .serialize(s)
+    }
 }
 
-/// The verdicts for one entry.
+/// The verdicts for one entry of a verified bundle.
 #[derive(Debug, Clone)]
 pub struct EntryEvaluation<'a> {
     index: usize,
-    key: String,
-    entry: &'a Entry,
-    primary_smtp: Option<String>,
-    addresses: Vec<String>,
+    verdict: &'a EntryVerdict,
     values: Vec<ValueEvaluation<'a>>,
 }
 
@@ -238,48 +378,48 @@ impl<'a> EntryEvaluation<'a> {
     }
 
     /// The key that identifies the entry across bundles: objectGUID, else the lowercased DN.
-    pub fn key(&self) -> &str {
-        &self.key
+    pub fn key(&self) -> &'a str {
+        &self.verdict.key
     }
 
     /// User or contact.
     pub fn kind(&self) -> ObjectKind {
-        self.entry.kind
+        self.verdict.kind
     }
 
     /// UPN, else mail, else sAMAccountName, else DN.
     pub fn label(&self) -> &'a str {
-        self.entry.label()
+        &self.verdict.label
     }
 
     /// The DN.
     pub fn dn(&self) -> &'a str {
-        &self.entry.dn
+        &self.verdict.dn
     }
 
     /// userPrincipalName.
     pub fn upn(&self) -> Option<&'a str> {
-        self.entry.upn.as_deref()
+        self.verdict.upn.as_deref()
     }
 
     /// mail.
     pub fn mail(&self) -> Option<&'a str> {
-        self.entry.mail.as_deref()
+        self.verdict.mail.as_deref()
     }
 
     /// displayName.
     pub fn display_name(&self) -> Option<&'a str> {
-        self.entry.display_name.as_deref()
+        self.verdict.display_name.as_deref()
     }
 
     /// The primary SMTP address (`SMTP:` proxy address), else mail.
-    pub fn primary_smtp(&self) -> Option<&str> {
-        self.primary_smtp.as_deref()
+    pub fn primary_smtp(&self) -> Option<&'a str> {
+        self.verdict.primary_smtp.as_deref()
     }
 
     /// All SMTP addresses, lowercased and sorted.
-    pub fn addresses(&self) -> &[String] {
-        &self.addresses
+    pub fn addresses(&self) -> &'a [String] {
+        &self.verdict.addresses
     }
 
     /// One verdict per value, in bundle order.
@@ -291,7 +431,7 @@ impl<'a> EntryEvaluation<'a> {
     pub fn accepted(&self, attribute: Attribute) -> impl Iterator<Item = &ValueEvaluation<'a>> {
         self.values
             .iter()
-            .filter(move |v| v.accepted && v.attribute == attribute)
+            .filter(move |v| v.accepted() && v.attribute() == attribute)
     }
 }
 
@@ -314,7 +454,7 @@ impl Serialize for EntryEvaluation<'_> {
         }
         Wire {
             index: self.index,
-            key: &self.key,
+            key: self.key(),
             kind: self.kind().as_str(),
             label: self.label(),
             dn: self.dn(),
@@ -322,7 +462,7 @@ impl Serialize for EntryEvaluation<'_> {
             mail: self.mail(),
             display_name: self.display_name(),
             primary_smtp: self.primary_smtp(),
-            addresses: &self.addresses,
+            addresses: self.addresses(),
             values: &self.values,
         }
         .serialize(s)
@@ -376,85 +516,42 @@ pub fn entry_key(object_guid: Option<&str>, dn: &str) -> String {
     }
 }
 
-/// Applies `policy` at time `now` to every value of `bundle`. Pure: the same
-/// bundle, policy and time give the same evaluation.
-pub fn evaluate<'a>(
-    bundle: &'a VerifiedBundle,
-    policy: &CertificatePolicy,
-    now: Timestamp,
-) -> Evaluation<'a> {
+/// The evaluation of a bundle judged while it was verified: the verdicts in
+/// bundle order, each entry after the first with the same identity refused
+/// as a whole (`duplicate-entry`), and the totals.
+pub fn evaluate(bundle: &JudgedBundle) -> Evaluation<'_> {
     let mut entries = Vec::with_capacity(bundle.entry_count());
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut counts = EvaluationCounts::default();
-    for (i, ve) in bundle.entries().enumerate() {
-        let e = ve.entry();
+    for (i, verdict) in bundle.kept().iter().enumerate() {
         let index = i + 1;
-        let key = entry_key(e.object_guid.as_deref(), &e.dn);
-        let addresses = e.smtp_addresses();
-        let duplicate_of = seen.get(&key).copied();
-        seen.entry(key.clone()).or_insert(index);
-        let ctx = ClassifyContext {
-            now: now.unix(),
-            addresses: &addresses,
-            trusted_issuers: Some(&policy.trusted_issuers),
-        };
-        let mut per_attr: BTreeMap<Attribute, usize> = BTreeMap::new();
-        for v in &e.values {
-            *per_attr.entry(v.attribute).or_default() += 1;
-        }
-        let mut values = Vec::with_capacity(e.values.len());
-        for v in ve.values() {
-            let record = v.record();
-            let (certificate, mut refusals, certificates) = match v.decoded() {
-                None => (
-                    None,
-                    vec![Refusal::new(
-                        "withheld-private-key",
-                        "The exporter withheld this value because it holds private key material; only its length and SHA-256 crossed. Remove the key from the directory object.",
-                    )],
-                    Vec::new(),
-                ),
-                Some(decoded) => judge_value(v.bytes(), decoded, policy, &ctx),
-            };
-            let n = per_attr.get(&record.attribute).copied().unwrap_or(0);
-            if n > policy.max_values_per_attribute
-                && policy.over_limit == OverLimit::RefuseAttribute
-            {
-                refusals.push(Refusal::new(
-                    "too-many-values",
-                    format!(
-                        "{} has {n} values, more than the {} allowed; the whole attribute is refused",
-                        record.attribute.as_str(),
-                        policy.max_values_per_attribute
-                    ),
-                ));
-            }
-            if let Some(first) = duplicate_of {
-                refusals.push(Refusal::new(
-                    "duplicate-entry",
-                    format!("entry {first} of the bundle has the same identity ({key}); only the first is used"),
-                ));
-            }
-            values.push(ValueEvaluation {
-                attribute: record.attribute,
-                file: record.file.as_deref().unwrap_or_default(),
-                sha256: record
-                    .withheld
-                    .map_or_else(|| Sha256::digest(v.bytes()), |w| w.sha256)
-                    .to_hex(),
-                certificate,
-                certificates,
-                accepted: refusals.is_empty(),
-                refusals,
-                bytes: v.bytes(),
-            });
-        }
-        if policy.over_limit == OverLimit::Newest {
-            keep_newest(&mut values, policy.max_values_per_attribute);
-        }
+        let duplicate_of = seen.get(verdict.key.as_str()).copied();
+        seen.entry(verdict.key.as_str()).or_insert(index);
+        let values: Vec<ValueEvaluation<'_>> = verdict
+            .values
+            .iter()
+            .map(|v| ValueEvaluation {
+                verdict: v,
+                bytes: &bundle.bytes()[v.range.clone()],
+                refusals: match duplicate_of {
+                    None => Cow::Borrowed(v.refusals.as_slice()),
+                    Some(first) => {
+                        let mut r = v.refusals.clone();
+                        r.push(Refusal::new(
+                            "duplicate-entry",
+                            format!(
+                                "entry {first} of the bundle has the same identity ({}); only the first is used",
+                                verdict.key
+                            ),
+                        ));
+                        Cow::Owned(r)
+                    }
+                },
+            })
+            .collect();
         counts.entries += 1;
         counts.values += values.len();
-        let refused = values.iter().filter(|v| !v.accepted).count();
+        let refused = values.iter().filter(|v| !v.accepted()).count();
         counts.refused += refused;
         counts.accepted += values.len() - refused;
         if refused > 0 {
@@ -462,10 +559,7 @@ pub fn evaluate<'a>(
         }
         entries.push(EntryEvaluation {
             index,
-            key,
-            entry: e,
-            primary_smtp: primary_smtp(&e.proxy_addresses).or_else(|| e.mail.clone()),
-            addresses,
+            verdict,
             values,
         });
     }
@@ -474,10 +568,10 @@ pub fn evaluate<'a>(
 
 /// Per attribute, keeps the `max` newest accepted values (latest notBefore;
 /// on a tie, bundle order) and refuses the others as `over-limit`.
-fn keep_newest(values: &mut [ValueEvaluation<'_>], max: usize) {
+fn keep_newest(values: &mut [ValueVerdict], max: usize) {
     for attr in Attribute::ALL {
         let mut accepted: Vec<usize> = (0..values.len())
-            .filter(|&i| values[i].attribute == attr && values[i].accepted)
+            .filter(|&i| values[i].attribute == attr && values[i].accepted())
             .collect();
         if accepted.len() <= max {
             continue;
@@ -498,7 +592,6 @@ fn keep_newest(values: &mut [ValueEvaluation<'_>], max: usize) {
                 .certificate
                 .as_ref()
                 .map_or("?", |c| c.not_before.as_str());
-            v.accepted = false;
             v.refusals.push(Refusal::new(
                 "over-limit",
                 format!(

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use certferry_format::{Limits, Timestamp, VerifiedBundle};
+use certferry_format::{Limits, Timestamp};
+
+use crate::certpolicy::{judge, JudgedBundle};
 
 use crate::bundle::LoadedBundle;
 use crate::cli::{BundleArgs, Common};
@@ -49,9 +51,9 @@ pub(crate) fn load_verified(
     state: Option<&StateDb>,
     now: Timestamp,
     adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
-) -> Result<VerifiedBundle, Failure> {
+) -> Result<JudgedBundle, Failure> {
     let loaded = LoadedBundle::read(&b.bundle, &b.signatures, &Limits::default())?;
-    Ok(loaded.verify(policy, state, now, adjust)?)
+    Ok(loaded.verify(policy, state, now, adjust, judge(&policy.certificates, now))?)
 }
 
 pub(crate) fn tenant_path(policy: &Path, t: Option<&PathBuf>) -> PathBuf {

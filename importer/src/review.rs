@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use certferry_format::VerifiedBundle;
+use crate::certpolicy::JudgedBundle;
 use serde::Serialize;
 
 use crate::certpolicy::{ContainedCertificate, Evaluation, Refusal, ValueEvaluation};
@@ -187,7 +187,7 @@ pub struct Review {
 
 /// Compares `evaluation` of `bundle` with the last import (`previous` and its recipients).
 pub fn compare(
-    bundle: &VerifiedBundle,
+    bundle: &JudgedBundle,
     evaluation: &Evaluation<'_>,
     previous: Option<(&ImportRecord, &[RecipientRecord])>,
     now: certferry_format::Timestamp,

@@ -12,9 +12,9 @@
 //! replaced, so rerunning the script is harmless). Refused values are never
 //! written; an attribute whose values were all refused is left as it is.
 
+use crate::certpolicy::JudgedBundle;
 use base64::Engine as _;
 use certferry_format::model::{Attribute, ObjectKind};
-use certferry_format::VerifiedBundle;
 
 use crate::certpolicy::{EntryEvaluation, Evaluation};
 
@@ -47,7 +47,7 @@ fn comment(s: &str) -> String {
 
 /// Writes the script. `generated` is the time stamped into the header.
 pub fn render(
-    bundle: &VerifiedBundle,
+    bundle: &JudgedBundle,
     eval: &Evaluation<'_>,
     opts: ScriptOptions,
     generated: &str,

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use certferry_format::model::Attribute;
-use certferry_format::{Limits, SourceId, Timestamp, VerifiedBundle};
+use certferry_format::{Limits, SourceId, Timestamp};
+
+use crate::certpolicy::{judge, JudgedBundle};
 use serde_json::{json, Value};
 
 use crate::bundle::LoadedBundle;
@@ -75,7 +77,7 @@ pub(crate) fn previous(
 
 /// A verified bundle and a client for the tenant.
 pub(crate) struct Session {
-    pub(crate) verified: VerifiedBundle,
+    pub(crate) verified: JudgedBundle,
     pub(crate) now: Timestamp,
     pub(crate) client: ExoClient,
     pub(crate) concurrency: usize,
@@ -93,7 +95,7 @@ pub(crate) fn verify_for_tenant(
     policy: &crate::policy::Policy,
     db: Option<&StateDb>,
     now: Timestamp,
-) -> Result<(VerifiedBundle, Option<ImportRecord>), Failure> {
+) -> Result<(JudgedBundle, Option<ImportRecord>), Failure> {
     let loaded = LoadedBundle::read(&b.bundle, &b.signatures, &Limits::default())?;
     let last = match (db, loaded.claimed_source(policy)) {
         (Some(db), Some(source)) => db.last_import(&source).map_err(state_err)?,
@@ -102,7 +104,13 @@ pub(crate) fn verify_for_tenant(
     let sha = loaded.sha256().to_hex();
     let already = last.filter(|l| l.bundle_sha256 == sha);
     let replay_state = if already.is_some() { None } else { db };
-    let verified = loaded.verify(policy, replay_state, now, |_| {})?;
+    let verified = loaded.verify(
+        policy,
+        replay_state,
+        now,
+        |_| {},
+        judge(&policy.certificates, now),
+    )?;
     Ok((verified, already))
 }
 
@@ -253,7 +261,7 @@ pub(crate) fn print_plan(plan: &Plan) {
     );
 }
 
-pub(crate) fn plan_json(v: &VerifiedBundle, plan: &Plan, drift: Option<&ImportRecord>) -> Value {
+pub(crate) fn plan_json(v: &JudgedBundle, plan: &Plan, drift: Option<&ImportRecord>) -> Value {
     let mut doc = json!({
         "format": "certferry-plan",
         "version": 1,

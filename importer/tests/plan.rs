@@ -11,8 +11,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use certferry_format::model::{Attribute, ObjectKind};
-use certferry_format::{Sha256, VerifiedBundle};
-use certferry_import::certpolicy::{evaluate, CertificatePolicy, OverLimit};
+use certferry_format::Sha256;
+use certferry_import::certpolicy::{evaluate, judge, CertificatePolicy, OverLimit};
 use certferry_import::exchange::recipient::{Recipient, RecipientKind};
 use certferry_import::plan::{
     compute, fingerprint, immutable_id, CapExceeded, MatchBy, Outcome, Plan, PlanOptions,
@@ -52,20 +52,25 @@ fn person(guid: &str, addr: &str, values: &[(Attribute, &[u8])]) -> Person {
     }
 }
 
-fn bundle(people: Vec<Person>) -> VerifiedBundle {
-    verified(&Spec::new(1, people))
+/// A bundle of `people`, signed, then verified and judged under `policy(accept)`.
+struct Bundle(Vec<Person>);
+
+fn bundle(people: Vec<Person>) -> Bundle {
+    Bundle(people)
 }
 
-/// The plan for `b` under `policy(accept)`.
+/// The plan for `b` under `policy(accept)`: signed, verified, judged while
+/// verified, evaluated, planned.
 fn plan(
-    b: &VerifiedBundle,
+    b: &Bundle,
     accept: bool,
     r: &[Recipient],
     prev: &HashMap<String, PreviousEntry>,
     opts: &PlanOptions,
 ) -> Plan {
-    let eval = evaluate(b, &policy(accept), ts(NOW));
-    compute(&eval, r, prev, opts)
+    let policy = policy(accept);
+    let judged = verified_keeping(&Spec::new(1, b.0.clone()), judge(&policy, ts(NOW)));
+    compute(&evaluate(&judged), r, prev, opts)
 }
 
 fn mailbox(id: &str, addrs: &[&str], certs: &[&[u8]]) -> Recipient {
@@ -98,7 +103,7 @@ const G2: &str = "6f2d1b9a-0c3e-4d5f-8a7b-000000000002";
 const ALICE: &str = "alice@contoso.test";
 const UC: Attribute = Attribute::UserCertificate;
 
-fn alice_with(values: &[(Attribute, &[u8])]) -> VerifiedBundle {
+fn alice_with(values: &[(Attribute, &[u8])]) -> Bundle {
     bundle(vec![person(G1, ALICE, values)])
 }
 

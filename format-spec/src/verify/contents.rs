@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::bag::Contents;
 use super::entry::{check_values, parse_entry};
-use super::verified::StoredEntry;
+use super::verified::{ParsedEntry, VerifiedValue};
 use crate::ids::Sha256;
 use crate::layout;
 use crate::limits::Limits;
@@ -18,14 +18,16 @@ use crate::{err, Error, Result};
 /// Step 8.2 to 8.5 (SPEC.md §8): the entry lines, the value file references,
 /// every value against its description, then the counts, the review table and
 /// bag-info.txt. Each sub-step runs over the whole bundle before the next.
-/// Returns every entry as parsed, with its decoded values.
-pub(super) fn check_contents(
+/// Each entry, once its values match their descriptions, is handed with its
+/// decoded values to `keep`; what `keep` returns is kept, in entry order.
+pub(super) fn check_contents<T: Send>(
     bytes: &[u8],
     members: &[Member],
     contents: &Contents<'_>,
     header: &BundleHeader,
     limits: &Limits,
-) -> Result<Vec<StoredEntry>> {
+    keep: &(dyn Fn(ParsedEntry<'_>) -> T + Sync),
+) -> Result<Vec<T>> {
     let value_ranges: Vec<Range<usize>> = members
         .iter()
         .skip(1)
@@ -69,6 +71,7 @@ pub(super) fn check_contents(
         &contents.value_digests,
         review,
         limits,
+        keep,
     )?;
     // 8.3: the values that are not withheld name the value files in order,
     // each exactly once.
@@ -157,12 +160,12 @@ pub(super) fn check_contents(
 type Span = Option<(usize, usize)>;
 
 /// What the entry workers found, in entry order.
-struct Checked {
+struct Checked<T> {
     /// Per entry, the value file numbers it names (8.3 checks them).
     files: Vec<Vec<u64>>,
-    /// The entries, parsed, with their values (complete only when
+    /// What the caller keeps of each entry (complete only when
     /// `value_error` is `None`).
-    entries: Vec<StoredEntry>,
+    entries: Vec<T>,
     /// Per entry, its counts (complete only when `value_error` is `None`).
     counts: Vec<Counts>,
     /// The first value that does not match its description (8.4), in order.
@@ -182,25 +185,36 @@ struct Checked {
 /// `review.csv` where they must lie: a row of entry N starts a line with
 /// `N,` (no field holds a line break: control characters are refused in
 /// every text field), and the caller checks that the spans tile the file.
-fn parse_entries_parallel(
+#[allow(clippy::too_many_arguments)]
+fn parse_entries_parallel<T: Send>(
     bytes: &[u8],
     lines: &[Range<usize>],
     values: &[Range<usize>],
     digests: &[Sha256],
     review: &[u8],
     limits: &Limits,
-) -> Result<Checked> {
+    keep: &(dyn Fn(ParsedEntry<'_>) -> T + Sync),
+) -> Result<Checked<T>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .clamp(1, 8);
     let chunk = lines.len().div_ceil(threads).max(1);
-    let results: Vec<Result<ChunkResult>> = std::thread::scope(|s| {
+    let results: Vec<Result<ChunkResult<T>>> = std::thread::scope(|s| {
         let handles: Vec<_> = lines
             .chunks(chunk)
             .enumerate()
             .map(|(c, part)| {
                 s.spawn(move || {
-                    check_chunk(bytes, part, c * chunk, values, digests, review, limits)
+                    check_chunk(
+                        bytes,
+                        part,
+                        c * chunk,
+                        values,
+                        digests,
+                        review,
+                        limits,
+                        keep,
+                    )
                 })
             })
             .collect();
@@ -235,9 +249,9 @@ fn parse_entries_parallel(
 }
 
 /// One worker's findings (see [`Checked`]).
-struct ChunkResult {
+struct ChunkResult<T> {
     files: Vec<Vec<u64>>,
-    entries: Vec<StoredEntry>,
+    entries: Vec<T>,
     counts: Vec<Counts>,
     value_error: Option<Error>,
     span: Span,
@@ -245,7 +259,8 @@ struct ChunkResult {
 }
 
 /// One worker: the entries `first + 1 ..` of `part`.
-fn check_chunk(
+#[allow(clippy::too_many_arguments)]
+fn check_chunk<T>(
     bytes: &[u8],
     part: &[Range<usize>],
     first: usize,
@@ -253,7 +268,8 @@ fn check_chunk(
     digests: &[Sha256],
     review: &[u8],
     limits: &Limits,
-) -> Result<ChunkResult> {
+    keep: &(dyn Fn(ParsedEntry<'_>) -> T + Sync),
+) -> Result<ChunkResult<T>> {
     let mut out = ChunkResult {
         files: Vec::with_capacity(part.len()),
         entries: Vec::with_capacity(part.len()),
@@ -285,10 +301,22 @@ fn check_chunk(
             review_csv::entry_rows(&mut rows, n as u64, &entry);
             out.review_matches = review_rows_follow(review, &rows, n, &mut out.span);
         }
-        out.entries.push(StoredEntry {
-            entry,
-            values: stored,
-        });
+        let values = entry
+            .values
+            .iter()
+            .zip(&stored)
+            .map(|(record, (range, decoded))| VerifiedValue {
+                record,
+                bytes: &bytes[range.clone()],
+                range: range.clone(),
+                decoded: decoded.as_ref(),
+            })
+            .collect();
+        out.entries.push(keep(ParsedEntry {
+            index: n,
+            entry: &entry,
+            values,
+        }));
     }
     Ok(out)
 }

@@ -5,7 +5,6 @@
 use std::ops::Range;
 
 use super::header::{check_text, parse_canonical};
-use super::verified::StoredValue;
 use crate::cert;
 use crate::ids::Sha256;
 use crate::layout;
@@ -160,10 +159,13 @@ pub(super) fn parse_entry(line: &[u8], n: usize, limits: &Limits) -> Result<(Ent
     Ok((entry, files))
 }
 
+/// Where a value's bytes lie in the bundle, and what they decoded to.
+pub(super) type StoredValue = (Range<usize>, Option<cert::DecodedValue>);
+
 /// Step 8.4 for one entry whose references 8.3 will check: each value's
 /// size, private-key material, and decoding against its description.
-/// Returns the entry's counts and, per value, where its bytes lie and what
-/// they decoded to (kept by the [`super::VerifiedBundle`]).
+/// Returns the entry's counts and, per value, where its bytes lie in the
+/// bundle and what they decoded to (`None`: withheld, no bytes).
 pub(super) fn check_values(
     bytes: &[u8],
     entry: &Entry,
@@ -179,10 +181,7 @@ pub(super) fn check_values(
         counts.values += 1;
         let Some(file) = v.file.as_deref() else {
             // Withheld: checked in 8.2; it has no bytes.
-            stored.push(StoredValue {
-                bytes: 0..0,
-                decoded: None,
-            });
+            stored.push((0..0, None));
             continue;
         };
         let num: u64 = file[layout::VALUES_DIR.len()..file.len() - 4]
@@ -193,10 +192,7 @@ pub(super) fn check_values(
             .ok()
             .and_then(|i| Some((values.get(i)?, *digests.get(i)?)))
         else {
-            stored.push(StoredValue {
-                bytes: 0..0,
-                decoded: None,
-            });
+            stored.push((0..0, None));
             continue;
         };
         if range.len() as u64 > limits.max_value_bytes {
@@ -271,10 +267,7 @@ pub(super) fn check_values(
                 _ => counts.unusable += 1,
             }
         }
-        stored.push(StoredValue {
-            bytes: range.clone(),
-            decoded: Some(decoded),
-        });
+        stored.push((range.clone(), Some(decoded)));
     }
     Ok((counts, stored))
 }

@@ -9,7 +9,8 @@
 //! (4 to 7), `header` (8.1 and canonical JSON), `contents` (8.2 to 8.5 over
 //! the whole bundle), `entry` (8.2 to 8.4 for one entry), and `verified`,
 //! the result. Every entry is parsed and every value decoded once, here; the
-//! [`VerifiedBundle`] keeps that parse, so nothing downstream parses again.
+//! caller's keeper is handed that parse (on all cores) and keeps what it
+//! needs, so nothing downstream parses again and memory holds only what is kept.
 
 mod bag;
 mod contents;
@@ -18,7 +19,7 @@ mod header;
 mod signatures;
 mod verified;
 
-pub use verified::{VerifiedBundle, VerifiedEntry, VerifiedValue};
+pub use verified::{KeptEntry, ParsedEntry, VerifiedBundle, VerifiedEntry, VerifiedValue};
 
 use std::collections::BTreeMap;
 
@@ -138,14 +139,29 @@ impl UnverifiedBundle {
         self.digests.sha256
     }
 
-    /// Steps 2 to 9 of SPEC.md §8. `previous` is the caller's state for this
-    /// bundle's source (`None` if nothing was imported from it yet).
+    /// Steps 2 to 9 of SPEC.md §8, keeping every entry whole
+    /// ([`KeptEntry`]). `previous` is the caller's state for this bundle's
+    /// source (`None` if nothing was imported from it yet).
     pub fn verify(
         self,
         policy: &TrustPolicy,
         now: Timestamp,
         previous: Option<&SourceState>,
     ) -> Result<VerifiedBundle> {
+        self.verify_keeping(policy, now, previous, KeptEntry::keep)
+    }
+
+    /// Steps 2 to 9 of SPEC.md §8. Each entry, once its values matched their
+    /// descriptions, is handed to `keep` with its decoded values; the bundle
+    /// keeps what `keep` returns, in entry order, and releases it only if
+    /// every step passes.
+    pub fn verify_keeping<T: Send>(
+        self,
+        policy: &TrustPolicy,
+        now: Timestamp,
+        previous: Option<&SourceState>,
+        keep: impl Fn(ParsedEntry<'_>) -> T + Sync,
+    ) -> Result<VerifiedBundle<T>> {
         let digests = self.digests;
         signatures::check_policy(policy)?;
         let (signers, comments) = signatures::check_signatures(&self.signatures, policy, &digests)?;
@@ -173,8 +189,14 @@ impl UnverifiedBundle {
                 ));
             }
         }
-        let entries =
-            contents::check_contents(&self.bytes, &members, &contents, &header, &self.limits)?;
+        let kept = contents::check_contents(
+            &self.bytes,
+            &members,
+            &contents,
+            &header,
+            &self.limits,
+            &keep,
+        )?;
         replay::check(&header, &digests.sha256, previous, &policy.replay, now)?;
         let review = contents.review_range.clone();
         drop(contents);
@@ -183,7 +205,7 @@ impl UnverifiedBundle {
             digests.sha256,
             header,
             signers,
-            entries,
+            kept,
             review,
         ))
     }

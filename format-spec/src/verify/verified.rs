@@ -10,70 +10,55 @@ use crate::ids::Sha256;
 use crate::model::{BundleHeader, Entry, Value};
 
 /// A bundle whose signatures, structure, hashes, contents and replay rules
-/// all checked out. It has no public constructor: [`super::UnverifiedBundle::verify`]
-/// is the only way to one.
+/// all checked out, with what the caller kept of each entry (`T`; see
+/// [`super::UnverifiedBundle::verify_keeping`]). It has no public
+/// constructor: verification is the only way to one.
 #[derive(Debug)]
-pub struct VerifiedBundle {
+pub struct VerifiedBundle<T = KeptEntry> {
     bytes: Vec<u8>,
     sha256: Sha256,
     header: BundleHeader,
     signers: Vec<VerifiedSigner>,
-    entries: Vec<StoredEntry>,
+    kept: Vec<T>,
     review: Range<usize>,
 }
 
-/// One entry as verification parsed it: the entry, and per value where its
-/// bytes lie and what they decoded to.
+/// One entry as verification parsed it, with its values decoded, handed to
+/// the caller's keeper while the bundle is verified (on all cores, once per
+/// entry). What the keeper returns is released only if the whole bundle
+/// verifies. There is no public constructor.
 #[derive(Debug)]
-pub(super) struct StoredEntry {
-    pub(super) entry: Entry,
-    pub(super) values: Vec<StoredValue>,
+pub struct ParsedEntry<'a> {
+    pub(super) index: usize,
+    pub(super) entry: &'a Entry,
+    pub(super) values: Vec<VerifiedValue<'a>>,
 }
 
-/// One value as verification found it. A withheld value has no bytes in the
-/// bundle (an empty range) and no decoding.
-#[derive(Debug)]
-pub(super) struct StoredValue {
-    pub(super) bytes: Range<usize>,
-    pub(super) decoded: Option<DecodedValue>,
-}
+impl<'a> ParsedEntry<'a> {
+    /// Position in the bundle, from 1.
+    pub fn index(&self) -> usize {
+        self.index
+    }
 
-/// One verified entry: the entry as recorded (and checked against its value
-/// bytes), with its values.
-#[derive(Debug, Clone, Copy)]
-pub struct VerifiedEntry<'a> {
-    bundle: &'a [u8],
-    stored: &'a StoredEntry,
-}
-
-impl<'a> VerifiedEntry<'a> {
-    /// The entry as recorded.
+    /// The entry as recorded (its descriptions checked against the values).
     pub fn entry(&self) -> &'a Entry {
-        &self.stored.entry
+        self.entry
     }
 
-    /// Its values, in the entry's order: `values().nth(i)` is `entry().values[i]`.
-    pub fn values(&self) -> impl ExactSizeIterator<Item = VerifiedValue<'a>> + 'a {
-        let bundle = self.bundle;
-        self.stored
-            .entry
-            .values
-            .iter()
-            .zip(&self.stored.values)
-            .map(move |(record, stored)| VerifiedValue {
-                record,
-                bytes: &bundle[stored.bytes.clone()],
-                decoded: stored.decoded.as_ref(),
-            })
+    /// Its values, in the entry's order: `values()[i]` is `entry().values[i]`.
+    pub fn values(&self) -> &[VerifiedValue<'a>] {
+        &self.values
     }
 }
 
-/// One verified value: its record, its bytes, and what they decode to.
-#[derive(Debug, Clone, Copy)]
+/// One value: its record, its bytes, where they lie in the bundle file, and
+/// what they decoded to.
+#[derive(Debug, Clone)]
 pub struct VerifiedValue<'a> {
-    record: &'a Value,
-    bytes: &'a [u8],
-    decoded: Option<&'a DecodedValue>,
+    pub(super) record: &'a Value,
+    pub(super) bytes: &'a [u8],
+    pub(super) range: Range<usize>,
+    pub(super) decoded: Option<&'a DecodedValue>,
 }
 
 impl<'a> VerifiedValue<'a> {
@@ -87,6 +72,11 @@ impl<'a> VerifiedValue<'a> {
         self.bytes
     }
 
+    /// Where the bytes lie in the bundle file ([`VerifiedBundle::bytes`]).
+    pub fn range(&self) -> Range<usize> {
+        self.range.clone()
+    }
+
     /// The value decoded during verification (its certificates match the
     /// record's descriptions); `None` for a withheld value.
     pub fn decoded(&self) -> Option<&'a DecodedValue> {
@@ -94,13 +84,75 @@ impl<'a> VerifiedValue<'a> {
     }
 }
 
-impl VerifiedBundle {
+/// What [`super::UnverifiedBundle::verify`] keeps of an entry: all of it,
+/// the entry and each value's position and decoding. Convenient for tests,
+/// the fuzzer and small bundles; about 4 KB an entry, so a caller that only
+/// needs some facts keeps those instead.
+#[derive(Debug)]
+pub struct KeptEntry {
+    entry: Entry,
+    values: Vec<(Range<usize>, Option<DecodedValue>)>,
+}
+
+impl KeptEntry {
+    /// The keeper that keeps everything.
+    pub fn keep(parsed: ParsedEntry<'_>) -> Self {
+        Self {
+            entry: parsed.entry.clone(),
+            values: parsed
+                .values
+                .iter()
+                .map(|v| (v.range.clone(), v.decoded.cloned()))
+                .collect(),
+        }
+    }
+}
+
+/// A kept entry with the bundle's bytes at hand.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedEntry<'a> {
+    bundle: &'a [u8],
+    kept: &'a KeptEntry,
+}
+
+impl<'a> VerifiedEntry<'a> {
+    /// The entry as recorded.
+    pub fn entry(&self) -> &'a Entry {
+        &self.kept.entry
+    }
+
+    /// Its values, in the entry's order: `values().nth(i)` is `entry().values[i]`.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = VerifiedValue<'a>> + 'a {
+        let bundle = self.bundle;
+        self.kept.entry.values.iter().zip(&self.kept.values).map(
+            move |(record, (range, decoded))| VerifiedValue {
+                record,
+                bytes: &bundle[range.clone()],
+                range: range.clone(),
+                decoded: decoded.as_ref(),
+            },
+        )
+    }
+}
+
+impl VerifiedBundle<KeptEntry> {
+    /// The entries in bundle order, each with its values, as verification
+    /// parsed them: nothing is parsed again, and no entry can be left out.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = VerifiedEntry<'_>> + '_ {
+        self.kept.iter().map(move |kept| VerifiedEntry {
+            bundle: &self.bytes,
+            kept,
+        })
+    }
+}
+
+impl<T> VerifiedBundle<T> {
     pub(super) fn new(
         bytes: Vec<u8>,
         sha256: Sha256,
         header: BundleHeader,
         signers: Vec<VerifiedSigner>,
-        entries: Vec<StoredEntry>,
+        kept: Vec<T>,
         review: Range<usize>,
     ) -> Self {
         Self {
@@ -108,7 +160,7 @@ impl VerifiedBundle {
             sha256,
             header,
             signers,
-            entries,
+            kept,
             review,
         }
     }
@@ -140,15 +192,11 @@ impl VerifiedBundle {
 
     /// Number of entries.
     pub fn entry_count(&self) -> usize {
-        self.entries.len()
+        self.kept.len()
     }
 
-    /// The entries in bundle order, each with its values, as verification
-    /// parsed them: nothing is parsed again, and no entry can be left out.
-    pub fn entries(&self) -> impl ExactSizeIterator<Item = VerifiedEntry<'_>> + '_ {
-        self.entries.iter().map(move |stored| VerifiedEntry {
-            bundle: &self.bytes,
-            stored,
-        })
+    /// What the keeper kept of each entry, in bundle order (one per entry).
+    pub fn kept(&self) -> &[T] {
+        &self.kept
     }
 }

@@ -14,7 +14,7 @@ pub(crate) fn run(a: &PlanArgs) -> Result<Outcome, Failure> {
     let policy0 = load_policy(&a.common)?;
     let db = StateDb::open_read_only(&state_path(&a.common, &policy0)).map_err(state_err)?;
     let (s, policy) = prepare(&a.common, &a.bundle, db.as_ref(), &a.tenant, None)?;
-    let eval = evaluate(&s.verified, &policy.certificates, s.now);
+    let eval = evaluate(&s.verified);
     let rt = runtime()?;
     let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
     let listing = read_tenant(&rt, &s.client, &opts)?;

@@ -15,7 +15,7 @@ pub(crate) fn run(a: &ScriptArgs) -> Result<Outcome, Failure> {
     let now = now(&a.bundle)?;
     let state = open_state_ro(&a.common, &policy)?;
     let verified = load_verified(&a.bundle, &policy, state.as_ref(), now, |_| {})?;
-    let eval = evaluate(&verified, &policy.certificates, now);
+    let eval = evaluate(&verified);
     let text = script::render(
         &verified,
         &eval,

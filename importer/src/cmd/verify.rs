@@ -1,7 +1,6 @@
 //! `verify`: signatures, structure, hashes, replay state and the importer's
 //! own certificate policy, offline.
 
-use certferry_format::VerifiedBundle;
 use serde_json::json;
 
 use crate::certpolicy::{evaluate, Evaluation};
@@ -10,7 +9,7 @@ use crate::context::{load_policy, load_verified, now, open_state_ro};
 use crate::failure::{Failure, Outcome};
 use crate::report;
 
-pub(crate) fn signers_json(v: &VerifiedBundle) -> serde_json::Value {
+pub(crate) fn signers_json<T>(v: &certferry_format::VerifiedBundle<T>) -> serde_json::Value {
     v.signers()
         .iter()
         .map(|s| json!({"name": s.name, "role": s.role.as_str(), "key_id": s.key_id.to_string(), "file": s.file}))
@@ -79,7 +78,7 @@ pub(crate) fn run(a: &VerifyArgs) -> Result<Outcome, Failure> {
             return Err(f);
         }
     };
-    let eval = evaluate(&verified, &policy.certificates, now);
+    let eval = evaluate(&verified);
     let outcome = Outcome::of(&eval);
     let h = verified.header();
     let verdict = match outcome {

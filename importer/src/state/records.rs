@@ -1,7 +1,7 @@
 //! What the state database stores, as Rust types: imports, their signers,
 //! recipients and values, and what `status` and `history` read back.
 
-use certferry_format::{Sha256, Timestamp, VerifiedBundle};
+use certferry_format::{Sha256, Timestamp};
 use serde::Serialize;
 
 use crate::certpolicy::Evaluation;
@@ -80,7 +80,7 @@ impl NewImport {
     /// What to record for a verified, evaluated bundle: every entry, and of
     /// its values those the policy accepted (the values that are written).
     pub fn from_verified(
-        bundle: &VerifiedBundle,
+        bundle: &crate::certpolicy::JudgedBundle,
         evaluation: &Evaluation<'_>,
         imported_at: Timestamp,
         review_sha256: Option<String>,

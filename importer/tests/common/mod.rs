@@ -12,8 +12,8 @@ use certferry_format::model::{Attribute, Entry, ObjectKind, Software};
 use certferry_format::replay::ReplayRules;
 use certferry_format::{
     describe_value, sign_bundle, signature_file_name, BundleDigests, BundleWriter, HeaderDraft,
-    Limits, Role, Sha256, SourceId, Timestamp, TrustPolicy, TrustedKey, UnverifiedBundle,
-    VerifiedBundle,
+    Limits, ParsedEntry, Role, Sha256, SourceId, Timestamp, TrustPolicy, TrustedKey,
+    UnverifiedBundle, VerifiedBundle,
 };
 
 pub const NOW: &str = "2026-06-01T00:00:00Z";
@@ -162,8 +162,12 @@ pub fn build(spec: &Spec) -> Vec<u8> {
 }
 
 /// The bundle for `spec`, signed by the exporter key and verified in memory
-/// at NOW: the only way the importer's core functions can be given entries.
-pub fn verified(spec: &Spec) -> VerifiedBundle {
+/// at NOW, keeping what `keep` makes of each entry: the only way the
+/// importer's core functions can be given entries.
+pub fn verified_keeping<T: Send>(
+    spec: &Spec,
+    keep: impl Fn(ParsedEntry<'_>) -> T + Sync,
+) -> VerifiedBundle<T> {
     let bytes = build(spec);
     let sk = secret_key("exporter");
     let source = SourceId::parse(&spec.source).expect("source id");
@@ -186,7 +190,7 @@ pub fn verified(spec: &Spec) -> VerifiedBundle {
     };
     let name = signature_file_name("bundle.zip", Role::Exporter, &sk.key_id());
     UnverifiedBundle::parse(bytes, vec![(name, sig.to_bytes())], &Limits::default())
-        .and_then(|u| u.verify(&policy, ts(NOW), None))
+        .and_then(|u| u.verify_keeping(&policy, ts(NOW), None, keep))
         .expect("a test bundle verifies")
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use certferry_format::VerifiedBundle;
+use crate::certpolicy::JudgedBundle;
 use serde_json::{json, Value};
 
 use crate::context::clock;
@@ -24,7 +24,7 @@ pub(super) struct Ledger<'a> {
     pub(super) log: &'a AuditLog,
     pub(super) run: &'a str,
     pub(super) tenant: &'a str,
-    pub(super) verified: &'a VerifiedBundle,
+    pub(super) verified: &'a JudgedBundle,
 }
 
 pub(super) fn timestamp() -> String {

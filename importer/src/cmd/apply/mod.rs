@@ -44,7 +44,7 @@ pub(crate) fn run(a: &ApplyArgs) -> Result<Outcome, Failure> {
     let db = StateDb::open(&spath).map_err(state_err)?;
     let (s, policy) = prepare(&a.common, &a.bundle, Some(&db), &a.tenant, a.concurrency)?;
     refuse_replay_unless_reapply(a, &s)?;
-    let eval = evaluate(&s.verified, &policy.certificates, s.now);
+    let eval = evaluate(&s.verified);
     let rt = runtime()?;
     let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
     let log_path = a.audit_log.clone().unwrap_or_else(|| {
