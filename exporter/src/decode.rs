@@ -81,9 +81,17 @@ mod key {
     pub(super) const DISPLAY_NAME: &str = "displayname";
     pub(super) const DISTINGUISHED_NAME: &str = "distinguishedname";
     pub(super) const USER_ACCOUNT_CONTROL: &str = "useraccountcontrol";
-    pub(super) const USER_CERTIFICATE: &str = "usercertificate";
-    pub(super) const USER_SMIME_CERTIFICATE: &str = "usersmimecertificate";
 }
+
+/// Each certificate attribute under its key in [`RawEntry::attributes`]
+/// (the lowercased name), in [`Attribute::ALL`] order.
+static CERTIFICATE_KEYS: std::sync::LazyLock<Vec<(String, Attribute)>> =
+    std::sync::LazyLock::new(|| {
+        Attribute::ALL
+            .iter()
+            .map(|a| (a.as_str().to_ascii_lowercase(), *a))
+            .collect()
+    });
 
 /// userAccountControl ACCOUNTDISABLE.
 const ACCOUNTDISABLE: i64 = 0x2;
@@ -159,11 +167,9 @@ pub fn decode_entry(mut raw: RawEntry) -> Result<Option<DecodedEntry>, DecodeErr
     };
 
     let mut values = Vec::new();
-    for (k, attribute) in [
-        (key::USER_CERTIFICATE, Attribute::UserCertificate),
-        (key::USER_SMIME_CERTIFICATE, Attribute::UserSmimeCertificate),
-    ] {
-        if let Some(vs) = raw.attributes.remove(k) {
+    for (k, attribute) in CERTIFICATE_KEYS.iter() {
+        let attribute = *attribute;
+        if let Some(vs) = raw.attributes.remove(k.as_str()) {
             values.extend(vs.into_iter().map(|v| (attribute, v)));
         }
     }

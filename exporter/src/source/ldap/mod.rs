@@ -18,6 +18,7 @@
 //! retrieval) and [`session`] (connect, bind, search: [`LdapSource`]).
 
 use super::{ldap_panic, DirectorySource, RawEntry, Scope, SourceError};
+use certferry_format::model::Attribute;
 use crate::secret::Secret;
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::asn1::{StructureTag, PL};
@@ -44,10 +45,9 @@ pub use session::LdapSource;
 use tls::*;
 use url::*;
 
-/// The attributes requested for each object. `userCertificate;binary` is asked
-/// for as well because OpenLDAP only hands certificate-syntax values out under
-/// that name; AD and Samba return plain `userCertificate`.
-pub const ATTRIBUTES: &[&str] = &[
+/// The attributes requested for each object besides the certificate
+/// attributes ([`requested_attributes`] adds those).
+const OBJECT_ATTRIBUTES: &[&str] = &[
     "objectGUID",
     "objectSid",
     "userPrincipalName",
@@ -57,11 +57,22 @@ pub const ATTRIBUTES: &[&str] = &[
     "displayName",
     "userAccountControl",
     "objectClass",
-    "userCertificate",
-    "userCertificate;binary",
-    "userSMIMECertificate",
     "distinguishedName",
 ];
+
+/// The attributes requested for each object: [`OBJECT_ATTRIBUTES`] and every
+/// certificate attribute of [`Attribute::ALL`]. `userCertificate;binary` is
+/// asked for as well because OpenLDAP only hands certificate-syntax values
+/// out under that name; AD and Samba return plain `userCertificate`.
+pub fn requested_attributes() -> Vec<String> {
+    OBJECT_ATTRIBUTES
+        .iter()
+        .copied()
+        .chain(Attribute::ALL.iter().map(|a| a.as_str()))
+        .chain(["userCertificate;binary"])
+        .map(str::to_owned)
+        .collect()
+}
 
 /// The default page size of the paged search.
 pub const DEFAULT_PAGE_SIZE: u32 = 500;
@@ -146,10 +157,14 @@ impl LdapOptions {
 /// Builds the search filter for a scope (see the module documentation of the
 /// exporter for why `objectCategory=person` is not used: slapd cannot do it).
 pub fn build_filter(scope: &Scope) -> Result<String, SourceError> {
-    const HAS_CERT: &str = "(|(userCertificate=*)(userSMIMECertificate=*))";
-    let users = format!("(&(objectClass=user)(!(objectClass=computer)){HAS_CERT})");
+    let any_certificate: String = Attribute::ALL
+        .iter()
+        .map(|a| format!("({}=*)", a.as_str()))
+        .collect();
+    let has_cert = format!("(|{any_certificate})");
+    let users = format!("(&(objectClass=user)(!(objectClass=computer)){has_cert})");
     let mut objects = if scope.contacts {
-        format!("(|{users}(&(objectClass=contact){HAS_CERT}))")
+        format!("(|{users}(&(objectClass=contact){has_cert}))")
     } else {
         users
     };

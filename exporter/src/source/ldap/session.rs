@@ -323,7 +323,7 @@ impl LdapSource {
             Box::new(EntriesOnly::new()),
             Box::new(PagedResults::new(i32::try_from(page_size).unwrap_or(500))),
         ];
-        let attrs: Vec<String> = ATTRIBUTES.iter().map(|s| (*s).to_owned()).collect();
+        let attrs = requested_attributes();
         let (server, timeout) = (self.server.clone(), self.op_timeout);
         let (base, filter) = (self.base.clone(), self.filter.clone());
         let ldap = &mut self.ldap;
