@@ -17,6 +17,7 @@ pub mod exchange;
 pub mod failure;
 pub mod journal;
 pub mod plan;
+pub mod plan_report;
 pub mod policy;
 pub mod report;
 pub mod review;

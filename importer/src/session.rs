@@ -1,6 +1,7 @@
 //! A verified bundle against a live tenant, shared by `plan`, `apply` and
-//! `doctor`: the session (policy, state, bundle, tenant listing), the plan's
-//! options and previous import, and the plan's text and JSON forms.
+//! `doctor`: the session (policy, state, judged bundle, tenant client), the
+//! tenant's listing, the plan's options and the previous import. The plan's
+//! text and JSON forms are in `plan_report.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -8,20 +9,15 @@ use certferry_format::model::Attribute;
 use certferry_format::{Limits, SourceId, Timestamp};
 
 use crate::certpolicy::{judge, JudgedBundle};
-use serde_json::{json, Value};
 
 use crate::bundle::LoadedBundle;
-use crate::certpolicy::Evaluation;
 use crate::cli::{BundleArgs, Common, MatchByArg, TenantArgs};
 use crate::context::{load_policy, now, state_err, tenant_err, tenant_path};
 use crate::exchange::bytes::WriteForm;
 use crate::exchange::client::{ExoClient, Listing};
-use crate::failure::{Failure, Outcome};
-use crate::plan;
+use crate::failure::Failure;
 use crate::plan::MatchBy;
-use crate::plan::Outcome as Item;
-use crate::plan::{Plan, PlanItem, PlanOptions, PreviousEntry};
-use crate::report::terminal_safe;
+use crate::plan::{PlanOptions, PreviousEntry};
 use crate::state::{ImportRecord, StateDb};
 use crate::tenant::TenantConfig;
 
@@ -173,115 +169,4 @@ pub(crate) fn read_tenant(
         )));
     }
     Ok(listing)
-}
-
-pub(crate) fn changes_text(changes: &[plan::AttributeChange], with_count: bool) -> String {
-    changes
-        .iter()
-        .map(|c| {
-            if with_count {
-                format!(
-                    "{}: +{} -{} (now {})",
-                    c.attribute.as_str(),
-                    c.added.len(),
-                    c.removed.len(),
-                    c.values.len()
-                )
-            } else {
-                format!("{} ({})", c.attribute.as_str(), c.values.len())
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-pub(crate) fn cap_text(over: &[plan::CapExceeded]) -> String {
-    over.iter()
-        .map(|c| {
-            format!(
-                "{} not written: it would hold {} values",
-                c.attribute.as_str(),
-                c.count
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-pub(crate) fn describe(item: &PlanItem) -> String {
-    let target = item.target.as_ref().map_or(String::new(), |t| {
-        format!(" → {} ({})", t.display_name, t.kind)
-    });
-    let what = match &item.outcome {
-        Item::Unchanged => "unchanged".to_owned(),
-        Item::Change { changes, over_cap } if over_cap.is_empty() => changes_text(changes, true),
-        Item::Change { changes, over_cap } => {
-            format!("{}; {}", changes_text(changes, true), cap_text(over_cap))
-        }
-        Item::Unmatched => "unmatched: no recipient has its addresses".into(),
-        Item::CreateContact {
-            address, changes, ..
-        } => format!(
-            "create contact {address} and write {}",
-            changes_text(changes, false)
-        ),
-        Item::Ambiguous { candidates } => {
-            format!("ambiguous, never written: {}", candidates.join(", "))
-        }
-        Item::Skipped { reason } => format!("skipped: {reason}"),
-        Item::OverCap { attributes } => cap_text(attributes),
-    };
-    terminal_safe(&format!(
-        "{:<9} {}{target}: {what}",
-        kind_word(&item.outcome),
-        item.label
-    ))
-}
-
-pub(crate) fn kind_word(o: &Item) -> &'static str {
-    match o {
-        Item::Unchanged => "same",
-        Item::Change { .. } => "change",
-        Item::Unmatched => "unmatched",
-        Item::CreateContact { .. } => "create",
-        Item::Ambiguous { .. } => "ambiguous",
-        Item::Skipped { .. } => "skipped",
-        Item::OverCap { .. } => "over-cap",
-    }
-}
-
-pub(crate) fn print_plan(plan: &Plan) {
-    for item in plan.items.iter().filter(|i| i.outcome != Item::Unchanged) {
-        println!("{}", describe(item));
-    }
-    let c = &plan.counts;
-    println!(
-        "plan      {} entries: {} to change, {} contacts to create, {} unchanged, {} unmatched, {} ambiguous, {} skipped (synced), {} over the value cap",
-        c.items, c.change, c.create_contact, c.unchanged, c.unmatched, c.ambiguous, c.skipped, c.over_cap
-    );
-}
-
-pub(crate) fn plan_json(v: &JudgedBundle, plan: &Plan, drift: Option<&ImportRecord>) -> Value {
-    let mut doc = json!({
-        "format": "certferry-plan",
-        "version": 1,
-        "bundle_sha256": v.sha256().to_hex(),
-        "source": v.header().source.as_str(),
-        "sequence": v.header().sequence,
-        "counts": plan.counts,
-        "items": plan.items,
-    });
-    if let Some(imp) = drift {
-        doc["already_imported"] = json!({"import": imp.id, "imported_at": imp.imported_at});
-    }
-    doc
-}
-
-pub(crate) fn outcome(eval: &Evaluation<'_>, plan: &Plan) -> Outcome {
-    let c = &plan.counts;
-    if eval.all_accepted() && c.unmatched + c.ambiguous + c.skipped + c.over_cap == 0 {
-        Outcome::Ok
-    } else {
-        Outcome::SomeRefused
-    }
 }

@@ -6,7 +6,8 @@ use crate::cli::PlanArgs;
 use crate::context::{load_policy, runtime, state_err, state_path};
 use crate::failure::{Failure, Outcome};
 use crate::plan;
-use crate::session::{options, outcome, plan_json, prepare, previous, print_plan, read_tenant};
+use crate::plan_report::{outcome, plan_json, print_plan};
+use crate::session::{options, prepare, previous, read_tenant};
 use crate::state::StateDb;
 
 /// `plan`.

@@ -18,8 +18,8 @@
 //! retrieval) and [`session`] (connect, bind, search: [`LdapSource`]).
 
 use super::{ldap_panic, DirectorySource, RawEntry, Scope, SourceError};
-use certferry_format::model::Attribute;
 use crate::secret::Secret;
+use certferry_format::model::Attribute;
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::asn1::{StructureTag, PL};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, LdapResult, SearchStream};

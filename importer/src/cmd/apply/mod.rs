@@ -28,10 +28,9 @@ use crate::journal::Outcome as Done;
 use crate::journal::{AuditLog, Reconciled};
 use crate::plan;
 use crate::plan::{Plan, PlanItem};
+use crate::plan_report::{outcome, plan_json, print_plan};
 use crate::report::terminal_safe;
-use crate::session::{
-    options, outcome, plan_json, prepare, previous, print_plan, read_tenant, Session,
-};
+use crate::session::{options, prepare, previous, read_tenant, Session};
 use crate::state::{NewImport, StateDb};
 use ledger::{timestamp, Ledger};
 use writes::{write_all, ItemResult};
