@@ -1,9 +1,12 @@
-//! `certferry-import`, the offline half: the trust policy, verification of a
-//! bundle against it, the importer's own certificate policy, the review
-//! report, reviewer approval, the import state and the PowerShell script.
+//! `certferry-import`, the connected side: the trust policy, verification of
+//! a bundle against it, the importer's own certificate policy, the review
+//! report, reviewer approval, the import state, the PowerShell script, and
+//! the plan and its writes through Exchange Online's admin REST endpoint.
 //!
-//! The core functions take a [`certferry_format::VerifiedBundle`], so a
-//! bundle that skipped verification cannot reach them.
+//! The core functions take a [`certpolicy::JudgedBundle`] (a verified bundle
+//! whose entries the certificate policy judged while they were verified) or
+//! an [`certpolicy::Evaluation`] made from one, so a bundle that skipped
+//! verification cannot reach them.
 
 #![forbid(unsafe_code)]
 
