@@ -15,16 +15,40 @@ use crate::failure::Failure;
 use crate::policy::Policy;
 use crate::state::StateDb;
 
-pub(crate) fn load_policy(c: &Common) -> Result<Policy, Failure> {
-    Policy::load(&c.policy).map_err(|e| Failure::Usage(e.to_string()))
+/// What a command runs with, built once from its arguments before the
+/// command runs (`cmd::run`): the trust policy, read and checked, and where
+/// the import state lives.
+#[derive(Debug)]
+pub(crate) struct Config {
+    /// The trust policy (`--policy`).
+    pub(crate) policy: Policy,
+    /// The import state database: `--state`, else the policy's `[state] path`.
+    pub(crate) state_path: PathBuf,
+    /// `--policy`, for the files found beside it (tenant.toml).
+    pub(crate) policy_path: PathBuf,
 }
 
-pub(crate) fn state_path(c: &Common, p: &Policy) -> PathBuf {
-    c.state.clone().unwrap_or_else(|| p.state_path.clone())
-}
+impl Config {
+    /// Reads the policy named by the common arguments.
+    pub(crate) fn load(c: &Common) -> Result<Self, Failure> {
+        let policy = Policy::load(&c.policy).map_err(|e| Failure::Usage(e.to_string()))?;
+        let state_path = c.state.clone().unwrap_or_else(|| policy.state_path.clone());
+        Ok(Self {
+            policy,
+            state_path,
+            policy_path: c.policy.clone(),
+        })
+    }
 
-pub(crate) fn open_state_ro(c: &Common, p: &Policy) -> Result<Option<StateDb>, Failure> {
-    StateDb::open_read_only(&state_path(c, p)).map_err(|e| Failure::Output(e.to_string()))
+    /// The state database for reading; `None` when nothing was imported yet.
+    pub(crate) fn open_state_ro(&self) -> Result<Option<StateDb>, Failure> {
+        StateDb::open_read_only(&self.state_path).map_err(|e| Failure::Output(e.to_string()))
+    }
+
+    /// The state database for writing, created when missing.
+    pub(crate) fn open_state(&self) -> Result<StateDb, Failure> {
+        StateDb::open(&self.state_path).map_err(state_err)
+    }
 }
 
 /// `--now`, else the clock.

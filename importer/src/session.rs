@@ -11,8 +11,8 @@ use certferry_format::{Limits, SourceId, Timestamp};
 use crate::certpolicy::{judge, JudgedBundle};
 
 use crate::bundle::LoadedBundle;
-use crate::cli::{BundleArgs, Common, MatchByArg, TenantArgs};
-use crate::context::{load_policy, now, state_err, tenant_err, tenant_path};
+use crate::cli::{BundleArgs, MatchByArg, TenantArgs};
+use crate::context::{now, state_err, tenant_err, tenant_path, Config};
 use crate::exchange::bytes::WriteForm;
 use crate::exchange::client::{ExoClient, Listing};
 use crate::failure::Failure;
@@ -110,17 +110,18 @@ pub(crate) fn verify_for_tenant(
     Ok((verified, already))
 }
 
+/// Verifies and judges the bundle, reads the tenant configuration and makes
+/// the tenant's client, with the write form proven on it earlier if any.
 pub(crate) fn prepare(
-    common: &Common,
+    config: &Config,
     bundle: &BundleArgs,
     db: Option<&StateDb>,
     tenant: &TenantArgs,
     concurrency: Option<u16>,
-) -> Result<(Session, crate::policy::Policy), Failure> {
-    let policy = load_policy(common)?;
+) -> Result<Session, Failure> {
     let now = now(bundle)?;
-    let (verified, already_imported) = verify_for_tenant(bundle, &policy, db, now)?;
-    let mut cfg = TenantConfig::load(&tenant_path(&common.policy, tenant.tenant.as_ref()))
+    let (verified, already_imported) = verify_for_tenant(bundle, &config.policy, db, now)?;
+    let mut cfg = TenantConfig::load(&tenant_path(&config.policy_path, tenant.tenant.as_ref()))
         .map_err(Failure::Usage)?;
     if let Some(n) = concurrency {
         cfg.set_concurrency(usize::from(n));
@@ -137,18 +138,15 @@ pub(crate) fn prepare(
         }
     }
     let client = ExoClient::new(cfg.exo, cfg.credential).map_err(tenant_err)?;
-    Ok((
-        Session {
-            verified,
-            now,
-            client,
-            concurrency: cfg.concurrency,
-            tenant: cfg.tenant,
-            already_imported,
-            write_form_from,
-        },
-        policy,
-    ))
+    Ok(Session {
+        verified,
+        now,
+        client,
+        concurrency: cfg.concurrency,
+        tenant: cfg.tenant,
+        already_imported,
+        write_form_from,
+    })
 }
 
 /// Every recipient, checked for what the chosen matching needs.

@@ -6,18 +6,18 @@ use serde_json::json;
 
 use crate::certpolicy::evaluate;
 use crate::cli::ApproveArgs;
-use crate::context::{load_policy, load_verified, now, open_state_ro};
+use crate::context::{load_verified, now, Config};
 use crate::failure::{Failure, Outcome};
 use crate::output::write_new;
 use crate::secret::PasswordSource;
 
-pub(crate) fn run(a: &ApproveArgs) -> Result<Outcome, Failure> {
-    let policy = load_policy(&a.common)?;
+pub(crate) fn run(a: &ApproveArgs, cfg: &Config) -> Result<Outcome, Failure> {
+    let policy = &cfg.policy;
     let now = now(&a.bundle)?;
-    let state = open_state_ro(&a.common, &policy)?;
+    let state = cfg.open_state_ro()?;
     // Everything but the reviewer threshold must already hold: a reviewer
     // never approves a bundle that fails verification.
-    let verified = load_verified(&a.bundle, &policy, state.as_ref(), now, |t| {
+    let verified = load_verified(&a.bundle, policy, state.as_ref(), now, |t| {
         t.required.remove(&Role::Reviewer);
     })?;
     let key_bytes = std::fs::read(&a.key)

@@ -3,13 +3,12 @@
 use serde_json::json;
 
 use crate::cli::HistoryArgs;
-use crate::context::{load_policy, open_state_ro};
+use crate::context::Config;
 use crate::failure::{Failure, Outcome};
 use crate::report;
 
-pub(crate) fn run(a: &HistoryArgs) -> Result<Outcome, Failure> {
-    let policy = load_policy(&a.common)?;
-    let db = open_state_ro(&a.common, &policy)?;
+pub(crate) fn run(a: &HistoryArgs, cfg: &Config) -> Result<Outcome, Failure> {
+    let db = cfg.open_state_ro()?;
     let st = |e: crate::state::StateError| Failure::Output(e.to_string());
     let Some(db) = db else {
         if a.common.json {

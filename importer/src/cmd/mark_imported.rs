@@ -4,12 +4,12 @@ use serde_json::json;
 
 use crate::certpolicy::evaluate;
 use crate::cli::MarkImportedArgs;
-use crate::context::{load_policy, load_verified, now, state_path};
+use crate::context::{load_verified, now, Config};
 use crate::failure::{Failure, Outcome};
 use crate::state::{NewImport, StateDb};
 
-pub(crate) fn run(a: &MarkImportedArgs) -> Result<Outcome, Failure> {
-    let policy = load_policy(&a.common)?;
+pub(crate) fn run(a: &MarkImportedArgs, cfg: &Config) -> Result<Outcome, Failure> {
+    let policy = &cfg.policy;
     let now = now(&a.bundle)?;
     if let Some(h) = &a.review_sha256 {
         if h.len() != 64
@@ -22,9 +22,9 @@ pub(crate) fn run(a: &MarkImportedArgs) -> Result<Outcome, Failure> {
             )));
         }
     }
-    let path = state_path(&a.common, &policy);
-    let mut db = StateDb::open(&path).map_err(|e| Failure::Output(e.to_string()))?;
-    let verified = load_verified(&a.bundle, &policy, Some(&db), now, |_| {})?;
+    let path = &cfg.state_path;
+    let mut db = StateDb::open(path).map_err(|e| Failure::Output(e.to_string()))?;
+    let verified = load_verified(&a.bundle, policy, Some(&db), now, |_| {})?;
     let eval = evaluate(&verified);
     let rec = NewImport::from_verified(&verified, &eval, now, a.review_sha256.clone());
     let id = db

@@ -3,18 +3,17 @@
 
 use crate::certpolicy::evaluate;
 use crate::cli::PlanArgs;
-use crate::context::{load_policy, runtime, state_err, state_path};
+use crate::context::{runtime, state_err, Config};
 use crate::failure::{Failure, Outcome};
 use crate::plan;
 use crate::plan_report::{outcome, plan_json, print_plan};
 use crate::session::{options, prepare, previous, read_tenant};
-use crate::state::StateDb;
 
 /// `plan`.
-pub(crate) fn run(a: &PlanArgs) -> Result<Outcome, Failure> {
-    let policy0 = load_policy(&a.common)?;
-    let db = StateDb::open_read_only(&state_path(&a.common, &policy0)).map_err(state_err)?;
-    let (s, policy) = prepare(&a.common, &a.bundle, db.as_ref(), &a.tenant, None)?;
+pub(crate) fn run(a: &PlanArgs, cfg: &Config) -> Result<Outcome, Failure> {
+    let policy = &cfg.policy;
+    let db = cfg.open_state_ro()?;
+    let s = prepare(cfg, &a.bundle, db.as_ref(), &a.tenant, None)?;
     let eval = evaluate(&s.verified);
     let rt = runtime()?;
     let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);

@@ -8,19 +8,19 @@ use serde_json::json;
 
 use crate::certpolicy::evaluate;
 use crate::cli::ReviewArgs;
-use crate::context::{load_policy, load_verified, now, open_state_ro};
+use crate::context::{load_verified, now, Config};
 use crate::failure::{Failure, Outcome};
 use crate::output::write_atomically;
 use crate::report;
 use crate::review::compare;
 
-pub(crate) fn run(a: &ReviewArgs) -> Result<Outcome, Failure> {
-    let policy = load_policy(&a.common)?;
+pub(crate) fn run(a: &ReviewArgs, cfg: &Config) -> Result<Outcome, Failure> {
+    let policy = &cfg.policy;
     let now = now(&a.bundle)?;
-    let state = open_state_ro(&a.common, &policy)?;
+    let state = cfg.open_state_ro()?;
     // The reviewer reads this report before approving: every check but the
     // reviewer threshold must pass (as for `approve`).
-    let verified = load_verified(&a.bundle, &policy, state.as_ref(), now, |t| {
+    let verified = load_verified(&a.bundle, policy, state.as_ref(), now, |t| {
         t.required.remove(&Role::Reviewer);
     })?;
     let eval = evaluate(&verified);

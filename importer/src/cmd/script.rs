@@ -5,16 +5,16 @@ use serde_json::json;
 use crate::certpolicy::evaluate;
 use crate::cli::ScriptArgs;
 use crate::cmd::verify::print_refusals;
-use crate::context::{load_policy, load_verified, now, open_state_ro};
+use crate::context::{load_verified, now, Config};
 use crate::failure::{Failure, Outcome};
 use crate::output::write_atomically;
 use crate::script;
 
-pub(crate) fn run(a: &ScriptArgs) -> Result<Outcome, Failure> {
-    let policy = load_policy(&a.common)?;
+pub(crate) fn run(a: &ScriptArgs, cfg: &Config) -> Result<Outcome, Failure> {
+    let policy = &cfg.policy;
     let now = now(&a.bundle)?;
-    let state = open_state_ro(&a.common, &policy)?;
-    let verified = load_verified(&a.bundle, &policy, state.as_ref(), now, |_| {})?;
+    let state = cfg.open_state_ro()?;
+    let verified = load_verified(&a.bundle, policy, state.as_ref(), now, |_| {})?;
     let eval = evaluate(&verified);
     let text = script::render(
         &verified,

@@ -3,13 +3,12 @@
 use serde_json::json;
 
 use crate::cli::StatusArgs;
-use crate::context::{load_policy, open_state_ro, state_path};
+use crate::context::Config;
 use crate::failure::{Failure, Outcome};
 
-pub(crate) fn run(a: &StatusArgs) -> Result<Outcome, Failure> {
-    let policy = load_policy(&a.common)?;
-    let path = state_path(&a.common, &policy);
-    let sources = match open_state_ro(&a.common, &policy)? {
+pub(crate) fn run(a: &StatusArgs, cfg: &Config) -> Result<Outcome, Failure> {
+    let path = &cfg.state_path;
+    let sources = match cfg.open_state_ro()? {
         Some(db) => db.sources().map_err(|e| Failure::Output(e.to_string()))?,
         None => Vec::new(),
     };

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::certpolicy::{evaluate, Evaluation};
 use crate::cli::VerifyArgs;
-use crate::context::{load_policy, load_verified, now, open_state_ro};
+use crate::context::{load_verified, now, Config};
 use crate::failure::{Failure, Outcome};
 use crate::report;
 
@@ -60,11 +60,11 @@ pub(crate) fn print_refusals(e: &Evaluation<'_>) {
     }
 }
 
-pub(crate) fn run(a: &VerifyArgs) -> Result<Outcome, Failure> {
-    let policy = load_policy(&a.common)?;
+pub(crate) fn run(a: &VerifyArgs, cfg: &Config) -> Result<Outcome, Failure> {
+    let policy = &cfg.policy;
     let now = now(&a.bundle)?;
-    let state = open_state_ro(&a.common, &policy)?;
-    let verified = match load_verified(&a.bundle, &policy, state.as_ref(), now, |_| {}) {
+    let state = cfg.open_state_ro()?;
+    let verified = match load_verified(&a.bundle, policy, state.as_ref(), now, |_| {}) {
         Ok(v) => v,
         Err(f) => {
             if a.common.json {

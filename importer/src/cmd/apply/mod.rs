@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::certpolicy::{evaluate, Evaluation};
 use crate::cli::ApplyArgs;
-use crate::context::{load_policy, runtime, state_err, state_path};
+use crate::context::{runtime, state_err, Config};
 use crate::exchange::auth::new_uuid;
 use crate::failure::{Failure, Outcome};
 use crate::journal;
@@ -37,11 +37,11 @@ use writes::{write_all, ItemResult};
 
 /// `apply`, front to back: verify and evaluate, read the tenant, settle what
 /// an interrupted run left in doubt, plan, write, then record the import.
-pub(crate) fn run(a: &ApplyArgs) -> Result<Outcome, Failure> {
-    let policy0 = load_policy(&a.common)?;
-    let spath = state_path(&a.common, &policy0);
-    let db = StateDb::open(&spath).map_err(state_err)?;
-    let (s, policy) = prepare(&a.common, &a.bundle, Some(&db), &a.tenant, a.concurrency)?;
+pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
+    let policy = &cfg.policy;
+    let spath = &cfg.state_path;
+    let db = cfg.open_state()?;
+    let s = prepare(cfg, &a.bundle, Some(&db), &a.tenant, a.concurrency)?;
     refuse_replay_unless_reapply(a, &s)?;
     let eval = evaluate(&s.verified);
     let rt = runtime()?;
