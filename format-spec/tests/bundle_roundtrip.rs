@@ -265,6 +265,12 @@ fn assert_gives_back(
                 "value bytes differ for {}",
                 want.label()
             );
+            assert_eq!(
+                a.sha256(),
+                Sha256::digest(b),
+                "{}: manifest digest",
+                want.label()
+            );
             // The decoding kept from verification is the value's own.
             let kept = a
                 .decoded()

@@ -22,7 +22,7 @@ use certferry_format::cert::{
     self, CertClass, CertInfo, ClassifyContext, DecodedValue, KeyType, Reason, TrustedIssuer,
 };
 use certferry_format::model::{Attribute, ObjectKind};
-use certferry_format::{ParsedEntry, Sha256, Timestamp, VerifiedBundle};
+use certferry_format::{ParsedEntry, Timestamp, VerifiedBundle};
 use serde::Serialize;
 
 /// What makes a certificate value acceptable.
@@ -256,10 +256,7 @@ fn judge_entry(
         values.push(ValueVerdict {
             attribute: record.attribute,
             file: record.file.clone().unwrap_or_default(),
-            sha256: record
-                .withheld
-                .map_or_else(|| Sha256::digest(v.bytes()), |w| w.sha256)
-                .to_hex(),
+            sha256: v.sha256().to_hex(),
             certificate,
             certificates,
             refusals,

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::bag::Contents;
 use super::entry::{check_values, parse_entry};
-use super::verified::{ParsedEntry, VerifiedValue};
+use super::verified::ParsedEntry;
 use crate::ids::Sha256;
 use crate::layout;
 use crate::limits::Limits;
@@ -305,12 +305,7 @@ fn check_chunk<T>(
             .values
             .iter()
             .zip(&stored)
-            .map(|(record, (range, decoded))| VerifiedValue {
-                record,
-                bytes: &bytes[range.clone()],
-                range: range.clone(),
-                decoded: decoded.as_ref(),
-            })
+            .map(|(record, stored)| stored.view(record, bytes))
             .collect();
         out.entries.push(keep(ParsedEntry {
             index: n,

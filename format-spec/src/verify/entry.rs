@@ -5,6 +5,7 @@
 use std::ops::Range;
 
 use super::header::{check_text, parse_canonical};
+use super::verified::StoredValue;
 use crate::cert;
 use crate::ids::Sha256;
 use crate::layout;
@@ -159,9 +160,6 @@ pub(super) fn parse_entry(line: &[u8], n: usize, limits: &Limits) -> Result<(Ent
     Ok((entry, files))
 }
 
-/// Where a value's bytes lie in the bundle, and what they decoded to.
-pub(super) type StoredValue = (Range<usize>, Option<cert::DecodedValue>);
-
 /// Step 8.4 for one entry whose references 8.3 will check: each value's
 /// size, private-key material, and decoding against its description.
 /// Returns the entry's counts and, per value, where its bytes lie in the
@@ -181,7 +179,7 @@ pub(super) fn check_values(
         counts.values += 1;
         let Some(file) = v.file.as_deref() else {
             // Withheld: checked in 8.2; it has no bytes.
-            stored.push((0..0, None));
+            stored.push(StoredValue::withheld(v));
             continue;
         };
         let num: u64 = file[layout::VALUES_DIR.len()..file.len() - 4]
@@ -192,7 +190,8 @@ pub(super) fn check_values(
             .ok()
             .and_then(|i| Some((values.get(i)?, *digests.get(i)?)))
         else {
-            stored.push((0..0, None));
+            // 8.3 will refuse the bundle; keep the positions aligned until then.
+            stored.push(StoredValue::withheld(v));
             continue;
         };
         if range.len() as u64 > limits.max_value_bytes {
@@ -267,7 +266,11 @@ pub(super) fn check_values(
                 _ => counts.unusable += 1,
             }
         }
-        stored.push((range.clone(), Some(decoded)));
+        stored.push(StoredValue {
+            range: range.clone(),
+            sha256: digest,
+            decoded: Some(decoded),
+        });
     }
     Ok((counts, stored))
 }

@@ -51,14 +51,47 @@ impl<'a> ParsedEntry<'a> {
     }
 }
 
-/// One value: its record, its bytes, where they lie in the bundle file, and
-/// what they decoded to.
+/// Where one value's bytes lie in the bundle, their SHA-256, and what they
+/// decoded to, as verification found them.
+#[derive(Debug, Clone)]
+pub(super) struct StoredValue {
+    pub(super) range: Range<usize>,
+    pub(super) sha256: Sha256,
+    pub(super) decoded: Option<DecodedValue>,
+}
+
+impl StoredValue {
+    /// A withheld value: no bytes in the bundle, the exporter's record of its hash.
+    pub(super) fn withheld(record: &Value) -> Self {
+        Self {
+            range: 0..0,
+            sha256: record
+                .withheld
+                .map_or_else(|| Sha256::digest(b""), |w| w.sha256),
+            decoded: None,
+        }
+    }
+
+    pub(super) fn view<'a>(&'a self, record: &'a Value, bundle: &'a [u8]) -> VerifiedValue<'a> {
+        VerifiedValue {
+            record,
+            bytes: &bundle[self.range.clone()],
+            range: self.range.clone(),
+            sha256: self.sha256,
+            decoded: self.decoded.as_ref(),
+        }
+    }
+}
+
+/// One value: its record, its bytes, where they lie in the bundle file, their
+/// SHA-256, and what they decoded to.
 #[derive(Debug, Clone)]
 pub struct VerifiedValue<'a> {
-    pub(super) record: &'a Value,
-    pub(super) bytes: &'a [u8],
-    pub(super) range: Range<usize>,
-    pub(super) decoded: Option<&'a DecodedValue>,
+    record: &'a Value,
+    bytes: &'a [u8],
+    range: Range<usize>,
+    sha256: Sha256,
+    decoded: Option<&'a DecodedValue>,
 }
 
 impl<'a> VerifiedValue<'a> {
@@ -77,6 +110,12 @@ impl<'a> VerifiedValue<'a> {
         self.range.clone()
     }
 
+    /// SHA-256 of the bytes, as the manifest lists it (step 6 checked it);
+    /// for a withheld value, the exporter's record of the value it withheld.
+    pub fn sha256(&self) -> Sha256 {
+        self.sha256
+    }
+
     /// The value decoded during verification (its certificates match the
     /// record's descriptions); `None` for a withheld value.
     pub fn decoded(&self) -> Option<&'a DecodedValue> {
@@ -91,7 +130,7 @@ impl<'a> VerifiedValue<'a> {
 #[derive(Debug)]
 pub struct KeptEntry {
     entry: Entry,
-    values: Vec<(Range<usize>, Option<DecodedValue>)>,
+    values: Vec<StoredValue>,
 }
 
 impl KeptEntry {
@@ -102,7 +141,11 @@ impl KeptEntry {
             values: parsed
                 .values
                 .iter()
-                .map(|v| (v.range.clone(), v.decoded.cloned()))
+                .map(|v| StoredValue {
+                    range: v.range.clone(),
+                    sha256: v.sha256,
+                    decoded: v.decoded.cloned(),
+                })
                 .collect(),
         }
     }
@@ -124,14 +167,12 @@ impl<'a> VerifiedEntry<'a> {
     /// Its values, in the entry's order: `values().nth(i)` is `entry().values[i]`.
     pub fn values(&self) -> impl ExactSizeIterator<Item = VerifiedValue<'a>> + 'a {
         let bundle = self.bundle;
-        self.kept.entry.values.iter().zip(&self.kept.values).map(
-            move |(record, (range, decoded))| VerifiedValue {
-                record,
-                bytes: &bundle[range.clone()],
-                range: range.clone(),
-                decoded: decoded.as_ref(),
-            },
-        )
+        self.kept
+            .entry
+            .values
+            .iter()
+            .zip(&self.kept.values)
+            .map(move |(record, stored)| stored.view(record, bundle))
     }
 }
 
