@@ -315,6 +315,7 @@ fn classify_one(
         now: settings.created.unix(),
         addresses: &addresses,
         trusted_issuers: settings.trusted_issuers.as_deref(),
+        intermediates: &[],
     };
     let mut raws: Vec<Vec<u8>> = Vec::with_capacity(values.len());
     let mut position: std::collections::BTreeMap<Attribute, usize> = Default::default();

@@ -112,6 +112,7 @@ fn write(out: &Path, entries: u32) -> Res<()> {
             now,
             addresses: &addrs,
             trusted_issuers: None,
+            intermediates: &[],
         };
         entry.values = vec![describe_value(Attribute::UserCertificate, &der, |v, c| {
             cert::classify(v, c, &ctx)

@@ -429,6 +429,7 @@ fn build_from(root: &Path, people: Vec<Person<'_>>) -> Res<Vec<u8>> {
             now,
             addresses: &addrs,
             trusted_issuers: Some(&issuers),
+            intermediates: &[],
         };
         entry.values = values
             .iter()

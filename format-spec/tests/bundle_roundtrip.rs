@@ -135,6 +135,7 @@ fn person(i: usize, who: &str, kind: ObjectKind, values: Vec<(Attribute, Vec<u8>
         now: ts(NOW).unix(),
         addresses: &addrs,
         trusted_issuers: Some(&issuers),
+        intermediates: &[],
     };
     entry.values = values
         .iter()

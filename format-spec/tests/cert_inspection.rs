@@ -87,6 +87,7 @@ mod cert_inspection {
                 now,
                 addresses: &addresses,
                 trusted_issuers: issuers,
+                intermediates: &[],
             },
         )
     }
@@ -708,6 +709,7 @@ mod cert_inspection {
             now: NOW,
             addresses: &addresses,
             trusted_issuers: Some(&good),
+            intermediates: &[],
         };
         for name in ["p7-certs-only.p7b", "cms-detached.p7s", "cms-ber.p7s"] {
             let bytes = data(name);
@@ -796,6 +798,7 @@ mod cert_inspection {
             now: NOW,
             addresses: &addresses,
             trusted_issuers: None,
+            intermediates: &[],
         };
         use KeyUsage::*;
         for (kt, ku, want) in [
@@ -1050,6 +1053,7 @@ mod cert_inspection {
             now: NOW,
             addresses: &addresses,
             trusted_issuers: Some(&good),
+            intermediates: &[],
         };
         let value = data(name);
         for len in 0..value.len() {
@@ -1137,6 +1141,7 @@ mod cert_inspection {
             now: NOW,
             addresses: &addresses,
             trusted_issuers: Some(&good),
+            intermediates: &[],
         };
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut rnd = move |n: usize| -> usize {

@@ -48,6 +48,7 @@ fn ctx<'a>(addrs: &'a [String], issuers: Option<&'a [TrustedIssuer]>) -> Classif
         now: NOW,
         addresses: addrs,
         trusted_issuers: issuers,
+        intermediates: &[],
     }
 }
 

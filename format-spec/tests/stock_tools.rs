@@ -167,6 +167,7 @@ fn build_bundle() -> (Vec<u8>, BundleHeader) {
             now: ts(NOW).unix(),
             addresses: &addrs,
             trusted_issuers: None,
+            intermediates: &[],
         };
         entry.values = values
             .iter()

@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
+use certferry_format::cert::chain::{build_path, CaCertificate};
 use certferry_format::cert::{
     self, CertClass, CertInfo, ClassifyContext, DecodedValue, KeyType, Reason, TrustedIssuer,
 };
@@ -28,8 +29,12 @@ use serde::Serialize;
 /// What makes a certificate value acceptable.
 #[derive(Debug, Clone)]
 pub struct CertificatePolicy {
-    /// Pinned issuing CAs: a certificate must be signed by one of them.
+    /// Pinned CAs (trust anchors: roots, or issuing CAs pinned directly): a
+    /// certificate must have a certification path to one of them.
     pub trusted_issuers: Vec<TrustedIssuer>,
+    /// Intermediate CA certificates that may help build such a path (never
+    /// trusted for themselves; `certificates.intermediate_ca`).
+    pub intermediates: Vec<CaCertificate>,
     /// Refuse certificates without the emailProtection extended key usage.
     pub require_email_protection: bool,
     /// Refuse certificates none of whose rfc822Name SANs is one of the entry's SMTP addresses.
@@ -223,6 +228,7 @@ fn judge_entry(
         now: now.unix(),
         addresses: &addresses,
         trusted_issuers: Some(&policy.trusted_issuers),
+        intermediates: &policy.intermediates,
     };
     let mut per_attr: BTreeMap<Attribute, usize> = BTreeMap::new();
     for v in &e.values {
@@ -656,7 +662,21 @@ fn judge_value(
             .reasons
             .iter()
             .filter(|r| !policy.ignores(**r))
-            .map(|r| Refusal::new(r.as_str(), r.description()))
+            .map(|&r| match r {
+                // Say where the path broke: an expired intermediate, a name
+                // without the key, a path length, or no issuer at all.
+                Reason::UntrustedIssuer => match build_path(
+                    bytes,
+                    c,
+                    &policy.trusted_issuers,
+                    &policy.intermediates,
+                    ctx.now,
+                ) {
+                    Err(no) => Refusal::new(r.as_str(), format!("{} Here: {no}.", r.description())),
+                    Ok(_) => Refusal::new(r.as_str(), r.description()),
+                },
+                _ => Refusal::new(r.as_str(), r.description()),
+            })
             .collect();
         if c.key_type == KeyType::Rsa && c.key_bits < policy.min_rsa_bits {
             refusals.push(Refusal::new(

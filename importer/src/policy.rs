@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use certferry_format::cert::chain::CaCertificate;
 use certferry_format::cert::TrustedIssuer;
 use certferry_format::keys::PublicKey;
 use certferry_format::replay::ReplayRules;
@@ -170,6 +171,7 @@ struct RawSource {
 #[serde(deny_unknown_fields)]
 struct RawCertificates {
     trusted_ca: Option<Spanned<Vec<Spanned<String>>>>,
+    intermediate_ca: Option<Spanned<Vec<Spanned<String>>>>,
     require_email_protection: Option<bool>,
     require_matching_address: Option<bool>,
     reject_expired: Option<bool>,
@@ -484,39 +486,25 @@ fn load_certificates(
             "lists no file: at least one issuing CA must be pinned",
         ));
     }
-    let mut issuers = Vec::new();
-    for (i, f) in cas.get_ref().iter().enumerate() {
-        let key = format!("certificates.trusted_ca[{i}]");
-        let p = base.join(f.get_ref());
-        let bytes = std::fs::read(&p).map_err(|e| {
-            ctx.error(
-                f.span(),
-                Some(&key),
-                &format!("cannot read {}: {e}", p.display()),
-            )
-        })?;
-        let found =
-            if bytes.starts_with(b"-----") || bytes.windows(11).any(|w| w == b"-----BEGIN ") {
-                TrustedIssuer::from_pem(&bytes)
-            } else {
-                TrustedIssuer::from_der(&bytes).map(|i| vec![i])
-            }
-            .map_err(|e| {
-                ctx.error(
-                    f.span(),
-                    Some(&key),
-                    &format!("{}: {}", p.display(), e.message()),
-                )
-            })?;
-        if found.is_empty() {
-            return Err(ctx.error(
-                f.span(),
-                Some(&key),
-                &format!("{} holds no certificate", p.display()),
-            ));
-        }
-        issuers.extend(found);
-    }
+    let issuers = read_certificates(
+        ctx,
+        cas.get_ref(),
+        "certificates.trusted_ca",
+        base,
+        TrustedIssuer::from_pem,
+        |d| TrustedIssuer::from_der(d).map(|i| vec![i]),
+    )?;
+    let intermediates = match &c.intermediate_ca {
+        None => Vec::new(),
+        Some(list) => read_certificates(
+            ctx,
+            list.get_ref(),
+            "certificates.intermediate_ca",
+            base,
+            CaCertificate::from_pem,
+            |d| CaCertificate::from_der(d).map(|i| vec![i]),
+        )?,
+    };
     let max_values_per_attribute = match &c.max_values_per_attribute {
         None => CertificatePolicy::DEFAULT_MAX_VALUES,
         Some(v) => usize::try_from(*v.get_ref())
@@ -557,6 +545,7 @@ fn load_certificates(
         over_limit,
         min_rsa_bits,
         trusted_issuers: issuers,
+        intermediates,
         require_email_protection: c.require_email_protection.unwrap_or(true),
         require_matching_address: c.require_matching_address.unwrap_or(true),
         reject_expired: c.reject_expired.unwrap_or(true),
@@ -564,6 +553,52 @@ fn load_certificates(
         max_values_per_attribute,
         reject_unparseable: c.reject_unparseable.unwrap_or(true),
     })
+}
+
+/// Reads the certificate files listed under `key` (PEM bundles or single DER
+/// certificates, relative to `base`); every error names the file and the key.
+fn read_certificates<T>(
+    ctx: &Ctx<'_>,
+    files: &[Spanned<String>],
+    key: &str,
+    base: &Path,
+    from_pem: impl Fn(&[u8]) -> certferry_format::Result<Vec<T>>,
+    from_der: impl Fn(&[u8]) -> certferry_format::Result<Vec<T>>,
+) -> Result<Vec<T>, PolicyError> {
+    let mut out = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let key = format!("{key}[{i}]");
+        let p = base.join(f.get_ref());
+        let bytes = std::fs::read(&p).map_err(|e| {
+            ctx.error(
+                f.span(),
+                Some(&key),
+                &format!("cannot read {}: {e}", p.display()),
+            )
+        })?;
+        let found =
+            if bytes.starts_with(b"-----") || bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+                from_pem(&bytes)
+            } else {
+                from_der(&bytes)
+            }
+            .map_err(|e| {
+                ctx.error(
+                    f.span(),
+                    Some(&key),
+                    &format!("{}: {}", p.display(), e.message()),
+                )
+            })?;
+        if found.is_empty() {
+            return Err(ctx.error(
+                f.span(),
+                Some(&key),
+                &format!("{} holds no certificate", p.display()),
+            ));
+        }
+        out.extend(found);
+    }
+    Ok(out)
 }
 
 pub use certferry_cli::duration::parse_duration;

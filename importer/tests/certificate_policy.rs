@@ -1,6 +1,7 @@
 //! The importer's own certificate policy on hostile and renewal data: RFC 5280
-//! refusals, the pinned CA's key (not its name), weak RSA keys, the 15-value
-//! limit ("newest 15" by default), and every certificate of a container shown.
+//! refusals, the pinned CA's key (not its name), certification paths through
+//! intermediate CAs, weak RSA keys, the 15-value limit ("newest 15" by
+//! default), and every certificate of a container shown.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
@@ -67,6 +68,86 @@ fn a_ca_with_the_pinned_name_but_another_key_is_not_trusted() {
     // The same subject and address from the real issuing CA passes.
     let (_, j) = evaluate(vec![one("mallory", "hostile/high-bit-serial.der")], "");
     assert!(codes(&j, 0, 0).is_empty(), "{j}");
+}
+
+/// `verify --json` of `people` under a policy pinning only the root CA, with
+/// `intermediates` (files under `fixtures/pki`) as `certificates.intermediate_ca`.
+fn evaluate_under_root(people: Vec<Person>, intermediates: &[&str]) -> (Out, Json) {
+    let d = tempfile::tempdir().unwrap();
+    let list: Vec<String> = intermediates
+        .iter()
+        .map(|f| {
+            format!(
+                "{:?}",
+                root().join("fixtures/pki").join(f).display().to_string()
+            )
+        })
+        .collect();
+    let extra = if list.is_empty() {
+        String::new()
+    } else {
+        format!("intermediate_ca = [{}]\n", list.join(", "))
+    };
+    let policy = write_policy(
+        d.path(),
+        &PolicyOpts {
+            trusted_ca: "ca/root-ca.pem",
+            certificates_extra: extra,
+            ..PolicyOpts::default()
+        },
+    );
+    let b = write_signed(d.path(), &Spec::new(1, people));
+    verify_json(&policy, &b)
+}
+
+fn refusal_text(j: &Json, e: usize, v: usize) -> String {
+    j["entries"][e]["values"][v]["refusals"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_pinned_root_accepts_what_chains_to_it_through_an_intermediate_ca() {
+    let alice = || one("alice", "certs/alice.der");
+    let (out, j) = evaluate_under_root(vec![alice()], &["ca/issuing-ca.pem"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(codes(&j, 0, 0).is_empty(), "{j}");
+    // The same bundle without the intermediate: no path, and the reason says so.
+    let (_, j) = evaluate_under_root(vec![alice()], &[]);
+    assert_eq!(codes(&j, 0, 0), ["untrusted-issuer"]);
+    let text = refusal_text(&j, 0, 0);
+    assert!(text.contains("no pinned or intermediate CA"), "{text}");
+}
+
+#[test]
+fn an_expired_intermediate_ca_refuses_what_it_issued_and_says_why() {
+    let (_, j) = evaluate_under_root(
+        vec![user(
+            "ursula",
+            vec![(Attribute::UserCertificate, pki("chain/ursula.der"))],
+        )],
+        &["chain/expired-issuing-ca.pem"],
+    );
+    assert_eq!(codes(&j, 0, 0), ["untrusted-issuer"]);
+    let text = refusal_text(&j, 0, 0);
+    assert!(
+        text.contains("Contoso Expired Issuing CA") && text.contains("expired on 2021-01-01"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_ca_below_the_pathlen_zero_issuing_ca_does_not_make_a_path() {
+    let (_, j) = evaluate_under_root(
+        vec![user(
+            "petra",
+            vec![(Attribute::UserCertificate, pki("chain/petra.der"))],
+        )],
+        &["ca/issuing-ca.pem", "chain/sub-ca.pem"],
+    );
+    assert_eq!(codes(&j, 0, 0), ["untrusted-issuer"]);
+    assert!(refusal_text(&j, 0, 0).contains("pathLenConstraint"), "{j}");
 }
 
 #[test]

@@ -30,6 +30,7 @@ const FOREIGN: &[u8] = b"someone else's";
 fn policy(accept: bool) -> CertificatePolicy {
     CertificatePolicy {
         trusted_issuers: Vec::new(),
+        intermediates: Vec::new(),
         require_email_protection: false,
         require_matching_address: false,
         reject_expired: false,

@@ -116,6 +116,20 @@ fn semantic_errors_name_the_key_and_line() {
             "certificates.trusted_ca[0]: cannot read",
         ),
         (
+            base.replace(
+                "[certificates]\n",
+                &format!(
+                    "[certificates]\nintermediate_ca = [{:?}]\n",
+                    root()
+                        .join("fixtures/pki/keys/alice.key")
+                        .display()
+                        .to_string()
+                ),
+            ),
+            "intermediate_ca",
+            "certificates.intermediate_ca[0]: ",
+        ),
+        (
             base.replace("reviewer = 1\n", "reviewer = 2\n"),
             "reviewer = 2",
             "require.reviewer: 2 distinct reviewer key(s) required, but only 1",

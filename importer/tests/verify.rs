@@ -255,7 +255,9 @@ fn certificate_from_an_unpinned_ca_is_refused() {
         "{line}"
     );
     assert!(
-        line.contains("untrusted-issuer: The certificate was not issued by a trusted CA"),
+        line.contains(
+            "untrusted-issuer: The certificate has no certification path to a trusted CA"
+        ) && line.contains("Here: no pinned or intermediate CA certificate is its issuer"),
         "{line}"
     );
 }

@@ -11,12 +11,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use x509_parser::asn1_rs::BitString;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::pem::Pem;
 use x509_parser::prelude::FromDer;
-use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo, X509Name};
 
+use super::chain::{build_path, CaCertificate};
 use super::inspect::{CertInfo, KeyType, KeyUsage};
 use crate::ids::Sha256;
 use crate::{err, Error, Result};
@@ -25,9 +24,12 @@ use crate::{err, Error, Result};
 /// in Active Directory (one entry of the trusted CA bundle).
 #[derive(Clone, PartialEq, Eq)]
 pub struct TrustedIssuer {
-    subject: String,
-    subject_raw: Vec<u8>,
-    spki: Vec<u8>,
+    pub(super) subject: String,
+    pub(super) subject_raw: Vec<u8>,
+    pub(super) spki: Vec<u8>,
+    /// basicConstraints pathLenConstraint: how many CA certificates may
+    /// follow it on a path (the one constraint of an anchor that is checked).
+    pub(super) path_len: Option<u32>,
     sha256: Sha256,
 }
 
@@ -44,8 +46,9 @@ impl TrustedIssuer {
     /// Reads one DER certificate (the whole input, nothing after it).
     ///
     /// The certificate is taken as given: it is a trust anchor, so neither
-    /// its validity period nor its own signature nor basicConstraints are
-    /// checked. Fails with class `key` when the bytes are not one certificate.
+    /// its validity period nor its own signature nor its cA flag are
+    /// checked; its pathLenConstraint limits the intermediate CAs below it.
+    /// Fails with class `key` when the bytes are not one certificate.
     pub fn from_der(der: &[u8]) -> Result<Self> {
         let cert = match X509Certificate::from_der(der) {
             Ok(([], cert)) => cert,
@@ -58,10 +61,16 @@ impl TrustedIssuer {
             }
             Err(e) => return Err(err!(Key, "trusted CA certificate does not parse: {e}")),
         };
+        let path_len = match cert.basic_constraints() {
+            Ok(Some(bc)) => bc.value.path_len_constraint,
+            Ok(None) => None,
+            Err(e) => return Err(err!(Key, "trusted CA certificate: basicConstraints: {e}")),
+        };
         Ok(Self {
             subject: super::dn::rfc4514(cert.subject()),
             subject_raw: cert.subject().as_raw().to_vec(),
             spki: cert.public_key().raw.to_vec(),
+            path_len,
             sha256: Sha256::digest(der),
         })
     }
@@ -101,39 +110,6 @@ impl TrustedIssuer {
     pub fn sha256(&self) -> Sha256 {
         self.sha256
     }
-
-    /// True when this CA's name is the certificate's issuer name and its
-    /// public key verifies the certificate's signature. `cert` was found in
-    /// `value`; its signed parts are read where inspection found them, so
-    /// the certificate is not parsed a second time.
-    fn issued(&self, value: &[u8], cert: &CertInfo) -> bool {
-        let der = value.get(cert.der_range.clone()).unwrap_or(&[]);
-        let part = |r: &std::ops::Range<usize>| der.get(r.clone()).filter(|p| !p.is_empty());
-        let s = &cert.signed;
-        let (Some(tbs), Some(issuer), Some(algorithm), Some(signature)) = (
-            part(&s.tbs),
-            part(&s.issuer),
-            part(&s.algorithm),
-            part(&s.signature),
-        ) else {
-            return false;
-        };
-        let same_name = issuer == self.subject_raw.as_slice()
-            || X509Name::from_der(issuer)
-                .is_ok_and(|(_, name)| name.to_string().eq_ignore_ascii_case(&self.subject));
-        if !same_name {
-            return false;
-        }
-        let (Ok((_, spki)), Ok((_, algorithm))) = (
-            SubjectPublicKeyInfo::from_der(&self.spki),
-            AlgorithmIdentifier::from_der(algorithm),
-        ) else {
-            return false;
-        };
-        let (unused, bits) = signature.split_first().unwrap_or((&0, &[]));
-        let bits = BitString::new(*unused, bits);
-        x509_parser::verify::verify_signature(&spki, &algorithm, &bits, tbs).is_ok()
-    }
 }
 
 /// What the classification needs besides the certificate.
@@ -143,8 +119,11 @@ pub struct ClassifyContext<'a> {
     pub now: i64,
     /// The entry's SMTP addresses (compared ASCII-case-insensitively).
     pub addresses: &'a [String],
-    /// The trusted CAs; `None` skips the issuer check.
+    /// The trusted CAs (anchors); `None` skips the issuer check.
     pub trusted_issuers: Option<&'a [TrustedIssuer]>,
+    /// CA certificates that may help build a path to an anchor (never
+    /// trusted for themselves; see [`super::chain`]).
+    pub intermediates: &'a [CaCertificate],
 }
 
 /// The outcome of a classification.
@@ -266,7 +245,7 @@ impl Reason {
                 "None of the certificate's e-mail addresses (subjectAltName rfc822Name) is an SMTP address of the entry."
             }
             Self::UntrustedIssuer => {
-                "The certificate was not issued by a trusted CA (no trusted CA with the issuer's name verifies its signature)."
+                "The certificate has no certification path to a trusted CA (each step needs the issuer's name and a key that verifies the signature)."
             }
             Self::CaCertificate => "The certificate is a CA certificate, not a user certificate.",
             Self::NoUsableKeyUsage => {
@@ -339,12 +318,13 @@ fn allows_signing(ku: &[KeyUsage]) -> bool {
 ///   anyExtendedKeyUsage does not count.
 /// - `no-matching-address`: no subjectAltName rfc822Name equals one of
 ///   `ctx.addresses`, compared ASCII-case-insensitively.
-/// - `untrusted-issuer`: `ctx.trusted_issuers` is `Some` and no issuer in it
-///   has the certificate's issuer name (same encoding, or the same rendered
-///   string ignoring ASCII case) AND a public key that verifies the
-///   certificate's signature. Signature algorithms that cannot be verified
-///   (for example RSA keys under 2048 bits with SHA-256, or P-521) count as
-///   not verified.
+/// - `untrusted-issuer`: `ctx.trusted_issuers` is `Some` and there is no
+///   certification path from the certificate to one of them
+///   ([`super::chain::build_path`], through `ctx.intermediates`): each step
+///   needs the issuer's name (same encoding, or the same rendered string
+///   ignoring ASCII case) AND a public key that verifies the signature.
+///   Signature algorithms that cannot be verified (for example RSA keys
+///   under 2048 bits with SHA-256, or P-521) count as not verified.
 /// - `ca-certificate`: basicConstraints cA is true.
 /// - `no-usable-key-usage`: keyUsage is present and allows neither
 ///   encryption (RSA: keyEncipherment; EC: keyAgreement; other key types:
@@ -378,7 +358,7 @@ pub fn classify(value: &[u8], cert: &CertInfo, ctx: &ClassifyContext<'_>) -> Cla
         reasons.push(Reason::NoMatchingAddress);
     }
     if let Some(issuers) = ctx.trusted_issuers {
-        let trusted = issuers.iter().any(|i| i.issued(value, cert));
+        let trusted = build_path(value, cert, issuers, ctx.intermediates, ctx.now).is_ok();
         if !trusted {
             reasons.push(Reason::UntrustedIssuer);
         }

@@ -245,7 +245,7 @@ impl SignedParts {
     /// issuer Name, ... }, signatureAlgorithm, signatureValue }`. `None` when
     /// the outline is not there (x509-parser accepted the certificate, so
     /// this only happens for input it reads more leniently than DER).
-    fn find(der: &[u8]) -> Option<Self> {
+    pub(crate) fn find(der: &[u8]) -> Option<Self> {
         let cert = ber::read(der, 0, der.len(), 0).ok()?;
         let mut top = ber::children(der, &cert, 0);
         let tbs = top.next()?.ok()?;

@@ -13,6 +13,7 @@
 //! an error; none panics.
 
 mod ber;
+pub mod chain;
 mod classify;
 mod cms;
 mod dn;

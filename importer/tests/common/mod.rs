@@ -135,6 +135,7 @@ pub fn build(spec: &Spec) -> Vec<u8> {
             now: ts(NOW).unix(),
             addresses: &addrs,
             trusted_issuers: None,
+            intermediates: &[],
         };
         entry.values = p
             .values
@@ -254,6 +255,8 @@ pub struct PolicyOpts {
     pub max_age: Option<&'static str>,
     pub extra_signers: String,
     pub certificates_extra: String,
+    /// `certificates.trusted_ca`, relative to `fixtures/pki`.
+    pub trusted_ca: &'static str,
 }
 
 impl Default for PolicyOpts {
@@ -264,6 +267,7 @@ impl Default for PolicyOpts {
             max_age: None,
             extra_signers: String::new(),
             certificates_extra: String::new(),
+            trusted_ca: "ca/issuing-ca.pem",
         }
     }
 }
@@ -283,7 +287,7 @@ pub fn write_review_policy(dir: &Path) -> PathBuf {
 /// Writes `policy.toml` into `dir` trusting the test exporter and reviewer keys
 /// and the fixture issuing CA; state in `dir/state.sqlite`.
 pub fn write_policy(dir: &Path, o: &PolicyOpts) -> PathBuf {
-    let ca = root().join("fixtures/pki/ca/issuing-ca.pem");
+    let ca = root().join("fixtures/pki").join(o.trusted_ca);
     let text = format!(
         r#"# test policy
 [[signers]]
