@@ -161,7 +161,7 @@ _certferry__export() {
             return 0
             ;;
         certferry__subcmd__export__subcmd__ldap)
-            opts="-H -Z -b -D -y -o -q -h --uri --starttls --base --bind --password-file --password-env --anonymous --ca-file --allow-cleartext-bind --filter --page-size --connect-timeout --timeout --source-id --out --key --key-password-file --key-password-env --key-unencrypted --state --expires-in --trusted-ca --only-usable --contacts --include-disabled --json --quiet --allow-empty --allow-shrink --max-shrink --max-shrink-percent --created --help"
+            opts="-H -Z -b -D -y -o -q -h --uri --starttls --base --bind --password-file --password-env --anonymous --ca-file --allow-cleartext-bind --filter --page-size --connect-timeout --timeout --source-id --out --key --key-password-file --key-password-env --key-unencrypted --state --expires-in --trusted-ca --intermediate-ca --only-usable --contacts --include-disabled --json --quiet --allow-empty --allow-shrink --max-shrink --max-shrink-percent --created --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -259,6 +259,10 @@ _certferry__export() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --intermediate-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-shrink)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -279,7 +283,7 @@ _certferry__export() {
             return 0
             ;;
         certferry__subcmd__export__subcmd__ldif)
-            opts="-o -q -h --source-id --out --key --key-password-file --key-password-env --key-unencrypted --state --expires-in --trusted-ca --only-usable --contacts --include-disabled --json --quiet --allow-empty --allow-shrink --max-shrink --max-shrink-percent --created --help"
+            opts="-o -q -h --source-id --out --key --key-password-file --key-password-env --key-unencrypted --state --expires-in --trusted-ca --intermediate-ca --only-usable --contacts --include-disabled --json --quiet --allow-empty --allow-shrink --max-shrink --max-shrink-percent --created --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -318,6 +322,10 @@ _certferry__export() {
                     return 0
                     ;;
                 --trusted-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --intermediate-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

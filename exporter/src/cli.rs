@@ -84,10 +84,15 @@ pub struct OutputArgs {
     /// How long the importer may accept the bundle: e.g. 7d, 36h, 90m.
     #[arg(long, value_name = "DURATION", default_value = "7d")]
     pub expires_in: String,
-    /// PEM file of issuing CA certificates; certificates from other issuers are
-    /// classified `untrusted-issuer`. May be repeated.
+    /// PEM file of the CAs you pin (issuing CAs, or your root): certificates
+    /// without a certification path to one of them are classified
+    /// `untrusted-issuer`. May be repeated.
     #[arg(long, value_name = "FILE")]
     pub trusted_ca: Vec<PathBuf>,
+    /// PEM file of intermediate CA certificates that may help build that path
+    /// (never trusted for themselves). May be repeated.
+    #[arg(long, value_name = "FILE", requires = "trusted_ca")]
+    pub intermediate_ca: Vec<PathBuf>,
     /// Leave out values that hold no usable certificate (by default the bundle
     /// records every value found, classified: it is an audit snapshot).
     #[arg(long)]

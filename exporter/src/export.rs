@@ -5,6 +5,7 @@
 use std::io::{Read, Seek, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use certferry_format::cert::chain::CaCertificate;
 use certferry_format::cert::{self, ClassifyContext, TrustedIssuer};
 use certferry_format::model::{Attribute, BundleHeader, Software};
 use certferry_format::{describe_value, BundleWriter, HeaderDraft, Sha256, SourceId, Timestamp};
@@ -29,8 +30,10 @@ pub struct ExportSettings {
     pub expires: Timestamp,
     /// SHA-256 of the previous bundle of this source.
     pub previous_sha256: Option<Sha256>,
-    /// Issuing CAs for the `untrusted-issuer` check; `None` skips the check.
+    /// Pinned CAs for the `untrusted-issuer` check; `None` skips the check.
     pub trusted_issuers: Option<Vec<TrustedIssuer>>,
+    /// Intermediate CAs that may help build a path to a pinned CA.
+    pub intermediates: Vec<CaCertificate>,
     /// Export contacts as well as users.
     pub contacts: bool,
     /// Export disabled accounts too.
@@ -315,7 +318,7 @@ fn classify_one(
         now: settings.created.unix(),
         addresses: &addresses,
         trusted_issuers: settings.trusted_issuers.as_deref(),
-        intermediates: &[],
+        intermediates: &settings.intermediates,
     };
     let mut raws: Vec<Vec<u8>> = Vec::with_capacity(values.len());
     let mut position: std::collections::BTreeMap<Attribute, usize> = Default::default();

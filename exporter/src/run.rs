@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use certferry_format::cert::chain::CaCertificate;
 use certferry_format::cert::TrustedIssuer;
 use certferry_format::keys::{generate_keypair, SecretKey};
 use certferry_format::{
@@ -276,21 +277,12 @@ fn prepare(out: &OutputArgs) -> Result<Prepared, Failure> {
             )))
         }
     }
-    let mut issuers = Vec::new();
-    for f in &out.trusted_ca {
-        let pem = std::fs::read(f)
-            .map_err(|e| Failure::Usage(format!("--trusted-ca {}: {e}", f.display())))?;
-        let found = TrustedIssuer::from_pem(&pem).map_err(|e| {
-            Failure::Usage(format!("--trusted-ca {}: {}", f.display(), e.message()))
-        })?;
-        if found.is_empty() {
-            return Err(Failure::Usage(format!(
-                "--trusted-ca {}: no certificate in the file",
-                f.display()
-            )));
-        }
-        issuers.extend(found);
-    }
+    let issuers = read_pem_files("--trusted-ca", &out.trusted_ca, TrustedIssuer::from_pem)?;
+    let intermediates = read_pem_files(
+        "--intermediate-ca",
+        &out.intermediate_ca,
+        CaCertificate::from_pem,
+    )?;
     // The key before the directory: a wrong password should not cost a 10-minute export.
     let key_bytes = std::fs::read(&out.key).map_err(|e| {
         Failure::Key(format!(
@@ -345,6 +337,7 @@ fn prepare(out: &OutputArgs) -> Result<Prepared, Failure> {
             expires,
             previous_sha256,
             trusted_issuers: (!issuers.is_empty()).then_some(issuers),
+            intermediates,
             contacts: out.contacts,
             include_disabled: out.include_disabled,
             only_usable: out.only_usable,
@@ -673,4 +666,29 @@ fn print_findings(s: &Summary, quiet: bool) {
             all.len() - EXAMPLES
         );
     }
+}
+
+/// Reads the certificates of each PEM file given with `flag`; a file that
+/// cannot be read, holds something else or holds no certificate is a usage
+/// error naming the flag and the file.
+fn read_pem_files<T>(
+    flag: &str,
+    files: &[PathBuf],
+    parse: impl Fn(&[u8]) -> certferry_format::Result<Vec<T>>,
+) -> Result<Vec<T>, Failure> {
+    let mut out = Vec::new();
+    for f in files {
+        let pem =
+            std::fs::read(f).map_err(|e| Failure::Usage(format!("{flag} {}: {e}", f.display())))?;
+        let found = parse(&pem)
+            .map_err(|e| Failure::Usage(format!("{flag} {}: {}", f.display(), e.message())))?;
+        if found.is_empty() {
+            return Err(Failure::Usage(format!(
+                "{flag} {}: no certificate in the file",
+                f.display()
+            )));
+        }
+        out.extend(found);
+    }
+    Ok(out)
 }

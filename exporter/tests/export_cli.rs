@@ -198,6 +198,34 @@ fn ldif_export_with_disabled_accounts_and_only_usable() {
     assert!(names.contains(&"alice".to_owned()));
 }
 
+/// Alice's certificate and its recorded class and reasons, exported with `ca_args`.
+fn alice_classified(ca_args: &[(&str, &str)]) -> (String, Vec<String>) {
+    let w = Work::new();
+    let b = w.verify(&ok_json(&w.export_ldif_trusting(ca_args, &[])));
+    let alice = b
+        .entries()
+        .find(|e| e.entry().sam_account_name.as_deref() == Some("alice"))
+        .unwrap();
+    let c = &alice.entry().values[0].certificates[0];
+    (c.class.clone(), c.reasons.clone())
+}
+
+#[test]
+fn a_pinned_root_needs_the_intermediate_to_trust_what_the_issuing_ca_signed() {
+    let (class, reasons) = alice_classified(&[
+        ("--trusted-ca", "ca/root-ca.pem"),
+        ("--intermediate-ca", "ca/issuing-ca.pem"),
+    ]);
+    assert_eq!(
+        (class.as_str(), reasons.len()),
+        ("encryption", 0),
+        "{reasons:?}"
+    );
+    let (class, reasons) = alice_classified(&[("--trusted-ca", "ca/root-ca.pem")]);
+    assert_eq!(class, "unusable");
+    assert_eq!(reasons, ["untrusted-issuer"]);
+}
+
 #[test]
 fn same_directory_exported_twice_gives_byte_identical_bundles() {
     let (a, b) = (Work::new(), Work::new());

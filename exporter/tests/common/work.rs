@@ -93,6 +93,30 @@ impl Work {
             .output()
             .unwrap()
     }
+    /// [`Self::export_ldif`] with `--trusted-ca` replaced by `ca_args`
+    /// (flag and file pairs, files relative to `fixtures/pki`).
+    pub fn export_ldif_trusting(&self, ca_args: &[(&str, &str)], extra: &[&str]) -> Output {
+        let mut args = self.output_args();
+        let i = args.iter().position(|a| a == "--trusted-ca").unwrap();
+        args.drain(i..i + 2);
+        for (flag, file) in ca_args {
+            args.push((*flag).to_owned());
+            args.push(
+                repo_root()
+                    .join("fixtures/pki")
+                    .join(file)
+                    .display()
+                    .to_string(),
+            );
+        }
+        bin()
+            .arg("ldif")
+            .arg(repo_root().join("fixtures/directory/ad-dump.ldif"))
+            .args(args)
+            .args(extra)
+            .output()
+            .unwrap()
+    }
     pub fn export_ldif(&self, extra: &[&str]) -> Output {
         bin()
             .arg("ldif")
