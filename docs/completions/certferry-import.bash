@@ -49,6 +49,9 @@ _certferry__import() {
             certferry__import,status)
                 cmd="certferry__import__subcmd__status"
                 ;;
+            certferry__import,trust-store)
+                cmd="certferry__import__subcmd__trust__subcmd__store"
+                ;;
             certferry__import,verify)
                 cmd="certferry__import__subcmd__verify"
                 ;;
@@ -85,6 +88,9 @@ _certferry__import() {
             certferry__import__subcmd__help,status)
                 cmd="certferry__import__subcmd__help__subcmd__status"
                 ;;
+            certferry__import__subcmd__help,trust-store)
+                cmd="certferry__import__subcmd__help__subcmd__trust__subcmd__store"
+                ;;
             certferry__import__subcmd__help,verify)
                 cmd="certferry__import__subcmd__help__subcmd__verify"
                 ;;
@@ -95,7 +101,7 @@ _certferry__import() {
 
     case "${cmd}" in
         certferry__import)
-            opts="-h -V --help --version verify review approve script status history plan apply doctor archive mark-imported help"
+            opts="-h -V --help --version verify review approve script trust-store status history plan apply doctor archive mark-imported help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -265,7 +271,7 @@ _certferry__import() {
             return 0
             ;;
         certferry__subcmd__import__subcmd__help)
-            opts="verify review approve script status history plan apply doctor archive mark-imported help"
+            opts="verify review approve script trust-store status history plan apply doctor archive mark-imported help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,6 +425,20 @@ _certferry__import() {
             return 0
             ;;
         certferry__subcmd__import__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        certferry__subcmd__import__subcmd__help__subcmd__trust__subcmd__store)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -636,6 +656,40 @@ _certferry__import() {
                     return 0
                     ;;
                 --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        certferry__subcmd__import__subcmd__trust__subcmd__store)
+            opts="-h --policy --state --json --signature --now --out --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signature)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --now)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --out)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

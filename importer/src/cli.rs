@@ -47,6 +47,15 @@ pub enum Command {
     /// attribute whose values were all refused is left as it is. Run it with
     /// -WhatIf first; it stops at the first error.
     Script(ScriptArgs),
+    /// Write the trust store Exchange Online validates S/MIME certificates
+    /// against: the pinned and intermediate CA certificates that the accepted
+    /// certificates of a bundle chain to, as an SST file for
+    /// `Set-SmimeConfig -SMIMECertificateIssuingCA`.
+    ///
+    /// The upload replaces the tenant's whole collection and fails on any
+    /// expired certificate: expired CA certificates are left out and named.
+    /// Nothing is written when no accepted certificate chains to a pinned CA.
+    TrustStore(TrustStoreArgs),
     /// Show each source's last imported bundle.
     Status(StatusArgs),
     /// Show which certificates a recipient (or a certificate) had after each import.
@@ -170,6 +179,20 @@ pub struct ScriptArgs {
     /// Create mail contacts that do not exist in the tenant yet (New-MailContact).
     #[arg(long)]
     pub create_contacts: bool,
+}
+
+/// `trust-store`.
+#[derive(Debug, Args)]
+pub struct TrustStoreArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub common: Common,
+    /// The bundle.
+    #[command(flatten)]
+    pub bundle: BundleArgs,
+    /// Where to write the store (.sst); an existing file is replaced atomically.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 /// `status`.

@@ -93,8 +93,8 @@ impl Outcome {
 /// against it.
 pub const EXIT_CODES: [(u8, &str); 7] = [
     (0, "success: the bundle is valid and every certificate passes the policy"),
-    (1, "the bundle is valid, but some certificates are refused by the policy (verify, review, script; the outputs are still written, without them)"),
-    (2, "usage error, or the policy file is wrong"),
+    (1, "the bundle is valid, but some certificates are refused by the policy (verify, review, script, trust-store; the outputs are still written, without them), or trust-store left out an expired CA certificate"),
+    (2, "usage error, or the policy file is wrong, or trust-store found no accepted certificate to write a store for (nothing written)"),
     (3, "the bundle is invalid: format, signature, threshold or replay error (the error class from SPEC.md section 10 is printed)"),
     (4, "key error: the reviewer's secret key cannot be read or its password is wrong"),
     (5, "state or output error: the import state or an output file cannot be read or written"),
@@ -104,8 +104,8 @@ pub const EXIT_CODES: [(u8, &str); 7] = [
 /// `--help`'s closing text: [`EXIT_CODES`] rendered (a test keeps them equal).
 pub const EXIT_HELP: &str = "Exit codes:
   0  success: the bundle is valid and every certificate passes the policy
-  1  the bundle is valid, but some certificates are refused by the policy (verify, review, script; the outputs are still written, without them)
-  2  usage error, or the policy file is wrong
+  1  the bundle is valid, but some certificates are refused by the policy (verify, review, script, trust-store; the outputs are still written, without them), or trust-store left out an expired CA certificate
+  2  usage error, or the policy file is wrong, or trust-store found no accepted certificate to write a store for (nothing written)
   3  the bundle is invalid: format, signature, threshold or replay error (the error class from SPEC.md section 10 is printed)
   4  key error: the reviewer's secret key cannot be read or its password is wrong
   5  state or output error: the import state or an output file cannot be read or written

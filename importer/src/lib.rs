@@ -29,4 +29,5 @@ pub mod session;
 pub use certferry_cli::{output, secret};
 pub mod state;
 pub mod tenant;
+pub mod trust_store;
 pub mod write;

@@ -148,6 +148,11 @@ impl CaCertificate {
         &self.der
     }
 
+    /// The end of the certificate's validity, Unix seconds.
+    pub fn not_after(&self) -> i64 {
+        self.not_after
+    }
+
     /// Why this certificate may not sit on a path at time `now` with
     /// `below` helpers between it and the end-entity certificate; `None`
     /// when it may.

@@ -30,7 +30,9 @@ pub struct TrustedIssuer {
     /// basicConstraints pathLenConstraint: how many CA certificates may
     /// follow it on a path (the one constraint of an anchor that is checked).
     pub(super) path_len: Option<u32>,
+    not_after: i64,
     sha256: Sha256,
+    der: Vec<u8>,
 }
 
 impl fmt::Debug for TrustedIssuer {
@@ -71,7 +73,9 @@ impl TrustedIssuer {
             subject_raw: cert.subject().as_raw().to_vec(),
             spki: cert.public_key().raw.to_vec(),
             path_len,
+            not_after: cert.validity().not_after.timestamp(),
             sha256: Sha256::digest(der),
+            der: der.to_vec(),
         })
     }
 
@@ -109,6 +113,17 @@ impl TrustedIssuer {
     /// SHA-256 thumbprint of the CA certificate.
     pub fn sha256(&self) -> Sha256 {
         self.sha256
+    }
+
+    /// The end of the certificate's validity, Unix seconds (an anchor is
+    /// trusted as given; a trust store that carries it may not be).
+    pub fn not_after(&self) -> i64 {
+        self.not_after
+    }
+
+    /// The certificate's DER.
+    pub fn der(&self) -> &[u8] {
+        &self.der
     }
 }
 

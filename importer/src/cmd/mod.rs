@@ -17,6 +17,7 @@ pub mod plan;
 pub mod review;
 pub mod script;
 pub mod status;
+pub mod trust_store;
 pub mod verify;
 
 /// Runs a parsed command. A command that takes the common arguments gets its
@@ -28,6 +29,7 @@ pub fn run(command: Command) -> Result<Outcome, Failure> {
         Command::Review(a) => review::run(&a, &Config::load(&a.common)?),
         Command::Approve(a) => approve::run(&a, &Config::load(&a.common)?),
         Command::Script(a) => script::run(&a, &Config::load(&a.common)?),
+        Command::TrustStore(a) => trust_store::run(&a, &Config::load(&a.common)?),
         Command::Status(a) => status::run(&a, &Config::load(&a.common)?),
         Command::History(a) => history::run(&a, &Config::load(&a.common)?),
         Command::MarkImported(a) => mark_imported::run(&a, &Config::load(&a.common)?),

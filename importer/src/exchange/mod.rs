@@ -3,8 +3,8 @@
 //! App-only authentication with a certificate ([`auth`]), the clouds and their
 //! endpoints ([`cloud`]), typed cmdlets over the InvokeCommand REST endpoint
 //! ([`client`]), the byte-array encoding ([`bytes`]), classified errors
-//! ([`error`]), the HTTP helpers both clients share ([`http`]) and the retry
-//! policy ([`retry`]).
+//! ([`error`]), the HTTP helpers both clients share ([`http`]), the retry
+//! policy ([`retry`]) and the SST trust store `Set-SmimeConfig` takes ([`sst`]).
 //!
 //! The wire protocol, and every choice made where Microsoft's documentation is
 //! silent, is `docs/exchange-wire-protocol.md`; the simulator in
@@ -53,6 +53,7 @@ pub mod error;
 pub mod http;
 pub mod recipient;
 pub mod retry;
+pub mod sst;
 
 pub use auth::{Credential, CredentialError};
 pub use client::{ExoClient, ExoConfig, ExoStats, Listing, NewContact, WriteReceipt};
