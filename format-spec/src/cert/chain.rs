@@ -21,7 +21,6 @@ use x509_parser::prelude::FromDer;
 use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo, X509Name};
 
 use super::inspect::{CertInfo, SignedParts, RECOGNISED_EXTENSIONS};
-use super::TrustedIssuer;
 use crate::ids::Sha256;
 use crate::{err, Result};
 
@@ -179,6 +178,61 @@ impl CaCertificate {
     }
 }
 
+/// A CA certificate pinned as a trust anchor: its public key may vouch for
+/// the certificates found in Active Directory, directly or through
+/// intermediate CAs. It is taken as given (neither its validity, nor its own
+/// signature, nor its cA flag are checked); its pathLenConstraint still
+/// limits the intermediate CAs below it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TrustedIssuer(CaCertificate);
+
+impl fmt::Debug for TrustedIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrustedIssuer")
+            .field("subject", &self.0.subject)
+            .field("sha256", &self.0.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrustedIssuer {
+    /// Reads one DER certificate (the whole input, nothing after it); fails
+    /// with class `key` when the bytes are not one certificate.
+    pub fn from_der(der: &[u8]) -> Result<Self> {
+        CaCertificate::from_der(der).map(Self)
+    }
+
+    /// Reads a PEM bundle: every `CERTIFICATE` block, in order (see
+    /// [`CaCertificate::from_pem`]).
+    pub fn from_pem(pem: &[u8]) -> Result<Vec<Self>> {
+        Ok(CaCertificate::from_pem(pem)?
+            .into_iter()
+            .map(Self)
+            .collect())
+    }
+
+    /// The CA's subject name, rendered like [`CertInfo::subject`].
+    pub fn subject(&self) -> &str {
+        &self.0.subject
+    }
+
+    /// SHA-256 thumbprint of the CA certificate.
+    pub fn sha256(&self) -> Sha256 {
+        self.0.sha256
+    }
+
+    /// The end of the certificate's validity, Unix seconds (an anchor is
+    /// trusted as given; a trust store that carries it may not be).
+    pub fn not_after(&self) -> i64 {
+        self.0.not_after
+    }
+
+    /// The certificate's DER.
+    pub fn der(&self) -> &[u8] {
+        &self.0.der
+    }
+}
+
 fn path_len_exceeded(subject: &str, path_len: Option<u32>, below: usize) -> Option<String> {
     let limit = usize::try_from(path_len?).unwrap_or(usize::MAX);
     (below > limit).then(|| {
@@ -307,7 +361,7 @@ fn search(
     dead_ends: &mut Vec<String>,
 ) -> Option<usize> {
     let below = used.len();
-    for (i, a) in anchors.iter().enumerate() {
+    for (i, TrustedIssuer(a)) in anchors.iter().enumerate() {
         if !link.issued_by_name(&a.subject_raw, &a.subject) {
             continue;
         }
