@@ -74,20 +74,7 @@ fn a_ca_with_the_pinned_name_but_another_key_is_not_trusted() {
 /// `intermediates` (files under `fixtures/pki`) as `certificates.intermediate_ca`.
 fn evaluate_under_root(people: Vec<Person>, intermediates: &[&str]) -> (Out, Json) {
     let d = tempfile::tempdir().unwrap();
-    let list: Vec<String> = intermediates
-        .iter()
-        .map(|f| {
-            format!(
-                "{:?}",
-                root().join("fixtures/pki").join(f).display().to_string()
-            )
-        })
-        .collect();
-    let extra = if list.is_empty() {
-        String::new()
-    } else {
-        format!("intermediate_ca = [{}]\n", list.join(", "))
-    };
+    let extra = intermediate_ca_line(intermediates);
     let policy = write_policy(
         d.path(),
         &PolicyOpts {

@@ -69,24 +69,11 @@ fn trust_store(
     trusted_ca: &'static str,
     intermediates: &[&str],
 ) -> (Out, Json) {
-    let list: Vec<String> = intermediates
-        .iter()
-        .map(|f| {
-            format!(
-                "{:?}",
-                root().join("fixtures/pki").join(f).display().to_string()
-            )
-        })
-        .collect();
     let policy = write_policy(
         dir,
         &PolicyOpts {
             trusted_ca,
-            certificates_extra: if list.is_empty() {
-                String::new()
-            } else {
-                format!("intermediate_ca = [{}]\n", list.join(", "))
-            },
+            certificates_extra: intermediate_ca_line(intermediates),
             ..PolicyOpts::default()
         },
     );

@@ -286,6 +286,24 @@ pub fn write_review_policy(dir: &Path) -> PathBuf {
 
 /// Writes `policy.toml` into `dir` trusting the test exporter and reviewer keys
 /// and the fixture issuing CA; state in `dir/state.sqlite`.
+/// The `certificates.intermediate_ca` line for `files` (under `fixtures/pki`),
+/// for [`PolicyOpts::certificates_extra`]; empty for no files.
+pub fn intermediate_ca_line(files: &[&str]) -> String {
+    if files.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = files
+        .iter()
+        .map(|f| {
+            format!(
+                "{:?}",
+                root().join("fixtures/pki").join(f).display().to_string()
+            )
+        })
+        .collect();
+    format!("intermediate_ca = [{}]\n", list.join(", "))
+}
+
 pub fn write_policy(dir: &Path, o: &PolicyOpts) -> PathBuf {
     let ca = root().join("fixtures/pki").join(o.trusted_ca);
     let text = format!(
