@@ -1,0 +1,287 @@
+//! The evaluation of a judged bundle: views over the verdicts `judge` made
+//! while the bundle was verified, with the one rule that needs every entry
+//! (a repeated identity is refused after its first entry) and the totals.
+//! Private fields and no constructor but [`evaluate`].
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use certferry_format::model::{Attribute, ObjectKind};
+use serde::Serialize;
+
+use super::{CertSummary, ContainedCertificate, EntryVerdict, JudgedBundle, Refusal, ValueVerdict};
+
+/// The verdict on one value of a verified bundle.
+#[derive(Debug, Clone)]
+pub struct ValueEvaluation<'a> {
+    verdict: &'a ValueVerdict,
+    bytes: &'a [u8],
+    /// The verdict's refusals, plus `duplicate-entry` when the entry repeats
+    /// an earlier entry's identity.
+    refusals: Cow<'a, [Refusal]>,
+}
+
+impl<'a> ValueEvaluation<'a> {
+    /// The attribute holding the value.
+    pub fn attribute(&self) -> Attribute {
+        self.verdict.attribute
+    }
+
+    /// The value file in the bundle (empty for a withheld value).
+    pub fn file(&self) -> &'a str {
+        &self.verdict.file
+    }
+
+    /// SHA-256 of the value's bytes, hex.
+    pub fn sha256(&self) -> &'a str {
+        &self.verdict.sha256
+    }
+
+    /// The certificate the verdict is about, if the value holds one: the
+    /// accepted one (an encryption certificate before a signing-only one),
+    /// else the first refused end-entity certificate.
+    pub fn certificate(&self) -> Option<&'a CertSummary> {
+        self.verdict.certificate.as_ref()
+    }
+
+    /// Every certificate the value holds, in order, each with its verdict.
+    pub fn certificates(&self) -> &'a [ContainedCertificate] {
+        &self.verdict.certificates
+    }
+
+    /// Accepted: the value may be published.
+    pub fn accepted(&self) -> bool {
+        self.refusals.is_empty()
+    }
+
+    /// Why not (empty when accepted).
+    pub fn refusals(&self) -> &[Refusal] {
+        &self.refusals
+    }
+
+    /// The verified bytes of the value.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
+impl Serialize for ValueEvaluation<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// The JSON form (`verify --json`), in its documented member order.
+        #[derive(Serialize)]
+        struct Wire<'b> {
+            attribute: &'static str,
+            file: &'b str,
+            sha256: &'b str,
+            certificate: Option<&'b CertSummary>,
+            certificates: &'b [ContainedCertificate],
+            accepted: bool,
+            refusals: &'b [Refusal],
+        }
+        Wire {
+            attribute: self.attribute().as_str(),
+            file: self.file(),
+            sha256: self.sha256(),
+            certificate: self.certificate(),
+            certificates: self.certificates(),
+            accepted: self.accepted(),
+            refusals: self.refusals(),
+        }
+        .serialize(s)
+    }
+}
+
+/// The verdicts for one entry of a verified bundle.
+#[derive(Debug, Clone)]
+pub struct EntryEvaluation<'a> {
+    index: usize,
+    verdict: &'a EntryVerdict,
+    values: Vec<ValueEvaluation<'a>>,
+}
+
+impl<'a> EntryEvaluation<'a> {
+    /// Position in the bundle, from 1.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The key that identifies the entry across bundles: objectGUID, else the lowercased DN.
+    pub fn key(&self) -> &'a str {
+        &self.verdict.key
+    }
+
+    /// User or contact.
+    pub fn kind(&self) -> ObjectKind {
+        self.verdict.kind
+    }
+
+    /// UPN, else mail, else sAMAccountName, else DN.
+    pub fn label(&self) -> &'a str {
+        &self.verdict.label
+    }
+
+    /// The DN.
+    pub fn dn(&self) -> &'a str {
+        &self.verdict.dn
+    }
+
+    /// userPrincipalName.
+    pub fn upn(&self) -> Option<&'a str> {
+        self.verdict.upn.as_deref()
+    }
+
+    /// mail.
+    pub fn mail(&self) -> Option<&'a str> {
+        self.verdict.mail.as_deref()
+    }
+
+    /// displayName.
+    pub fn display_name(&self) -> Option<&'a str> {
+        self.verdict.display_name.as_deref()
+    }
+
+    /// The primary SMTP address (`SMTP:` proxy address), else mail.
+    pub fn primary_smtp(&self) -> Option<&'a str> {
+        self.verdict.primary_smtp.as_deref()
+    }
+
+    /// All SMTP addresses, lowercased and sorted.
+    pub fn addresses(&self) -> &'a [String] {
+        &self.verdict.addresses
+    }
+
+    /// One verdict per value, in bundle order.
+    pub fn values(&self) -> &[ValueEvaluation<'a>] {
+        &self.values
+    }
+
+    /// The accepted values of `attribute`, in bundle order.
+    pub fn accepted(&self, attribute: Attribute) -> impl Iterator<Item = &ValueEvaluation<'a>> {
+        self.values
+            .iter()
+            .filter(move |v| v.accepted() && v.attribute() == attribute)
+    }
+}
+
+impl Serialize for EntryEvaluation<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// The JSON form (`verify --json`), in its documented member order.
+        #[derive(Serialize)]
+        struct Wire<'b> {
+            index: usize,
+            key: &'b str,
+            kind: &'static str,
+            label: &'b str,
+            dn: &'b str,
+            upn: Option<&'b str>,
+            mail: Option<&'b str>,
+            display_name: Option<&'b str>,
+            primary_smtp: Option<&'b str>,
+            addresses: &'b [String],
+            values: &'b [ValueEvaluation<'b>],
+        }
+        Wire {
+            index: self.index,
+            key: self.key(),
+            kind: self.kind().as_str(),
+            label: self.label(),
+            dn: self.dn(),
+            upn: self.upn(),
+            mail: self.mail(),
+            display_name: self.display_name(),
+            primary_smtp: self.primary_smtp(),
+            addresses: self.addresses(),
+            values: &self.values,
+        }
+        .serialize(s)
+    }
+}
+
+/// Totals over an evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EvaluationCounts {
+    /// Entries.
+    pub entries: usize,
+    /// Values.
+    pub values: usize,
+    /// Accepted values.
+    pub accepted: usize,
+    /// Refused values.
+    pub refused: usize,
+    /// Entries with at least one refused value.
+    pub entries_with_refusals: usize,
+}
+
+/// The certificate policy applied to a whole verified bundle; made only by [`evaluate`].
+#[derive(Debug, Clone)]
+pub struct Evaluation<'a> {
+    entries: Vec<EntryEvaluation<'a>>,
+    counts: EvaluationCounts,
+}
+
+impl<'a> Evaluation<'a> {
+    /// Per entry, in bundle order.
+    pub fn entries(&self) -> &[EntryEvaluation<'a>] {
+        &self.entries
+    }
+
+    /// Totals.
+    pub fn counts(&self) -> &EvaluationCounts {
+        &self.counts
+    }
+
+    /// True when every value was accepted.
+    pub fn all_accepted(&self) -> bool {
+        self.counts.refused == 0
+    }
+}
+
+/// The evaluation of a bundle judged while it was verified: the verdicts in
+/// bundle order, each entry after the first with the same identity refused
+/// as a whole (`duplicate-entry`), and the totals.
+pub fn evaluate(bundle: &JudgedBundle) -> Evaluation<'_> {
+    let mut entries = Vec::with_capacity(bundle.entry_count());
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut counts = EvaluationCounts::default();
+    for (i, verdict) in bundle.kept().iter().enumerate() {
+        let index = i + 1;
+        let duplicate_of = seen.get(verdict.key.as_str()).copied();
+        seen.entry(verdict.key.as_str()).or_insert(index);
+        let values: Vec<ValueEvaluation<'_>> = verdict
+            .values
+            .iter()
+            .map(|v| ValueEvaluation {
+                verdict: v,
+                bytes: &bundle.bytes()[v.range.clone()],
+                refusals: match duplicate_of {
+                    None => Cow::Borrowed(v.refusals.as_slice()),
+                    Some(first) => {
+                        let mut r = v.refusals.clone();
+                        r.push(Refusal::new(
+                            "duplicate-entry",
+                            format!(
+                                "entry {first} of the bundle has the same identity ({}); only the first is used",
+                                verdict.key
+                            ),
+                        ));
+                        Cow::Owned(r)
+                    }
+                },
+            })
+            .collect();
+        counts.entries += 1;
+        counts.values += values.len();
+        let refused = values.iter().filter(|v| !v.accepted()).count();
+        counts.refused += refused;
+        counts.accepted += values.len() - refused;
+        if refused > 0 {
+            counts.entries_with_refusals += 1;
+        }
+        entries.push(EntryEvaluation {
+            index,
+            verdict,
+            values,
+        });
+    }
+    Evaluation { entries, counts }
+}
