@@ -19,11 +19,15 @@ use certferry_format::cert::{self, ClassifyContext, TrustedIssuer};
 use certferry_format::keys::{PublicKey, SecretKey};
 use certferry_format::layout;
 use certferry_format::model::{Attribute, BundleHeader, Entry, ObjectKind, Software};
+use certferry_format::pki::{PkiAttribute, PkiOrigin, PkiRecord};
 use certferry_format::review_csv;
 use certferry_format::signature::SignatureFile;
 use certferry_format::{
     describe_value, BundleDigests, BundleWriter, HeaderDraft, Role, Sha256, SourceId, Timestamp,
 };
+
+#[path = "vectors/pki.rs"]
+mod pki;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -362,46 +366,63 @@ type Person<'a> = (&'a str, &'a str, Vec<(Attribute, Vec<u8>)>, ObjectKind);
 
 fn build_bundle(root: &Path, with_entries: bool) -> Res<Vec<u8>> {
     let people: Vec<Person<'_>> = if with_entries {
-        vec![
-            (
-                "alice",
-                "Alice Adams",
-                vec![(
-                    Attribute::UserCertificate,
-                    fixture(root, "certs/alice.der")?,
-                )],
-                ObjectKind::User,
-            ),
-            (
-                "bob",
-                "Bob Brown",
-                vec![(Attribute::UserCertificate, fixture(root, "certs/bob.der")?)],
-                ObjectKind::User,
-            ),
-            (
-                "heidi",
-                "Heidi Hill",
-                vec![(
-                    Attribute::UserSmimeCertificate,
-                    fixture(root, "smime/heidi.p7b")?,
-                )],
-                ObjectKind::User,
-            ),
-            (
-                "partner",
-                "Partner Contact",
-                vec![(Attribute::UserCertificate, b"not a certificate".to_vec())],
-                ObjectKind::Contact,
-            ),
-        ]
+        build_bundle_people(root)?
     } else {
         Vec::new()
     };
     build_from(root, people)
 }
 
+/// The four people of the base bundle.
+fn build_bundle_people(root: &Path) -> Res<Vec<Person<'static>>> {
+    Ok(vec![
+        (
+            "alice",
+            "Alice Adams",
+            vec![(
+                Attribute::UserCertificate,
+                fixture(root, "certs/alice.der")?,
+            )],
+            ObjectKind::User,
+        ),
+        (
+            "bob",
+            "Bob Brown",
+            vec![(Attribute::UserCertificate, fixture(root, "certs/bob.der")?)],
+            ObjectKind::User,
+        ),
+        (
+            "heidi",
+            "Heidi Hill",
+            vec![(
+                Attribute::UserSmimeCertificate,
+                fixture(root, "smime/heidi.p7b")?,
+            )],
+            ObjectKind::User,
+        ),
+        (
+            "partner",
+            "Partner Contact",
+            vec![(Attribute::UserCertificate, b"not a certificate".to_vec())],
+            ObjectKind::Contact,
+        ),
+    ])
+}
+
 /// A bundle of `people`, written by the library's writer as the exporter would.
 fn build_from(root: &Path, people: Vec<Person<'_>>) -> Res<Vec<u8>> {
+    build_with_pki(root, people, None)
+}
+
+/// One CA object for [`build_with_pki`]: origin, location, attribute, bytes.
+type PkiInput<'a> = (PkiOrigin, &'a str, Option<PkiAttribute>, Vec<u8>);
+
+/// [`build_from`], carrying `pki` after the entries when it is `Some`.
+fn build_with_pki(
+    root: &Path,
+    people: Vec<Person<'_>>,
+    pki: Option<&[PkiInput<'_>]>,
+) -> Res<Vec<u8>> {
     let now = ts(NOW).unix();
     let issuers = vec![TrustedIssuer::from_der(&fixture(
         root,
@@ -437,6 +458,13 @@ fn build_from(root: &Path, people: Vec<Person<'_>>) -> Res<Vec<u8>> {
             .collect();
         let raw: Vec<&[u8]> = values.iter().map(|(_, v)| v.as_slice()).collect();
         w.add_entry(entry, &raw)?;
+    }
+    if let Some(objects) = pki {
+        w.carry_pki();
+        for (origin, location, attribute, bytes) in objects {
+            let record = PkiRecord::describe(*origin, location, *attribute, bytes);
+            w.add_pki(record, bytes)?;
+        }
     }
     let (out, _) = w.finish(HeaderDraft {
         source: SourceId::parse(SOURCE)?,
@@ -2145,6 +2173,8 @@ fn generate(root: &Path, out: &Path) -> Res<()> {
             );
         }
     }
+
+    pki::vectors(&mut g, root)?;
 
     // Write.
     std::fs::create_dir_all(out)?;

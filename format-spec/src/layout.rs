@@ -21,6 +21,10 @@ pub const ENTRIES_JSONL: &str = "data/entries.jsonl";
 pub const REVIEW_CSV: &str = "data/review.csv";
 /// Prefix of the raw attribute value files.
 pub const VALUES_DIR: &str = "data/values/";
+/// The CA material's descriptions, one JSON object per line (revision 1.3).
+pub const PKI_JSONL: &str = "data/pki.jsonl";
+/// Prefix of the raw CA material files (revision 1.3).
+pub const PKI_DIR: &str = "data/pki/";
 
 /// The exact content of `bagit.txt`.
 pub const BAGIT_CONTENT: &str = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n";
@@ -33,32 +37,47 @@ pub fn value_file_name(n: u64) -> String {
     format!("{VALUES_DIR}{n:08}.bin")
 }
 
-/// The member names of a bundle with `values` values, in canonical order.
+/// The name of the `n`th CA material file (1-based): `data/pki/00000001.bin`.
+pub fn pki_file_name(n: u64) -> String {
+    format!("{PKI_DIR}{n:08}.bin")
+}
+
+/// The member names of a bundle with `values` value files and no CA
+/// material, in canonical order.
 pub fn member_names(values: u64) -> impl Iterator<Item = String> {
+    bundle_members(values, None)
+}
+
+/// The member names of a bundle with `values` value files and, when it
+/// carries CA material (`pki` is `Some`), that many CA material files and
+/// `data/pki.jsonl`, in canonical order (SPEC.md §4.1).
+pub fn bundle_members(values: u64, pki: Option<u64>) -> impl Iterator<Item = String> {
     std::iter::once(BAGIT_TXT.to_owned())
         .chain((1..=values).map(value_file_name))
+        .chain((1..=pki.unwrap_or(0)).map(pki_file_name))
         .chain(
-            [
-                ENTRIES_JSONL,
-                REVIEW_CSV,
-                BUNDLE_JSON,
-                MANIFEST,
-                BAG_INFO_TXT,
-                TAG_MANIFEST,
-            ]
-            .into_iter()
-            .map(str::to_owned),
+            [ENTRIES_JSONL, REVIEW_CSV]
+                .into_iter()
+                .chain(pki.map(|_| PKI_JSONL))
+                .chain([BUNDLE_JSON, MANIFEST, BAG_INFO_TXT, TAG_MANIFEST])
+                .map(str::to_owned),
         )
+}
+
+/// The number of a value file (`data/values/NNNNNNNN.bin`) or CA material
+/// file (`data/pki/NNNNNNNN.bin`) named `name` under `dir`, if it is one.
+pub fn numbered_file(name: &str, dir: &str) -> Option<u64> {
+    let num = name.strip_prefix(dir)?.strip_suffix(".bin")?;
+    (num.len() == 8 && num.bytes().all(|b| b.is_ascii_digit()) && num != "00000000")
+        .then(|| num.parse().ok())
+        .flatten()
 }
 
 /// Whether `name` is one of the member names v1 can ever contain (SPEC.md §4.2).
 /// Anything else (`..`, absolute paths, `\`, directories, other files) is refused.
 pub fn is_allowed_name(name: &str) -> bool {
-    if let Some(num) = name
-        .strip_prefix(VALUES_DIR)
-        .and_then(|r| r.strip_suffix(".bin"))
-    {
-        return num.len() == 8 && num.bytes().all(|b| b.is_ascii_digit()) && num != "00000000";
+    if numbered_file(name, VALUES_DIR).is_some() || numbered_file(name, PKI_DIR).is_some() {
+        return true;
     }
     [
         BAGIT_TXT,
@@ -68,6 +87,7 @@ pub fn is_allowed_name(name: &str) -> bool {
         BUNDLE_JSON,
         ENTRIES_JSONL,
         REVIEW_CSV,
+        PKI_JSONL,
     ]
     .contains(&name)
 }
@@ -160,6 +180,8 @@ mod tests {
             "data/values/00000001.bin",
             "data/values/99999999.bin",
             "data/entries.jsonl",
+            "data/pki.jsonl",
+            "data/pki/00000001.bin",
         ] {
             assert!(is_allowed_name(ok), "{ok}");
         }
@@ -176,6 +198,9 @@ mod tests {
             "c:/x",
             "data/values/00000001.bin/",
             "data/./bundle.json",
+            "data/pki/00000000.bin",
+            "data/pki/",
+            "data/pki.json",
         ] {
             assert!(!is_allowed_name(bad), "{bad}");
         }
@@ -198,6 +223,30 @@ mod tests {
                 "tagmanifest-sha256.txt"
             ]
         );
+    }
+
+    #[test]
+    fn ca_material_sits_between_the_values_and_the_entries_and_before_the_header() {
+        let names: Vec<String> = bundle_members(1, Some(2)).collect();
+        assert_eq!(
+            names,
+            [
+                "bagit.txt",
+                "data/values/00000001.bin",
+                "data/pki/00000001.bin",
+                "data/pki/00000002.bin",
+                "data/entries.jsonl",
+                "data/review.csv",
+                "data/pki.jsonl",
+                "data/bundle.json",
+                "manifest-sha256.txt",
+                "bag-info.txt",
+                "tagmanifest-sha256.txt"
+            ]
+        );
+        let empty: Vec<String> = bundle_members(0, Some(0)).collect();
+        assert!(empty.contains(&PKI_JSONL.to_owned()));
+        assert!(!member_names(0).any(|n| n == PKI_JSONL));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod layout;
 mod limits;
 pub mod model;
+pub mod pki;
 pub mod replay;
 pub mod review_csv;
 pub mod signature;
@@ -40,7 +41,7 @@ pub use model::describe_value;
 pub use timestamp::{Timestamp, TimestampText};
 pub use verify::{
     KeptEntry, ParsedEntry, TrustPolicy, TrustedKey, UnverifiedBundle, VerifiedBundle,
-    VerifiedEntry, VerifiedSigner, VerifiedValue,
+    VerifiedEntry, VerifiedPki, VerifiedSigner, VerifiedValue,
 };
 pub use writer::{BundleWriter, HeaderDraft};
 

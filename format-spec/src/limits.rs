@@ -21,6 +21,12 @@ pub struct Limits {
     pub max_entry_line_bytes: u64,
     /// Largest `bundle.json`, in bytes.
     pub max_header_bytes: u64,
+    /// Most CA material objects (lines of `data/pki.jsonl`).
+    pub max_pki_objects: u64,
+    /// Largest CA material file, in bytes (a CRL can be large).
+    pub max_pki_value_bytes: u64,
+    /// Longest line of `data/pki.jsonl`, in bytes, its LF included.
+    pub max_pki_line_bytes: u64,
 }
 
 impl Limits {
@@ -40,6 +46,9 @@ impl Limits {
             max_value_bytes: self.max_value_bytes.min(spec.max_value_bytes),
             max_entry_line_bytes: self.max_entry_line_bytes.min(spec.max_entry_line_bytes),
             max_header_bytes: self.max_header_bytes.min(spec.max_header_bytes),
+            max_pki_objects: self.max_pki_objects.min(spec.max_pki_objects),
+            max_pki_value_bytes: self.max_pki_value_bytes.min(spec.max_pki_value_bytes),
+            max_pki_line_bytes: self.max_pki_line_bytes.min(spec.max_pki_line_bytes),
         }
     }
 }
@@ -55,6 +64,9 @@ impl Default for Limits {
             max_value_bytes: 256 * 1024,
             max_entry_line_bytes: 1024 * 1024,
             max_header_bytes: 64 * 1024,
+            max_pki_objects: 10_000,
+            max_pki_value_bytes: 16 * 1024 * 1024,
+            max_pki_line_bytes: 64 * 1024,
         }
     }
 }

@@ -256,7 +256,7 @@ pub struct CertRecord {
     pub reasons: Vec<String>,
 }
 
-fn clamp_time(secs: i64) -> Timestamp {
+pub(crate) fn clamp_time(secs: i64) -> Timestamp {
     Timestamp::from_unix(secs).unwrap_or(if secs < 0 {
         Timestamp::MIN
     } else {

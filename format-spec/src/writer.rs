@@ -179,6 +179,10 @@ pub struct BundleWriter<
     counts: Counts,
     /// Value files written (withheld values have none).
     files: u64,
+    /// `data/pki.jsonl` so far, once the bundle carries CA material.
+    pki: Option<Vec<u8>>,
+    /// CA material files written.
+    pki_files: u64,
     payload_bytes: u64,
     written: u64,
 }
@@ -218,6 +222,8 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
             line: Vec::new(),
             counts: Counts::default(),
             files: 0,
+            pki: None,
+            pki_files: 0,
             payload_bytes: 0,
             written: 0,
         };
@@ -253,6 +259,13 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
     /// fills in its value file names. (The exporter hands written entries back
     /// to the thread that allocated them, where freeing them is cheaper.)
     pub fn add_entry_mut(&mut self, entry: &mut Entry, raw_values: &[&[u8]]) -> Result<()> {
+        if self.pki.is_some() {
+            return Err(err!(
+                Write,
+                "entry {}: entries come before the CA material (SPEC.md §4.1)",
+                entry.label()
+            ));
+        }
         // What a verifier refuses (SPEC.md §6.1), a writer never writes.
         if entry.values.is_empty() {
             return Err(err!(Write, "entry {}: no value to write", entry.label()));
@@ -320,6 +333,50 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
         Ok(())
     }
 
+    /// Declares that the bundle carries CA material (SPEC.md §6.7), so that it
+    /// holds `data/pki.jsonl` even when no object is added: "read, and
+    /// nothing found" differs from "not read". Call after the last entry.
+    pub fn carry_pki(&mut self) {
+        self.pki.get_or_insert_with(Vec::new);
+    }
+
+    /// Adds one CA certificate or CRL after the last entry: `raw` is its
+    /// bytes, `record` their description from [`crate::pki::PkiRecord::describe`]
+    /// (the writer assigns `file`). Bytes holding private key material are
+    /// refused: they never enter a bundle.
+    pub fn add_pki(&mut self, mut record: crate::pki::PkiRecord, raw: &[u8]) -> Result<()> {
+        if let Some(what) = crate::cert::find_private_key_material(raw) {
+            return Err(err!(
+                Write,
+                "{} ({}): holds private key material ({what}); it is not written",
+                record.label(),
+                record.location
+            ));
+        }
+        record
+            .check_grammar()
+            .map_err(|e| err!(Write, "{}: {}", record.location, e.message()))?;
+        if self.pki_files >= layout::MAX_VALUES {
+            return Err(err!(
+                Write,
+                "more than {} CA material files",
+                layout::MAX_VALUES
+            ));
+        }
+        self.carry_pki();
+        self.pki_files += 1;
+        let name = layout::pki_file_name(self.pki_files);
+        let digest = self.member(&name, raw)?;
+        layout::manifest_line(&mut self.manifest, &digest, &name);
+        self.payload_bytes += raw.len() as u64;
+        record.file = name;
+        if let Some(lines) = self.pki.as_mut() {
+            record.write_json(lines);
+            lines.push(b'\n');
+        }
+        Ok(())
+    }
+
     /// Writes the remaining members and the zip directory; returns the output
     /// and the header as written.
     pub fn finish(mut self, draft: HeaderDraft) -> Result<(W, BundleHeader)> {
@@ -352,6 +409,14 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
             &mut self.review,
         )?;
         self.payload_bytes += review_len;
+        let pki = match self.pki.take() {
+            Some(lines) => {
+                let digest = self.member(layout::PKI_JSONL, &lines)?;
+                self.payload_bytes += lines.len() as u64;
+                Some(digest)
+            }
+            None => None,
+        };
 
         let header = BundleHeader {
             format: FORMAT_NAME.to_owned(),
@@ -373,10 +438,13 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
         let mut manifest = std::mem::take(&mut self.manifest);
         layout::manifest_line(&mut manifest, &entries_digest, layout::ENTRIES_JSONL);
         layout::manifest_line(&mut manifest, &review_digest, layout::REVIEW_CSV);
+        if let Some(digest) = &pki {
+            layout::manifest_line(&mut manifest, digest, layout::PKI_JSONL);
+        }
         layout::manifest_line(&mut manifest, &json_digest, layout::BUNDLE_JSON);
         let manifest_digest = self.member(layout::MANIFEST, &manifest)?;
 
-        let payload_files = self.files + 3;
+        let payload_files = self.files + self.pki_files + 3 + u64::from(pki.is_some());
         let bag_info = layout::bag_info(&header, self.payload_bytes, payload_files);
         let bag_info_digest = self.member(layout::BAG_INFO_TXT, bag_info.as_bytes())?;
 

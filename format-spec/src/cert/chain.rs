@@ -132,6 +132,11 @@ impl CaCertificate {
         Ok(out)
     }
 
+    /// The CA's SubjectPublicKeyInfo, DER (to check what it signed).
+    pub fn spki(&self) -> &[u8] {
+        &self.spki
+    }
+
     /// The CA's subject name, rendered like [`CertInfo::subject`].
     pub fn subject(&self) -> &str {
         &self.subject

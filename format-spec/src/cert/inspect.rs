@@ -414,7 +414,7 @@ fn eku_oids(value: &[u8]) -> std::result::Result<Vec<String>, String> {
 /// SPEC.md §6.3 `serial`: the magnitude of the DER INTEGER content `raw` in
 /// lowercase hex without leading zero octets (`00` for zero), after `-` when
 /// it is negative (two's complement, high bit of the first octet set).
-fn serial_hex(raw: &[u8]) -> String {
+pub(crate) fn serial_hex(raw: &[u8]) -> String {
     let negative = raw.first().is_some_and(|b| b & 0x80 != 0);
     let magnitude: Vec<u8> = if negative {
         // Two's complement: invert every octet, then add one.

@@ -12,12 +12,12 @@
 //! Every function here accepts any bytes whatsoever and returns a value or
 //! an error; none panics.
 
-mod ber;
+pub(crate) mod ber;
 pub mod chain;
 mod classify;
 mod cms;
-mod dn;
-mod inspect;
+pub(crate) mod dn;
+pub(crate) mod inspect;
 mod private_key;
 
 use std::fmt;

@@ -19,6 +19,16 @@ pub(super) struct Contents<'a> {
     /// The manifest's SHA-256 of each value file, in order: checked against
     /// the bytes by the time `Contents` exists.
     pub(super) value_digests: Vec<Sha256>,
+    /// The CA material, when the bundle carries it (revision 1.3).
+    pub(super) pki: Option<PkiContents>,
+}
+
+/// Where the CA material lies (SPEC.md §6.7).
+pub(super) struct PkiContents {
+    /// `data/pki.jsonl`.
+    pub(super) jsonl: Range<usize>,
+    /// Each `data/pki/NNNNNNNN.bin`, in order.
+    pub(super) files: Vec<Range<usize>>,
 }
 
 fn member_bytes<'a>(bytes: &'a [u8], m: &Member) -> &'a [u8] {
@@ -82,13 +92,26 @@ pub(super) fn check_layout<'a>(bytes: &'a [u8], members: &[Member]) -> Result<Co
         layout::MANIFEST,
         ErrorClass::Manifest,
     )?;
-    let values = lines.len().checked_sub(3).ok_or_else(|| {
-        err!(
+    // The manifest says how many value and CA material files there are and
+    // whether the bundle carries CA material; it must then list exactly the
+    // payload of such a bundle, in order.
+    if lines.len() < 3 {
+        return Err(err!(
             Manifest,
             "manifest lists fewer than the three fixed payload files"
-        )
-    })? as u64;
-    let expected: Vec<String> = layout::member_names(values)
+        ));
+    }
+    let count = |dir: &str| {
+        lines
+            .iter()
+            .filter(|(_, p)| layout::numbered_file(p, dir).is_some())
+            .count() as u64
+    };
+    let values = count(layout::VALUES_DIR);
+    let pki_files = count(layout::PKI_DIR);
+    let carries_pki = lines.iter().any(|(_, p)| p == layout::PKI_JSONL);
+    let pki = (carries_pki || pki_files > 0).then_some(pki_files);
+    let expected: Vec<String> = layout::bundle_members(values, pki)
         .filter(|n| n.starts_with("data/"))
         .collect();
     for (i, ((_, path), want)) in lines.iter().zip(&expected).enumerate() {
@@ -100,8 +123,16 @@ pub(super) fn check_layout<'a>(bytes: &'a [u8], members: &[Member]) -> Result<Co
             ));
         }
     }
+    if lines.len() != expected.len() {
+        return Err(err!(
+            Manifest,
+            "manifest lists {} payload files, a bundle with these files has {}",
+            lines.len(),
+            expected.len()
+        ));
+    }
     // Step 7: the exact file set, in canonical order.
-    let names: Vec<String> = layout::member_names(values).collect();
+    let names: Vec<String> = layout::bundle_members(values, pki).collect();
     if members.len() != names.len() {
         return Err(err!(
             FileSet,
@@ -122,7 +153,7 @@ pub(super) fn check_layout<'a>(bytes: &'a [u8], members: &[Member]) -> Result<Co
     // Manifest hashes, now that the positions are known (members[1..] are the
     // payload in manifest order), on all cores.
     let pairs: Vec<(&(Sha256, String), &Member)> =
-        lines.iter().zip(payload_members(members, values)).collect();
+        lines.iter().zip(&members[1..=lines.len()]).collect();
     let mismatch = parallel_first(&pairs, |((digest, path), m)| {
         (Sha256::digest(member_bytes(bytes, m)) != *digest)
             .then(|| err!(Manifest, "{path}: SHA-256 does not match the manifest"))
@@ -142,6 +173,17 @@ pub(super) fn check_layout<'a>(bytes: &'a [u8], members: &[Member]) -> Result<Co
             .take(usize::try_from(values).unwrap_or(usize::MAX))
             .map(|(digest, _)| *digest)
             .collect(),
+        pki: match pki {
+            Some(_) => Some(PkiContents {
+                jsonl: at(layout::PKI_JSONL)?.data.clone(),
+                files: members
+                    .iter()
+                    .filter(|m| layout::numbered_file(&m.name, layout::PKI_DIR).is_some())
+                    .map(|m| m.data.clone())
+                    .collect(),
+            }),
+            None => None,
+        },
     })
 }
 
@@ -169,10 +211,4 @@ pub(super) fn parallel_first<T: Sync>(
             .find(Option::is_some)
             .flatten()
     })
-}
-
-/// The payload members in manifest order: values, entries.jsonl, review.csv, bundle.json.
-fn payload_members(members: &[Member], values: u64) -> impl Iterator<Item = &Member> {
-    let n = usize::try_from(values).unwrap_or(usize::MAX);
-    members.iter().skip(1).take(n.saturating_add(3))
 }

@@ -141,11 +141,16 @@ pub(super) fn check_contents<T: Send>(
             "review.csv differs from the table the entries give (SPEC.md §6.5)"
         ));
     }
+    let (pki_bytes, pki_files) = contents.pki.as_ref().map_or((0, 0), |p| {
+        let files = p.files.iter().map(|r| r.len() as u64).sum::<u64>();
+        (files + p.jsonl.len() as u64, p.files.len() as u64 + 1)
+    });
     let payload_bytes = value_ranges.iter().map(|r| r.len() as u64).sum::<u64>()
         + contents.entries.len() as u64
         + contents.review_range.len() as u64
-        + contents.bundle_json.len() as u64;
-    let want_bag_info = layout::bag_info(header, payload_bytes, contents.values + 3);
+        + contents.bundle_json.len() as u64
+        + pki_bytes;
+    let want_bag_info = layout::bag_info(header, payload_bytes, contents.values + 3 + pki_files);
     if contents.bag_info != want_bag_info.as_bytes() {
         return Err(err!(
             Bagit,

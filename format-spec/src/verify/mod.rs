@@ -16,10 +16,13 @@ mod bag;
 mod contents;
 mod entry;
 mod header;
+mod pki;
 mod signatures;
 mod verified;
 
-pub use verified::{KeptEntry, ParsedEntry, VerifiedBundle, VerifiedEntry, VerifiedValue};
+pub use verified::{
+    KeptEntry, ParsedEntry, VerifiedBundle, VerifiedEntry, VerifiedPki, VerifiedValue,
+};
 
 use std::collections::BTreeMap;
 
@@ -162,6 +165,21 @@ impl UnverifiedBundle {
         previous: Option<&SourceState>,
         keep: impl Fn(ParsedEntry<'_>) -> T + Sync,
     ) -> Result<VerifiedBundle<T>> {
+        self.verify_keeping_with(policy, now, previous, |_| keep)
+    }
+
+    /// [`UnverifiedBundle::verify_keeping`] with a keeper made from the
+    /// bundle's CA material (SPEC.md §6.7): `make_keeper` is handed the CA
+    /// objects whose bytes matched their descriptions, before the entries are
+    /// checked, so that a keeper can use the bundle's intermediates and CRLs.
+    /// As with entries, nothing it keeps is released unless every step passes.
+    pub fn verify_keeping_with<T: Send, K: Fn(ParsedEntry<'_>) -> T + Sync>(
+        self,
+        policy: &TrustPolicy,
+        now: Timestamp,
+        previous: Option<&SourceState>,
+        make_keeper: impl FnOnce(&[VerifiedPki<'_>]) -> K,
+    ) -> Result<VerifiedBundle<T>> {
         let digests = self.digests;
         signatures::check_policy(policy)?;
         let (signers, comments) = signatures::check_signatures(&self.signatures, policy, &digests)?;
@@ -189,6 +207,19 @@ impl UnverifiedBundle {
                 ));
             }
         }
+        // Step 8.6 is checked first, so that the keeper can use the CA
+        // material, and its failure reported after 8.2 to 8.5's, in SPEC order.
+        let pki = contents
+            .pki
+            .as_ref()
+            .map(|p| pki::check_pki(&self.bytes, p, &self.limits));
+        let keep = {
+            let views: Vec<VerifiedPki<'_>> = match &pki {
+                Some(Ok(objects)) => objects.iter().map(|o| o.view(&self.bytes)).collect(),
+                _ => Vec::new(),
+            };
+            make_keeper(&views)
+        };
         let kept = contents::check_contents(
             &self.bytes,
             &members,
@@ -197,6 +228,7 @@ impl UnverifiedBundle {
             &self.limits,
             &keep,
         )?;
+        let pki = pki.transpose()?;
         replay::check(&header, &digests.sha256, previous, &policy.replay, now)?;
         let review = contents.review_range.clone();
         drop(contents);
@@ -207,6 +239,7 @@ impl UnverifiedBundle {
             signers,
             kept,
             review,
+            pki,
         ))
     }
 }

@@ -4,10 +4,12 @@
 
 use std::ops::Range;
 
+use super::pki::StoredPki;
 use super::VerifiedSigner;
 use crate::cert::DecodedValue;
 use crate::ids::Sha256;
 use crate::model::{BundleHeader, Entry, Value};
+use crate::pki::PkiRecord;
 
 /// A bundle whose signatures, structure, hashes, contents and replay rules
 /// all checked out, with what the caller kept of each entry (`T`; see
@@ -21,6 +23,36 @@ pub struct VerifiedBundle<T = KeptEntry> {
     signers: Vec<VerifiedSigner>,
     kept: Vec<T>,
     review: Range<usize>,
+    pki: Option<Vec<StoredPki>>,
+}
+
+/// One CA certificate or CRL the bundle carries (SPEC.md §6.7): its record,
+/// checked against its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedPki<'a> {
+    record: &'a PkiRecord,
+    bytes: &'a [u8],
+}
+
+impl<'a> VerifiedPki<'a> {
+    /// Its line of `data/pki.jsonl`.
+    pub fn record(&self) -> &'a PkiRecord {
+        self.record
+    }
+
+    /// Its bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
+impl StoredPki {
+    pub(super) fn view<'a>(&'a self, bundle: &'a [u8]) -> VerifiedPki<'a> {
+        VerifiedPki {
+            record: &self.record,
+            bytes: &bundle[self.range.clone()],
+        }
+    }
 }
 
 /// One entry as verification parsed it, with its values decoded, handed to
@@ -195,6 +227,7 @@ impl<T> VerifiedBundle<T> {
         signers: Vec<VerifiedSigner>,
         kept: Vec<T>,
         review: Range<usize>,
+        pki: Option<Vec<StoredPki>>,
     ) -> Self {
         Self {
             bytes,
@@ -203,7 +236,22 @@ impl<T> VerifiedBundle<T> {
             signers,
             kept,
             review,
+            pki,
         }
+    }
+
+    /// Whether the bundle carries CA material (`data/pki.jsonl`, even empty).
+    pub fn carries_pki(&self) -> bool {
+        self.pki.is_some()
+    }
+
+    /// The CA certificates and CRLs the bundle carries, in `pki.jsonl` order.
+    pub fn pki(&self) -> impl ExactSizeIterator<Item = VerifiedPki<'_>> + '_ {
+        self.pki
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(move |stored| stored.view(&self.bytes))
     }
 
     /// The header (`bundle.json`).
