@@ -93,6 +93,23 @@ pub struct OutputArgs {
     /// (never trusted for themselves). May be repeated.
     #[arg(long, value_name = "FILE", requires = "trusted_ca")]
     pub intermediate_ca: Vec<PathBuf>,
+    /// Carry the directory's CA certificates and CRLs in the bundle, so that the
+    /// importer can build certification paths and check revocation offline.
+    /// LDAP: read from `CN=Public Key Services,CN=Services` in the configuration
+    /// partition (Certification Authorities, AIA, CDP, NTAuthCertificates,
+    /// Enrollment Services); LDIF: the CA objects the dump holds. An importer
+    /// older than format revision 1.3 refuses such a bundle.
+    #[arg(long)]
+    pub pki: bool,
+    /// Carry the CA certificates of this file too (PEM or DER). May be
+    /// repeated; implies carrying CA material. (`--ca-file` of `ldap` is the
+    /// TLS trust file for the server, not this.)
+    #[arg(long, value_name = "FILE")]
+    pub pki_ca_file: Vec<PathBuf>,
+    /// Carry the CRLs of this file too (PEM or DER, complete or delta). May
+    /// be repeated; implies carrying CA material.
+    #[arg(long, value_name = "FILE")]
+    pub pki_crl_file: Vec<PathBuf>,
     /// Leave out values that hold no usable certificate (by default the bundle
     /// records every value found, classified: it is an audit snapshot).
     #[arg(long)]
@@ -187,9 +204,11 @@ pub struct LdapArgs {
 /// `ldif`.
 #[derive(Debug, Args)]
 pub struct LdifArgs {
-    /// The LDIF file (as written by `ldifde -f` or `ldapsearch -LLL`).
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    /// The LDIF file (as written by `ldifde -f` or `ldapsearch -LLL`). Give
+    /// several to read them in order as one directory, e.g. the domain's dump
+    /// and the configuration partition's (for --pki).
+    #[arg(value_name = "FILE", required = true, num_args = 1..)]
+    pub file: Vec<PathBuf>,
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,

@@ -11,6 +11,7 @@ use certferry_format::model::{Attribute, BundleHeader, Software};
 use certferry_format::{describe_value, BundleWriter, HeaderDraft, Sha256, SourceId, Timestamp};
 use serde::Serialize;
 
+use crate::ca_material::{self, CaObject};
 use crate::decode::{decode_entry, DecodedEntry};
 use crate::source::{DirectorySource, SourceError};
 
@@ -40,6 +41,19 @@ pub struct ExportSettings {
     pub include_disabled: bool,
     /// Leave out values that hold no usable certificate.
     pub only_usable: bool,
+    /// Carry CA material (SPEC.md §6.7); `None` carries none.
+    pub ca_material: Option<CaMaterialSettings>,
+}
+
+/// Which CA material an export carries.
+#[derive(Debug, Clone, Default)]
+pub struct CaMaterialSettings {
+    /// Also the directory's: the CA objects among the entries read, and what
+    /// the source finds in its public key services (LDAP: the configuration
+    /// partition).
+    pub from_directory: bool,
+    /// Objects read from files before the export (`--pki-ca-file`, `--pki-crl-file`).
+    pub files: Vec<CaObject>,
 }
 
 /// What the export found, for the summary printed at the end.
@@ -75,6 +89,19 @@ pub struct Summary {
     /// Things an administrator should look at, every one (the terminal shows
     /// them grouped by kind).
     pub warnings: Vec<Warning>,
+    /// The CA material carried, when asked to carry it.
+    pub ca_material: Option<CaMaterialSummary>,
+}
+
+/// What CA material an export carried.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CaMaterialSummary {
+    /// CA certificates.
+    pub certificates: u64,
+    /// CRLs (complete and delta).
+    pub crls: u64,
+    /// Values that are neither (placeholders, certificate pairs).
+    pub unparseable: u64,
 }
 
 /// A value withheld because it holds private key material.
@@ -164,8 +191,8 @@ where
     let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<Option<DecodedEntry>>>(4);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(4);
     let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<Item>>();
-    let (writer, mut summary) = std::thread::scope(|s| {
-        let fetcher = s.spawn(move || fetch_all(source, cancel, &raw_tx, &spent_rx));
+    let writer = std::thread::scope(|s| {
+        let fetcher = s.spawn(move || fetch_all(source, settings, cancel, &raw_tx, &spent_rx));
         let classifier = s.spawn(move || classify_all(raw_rx, settings, &tx));
         let mut writer = writer;
         let mut read = 0u64;
@@ -193,9 +220,17 @@ where
         // A stage that stopped because the next one had gone reports success,
         // so the first real failure down the pipeline is the one reported.
         write_result?;
-        fetched?;
-        Ok::<_, ExportError>((writer, summary?))
+        let directory_ca = fetched?;
+        Ok::<_, ExportError>((writer, summary?, directory_ca))
     })?;
+    let (mut writer, mut summary, directory_ca) = (writer.0, writer.1, writer.2);
+    if let Some(ca) = &settings.ca_material {
+        summary.ca_material = Some(carry_ca_material(
+            &mut writer,
+            ca.files.iter().chain(&directory_ca),
+            &mut summary,
+        )?);
+    }
     let (out, header) = writer.finish(HeaderDraft {
         source: settings.source_id.clone(),
         sequence: settings.sequence,
@@ -219,17 +254,77 @@ where
     Ok((out, header, summary))
 }
 
+/// Writes the CA material after the entries: every object, in order (files
+/// first, then the directory's), except values holding private key material,
+/// which are reported like a user's and never written.
+fn carry_ca_material<'a, W: Write, Sp: Read + Write + Seek, R: Read + Write + Seek>(
+    writer: &mut BundleWriter<W, Sp, R>,
+    objects: impl Iterator<Item = &'a CaObject>,
+    summary: &mut Summary,
+) -> Result<CaMaterialSummary, ExportError> {
+    use certferry_format::pki::{PkiKind, PkiRecord};
+    let mut carried = CaMaterialSummary::default();
+    writer.carry_pki();
+    for o in objects {
+        let attribute = o.attribute.map_or("file", |a| a.as_str());
+        if let Some(what) = cert::find_private_key_material(&o.bytes) {
+            summary.private_keys.push(PrivateKeyFinding {
+                entry: o.location.clone(),
+                dn: o.location.clone(),
+                attribute,
+                position: o.position,
+                what,
+                length: o.bytes.len() as u64,
+                sha256: Sha256::digest(&o.bytes).to_hex(),
+            });
+            continue;
+        }
+        let record = PkiRecord::describe(o.origin, &o.location, o.attribute, &o.bytes);
+        match record.kind {
+            PkiKind::Certificate => carried.certificates += 1,
+            PkiKind::Crl => carried.crls += 1,
+            PkiKind::Unparseable => {
+                carried.unparseable += 1;
+                summary.warnings.push(Warning {
+                    kind: "unparseable-ca-material",
+                    entry: o.location.clone(),
+                    text: format!(
+                        "{}: {attribute} value {} is neither a DER certificate nor a DER CRL ({} bytes; AD keeps placeholders like this); carried as raw bytes",
+                        o.location,
+                        o.position,
+                        o.bytes.len()
+                    ),
+                });
+            }
+        }
+        writer.add_pki(record, &o.bytes)?;
+    }
+    Ok(carried)
+}
+
 /// The first stage: every object of the source, decoded, into the channel,
 /// until the source ends, fails, an object does not decode, Ctrl-C, or the
-/// classifier has gone (its error, if any, is the one reported).
+/// classifier has gone (its error, if any, is the one reported). When the
+/// export carries the directory's CA material, it also keeps the CA objects
+/// it reads and, at the end, asks the source for its public key services;
+/// it returns those objects.
 fn fetch_all<S: DirectorySource + ?Sized>(
     source: &mut S,
+    settings: &ExportSettings,
     cancel: &AtomicBool,
     tx: &std::sync::mpsc::SyncSender<Vec<Option<DecodedEntry>>>,
     spent: &std::sync::mpsc::Receiver<Vec<Item>>,
-) -> Result<(), ExportError> {
+) -> Result<Vec<CaObject>, ExportError> {
+    let carry = settings
+        .ca_material
+        .as_ref()
+        .is_some_and(|c| c.from_directory);
+    let mut ca = Vec::new();
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(raw) = source.next_entry()? {
+        if carry {
+            ca.extend(ca_material::from_entry(&raw));
+        }
         // Free the batches the writer is done with.
         while let Ok(written) = spent.try_recv() {
             drop(written);
@@ -245,14 +340,19 @@ fn fetch_all<S: DirectorySource + ?Sized>(
                 .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
                 .is_err()
         {
-            return Ok(());
+            return Ok(ca);
         }
     }
     if !batch.is_empty() {
         // A closed channel means a later stage failed; its error is reported.
         let _ = tx.send(batch);
     }
-    Ok(())
+    if carry {
+        for raw in source.ca_material()? {
+            ca.extend(ca_material::from_entry(&raw));
+        }
+    }
+    Ok(ca)
 }
 
 /// The second stage: filter → classify → channel.

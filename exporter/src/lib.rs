@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod ca_material;
 pub mod cli;
 pub mod decode;
 pub mod export;

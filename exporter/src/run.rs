@@ -15,13 +15,13 @@ use certferry_format::{
 };
 
 use crate::cli::{Command, KeygenArgs, LdapArgs, LdifArgs, OutputArgs};
-use crate::export::{export, ExportError, ExportSettings, Summary};
+use crate::export::{export, CaMaterialSettings, ExportError, ExportSettings, Summary};
 use crate::follow_hash::{self, Progress, Publishing};
 use crate::guard::{self, Limits};
 use crate::output::{locked_temp, parent_dir, persist_new, remove_leftovers};
 use crate::secret::{PasswordSource, Secret};
 use crate::source::ldap::{Bind, LdapOptions, LdapSource};
-use crate::source::ldif::LdifSource;
+use crate::source::ldif::LdifFiles;
 use crate::source::{DirectorySource, Scope};
 use crate::state::{self, ExportState};
 use certferry_cli::duration::parse_duration;
@@ -179,7 +179,7 @@ fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), Failure> {
 
 fn ldif(args: &LdifArgs, cancel: &AtomicBool) -> Result<Outcome, Failure> {
     let prepared = prepare(&args.output)?;
-    let mut source = LdifSource::open(&args.file).map_err(|e| Failure::Source(e.to_string()))?;
+    let mut source = LdifFiles::open(&args.file).map_err(|e| Failure::Source(e.to_string()))?;
     finish(&mut source, &args.output, prepared, cancel)
 }
 
@@ -283,6 +283,7 @@ fn prepare(out: &OutputArgs) -> Result<Prepared, Failure> {
         &out.intermediate_ca,
         CaCertificate::from_pem,
     )?;
+    let ca_material = read_ca_material(out)?;
     // The key before the directory: a wrong password should not cost a 10-minute export.
     let key_bytes = std::fs::read(&out.key).map_err(|e| {
         Failure::Key(format!(
@@ -341,6 +342,7 @@ fn prepare(out: &OutputArgs) -> Result<Prepared, Failure> {
             contacts: out.contacts,
             include_disabled: out.include_disabled,
             only_usable: out.only_usable,
+            ca_material,
         },
         key,
         state_path,
@@ -584,6 +586,12 @@ fn report(
         "entries    {}   values {}   certificates {}: {} encryption, {} signing only, {} unusable; {} unparseable values",
         s.entries, s.values, s.certificates, s.encryption, s.signing_only, s.unusable, s.unparseable_values
     );
+    if let Some(ca) = &s.ca_material {
+        println!(
+            "CA         {} certificates, {} CRLs, {} unparseable values carried",
+            ca.certificates, ca.crls, ca.unparseable
+        );
+    }
     if s.skipped > 0 || s.values_left_out > 0 {
         let why: Vec<String> = s
             .skipped_by
@@ -666,6 +674,28 @@ fn print_findings(s: &Summary, quiet: bool) {
             all.len() - EXAMPLES
         );
     }
+}
+
+/// What CA material to carry: `None` unless `--pki` or a `--pki-*-file` is
+/// given; the files are read (and refused by name) before the directory is.
+fn read_ca_material(out: &OutputArgs) -> Result<Option<CaMaterialSettings>, Failure> {
+    use crate::ca_material::{from_file, FileKind};
+    if !out.pki && out.pki_ca_file.is_empty() && out.pki_crl_file.is_empty() {
+        return Ok(None);
+    }
+    let mut files = Vec::new();
+    for (flag, paths, kind) in [
+        ("--pki-ca-file", &out.pki_ca_file, FileKind::Certificates),
+        ("--pki-crl-file", &out.pki_crl_file, FileKind::Crls),
+    ] {
+        for path in paths {
+            files.extend(from_file(path, kind).map_err(|e| Failure::Usage(format!("{flag} {e}")))?);
+        }
+    }
+    Ok(Some(CaMaterialSettings {
+        from_directory: out.pki,
+        files,
+    }))
 }
 
 /// Reads the certificates of each PEM file given with `flag`; a file that

@@ -464,22 +464,7 @@ fn ldap_export(
     password_file: &str,
     extra: &[&str],
 ) -> Output {
-    bin()
-        .args([
-            "ldap",
-            "-H",
-            server.var("LDAPS_URI"),
-            "--ca-file",
-            server.var("CA_FILE"),
-            "-D",
-            bind,
-            "-y",
-            password_file,
-        ])
-        .args(w.output_args())
-        .args(extra)
-        .output()
-        .unwrap()
+    w.export_ldap(server, bind, password_file, extra)
 }
 
 #[test]

@@ -461,6 +461,51 @@ impl<R: BufRead> DirectorySource for LdifSource<R> {
     }
 }
 
+/// Several LDIF files read in order as one directory (the domain's dump and
+/// the configuration partition's, for instance). All are opened first, so a
+/// missing file fails before anything is read.
+#[derive(Debug)]
+pub struct LdifFiles {
+    files: Vec<LdifSource<BufReader<FileText>>>,
+    at: usize,
+}
+
+impl LdifFiles {
+    /// Opens every file.
+    pub fn open(paths: &[impl AsRef<Path>]) -> Result<Self, SourceError> {
+        let files = paths
+            .iter()
+            .map(LdifSource::open)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { files, at: 0 })
+    }
+}
+
+impl DirectorySource for LdifFiles {
+    fn next_entry(&mut self) -> Result<Option<RawEntry>, SourceError> {
+        while let Some(file) = self.files.get_mut(self.at) {
+            if let Some(entry) = file.next_entry()? {
+                return Ok(Some(entry));
+            }
+            self.at += 1;
+        }
+        Ok(None)
+    }
+
+    fn description(&self) -> String {
+        match self.files.as_slice() {
+            [one] => one.description(),
+            many => format!(
+                "LDIF files {}",
+                many.iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
 /// How a value is written after the attribute description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ValueSpec<'a> {

@@ -120,4 +120,12 @@ pub trait DirectorySource {
     /// A description of the source for `bundle.json` (server, base DN, filter
     /// or file name; never credentials).
     fn description(&self) -> String;
+
+    /// The CA objects of the directory's public key services that the entries
+    /// did not include, read after the last entry (an LDAP server: the
+    /// configuration partition, SPEC.md §6.7). None by default: an LDIF dump
+    /// holds its CA objects among its entries.
+    fn ca_material(&mut self) -> Result<Vec<RawEntry>, SourceError> {
+        Ok(Vec::new())
+    }
 }

@@ -126,6 +126,32 @@ impl Work {
             .output()
             .unwrap()
     }
+    /// `certferry-export ldap` over LDAPS against a test server, with the
+    /// common output arguments and `extra`.
+    pub fn export_ldap(
+        &self,
+        server: &super::TestServer,
+        bind: &str,
+        password_file: &str,
+        extra: &[&str],
+    ) -> Output {
+        bin()
+            .args([
+                "ldap",
+                "-H",
+                server.var("LDAPS_URI"),
+                "--ca-file",
+                server.var("CA_FILE"),
+                "-D",
+                bind,
+                "-y",
+                password_file,
+            ])
+            .args(self.output_args())
+            .args(extra)
+            .output()
+            .unwrap()
+    }
     pub fn files(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.out())
             .unwrap()

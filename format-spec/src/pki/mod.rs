@@ -269,6 +269,19 @@ fn describe_certificate(bytes: &[u8]) -> Option<CaRecord> {
     })
 }
 
+/// The blocks of a PEM file, each its label and decoded bytes, in order.
+/// Fails with class `key` on a block that does not decode.
+pub fn pem_blocks(pem: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
+    x509_parser::pem::Pem::iter_from_buffer(pem)
+        .enumerate()
+        .map(|(n, block)| {
+            block
+                .map(|b| (b.label, b.contents))
+                .map_err(|e| err!(Key, "PEM block {}: {e}", n + 1))
+        })
+        .collect()
+}
+
 impl PkiRecord {
     /// The record of PKI bytes from `origin` at `location` (a DN or a file
     /// name), as an attribute value (`Some`) or a file (`None`). The writer

@@ -318,6 +318,66 @@ impl LdapSource {
         })
     }
 
+    /// The configuration naming context: the RootDSE's
+    /// `configurationNamingContext` (AD, Samba), else `CN=Configuration,`
+    /// under the search base (an AD-like tree on another server).
+    fn configuration_nc(&mut self) -> Result<String, SourceError> {
+        let attrs = self.read_base(
+            "",
+            vec!["configurationNamingContext".to_owned()],
+            "reading the RootDSE",
+        )?;
+        Ok(attrs
+            .iter()
+            .find(|(d, _)| RawEntry::attribute_key(d) == "configurationnamingcontext")
+            .and_then(|(_, v)| v.iter().find(|v| !v.is_empty()))
+            .and_then(|v| String::from_utf8(v.clone()).ok())
+            .unwrap_or_else(|| format!("CN=Configuration,{}", self.base)))
+    }
+
+    /// The CA objects under the public key services container (SPEC.md §6.7):
+    /// one subtree search, few objects. A directory without the container
+    /// (no AD CS ever published there) has none.
+    fn read_ca_material(&mut self) -> Result<Vec<RawEntry>, SourceError> {
+        let container = crate::ca_material::public_key_services(&self.configuration_nc()?);
+        let (server, timeout) = (self.server.clone(), self.op_timeout);
+        let what = format!("reading the CA material under {container}");
+        let ldap = &mut self.ldap;
+        let res = self
+            .rt
+            .block_on(async {
+                ldap.with_timeout(timeout)
+                    .search(
+                        &container,
+                        ldap3::Scope::Subtree,
+                        crate::ca_material::FILTER,
+                        crate::ca_material::requested_attributes(),
+                    )
+                    .await
+            })
+            .map_err(|e| op_error(e, &server, &what, timeout))?;
+        let (found, result) = (res.0, res.1);
+        match result.rc {
+            0 => {}
+            // noSuchObject: no public key services container.
+            32 => return Ok(Vec::new()),
+            _ => {
+                return Err(SourceError::Search(format!(
+                    "{what} on {server} failed: {}",
+                    result_text(&result)
+                )))
+            }
+        }
+        let mut out = Vec::with_capacity(found.len());
+        for e in found {
+            let (dn, attrs) = decode_entry(e.0).map_err(|why| {
+                SourceError::Search(format!("{what} on {server}: malformed entry: {why}"))
+            })?;
+            out.push(self.raw_entry(dn, attrs)?);
+        }
+        Ok(out)
+    }
+
     fn start_search(&mut self, page_size: u32) -> Result<(), SourceError> {
         let adapters: Vec<Box<dyn Adapter<'static, String, Vec<String>>>> = vec![
             Box::new(EntriesOnly::new()),
@@ -400,6 +460,14 @@ impl LdapSource {
                 "malformed entry from {server} after {entries} entries: {why}"
             ))
         })?;
+        let entry = self.raw_entry(dn, attrs)?;
+        self.entries += 1;
+        Ok(Some(entry))
+    }
+
+    /// One entry from its DN and attributes, with ranged attributes (AD's
+    /// `member;range=0-1499`) fetched to the end.
+    fn raw_entry(&mut self, dn: String, attrs: Vec<RawAttribute>) -> Result<RawEntry, SourceError> {
         let mut entry = RawEntry {
             dn,
             ..RawEntry::default()
@@ -415,8 +483,7 @@ impl LdapSource {
                 )
             })?;
         }
-        self.entries += 1;
-        Ok(Some(entry))
+        Ok(entry)
     }
 }
 
@@ -426,6 +493,17 @@ impl DirectorySource for LdapSource {
             return Err(clone_error(e));
         }
         let result = match ldap_panic::catching(|| self.next_inner()) {
+            Ok(result) => result,
+            Err(panic) => Err(self.malformed(&format!("ldap3: {panic}"))),
+        };
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn ca_material(&mut self) -> Result<Vec<RawEntry>, SourceError> {
+        if let Some(e) = &self.failed {
+            return Err(clone_error(e));
+        }
+        let result = match ldap_panic::catching(|| self.read_ca_material()) {
             Ok(result) => result,
             Err(panic) => Err(self.malformed(&format!("ldap3: {panic}"))),
         };
