@@ -133,3 +133,146 @@ fn the_writer_refuses_an_entry_after_the_ca_material() {
     let e = w.add_entry(entry, &[b"x"]).unwrap_err();
     assert!(e.message().contains("before the CA material"), "{e}");
 }
+
+mod revocation {
+    use super::pki;
+    use certferry_format::cert::chain::CaCertificate;
+    use certferry_format::cert::decode_value;
+    use certferry_format::pki::revocation::{RevocationIndex, Status};
+    use certferry_format::Timestamp;
+
+    fn t(s: &str) -> i64 {
+        Timestamp::parse(s).unwrap().unix()
+    }
+
+    const CREATED: &str = "2026-06-01T00:00:00Z";
+    const NOW: &str = "2026-06-02T00:00:00Z";
+
+    fn serial(rel: &str) -> String {
+        decode_value(&pki(rel)).certificates[0].serial.clone()
+    }
+
+    fn index(crls: &[&str]) -> RevocationIndex {
+        let ders: Vec<(Vec<u8>, String)> = crls
+            .iter()
+            .map(|c| (pki(&format!("crl/{c}.der")), (*c).to_owned()))
+            .collect();
+        let root = CaCertificate::from_der(&pki("ca/root-ca.der")).unwrap();
+        let issuing = CaCertificate::from_der(&pki("ca/issuing-ca.der")).unwrap();
+        let impostor = CaCertificate::from_der(&pki("ca/impostor-ca.der")).unwrap();
+        RevocationIndex::build(
+            ders.iter().map(|(d, l)| (d.as_slice(), l.clone())),
+            &[&root, &issuing, &impostor],
+        )
+    }
+
+    fn status_at(crls: &[&str], who: &str, created: &str, now: &str) -> Status {
+        let issuing = CaCertificate::from_der(&pki("ca/issuing-ca.der")).unwrap();
+        index(crls).status(&serial(who), &issuing, t(created), t(now))
+    }
+
+    fn status(crls: &[&str], who: &str) -> Status {
+        status_at(crls, who, CREATED, NOW)
+    }
+
+    #[test]
+    fn a_revoked_certificate_is_refused_with_its_reason_and_date() {
+        match status(&["issuing-ca"], "chain/rex.der") {
+            Status::Revoked { reason, date, by } => {
+                assert_eq!(reason, Some("keyCompromise"));
+                assert_eq!(date, t("2025-05-01T00:00:00Z"));
+                assert_eq!(
+                    by,
+                    "CRL 02 of CN=Contoso Test Issuing CA,DC=contoso,DC=test"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_certificate_on_hold_is_on_hold_until_a_delta_removes_it_from_the_crl() {
+        assert_eq!(status(&["issuing-ca"], "chain/hana.der").code(), "on-hold");
+        assert_eq!(
+            status(&["issuing-ca", "issuing-ca-delta"], "chain/hana.der").code(),
+            "good"
+        );
+    }
+
+    #[test]
+    fn a_delta_crl_adds_revocations_to_its_base() {
+        assert_eq!(status(&["issuing-ca"], "certs/carol-1.der").code(), "good");
+        match status(&["issuing-ca-delta", "issuing-ca"], "certs/carol-1.der") {
+            Status::Revoked { reason, by, .. } => {
+                assert_eq!(reason, Some("superseded"));
+                assert!(by.starts_with("delta CRL 03"), "{by}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // rex stays revoked through the base.
+        assert_eq!(
+            status(&["issuing-ca", "issuing-ca-delta"], "chain/rex.der").code(),
+            "revoked"
+        );
+    }
+
+    #[test]
+    fn a_delta_without_its_base_decides_nothing() {
+        let s = status(&["issuing-ca-delta"], "certs/carol-1.der");
+        assert_eq!(s.code(), "undetermined", "{s}");
+        // Base 9 does not fit the complete CRL number 2: the orphan is ignored.
+        assert_eq!(
+            status(
+                &["issuing-ca", "issuing-ca-delta-orphan"],
+                "certs/carol-1.der"
+            )
+            .code(),
+            "good"
+        );
+    }
+
+    #[test]
+    fn a_stale_crl_gives_undetermined_never_good() {
+        let s = status(&["issuing-ca-stale"], "certs/alice.der");
+        assert_eq!(s.code(), "undetermined");
+        assert!(s.to_string().contains("not current"), "{s}");
+        // Fresh at import time but not yet issued when the bundle was made.
+        let s = status_at(
+            &["issuing-ca"],
+            "certs/alice.der",
+            "2025-05-15T00:00:00Z",
+            NOW,
+        );
+        assert_eq!(s.code(), "undetermined", "{s}");
+        // Expired by now, although fresh when the bundle was made.
+        let s = status_at(
+            &["issuing-ca"],
+            "certs/alice.der",
+            CREATED,
+            "2046-01-01T00:00:00Z",
+        );
+        assert_eq!(s.code(), "undetermined", "{s}");
+    }
+
+    #[test]
+    fn a_crl_signed_by_another_key_with_the_issuers_name_decides_nothing() {
+        let s = status(&["issuing-ca-by-impostor"], "chain/rex.der");
+        assert_eq!(s.code(), "undetermined");
+        assert!(s.to_string().contains("not signed by the key"), "{s}");
+    }
+
+    #[test]
+    fn a_crl_with_an_unknown_critical_extension_decides_nothing() {
+        let s = status(&["issuing-ca-critical-unknown"], "certs/alice.der");
+        assert_eq!(s.code(), "undetermined");
+        assert!(s.to_string().contains("1.3.6.1.4.1.55555.1.2"), "{s}");
+    }
+
+    #[test]
+    fn without_a_crl_of_the_issuer_the_status_is_undetermined() {
+        let s = status(&["root-ca"], "certs/alice.der");
+        assert_eq!(s.code(), "undetermined");
+        assert!(s.to_string().contains("carries no CRL of"), "{s}");
+        assert_eq!(status(&["issuing-ca"], "certs/alice.der").code(), "good");
+    }
+}

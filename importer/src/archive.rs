@@ -120,7 +120,7 @@ pub fn load(dir: &Path, policy: &Policy) -> Result<(Vec<Snapshot>, Vec<Rejected>
                         max_clock_skew_secs: i64::MAX,
                     };
                 },
-                KeptEntry::keep,
+                |_, _| KeptEntry::keep,
             )
         });
         match verified {

@@ -7,11 +7,12 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+use certferry_format::model::BundleHeader;
 use certferry_format::signature::SignatureFile;
 use certferry_format::trusted_comment::TrustedComment;
 use certferry_format::{
     Error as FormatError, HashedBytes, Limits, ParsedEntry, SourceId, Timestamp, UnverifiedBundle,
-    VerifiedBundle,
+    VerifiedBundle, VerifiedPki,
 };
 
 use crate::policy::Policy;
@@ -207,15 +208,16 @@ impl LoadedBundle {
 
     /// Verifies against `policy` (optionally with some role thresholds
     /// lowered, for `approve`) and the state's replay record for the source,
-    /// keeping what `keep` makes of each entry (the certificate policy's
-    /// [`crate::certpolicy::judge`], for most commands).
-    pub fn verify<T: Send>(
+    /// keeping what the keeper `make_keeper` makes from the header and CA
+    /// material keeps of each entry (the certificate policy's
+    /// [`crate::certpolicy::judge_bundle`], for most commands).
+    pub fn verify<T: Send, K: Fn(ParsedEntry<'_>) -> T + Sync>(
         self,
         policy: &Policy,
         state: Option<&StateDb>,
         now: Timestamp,
         adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
-        keep: impl Fn(ParsedEntry<'_>) -> T + Sync,
+        make_keeper: impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> K,
     ) -> Result<VerifiedBundle<T>, LoadError> {
         let file = self.path.display().to_string();
         let source = self.claimed_source(policy);
@@ -252,7 +254,7 @@ impl LoadedBundle {
         };
         let verified = self
             .unverified
-            .verify_keeping(&trust, now, previous.as_ref(), keep)
+            .verify_keeping_with(&trust, now, previous.as_ref(), make_keeper)
             .map_err(invalid)?;
         if source.as_ref() != Some(&verified.header().source) {
             // Only reachable when no signature by a trusted key counted (a

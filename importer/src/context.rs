@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use certferry_format::{Limits, Timestamp};
 
-use crate::certpolicy::{judge, JudgedBundle};
+use crate::certpolicy::{judge_bundle, JudgedBundle};
 
 use crate::bundle::LoadedBundle;
 use crate::cli::{BundleArgs, Common};
@@ -77,7 +77,13 @@ pub(crate) fn load_verified(
     adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
 ) -> Result<JudgedBundle, Failure> {
     let loaded = LoadedBundle::read(&b.bundle, &b.signatures, &Limits::default())?;
-    Ok(loaded.verify(policy, state, now, adjust, judge(&policy.certificates, now))?)
+    Ok(loaded.verify(
+        policy,
+        state,
+        now,
+        adjust,
+        judge_bundle(&policy.certificates, now),
+    )?)
 }
 
 pub(crate) fn tenant_path(policy: &Path, t: Option<&PathBuf>) -> PathBuf {

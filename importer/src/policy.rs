@@ -19,7 +19,7 @@ use certferry_format::{Role, SourceId, TrustPolicy, TrustedKey};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::certpolicy::{CertificatePolicy, OverLimit};
+use crate::certpolicy::{CertificatePolicy, OverLimit, RevocationPolicy};
 
 /// A policy file that cannot be used. The message names file, line and key.
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +180,7 @@ struct RawCertificates {
     over_limit: Option<Spanned<String>>,
     min_rsa_bits: Option<Spanned<i64>>,
     reject_unparseable: Option<bool>,
+    revocation: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -541,7 +542,18 @@ fn load_certificates(
                 )
             })?,
     };
+    let revocation = match &c.revocation {
+        None => RevocationPolicy::Warn,
+        Some(v) => RevocationPolicy::parse(v.get_ref()).ok_or_else(|| {
+            ctx.error(
+                v.span(),
+                Some("certificates.revocation"),
+                "must be \"require\" (refuse a certificate no current CRL in the bundle decides), \"warn\" (accept it and say so; the default) or \"ignore\"",
+            )
+        })?,
+    };
     Ok(CertificatePolicy {
+        revocation,
         over_limit,
         min_rsa_bits,
         trusted_issuers: issuers,

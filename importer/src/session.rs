@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use certferry_format::model::Attribute;
 use certferry_format::{Limits, SourceId, Timestamp};
 
-use crate::certpolicy::{judge, JudgedBundle};
+use crate::certpolicy::{judge_bundle, JudgedBundle};
 
 use crate::bundle::LoadedBundle;
 use crate::cli::{BundleArgs, MatchByArg, TenantArgs};
@@ -105,7 +105,7 @@ pub(crate) fn verify_for_tenant(
         replay_state,
         now,
         |_| {},
-        judge(&policy.certificates, now),
+        judge_bundle(&policy.certificates, now),
     )?;
     Ok((verified, already))
 }

@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use certferry_format::model::{Attribute, ObjectKind};
 use certferry_format::Sha256;
-use certferry_import::certpolicy::{evaluate, judge, CertificatePolicy, OverLimit};
+use certferry_import::certpolicy::{
+    evaluate, judge, CertificatePolicy, OverLimit, RevocationPolicy,
+};
 use certferry_import::exchange::recipient::{Recipient, RecipientKind};
 use certferry_import::plan::{
     compute, fingerprint, immutable_id, CapExceeded, MatchBy, Outcome, Plan, PlanOptions,
@@ -39,6 +41,7 @@ fn policy(accept: bool) -> CertificatePolicy {
         over_limit: OverLimit::Newest,
         min_rsa_bits: CertificatePolicy::DEFAULT_MIN_RSA_BITS,
         reject_unparseable: !accept,
+        revocation: RevocationPolicy::Warn,
     }
 }
 

@@ -41,6 +41,7 @@ pub struct CaCertificate {
     is_ca: bool,
     path_len: Option<u32>,
     may_sign_certificates: bool,
+    may_sign_crls: bool,
     unrecognised_critical: Option<String>,
     sha256: Sha256,
 }
@@ -78,9 +79,9 @@ impl CaCertificate {
             Ok(None) => (false, None),
             Err(e) => return Err(err!(Key, "CA certificate: basicConstraints: {e}")),
         };
-        let may_sign_certificates = match cert.key_usage() {
-            Ok(Some(ku)) => ku.value.key_cert_sign(),
-            Ok(None) => true,
+        let (may_sign_certificates, may_sign_crls) = match cert.key_usage() {
+            Ok(Some(ku)) => (ku.value.key_cert_sign(), ku.value.crl_sign()),
+            Ok(None) => (true, true),
             Err(e) => return Err(err!(Key, "CA certificate: keyUsage: {e}")),
         };
         let unrecognised_critical = cert
@@ -100,6 +101,7 @@ impl CaCertificate {
             is_ca,
             path_len,
             may_sign_certificates,
+            may_sign_crls,
             unrecognised_critical,
             sha256: Sha256::digest(der),
             der: der.to_vec(),
@@ -135,6 +137,21 @@ impl CaCertificate {
     /// The CA's SubjectPublicKeyInfo, DER (to check what it signed).
     pub fn spki(&self) -> &[u8] {
         &self.spki
+    }
+
+    /// The encoding of the CA's subject name (names chain by it).
+    pub fn subject_raw(&self) -> &[u8] {
+        &self.subject_raw
+    }
+
+    /// Whether its keyUsage allows signing CRLs (cRLSign; true without keyUsage).
+    pub fn may_sign_crls(&self) -> bool {
+        self.may_sign_crls
+    }
+
+    /// Whether basicConstraints says it is a CA.
+    pub fn is_ca(&self) -> bool {
+        self.is_ca
     }
 
     /// The CA's subject name, rendered like [`CertInfo::subject`].
@@ -235,6 +252,11 @@ impl TrustedIssuer {
     /// The certificate's DER.
     pub fn der(&self) -> &[u8] {
         &self.0.der
+    }
+
+    /// The pinned certificate itself.
+    pub fn ca(&self) -> &CaCertificate {
+        &self.0
     }
 }
 

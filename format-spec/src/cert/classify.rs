@@ -11,7 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::chain::{build_path, CaCertificate, TrustedIssuer};
+use super::chain::{build_path, CaCertificate, NoPath, Path, TrustedIssuer};
 use super::inspect::{CertInfo, KeyType, KeyUsage};
 use crate::{err, Error, Result};
 
@@ -243,6 +243,18 @@ fn allows_signing(ku: &[KeyUsage]) -> bool {
 /// Never panics; if `cert.der_range` is not a certificate inside `value`, the
 /// signature cannot be checked and the issuer counts as untrusted.
 pub fn classify(value: &[u8], cert: &CertInfo, ctx: &ClassifyContext<'_>) -> Classification {
+    classify_with_path(value, cert, ctx).0
+}
+
+/// [`classify`], also returning the certification path search it made
+/// (`None` when `ctx.trusted_issuers` is `None`): the path found, or where
+/// every attempt broke. A caller that needs the path (the issuer whose CRL
+/// decides revocation, the chain a reviewer sees) does not search twice.
+pub fn classify_with_path(
+    value: &[u8],
+    cert: &CertInfo,
+    ctx: &ClassifyContext<'_>,
+) -> (Classification, Option<Result<Path, NoPath>>) {
     let mut reasons = Vec::new();
     if ctx.now > cert.not_after {
         reasons.push(Reason::Expired);
@@ -260,11 +272,11 @@ pub fn classify(value: &[u8], cert: &CertInfo, ctx: &ClassifyContext<'_>) -> Cla
     if !matches {
         reasons.push(Reason::NoMatchingAddress);
     }
-    if let Some(issuers) = ctx.trusted_issuers {
-        let trusted = build_path(value, cert, issuers, ctx.intermediates, ctx.now).is_ok();
-        if !trusted {
-            reasons.push(Reason::UntrustedIssuer);
-        }
+    let path = ctx
+        .trusted_issuers
+        .map(|issuers| build_path(value, cert, issuers, ctx.intermediates, ctx.now));
+    if matches!(path, Some(Err(_))) {
+        reasons.push(Reason::UntrustedIssuer);
     }
     if cert.is_ca {
         reasons.push(Reason::CaCertificate);
@@ -291,7 +303,7 @@ pub fn classify(value: &[u8], cert: &CertInfo, ctx: &ClassifyContext<'_>) -> Cla
     } else {
         CertClass::SigningOnly
     };
-    Classification { class, reasons }
+    (Classification { class, reasons }, path)
 }
 
 #[cfg(test)]

@@ -27,7 +27,9 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 
 pub use chain::TrustedIssuer;
-pub use classify::{classify, CertClass, Classification, ClassifyContext, Reason};
+pub use classify::{
+    classify, classify_with_path, CertClass, Classification, ClassifyContext, Reason,
+};
 pub use cms::MAX_CERTIFICATES;
 pub use inspect::{CertInfo, KeyType, KeyUsage, EKU_EMAIL_PROTECTION, RECOGNISED_EXTENSIONS};
 pub use private_key::find_private_key_material;

@@ -8,6 +8,7 @@
 //! worth (a pinned anchor, a helper, a CRL it can use) against its own policy.
 
 pub mod crl;
+pub mod revocation;
 
 use serde::{Deserialize, Serialize};
 use x509_parser::certificate::X509Certificate;

@@ -30,6 +30,7 @@ use crate::digests::{BundleDigests, HashedBytes};
 use crate::ids::{Role, Sha256};
 use crate::keys::{KeyId, PublicKey};
 use crate::limits::Limits;
+use crate::model::BundleHeader;
 use crate::replay::{self, ReplayRules, SourceState};
 use crate::signature::SignatureFile;
 use crate::timestamp::Timestamp;
@@ -165,20 +166,22 @@ impl UnverifiedBundle {
         previous: Option<&SourceState>,
         keep: impl Fn(ParsedEntry<'_>) -> T + Sync,
     ) -> Result<VerifiedBundle<T>> {
-        self.verify_keeping_with(policy, now, previous, |_| keep)
+        self.verify_keeping_with(policy, now, previous, |_, _| keep)
     }
 
     /// [`UnverifiedBundle::verify_keeping`] with a keeper made from the
-    /// bundle's CA material (SPEC.md §6.7): `make_keeper` is handed the CA
-    /// objects whose bytes matched their descriptions, before the entries are
-    /// checked, so that a keeper can use the bundle's intermediates and CRLs.
+    /// bundle's header and CA material (SPEC.md §6.7): `make_keeper` is handed
+    /// the header and the CA objects whose bytes matched their descriptions
+    /// (`None` when the bundle carries no CA material),
+    /// before the entries are checked, so that a keeper can use the bundle's
+    /// intermediates and CRLs and its creation time.
     /// As with entries, nothing it keeps is released unless every step passes.
     pub fn verify_keeping_with<T: Send, K: Fn(ParsedEntry<'_>) -> T + Sync>(
         self,
         policy: &TrustPolicy,
         now: Timestamp,
         previous: Option<&SourceState>,
-        make_keeper: impl FnOnce(&[VerifiedPki<'_>]) -> K,
+        make_keeper: impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> K,
     ) -> Result<VerifiedBundle<T>> {
         let digests = self.digests;
         signatures::check_policy(policy)?;
@@ -214,11 +217,11 @@ impl UnverifiedBundle {
             .as_ref()
             .map(|p| pki::check_pki(&self.bytes, p, &self.limits));
         let keep = {
-            let views: Vec<VerifiedPki<'_>> = match &pki {
-                Some(Ok(objects)) => objects.iter().map(|o| o.view(&self.bytes)).collect(),
-                _ => Vec::new(),
+            let views: Option<Vec<VerifiedPki<'_>>> = match &pki {
+                Some(Ok(objects)) => Some(objects.iter().map(|o| o.view(&self.bytes)).collect()),
+                _ => None,
             };
-            make_keeper(&views)
+            make_keeper(&header, views.as_deref())
         };
         let kept = contents::check_contents(
             &self.bytes,

@@ -63,6 +63,18 @@ impl<'a> ValueEvaluation<'a> {
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
+
+    /// Whether the certificate the verdict is about has a revocation status
+    /// that no CRL decided.
+    pub fn revocation_undetermined(&self) -> bool {
+        let shown = self.certificate().map(|c| c.sha256.as_str());
+        self.certificates().iter().any(|c| {
+            Some(c.summary.sha256.as_str()) == shown
+                && c.revocation
+                    .as_ref()
+                    .is_some_and(|r| r.status == "undetermined")
+        })
+    }
 }
 
 impl Serialize for ValueEvaluation<'_> {
@@ -210,6 +222,9 @@ pub struct EvaluationCounts {
     pub refused: usize,
     /// Entries with at least one refused value.
     pub entries_with_refusals: usize,
+    /// Accepted values whose certificate's revocation status no current CRL
+    /// decided (accepted because `certificates.revocation` is not `require`).
+    pub revocation_undetermined: usize,
 }
 
 /// The certificate policy applied to a whole verified bundle; made only by [`evaluate`].
@@ -274,6 +289,10 @@ pub fn evaluate(bundle: &JudgedBundle) -> Evaluation<'_> {
         let refused = values.iter().filter(|v| !v.accepted()).count();
         counts.refused += refused;
         counts.accepted += values.len() - refused;
+        counts.revocation_undetermined += values
+            .iter()
+            .filter(|v| v.accepted() && v.revocation_undetermined())
+            .count();
         if refused > 0 {
             counts.entries_with_refusals += 1;
         }

@@ -17,17 +17,22 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use certferry_format::cert::chain::{build_path, CaCertificate};
+use certferry_format::cert::chain::CaCertificate;
 use certferry_format::cert::{
     self, CertClass, CertInfo, ClassifyContext, DecodedValue, KeyType, Reason, TrustedIssuer,
 };
+use certferry_format::model::BundleHeader;
 use certferry_format::model::{Attribute, ObjectKind};
-use certferry_format::{ParsedEntry, Timestamp, VerifiedBundle};
+use certferry_format::pki::revocation::Status;
+use certferry_format::{ParsedEntry, Timestamp, VerifiedBundle, VerifiedPki};
 use serde::Serialize;
 
 mod evaluation;
+mod trust;
 
 pub use evaluation::{evaluate, EntryEvaluation, Evaluation, EvaluationCounts, ValueEvaluation};
+use trust::BundleTrust;
+pub use trust::{Revocation, RevocationPolicy};
 
 /// What makes a certificate value acceptable.
 #[derive(Debug, Clone)]
@@ -55,6 +60,9 @@ pub struct CertificatePolicy {
     /// Refuse values that hold no certificate. When off, such values are
     /// passed on as opaque bytes (e.g. an Outlook-specific blob).
     pub reject_unparseable: bool,
+    /// What an undetermined revocation status means (revoked and held
+    /// certificates are always refused).
+    pub revocation: RevocationPolicy,
 }
 
 /// What the policy does with an attribute that holds more acceptable values
@@ -153,6 +161,12 @@ pub struct ContainedCertificate {
     pub verdict: &'static str,
     /// Why it is refused (empty unless `refused`).
     pub refusals: Vec<Refusal>,
+    /// The certification path found: the subjects from its issuer up to the
+    /// pinned CA (empty when there is none, and for chain certificates).
+    pub chain: Vec<String>,
+    /// Its revocation status (`None` without a path to check it on, and for
+    /// chain certificates).
+    pub revocation: Option<Revocation>,
 }
 
 impl CertSummary {
@@ -211,18 +225,38 @@ pub struct EntryVerdict {
 pub type JudgedBundle = VerifiedBundle<EntryVerdict>;
 
 /// The keeper that applies `policy` at time `now` to each entry while the
-/// bundle is verified (pass it to `verify_keeping`). Pure: the same entry,
-/// policy and time give the same verdict.
+/// bundle is verified (pass it to `verify_keeping`), with the policy's own
+/// CAs only: no CA material from the bundle, so every revocation status is
+/// undetermined. Pure: the same entry, policy and time give the same verdict.
 pub fn judge(
     policy: &CertificatePolicy,
     now: Timestamp,
 ) -> impl Fn(ParsedEntry<'_>) -> EntryVerdict + Sync + '_ {
-    move |parsed| judge_entry(&parsed, policy, now)
+    let trust = BundleTrust::policy_only(policy, now.unix());
+    move |parsed| judge_entry(&parsed, policy, &trust, now)
+}
+
+/// A keeper made for one bundle by [`judge_bundle`].
+pub type Keeper<'p> = Box<dyn Fn(ParsedEntry<'_>) -> EntryVerdict + Sync + 'p>;
+
+/// The keeper maker for `verify_keeping_with`: from the bundle's header and
+/// CA material it builds the helpers (the policy's intermediates and the
+/// bundle's CA certificates, never anchors) and the CRL index once, then
+/// judges each entry as [`judge`] does, with chains and revocation.
+pub fn judge_bundle<'p>(
+    policy: &'p CertificatePolicy,
+    now: Timestamp,
+) -> impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> Keeper<'p> + 'p {
+    move |header, pki| {
+        let trust = BundleTrust::of_bundle(policy, header, pki);
+        Box::new(move |parsed| judge_entry(&parsed, policy, &trust, now))
+    }
 }
 
 fn judge_entry(
     parsed: &ParsedEntry<'_>,
     policy: &CertificatePolicy,
+    trust: &BundleTrust,
     now: Timestamp,
 ) -> EntryVerdict {
     let e = parsed.entry();
@@ -231,7 +265,7 @@ fn judge_entry(
         now: now.unix(),
         addresses: &addresses,
         trusted_issuers: Some(&policy.trusted_issuers),
-        intermediates: &policy.intermediates,
+        intermediates: &trust.helpers,
     };
     let mut per_attr: BTreeMap<Attribute, usize> = BTreeMap::new();
     for v in &e.values {
@@ -249,7 +283,7 @@ fn judge_entry(
                 )],
                 Vec::new(),
             ),
-            Some(decoded) => judge_value(v.bytes(), decoded, policy, &ctx),
+            Some(decoded) => judge_value(v.bytes(), decoded, policy, trust, &ctx),
         };
         let n = per_attr.get(&record.attribute).copied().unwrap_or(0);
         if n > policy.max_values_per_attribute && policy.over_limit == OverLimit::RefuseAttribute {
@@ -335,6 +369,28 @@ fn keep_newest(values: &mut [ValueVerdict], max: usize) {
     }
 }
 
+/// The refusal a revocation status calls for: revoked and held certificates
+/// always, an undetermined status when the policy requires one.
+fn revocation_refusal(status: &Status, policy: RevocationPolicy) -> Option<Refusal> {
+    match status {
+        Status::Good { .. } => None,
+        Status::Revoked { .. } => Some(Refusal::new(
+            "revoked",
+            format!("The certificate is {status}."),
+        )),
+        Status::OnHold { .. } => Some(Refusal::new(
+            "on-hold",
+            format!("The certificate is {status}: not to be used while held."),
+        )),
+        Status::Undetermined { .. } => (policy == RevocationPolicy::Require).then(|| {
+            Refusal::new(
+                "revocation-undetermined",
+                format!("The {status}; the policy requires a current CRL (certificates.revocation = \"require\")."),
+            )
+        }),
+    }
+}
+
 fn primary_smtp(proxy: &[String]) -> Option<String> {
     proxy.iter().find_map(|p| {
         p.strip_prefix("SMTP:")
@@ -350,6 +406,7 @@ fn judge_value(
     bytes: &[u8],
     decoded: &DecodedValue,
     policy: &CertificatePolicy,
+    trust: &BundleTrust,
     ctx: &ClassifyContext<'_>,
 ) -> (Option<CertSummary>, Vec<Refusal>, Vec<ContainedCertificate>) {
     if decoded.certificates.is_empty() {
@@ -382,30 +439,35 @@ fn judge_value(
                 summary: CertSummary::of(c),
                 verdict: "ca",
                 refusals: Vec::new(),
+                chain: Vec::new(),
+                revocation: None,
             });
             continue;
         }
-        let class = cert::classify(bytes, c, ctx);
+        let (class, path) = cert::classify_with_path(bytes, c, ctx);
         let mut refusals: Vec<Refusal> = class
             .reasons
             .iter()
             .filter(|r| !policy.ignores(**r))
-            .map(|&r| match r {
+            .map(|&r| match (r, &path) {
                 // Say where the path broke: an expired intermediate, a name
                 // without the key, a path length, or no issuer at all.
-                Reason::UntrustedIssuer => match build_path(
-                    bytes,
-                    c,
-                    &policy.trusted_issuers,
-                    &policy.intermediates,
-                    ctx.now,
-                ) {
-                    Err(no) => Refusal::new(r.as_str(), format!("{} Here: {no}.", r.description())),
-                    Ok(_) => Refusal::new(r.as_str(), r.description()),
-                },
+                (Reason::UntrustedIssuer, Some(Err(no))) => {
+                    Refusal::new(r.as_str(), format!("{} Here: {no}.", r.description()))
+                }
                 _ => Refusal::new(r.as_str(), r.description()),
             })
             .collect();
+        let (chain, revocation) = match &path {
+            Some(Ok(path)) => {
+                let status = trust.status(policy, path, &c.serial, ctx.now);
+                if let Some(refusal) = revocation_refusal(&status, policy.revocation) {
+                    refusals.push(refusal);
+                }
+                (trust.chain(policy, path), Some(Revocation::of(&status)))
+            }
+            _ => (Vec::new(), None),
+        };
         if c.key_type == KeyType::Rsa && c.key_bits < policy.min_rsa_bits {
             refusals.push(Refusal::new(
                 "weak-rsa-key",
@@ -434,6 +496,8 @@ fn judge_value(
                 "refused"
             },
             refusals,
+            chain,
+            revocation,
         });
     }
     match (accepted, first_refused) {

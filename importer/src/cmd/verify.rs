@@ -116,6 +116,12 @@ pub(crate) fn run(a: &VerifyArgs, cfg: &Config) -> Result<Outcome, Failure> {
         "counts    {} entries, {} values: {} accepted, {} refused by policy ({} entries affected)",
         c.entries, c.values, c.accepted, c.refused, c.entries_with_refusals
     );
+    if c.revocation_undetermined > 0 {
+        println!(
+            "warning   {} accepted value(s) have a revocation status no current CRL in the bundle decides (certificates.revocation = \"warn\"; `review` shows why for each)",
+            c.revocation_undetermined
+        );
+    }
     print_refusals(&eval);
     match outcome {
         Outcome::Ok => println!("verdict   VALID: signatures, format and replay rules pass; every certificate passes the policy"),

@@ -9,6 +9,7 @@ use std::process::Command;
 use certferry_format::cert::{self, ClassifyContext};
 use certferry_format::keys::SecretKey;
 use certferry_format::model::{Attribute, Entry, ObjectKind, Software};
+use certferry_format::pki::{PkiAttribute, PkiOrigin, PkiRecord};
 use certferry_format::replay::ReplayRules;
 use certferry_format::{
     describe_value, sign_bundle, signature_file_name, BundleDigests, BundleWriter, HeaderDraft,
@@ -95,6 +96,26 @@ pub struct Spec {
     pub expires: String,
     pub previous_sha256: Option<Sha256>,
     pub people: Vec<Person>,
+    /// CA material the bundle carries (SPEC.md §6.7); `None` carries none.
+    pub pki: Option<Vec<CaObject>>,
+}
+
+/// One CA certificate or CRL for [`Spec::pki`].
+pub struct CaObject {
+    pub origin: PkiOrigin,
+    pub location: String,
+    pub attribute: Option<PkiAttribute>,
+    pub bytes: Vec<u8>,
+}
+
+/// The fixture file `fixtures/pki/<rel>` as CA material given to the exporter as a file.
+pub fn ca_file(rel: &str) -> CaObject {
+    CaObject {
+        origin: PkiOrigin::File,
+        location: rel.rsplit('/').next().unwrap_or(rel).to_owned(),
+        attribute: None,
+        bytes: pki(rel),
+    }
 }
 
 impl Spec {
@@ -106,6 +127,7 @@ impl Spec {
             expires: EXPIRES.into(),
             previous_sha256: None,
             people,
+            pki: None,
         }
     }
 }
@@ -144,6 +166,13 @@ pub fn build(spec: &Spec) -> Vec<u8> {
             .collect();
         let raw: Vec<&[u8]> = p.values.iter().map(|(_, v)| v.as_slice()).collect();
         w.add_entry(entry, &raw).expect("add entry");
+    }
+    if let Some(objects) = &spec.pki {
+        w.carry_pki();
+        for o in objects {
+            let record = PkiRecord::describe(o.origin, &o.location, o.attribute, &o.bytes);
+            w.add_pki(record, &o.bytes).expect("add CA material");
+        }
     }
     let (out, _) = w
         .finish(HeaderDraft {

@@ -1,0 +1,158 @@
+//! What a certificate's trust rests on beyond the policy's pinned CAs: the
+//! helpers a path may use (the policy's intermediates and the CA certificates
+//! the bundle carries, never anchors) and the bundle's CRLs, indexed once per
+//! bundle (SPEC.md §6.7). Then, per certificate, the chain found and its
+//! revocation status, judged against the policy's `certificates.revocation`.
+
+use certferry_format::cert::chain::{CaCertificate, Path, TrustedIssuer};
+use certferry_format::model::BundleHeader;
+use certferry_format::pki::revocation::{RevocationIndex, Status};
+use certferry_format::pki::PkiKind;
+use certferry_format::{Sha256, VerifiedPki};
+use serde::Serialize;
+
+use super::CertificatePolicy;
+
+/// What the policy does when no CRL can decide a certificate's status
+/// (`certificates.revocation`). A revoked or held certificate is always refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationPolicy {
+    /// Refuse it (`revocation-undetermined`).
+    Require,
+    /// Accept it and say so in `verify`, `plan` and `review` (the default).
+    Warn,
+    /// Accept it; `review` still shows the status.
+    Ignore,
+}
+
+impl RevocationPolicy {
+    /// The policy file's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "require" => Some(Self::Require),
+            "warn" => Some(Self::Warn),
+            "ignore" => Some(Self::Ignore),
+            _ => None,
+        }
+    }
+}
+
+/// The helpers and CRLs of one bundle, built before its entries are judged.
+#[derive(Debug)]
+pub(super) struct BundleTrust {
+    /// The policy's intermediates, then the bundle's CA certificates (each once).
+    pub(super) helpers: Vec<CaCertificate>,
+    /// `None` when the bundle carries no CA material at all.
+    revocation: Option<RevocationIndex>,
+    /// When the bundle was made (Unix seconds): a CRL must be current then too.
+    created: i64,
+}
+
+impl BundleTrust {
+    /// For a bundle without CA material (or when judging without one).
+    pub(super) fn policy_only(policy: &CertificatePolicy, created: i64) -> Self {
+        Self {
+            helpers: policy.intermediates.clone(),
+            revocation: None,
+            created,
+        }
+    }
+
+    /// For a verified bundle's header and CA material (`None`: it carries none).
+    pub(super) fn of_bundle(
+        policy: &CertificatePolicy,
+        header: &BundleHeader,
+        pki: Option<&[VerifiedPki<'_>]>,
+    ) -> Self {
+        let carries_pki = pki.is_some();
+        let pki = pki.unwrap_or_default();
+        let mut helpers = policy.intermediates.clone();
+        let mut seen: Vec<Sha256> = helpers.iter().map(CaCertificate::sha256).collect();
+        seen.extend(policy.trusted_issuers.iter().map(TrustedIssuer::sha256));
+        for p in pki {
+            if p.record().kind != PkiKind::Certificate {
+                continue;
+            }
+            if let Ok(ca) = CaCertificate::from_der(p.bytes()) {
+                if !seen.contains(&ca.sha256()) {
+                    seen.push(ca.sha256());
+                    helpers.push(ca);
+                }
+            }
+        }
+        let revocation = carries_pki.then(|| {
+            let cas: Vec<&CaCertificate> = policy
+                .trusted_issuers
+                .iter()
+                .map(TrustedIssuer::ca)
+                .chain(&helpers)
+                .collect();
+            RevocationIndex::build(
+                pki.iter()
+                    .filter(|p| p.record().kind == PkiKind::Crl)
+                    .map(|p| {
+                        let r = p.record();
+                        (p.bytes(), format!("{} of {}", r.file, r.location))
+                    }),
+                &cas,
+            )
+        });
+        Self {
+            helpers,
+            revocation,
+            created: header.created.unix(),
+        }
+    }
+
+    /// The CA that issued the certificate, as the path found it.
+    fn issuer<'a>(&'a self, policy: &'a CertificatePolicy, path: &Path) -> &'a CaCertificate {
+        match path.intermediates.first() {
+            Some(&i) => &self.helpers[i],
+            None => policy.trusted_issuers[path.anchor].ca(),
+        }
+    }
+
+    /// The subjects from the certificate's issuer up to the anchor.
+    pub(super) fn chain(&self, policy: &CertificatePolicy, path: &Path) -> Vec<String> {
+        path.intermediates
+            .iter()
+            .map(|&i| self.helpers[i].subject().to_owned())
+            .chain([policy.trusted_issuers[path.anchor].subject().to_owned()])
+            .collect()
+    }
+
+    /// The revocation status of the certificate with `serial` on `path`.
+    pub(super) fn status(
+        &self,
+        policy: &CertificatePolicy,
+        path: &Path,
+        serial: &str,
+        now: i64,
+    ) -> Status {
+        match &self.revocation {
+            None => Status::Undetermined {
+                why: "the bundle carries no CA material (exported without --pki), so no CRL"
+                    .to_owned(),
+            },
+            Some(index) => index.status(serial, self.issuer(policy, path), self.created, now),
+        }
+    }
+}
+
+/// A certificate's revocation status as `verify --json` and `review` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revocation {
+    /// `good`, `revoked`, `on-hold` or `undetermined`.
+    pub status: &'static str,
+    /// The sentence: which CRL, the reason and date, or why undetermined.
+    pub detail: String,
+}
+
+impl Revocation {
+    pub(super) fn of(status: &Status) -> Self {
+        Self {
+            status: status.code(),
+            detail: status.to_string(),
+        }
+    }
+}

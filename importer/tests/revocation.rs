@@ -1,0 +1,217 @@
+//! Trust and revocation from the CA material a bundle carries (SPEC.md §6.7):
+//! the bundle's intermediates help build paths to the policy's pinned root
+//! (never anchors themselves), and each certificate's status comes from its
+//! issuer's current CRLs: revoked and held certificates are refused with
+//! their reason and date, a delta CRL applies to its base, and a status no
+//! CRL decides is the policy's choice (`certificates.revocation`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use certferry_format::model::Attribute;
+use common::*;
+use serde_json::Value as Json;
+
+fn one(who: &str, file: &str) -> Person {
+    user(who, vec![(Attribute::UserCertificate, pki(file))])
+}
+
+/// alice (good), rex (revoked), hana (on hold), carol (superseded by the delta).
+fn people() -> Vec<Person> {
+    vec![
+        one("alice", "certs/alice.der"),
+        one("rex", "chain/rex.der"),
+        one("hana", "chain/hana.der"),
+        one("carol", "certs/carol-1.der"),
+    ]
+}
+
+/// `verify --json` of `people` carrying `ca` (files under fixtures/pki;
+/// `None`: no CA material), under a policy pinning only the root, with
+/// `revocation` as `certificates.revocation` (`None`: the default).
+fn verify(people: Vec<Person>, ca: Option<&[&str]>, revocation: Option<&str>) -> (Out, Json) {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_policy(
+        d.path(),
+        &PolicyOpts {
+            trusted_ca: "ca/root-ca.pem",
+            certificates_extra: revocation
+                .map(|r| format!("revocation = \"{r}\"\n"))
+                .unwrap_or_default(),
+            ..PolicyOpts::default()
+        },
+    );
+    let mut spec = Spec::new(1, people);
+    spec.pki = ca.map(|files| files.iter().map(|f| ca_file(f)).collect());
+    let b = write_signed(d.path(), &spec);
+    verify_json(&policy, &b)
+}
+
+fn value(j: &Json, e: usize) -> &Json {
+    &j["entries"][e]["values"][0]
+}
+
+fn codes(j: &Json, e: usize) -> Vec<String> {
+    value(j, e)["refusals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn status(j: &Json, e: usize) -> String {
+    value(j, e)["certificates"][0]["revocation"]["status"]
+        .as_str()
+        .unwrap_or("none")
+        .to_owned()
+}
+
+const BASE: &[&str] = &["ca/issuing-ca.der", "crl/issuing-ca.der"];
+
+#[test]
+fn the_bundles_intermediate_makes_the_path_to_the_pinned_root() {
+    let (out, j) = verify(vec![one("alice", "certs/alice.der")], Some(BASE), None);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(codes(&j, 0).is_empty(), "{j}");
+    let chain: Vec<&str> = value(&j, 0)["certificates"][0]["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            "CN=Contoso Test Issuing CA,DC=contoso,DC=test",
+            "CN=Contoso Test Root CA,DC=contoso,DC=test"
+        ]
+    );
+    assert_eq!(status(&j, 0), "good");
+    // Without the bundle's intermediate there is no path.
+    let (_, j) = verify(
+        vec![one("alice", "certs/alice.der")],
+        Some(&["crl/issuing-ca.der"]),
+        None,
+    );
+    assert_eq!(codes(&j, 0), ["untrusted-issuer"]);
+}
+
+#[test]
+fn a_ca_certificate_in_the_bundle_is_never_an_anchor() {
+    // grace is issued by the rogue CA; the bundle carrying the rogue CA's
+    // self-signed certificate does not make it trusted.
+    let (_, j) = verify(
+        vec![one("grace", "certs/grace.der")],
+        Some(&["ca/rogue-ca.der", "ca/issuing-ca.der"]),
+        None,
+    );
+    assert_eq!(codes(&j, 0), ["untrusted-issuer"]);
+}
+
+#[test]
+fn revoked_and_held_certificates_are_refused_with_reason_and_date() {
+    let (out, j) = verify(people(), Some(BASE), None);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(codes(&j, 0).is_empty(), "alice: {j}");
+    assert_eq!(codes(&j, 1), ["revoked"]);
+    let text = value(&j, 1)["refusals"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("2025-05-01T00:00:00Z") && text.contains("keyCompromise"),
+        "{text}"
+    );
+    assert_eq!(codes(&j, 2), ["on-hold"]);
+    assert_eq!(status(&j, 3), "good", "carol is not on the base CRL");
+    assert_eq!(j["counts"]["revocation_undetermined"], 0);
+}
+
+#[test]
+fn a_delta_crl_releases_a_hold_and_adds_a_revocation() {
+    let mut ca = BASE.to_vec();
+    ca.push("crl/issuing-ca-delta.der");
+    let (_, j) = verify(people(), Some(&ca), None);
+    assert!(
+        codes(&j, 2).is_empty(),
+        "hana released by removeFromCRL: {j}"
+    );
+    assert_eq!(codes(&j, 3), ["revoked"]);
+    assert!(
+        value(&j, 3)["refusals"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("superseded"),
+        "{j}"
+    );
+    assert_eq!(
+        codes(&j, 1),
+        ["revoked"],
+        "rex stays revoked through the base"
+    );
+}
+
+#[test]
+fn an_undetermined_status_is_the_policys_choice_and_never_good() {
+    let stale: &[&str] = &["ca/issuing-ca.der", "crl/issuing-ca-stale.der"];
+    let alice = || vec![one("alice", "certs/alice.der")];
+    // warn (the default): accepted, counted, and the reason kept.
+    let (out, j) = verify(alice(), Some(stale), None);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(status(&j, 0), "undetermined");
+    assert_eq!(j["counts"]["revocation_undetermined"], 1);
+    let detail = value(&j, 0)["certificates"][0]["revocation"]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(detail.contains("not current"), "{detail}");
+    // require: refused.
+    let (out, j) = verify(alice(), Some(stale), Some("require"));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(codes(&j, 0), ["revocation-undetermined"]);
+    // ignore: accepted; the status is still shown.
+    let (out, j) = verify(alice(), Some(stale), Some("ignore"));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(status(&j, 0), "undetermined");
+}
+
+#[test]
+fn a_crl_signed_by_another_key_or_with_an_unknown_critical_extension_decides_nothing() {
+    for crl in [
+        "crl/issuing-ca-by-impostor.der",
+        "crl/issuing-ca-critical-unknown.der",
+    ] {
+        let (_, j) = verify(
+            vec![one("rex", "chain/rex.der")],
+            Some(&["ca/issuing-ca.der", crl]),
+            Some("require"),
+        );
+        assert_eq!(codes(&j, 0), ["revocation-undetermined"], "{crl}: {j}");
+    }
+}
+
+#[test]
+fn a_bundle_without_ca_material_leaves_the_status_undetermined() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_policy(d.path(), &PolicyOpts::default());
+    let b = write_signed(d.path(), &Spec::new(1, vec![one("rex", "chain/rex.der")]));
+    let (out, j) = verify_json(&policy, &b);
+    assert_eq!(out.code, 0, "warn is the default: {out:?}");
+    assert_eq!(status(&j, 0), "undetermined");
+    assert!(
+        value(&j, 0)["certificates"][0]["revocation"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("exported without --pki"),
+        "{j}"
+    );
+}
+
+#[test]
+fn a_bad_revocation_setting_is_a_policy_error_naming_the_key() {
+    let (out, _) = verify(
+        vec![one("alice", "certs/alice.der")],
+        Some(BASE),
+        Some("maybe"),
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("certificates.revocation"), "{out:?}");
+}
