@@ -8,7 +8,7 @@ use sha2::Digest as _;
 
 use crate::review::{CertSide, Change, ChangeKind, Review};
 
-const CSV_HEADER: &str = "change,entry,key,kind,label,dn,attribute,old_value_sha256,old_thumbprint,old_subject,old_not_after,new_value_sha256,new_thumbprint,new_subject,new_issuer,new_not_after,reasons,new_other_certificates";
+const CSV_HEADER: &str = "change,entry,key,kind,label,dn,attribute,old_value_sha256,old_thumbprint,old_subject,old_not_after,new_value_sha256,new_thumbprint,new_subject,new_issuer,new_not_after,reasons,new_other_certificates,new_chain,new_revocation";
 
 /// One CSV field: a leading `= + - @ TAB CR` gets a `'` (spreadsheet formula
 /// injection); then fields with `,` `"` CR LF
@@ -67,6 +67,12 @@ pub fn csv(r: &Review) -> Vec<u8> {
         String::new(),
         String::new(),
         String::new(),
+        String::new(),
+        if r.bundle.carries_ca_material {
+            "checked against the bundle's CRLs".to_owned()
+        } else {
+            "not checked: the bundle carries no CA material".to_owned()
+        },
     ];
     push_row(&mut out, &bundle_row);
     for c in &r.changes {
@@ -109,6 +115,11 @@ pub fn csv(r: &Review) -> Vec<u8> {
                 .unwrap_or_default(),
             reasons_text(c),
             n.as_ref().map(others_text).unwrap_or_default(),
+            n.as_ref().map(|s| s.chain.join(" < ")).unwrap_or_default(),
+            n.as_ref()
+                .and_then(|s| s.revocation.as_ref())
+                .map(|r| r.detail.clone())
+                .unwrap_or_default(),
         ];
         push_row(&mut out, &row);
     }
@@ -138,11 +149,17 @@ fn describe(s: &CertSide) -> String {
         ),
         _ => format!("value {}", s.value_sha256),
     };
-    if s.others.is_empty() {
-        main
-    } else {
-        format!("{main}; also in this value: {}", others_text(s))
+    let mut out = main;
+    if !s.chain.is_empty() {
+        out += &format!("; chain {}", s.chain.join(" < "));
     }
+    if let Some(r) = &s.revocation {
+        out += &format!("; {}", r.detail);
+    }
+    if !s.others.is_empty() {
+        out += &format!("; also in this value: {}", others_text(s));
+    }
+    out
 }
 
 /// The other certificates of a value, each with its verdict:
@@ -210,6 +227,14 @@ fn text_raw(r: &Review, report_hash: &str) -> String {
         c.entries, c.unchanged_entries, c.entries_added, c.entries_removed, c.certificates_added, c.certificates_removed,
         c.certificates_replaced, c.refused
     );
+    out += &if b.carries_ca_material {
+        format!(
+            "revocation checked against the bundle's CRLs; {} accepted value(s) undetermined\n",
+            c.revocation_undetermined
+        )
+    } else {
+        "revocation not checked: the bundle carries no CA material (export with --pki)\n".to_owned()
+    };
     for ch in &r.changes {
         let who = match ch.entry {
             Some(n) => format!("entry {n} {} ({})", ch.label, ch.kind),
@@ -239,6 +264,12 @@ fn text_raw(r: &Review, report_hash: &str) -> String {
                     ch.old.as_ref().map(describe).unwrap_or_default(),
                     ch.new.as_ref().map(describe).unwrap_or_default()
                 )
+            }
+            ChangeKind::RevocationUndetermined => {
+                out += &format!(
+                    "  ? {who} {attr}: accepted, revocation undetermined: {}\n",
+                    ch.new.as_ref().map(describe).unwrap_or_default()
+                );
             }
             ChangeKind::Refused => {
                 out += &format!(
@@ -278,6 +309,7 @@ th{background:#f0f0f0}td.mono,code{font-family:ui-monospace,monospace;word-break
 tr.entry-added td:first-child,tr.certificate-added td:first-child{background:#e6f4e6}\
 tr.entry-removed td:first-child,tr.certificate-removed td:first-child{background:#fbe9e9}\
 tr.certificate-replaced td:first-child{background:#fff6db}tr.refused td{background:#fde2e2}\
+tr.revocation-undetermined td:first-child{background:#fff6db}\
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}";
 
 /// A self-contained HTML page: inline CSS, no script, no external resource,
@@ -331,6 +363,18 @@ pub fn html(r: &Review, report_hash: &str) -> String {
             c.entries, c.unchanged_entries, c.entries_added, c.entries_removed, c.certificates_added, c.certificates_removed,
             c.certificates_replaced, c.refused
         ),
+    );
+    dd(
+        &mut o,
+        "Revocation",
+        &if b.carries_ca_material {
+            format!(
+                "checked against the bundle's CRLs; {} accepted value(s) undetermined",
+                c.revocation_undetermined
+            )
+        } else {
+            "not checked: the bundle carries no CA material (export with --pki)".to_owned()
+        },
     );
     dd(
         &mut o,

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::certpolicy::JudgedBundle;
 use serde::Serialize;
 
-use crate::certpolicy::{ContainedCertificate, Evaluation, Refusal, ValueEvaluation};
+use crate::certpolicy::{ContainedCertificate, Evaluation, Refusal, Revocation, ValueEvaluation};
 use crate::state::{ImportRecord, RecipientRecord, ValueRecord};
 
 /// What kind of change a row describes.
@@ -31,6 +31,9 @@ pub enum ChangeKind {
     CertificateReplaced,
     /// A value refused by the importer's certificate policy.
     Refused,
+    /// An accepted value whose revocation status no current CRL decided
+    /// (shown for every such value of a bundle that carries CA material).
+    RevocationUndetermined,
 }
 
 impl ChangeKind {
@@ -43,6 +46,7 @@ impl ChangeKind {
             Self::CertificateRemoved => "certificate-removed",
             Self::CertificateReplaced => "certificate-replaced",
             Self::Refused => "refused",
+            Self::RevocationUndetermined => "revocation-undetermined",
         }
     }
 }
@@ -64,12 +68,24 @@ pub struct CertSide {
     /// certificates and chain), each with its verdict.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub others: Vec<ContainedCertificate>,
+    /// The certification path of the certificate: its issuer up to the pinned CA.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+    /// The certificate's revocation status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Revocation>,
 }
 
 impl CertSide {
     fn new(v: &ValueEvaluation<'_>) -> Self {
         let c = v.certificate();
+        let me = v
+            .certificates()
+            .iter()
+            .find(|o| Some(&o.summary.sha256) == c.map(|c| &c.sha256));
         Self {
+            chain: me.map(|m| m.chain.clone()).unwrap_or_default(),
+            revocation: me.and_then(|m| m.revocation.clone()),
             value_sha256: v.sha256().to_owned(),
             thumbprint: c.map(|c| c.sha1.clone()),
             subject: c.map(|c| c.subject.clone()),
@@ -92,6 +108,8 @@ impl CertSide {
             issuer: v.issuer.clone(),
             not_after: v.not_after.clone(),
             others: Vec::new(),
+            chain: Vec::new(),
+            revocation: None,
         }
     }
 }
@@ -140,6 +158,8 @@ pub struct ReviewCounts {
     pub certificates_replaced: usize,
     /// Values refused by policy.
     pub refused: usize,
+    /// Accepted values whose revocation status no current CRL decided.
+    pub revocation_undetermined: usize,
 }
 
 /// The bundle under review.
@@ -157,6 +177,9 @@ pub struct BundleInfo {
     pub expires: String,
     /// Signers that counted: "name (role, key id)".
     pub signers: Vec<String>,
+    /// Whether the bundle carries CA material (certificates and CRLs), so
+    /// that revocation could be checked.
+    pub carries_ca_material: bool,
 }
 
 /// The last import it is compared with.
@@ -293,6 +316,26 @@ pub fn compare(
                 }
             }
         }
+        for v in e
+            .values()
+            .iter()
+            .filter(|v| v.accepted() && v.revocation_undetermined())
+        {
+            counts.revocation_undetermined += 1;
+            if bundle.carries_pki() {
+                let why = CertSide::new(v)
+                    .revocation
+                    .map(|r| r.detail)
+                    .unwrap_or_default();
+                changes.push(row(
+                    ChangeKind::RevocationUndetermined,
+                    Some(v.attribute().as_str()),
+                    None,
+                    Some(CertSide::new(v)),
+                    vec![Refusal::new("revocation-undetermined", why)],
+                ));
+            }
+        }
         for v in e.values().iter().filter(|v| !v.accepted()) {
             changes.push(row(
                 ChangeKind::Refused,
@@ -303,7 +346,10 @@ pub fn compare(
             ));
             counts.refused += 1;
         }
-        if changes.len() == before {
+        if changes[before..]
+            .iter()
+            .all(|c| c.change == ChangeKind::RevocationUndetermined)
+        {
             counts.unchanged_entries += 1;
         }
     }
@@ -336,6 +382,7 @@ pub fn compare(
                 .iter()
                 .map(|s| format!("{} ({}, key {})", s.name, s.role, s.key_id))
                 .collect(),
+            carries_ca_material: bundle.carries_pki(),
         },
         previous: previous.map(|(i, _)| PreviousInfo {
             sequence: i.sequence,

@@ -364,3 +364,41 @@ fn fingerprint_changes_with_the_values() {
     assert_ne!(fingerprint(&a), fingerprint(&b));
     assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
 }
+
+#[test]
+fn prune_removes_a_certificate_certferry_wrote_once_it_is_revoked() {
+    let rex = pki("chain/rex.der");
+    const REX: &str = "rex@contoso.test";
+    let mut policy = policy(false);
+    policy.trusted_issuers =
+        certferry_format::cert::TrustedIssuer::from_der(&pki("ca/issuing-ca.der"))
+            .map(|i| vec![i])
+            .unwrap();
+    let mut spec = Spec::new(2, vec![person(G1, REX, &[(UC, &rex)])]);
+    spec.pki = Some(vec![ca_file("crl/issuing-ca.der")]);
+    let judged = verified_judged(&spec, &policy);
+    let eval = evaluate(&judged);
+    assert_eq!(eval.entries()[0].values()[0].refusals()[0].code, "revoked");
+    let r = vec![mailbox("id1", &[REX], &[&rex])];
+    let prev = HashMap::from([(
+        G1.to_owned(),
+        PreviousEntry {
+            label: "rex".into(),
+            addresses: vec![REX.into()],
+            upn: None,
+            written: BTreeMap::from([(UC, BTreeSet::from([hex_sha(&rex)]))]),
+        },
+    )]);
+    let kept = compute(&eval, &r, &prev, &PlanOptions::default());
+    assert!(
+        !matches!(kept.items[0].outcome, Outcome::Change { .. }),
+        "without --prune the revoked value stays: {:?}",
+        kept.items[0]
+    );
+    let pruned = compute(&eval, &r, &prev, &pruning());
+    let Outcome::Change { changes, .. } = &pruned.items[0].outcome else {
+        panic!("{:?}", pruned.items[0])
+    };
+    assert_eq!(changes[0].removed, vec![hex_sha(&rex)]);
+    assert!(changes[0].values.is_empty());
+}

@@ -215,3 +215,90 @@ fn a_bad_revocation_setting_is_a_policy_error_naming_the_key() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("certificates.revocation"), "{out:?}");
 }
+
+#[test]
+fn review_shows_each_chain_and_revocation_status_and_every_undetermined_one() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_policy(
+        d.path(),
+        &PolicyOpts {
+            trusted_ca: "ca/root-ca.pem",
+            ..PolicyOpts::default()
+        },
+    );
+    let mut spec = Spec::new(
+        1,
+        vec![
+            one("alice", "certs/alice.der"),
+            one("rex", "chain/rex.der"),
+            user(
+                "ursula",
+                vec![(Attribute::UserCertificate, pki("chain/ursula.der"))],
+            ),
+        ],
+    );
+    // The base CRL of the issuing CA; no CRL at all of the expired issuing CA.
+    spec.pki = Some(vec![
+        ca_file("ca/issuing-ca.der"),
+        ca_file("crl/issuing-ca.der"),
+    ]);
+    let b = write_signed(d.path(), &spec);
+    let csv = d.path().join("review.csv");
+    let out = run(&[
+        "review",
+        "--policy",
+        s(&policy),
+        "--now",
+        NOW,
+        "--csv",
+        s(&csv),
+        s(&b),
+    ]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let text = &out.stdout;
+    assert!(
+        text.contains("revocation checked against the bundle's CRLs"),
+        "{text}"
+    );
+    assert!(
+        text.contains("chain CN=Contoso Test Issuing CA,DC=contoso,DC=test < CN=Contoso Test Root CA,DC=contoso,DC=test; not revoked (CRL 02 of CN=Contoso Test Issuing CA"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "revoked: The certificate is revoked on 2025-05-01T00:00:00Z (keyCompromise)"
+        ),
+        "{text}"
+    );
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",new_chain,new_revocation"),
+        "{csv}"
+    );
+    // ursula's issuing CA expired: no path, so no status and no undetermined row.
+    assert!(!csv.contains("revocation-undetermined"), "{csv}");
+
+    // The same bundle with only the stale CRL: alice is accepted and shown as undetermined.
+    let mut spec = Spec::new(1, vec![one("alice", "certs/alice.der")]);
+    spec.pki = Some(vec![
+        ca_file("ca/issuing-ca.der"),
+        ca_file("crl/issuing-ca-stale.der"),
+    ]);
+    let d2 = tempfile::tempdir().unwrap();
+    let policy = write_policy(d2.path(), &PolicyOpts::default());
+    let b = write_signed(d2.path(), &spec);
+    let out = run(&["review", "--policy", s(&policy), "--now", NOW, s(&b)]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("accepted, revocation undetermined")
+            && out.stdout.contains("not current"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains("1 accepted value(s) undetermined"),
+        "{out:?}"
+    );
+}

@@ -120,7 +120,8 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: &str, text: impl Into<String>) -> Self {
+    /// A refusal with its code and sentence.
+    pub fn new(code: &str, text: impl Into<String>) -> Self {
         Self {
             code: code.to_owned(),
             text: text.into(),

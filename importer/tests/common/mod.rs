@@ -191,13 +191,9 @@ pub fn build(spec: &Spec) -> Vec<u8> {
     out.into_inner()
 }
 
-/// The bundle for `spec`, signed by the exporter key and verified in memory
-/// at NOW, keeping what `keep` makes of each entry: the only way the
-/// importer's core functions can be given entries.
-pub fn verified_keeping<T: Send>(
-    spec: &Spec,
-    keep: impl Fn(ParsedEntry<'_>) -> T + Sync,
-) -> VerifiedBundle<T> {
+/// The bundle for `spec`, signed by the exporter key, parsed, with the trust
+/// policy that accepts that key.
+fn signed(spec: &Spec) -> (UnverifiedBundle, TrustPolicy) {
     let bytes = build(spec);
     let sk = secret_key("exporter");
     let source = SourceId::parse(&spec.source).expect("source id");
@@ -209,7 +205,7 @@ pub fn verified_keeping<T: Send>(
         spec.sequence,
     )
     .expect("sign");
-    let policy = TrustPolicy {
+    let trust = TrustPolicy {
         keys: vec![TrustedKey {
             name: "exporter".into(),
             role: Role::Exporter,
@@ -219,8 +215,39 @@ pub fn verified_keeping<T: Send>(
         replay: ReplayRules::default(),
     };
     let name = signature_file_name("bundle.zip", Role::Exporter, &sk.key_id());
-    UnverifiedBundle::parse(bytes, vec![(name, sig.to_bytes())], &Limits::default())
-        .and_then(|u| u.verify_keeping(&policy, ts(NOW), None, keep))
+    let unverified =
+        UnverifiedBundle::parse(bytes, vec![(name, sig.to_bytes())], &Limits::default())
+            .expect("a test bundle parses");
+    (unverified, trust)
+}
+
+/// The bundle for `spec`, signed by the exporter key and verified in memory
+/// at NOW, keeping what `keep` makes of each entry: the only way the
+/// importer's core functions can be given entries.
+pub fn verified_keeping<T: Send>(
+    spec: &Spec,
+    keep: impl Fn(ParsedEntry<'_>) -> T + Sync,
+) -> VerifiedBundle<T> {
+    let (unverified, trust) = signed(spec);
+    unverified
+        .verify_keeping(&trust, ts(NOW), None, keep)
+        .expect("a test bundle verifies")
+}
+
+/// The bundle for `spec`, signed, verified and judged under `policy` at NOW
+/// as the importer's commands do: with the bundle's CA material.
+pub fn verified_judged(
+    spec: &Spec,
+    policy: &certferry_import::certpolicy::CertificatePolicy,
+) -> certferry_import::certpolicy::JudgedBundle {
+    let (unverified, trust) = signed(spec);
+    unverified
+        .verify_keeping_with(
+            &trust,
+            ts(NOW),
+            None,
+            certferry_import::certpolicy::judge_bundle(policy, ts(NOW)),
+        )
         .expect("a test bundle verifies")
 }
 
