@@ -9,11 +9,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use certferry_format::model::Entry;
 use certferry_format::replay::ReplayRules;
-use certferry_format::{KeptEntry, Limits, Sha256, SourceId, Timestamp, VerifiedBundle};
+use certferry_format::{Limits, ParsedEntry, Sha256, SourceId, Timestamp, VerifiedBundle};
 use serde::Serialize;
 
 use crate::bundle::LoadedBundle;
+use crate::certpolicy::{judge_by_ref, EntryVerdict};
 use crate::policy::Policy;
 
 /// One archived bundle that verified.
@@ -21,8 +23,9 @@ use crate::policy::Policy;
 pub struct Snapshot {
     /// The file.
     pub path: PathBuf,
-    /// The verified bundle.
-    pub bundle: VerifiedBundle,
+    /// The verified bundle, each entry's record kept with the policy's
+    /// verdict on it as of the snapshot's creation.
+    pub bundle: VerifiedBundle<(Entry, EntryVerdict)>,
 }
 
 /// A bundle that did not verify.
@@ -92,6 +95,12 @@ pub struct Row {
     pub not_after: String,
     /// The exporter's classification.
     pub class: String,
+    /// The certificate's revocation status when the snapshot was made, from
+    /// the CRLs the snapshot carries (`good`, `revoked`, `on-hold`,
+    /// `undetermined`; empty without a certification path to check it on).
+    pub revocation: String,
+    /// The sentence behind it.
+    pub revocation_detail: String,
 }
 
 /// Reads and verifies every `*.zip` in `dir` (signature files beside them).
@@ -120,7 +129,14 @@ pub fn load(dir: &Path, policy: &Policy) -> Result<(Vec<Snapshot>, Vec<Rejected>
                         max_clock_skew_secs: i64::MAX,
                     };
                 },
-                |_, _| KeptEntry::keep,
+                |header, pki| {
+                    // What the status was when the snapshot was made.
+                    let judge = judge_by_ref(&policy.certificates, header, pki, header.created);
+                    move |parsed: ParsedEntry<'_>| {
+                        let verdict = judge(&parsed);
+                        (parsed.entry().clone(), verdict)
+                    }
+                },
             )
         });
         match verified {
@@ -207,8 +223,7 @@ pub fn answer(snaps: &[Snapshot], q: &Query) -> Vec<Row> {
     let mut rows = Vec::new();
     for s in snaps {
         let h = s.bundle.header();
-        for e in s.bundle.entries() {
-            let entry = e.entry();
+        for (entry, verdict) in s.bundle.kept() {
             let addr_match = match q {
                 Query::Address(a) => entry
                     .smtp_addresses()
@@ -227,6 +242,7 @@ pub fn answer(snaps: &[Snapshot], q: &Query) -> Vec<Row> {
                             continue;
                         }
                     }
+                    let revocation = verdict.revocation_of(&c.sha256.to_hex());
                     rows.push(Row {
                         source: h.source.to_string(),
                         sequence: h.sequence,
@@ -238,6 +254,8 @@ pub fn answer(snaps: &[Snapshot], q: &Query) -> Vec<Row> {
                         subject: c.subject.clone(),
                         not_after: c.not_after.to_string(),
                         class: c.class.clone(),
+                        revocation: revocation.map(|r| r.status.to_owned()).unwrap_or_default(),
+                        revocation_detail: revocation.map(|r| r.detail.clone()).unwrap_or_default(),
                     });
                 }
             }
@@ -260,6 +278,8 @@ pub fn to_csv(rows: &[Row]) -> Vec<u8> {
         "subject",
         "not_after",
         "class",
+        "revocation",
+        "revocation_detail",
     ];
     let line = |out: &mut Vec<u8>, fields: &[&str]| {
         for (i, f) in fields.iter().enumerate() {
@@ -286,6 +306,8 @@ pub fn to_csv(rows: &[Row]) -> Vec<u8> {
                 &r.subject,
                 &r.not_after,
                 &r.class,
+                &r.revocation,
+                &r.revocation_detail,
             ],
         );
     }

@@ -148,3 +148,77 @@ fn archive_rejects_a_tampered_bundle_and_reports_a_fork() {
         "{v}"
     );
 }
+
+/// "What was this certificate's revocation status in snapshot N?": each
+/// snapshot answers from its own CRLs, as of its own creation time.
+#[test]
+fn archive_answers_each_snapshots_revocation_status_from_its_own_crls() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_policy(d.path(), &PolicyOpts::default());
+    let arch = d.path().join("archive");
+    std::fs::create_dir(&arch).unwrap();
+    let rex = || {
+        user(
+            "rex",
+            vec![(
+                certferry_format::model::Attribute::UserCertificate,
+                pki("chain/rex.der"),
+            )],
+        )
+    };
+    // 1: no CA material; 2: only the stale CRL (it lists rex too, but was no
+    // longer current when the snapshot was made); 3: the current base CRL.
+    let b1 = write_signed(&arch, &Spec::new(1, vec![rex()]));
+    let mut s2 = Spec::new(2, vec![rex()]);
+    s2.previous_sha256 = Some(sha256_of(&b1));
+    s2.pki = Some(vec![ca_file("crl/issuing-ca-stale.der")]);
+    let b2 = write_signed(&arch, &s2);
+    let mut s3 = Spec::new(3, vec![rex()]);
+    s3.previous_sha256 = Some(sha256_of(&b2));
+    s3.pki = Some(vec![ca_file("crl/issuing-ca.der")]);
+    write_signed(&arch, &s3);
+
+    let csv = d.path().join("rex.csv");
+    let out = run(&[
+        "archive",
+        "--policy",
+        s(&policy),
+        s(&arch),
+        "--address",
+        "rex@contoso.test",
+        "--json",
+        "--csv",
+        s(&csv),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let statuses: Vec<(u64, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["sequence"].as_u64().unwrap(),
+                r["revocation"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [(1, "undetermined"), (2, "undetermined"), (3, "revoked")]
+    );
+    assert!(
+        rows[2]["revocation_detail"]
+            .as_str()
+            .unwrap()
+            .contains("keyCompromise"),
+        "{rows:?}"
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with(",revocation,revocation_detail"),
+        "{text}"
+    );
+}

@@ -222,6 +222,18 @@ pub struct EntryVerdict {
     values: Vec<ValueVerdict>,
 }
 
+impl EntryVerdict {
+    /// The revocation status the policy found for the certificate with this
+    /// SHA-256 (hex) in this entry, if it could check one.
+    pub fn revocation_of(&self, sha256: &str) -> Option<&Revocation> {
+        self.values
+            .iter()
+            .flat_map(|v| &v.certificates)
+            .find(|c| c.summary.sha256 == sha256)
+            .and_then(|c| c.revocation.as_ref())
+    }
+}
+
 /// A verified bundle with the certificate policy's verdict on each entry.
 pub type JudgedBundle = VerifiedBundle<EntryVerdict>;
 
@@ -249,9 +261,24 @@ pub fn judge_bundle<'p>(
     now: Timestamp,
 ) -> impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> Keeper<'p> + 'p {
     move |header, pki| {
-        let trust = BundleTrust::of_bundle(policy, header, pki);
-        Box::new(move |parsed| judge_entry(&parsed, policy, &trust, now))
+        let judge = judge_by_ref(policy, header, pki, now);
+        Box::new(move |parsed| judge(&parsed))
     }
+}
+
+/// A keeper that judges each entry by reference, for callers that keep
+/// more than the verdict (`archive`).
+pub type RefKeeper<'p> = Box<dyn Fn(&ParsedEntry<'_>) -> EntryVerdict + Sync + 'p>;
+
+/// [`judge_bundle`]'s judging for one bundle, at `now`, by reference.
+pub fn judge_by_ref<'p>(
+    policy: &'p CertificatePolicy,
+    header: &BundleHeader,
+    pki: Option<&[VerifiedPki<'_>]>,
+    now: Timestamp,
+) -> RefKeeper<'p> {
+    let trust = BundleTrust::of_bundle(policy, header, pki);
+    Box::new(move |parsed| judge_entry(parsed, policy, &trust, now))
 }
 
 fn judge_entry(

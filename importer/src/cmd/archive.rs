@@ -65,7 +65,7 @@ pub(crate) fn run(a: &crate::cli::ArchiveArgs) -> Result<Outcome, Failure> {
             println!(
                 "{}",
                 report::terminal_safe(&format!(
-                    "{} #{} {}  {}  {} sha1 {}  {}  expires {}  ({})",
+                    "{} #{} {}  {}  {} sha1 {}  {}  expires {}  ({}){}",
                     r.source,
                     r.sequence,
                     r.created,
@@ -74,7 +74,12 @@ pub(crate) fn run(a: &crate::cli::ArchiveArgs) -> Result<Outcome, Failure> {
                     r.sha1,
                     r.subject,
                     r.not_after,
-                    r.class
+                    r.class,
+                    if r.revocation_detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  {}", r.revocation_detail)
+                    }
                 ))
             );
         }
