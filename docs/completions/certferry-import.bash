@@ -667,7 +667,7 @@ _certferry__import() {
             return 0
             ;;
         certferry__subcmd__import__subcmd__trust__subcmd__store)
-            opts="-h --policy --state --json --signature --now --out --help"
+            opts="-h --policy --state --json --signature --now --out --apply --replace --tenant --script --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -690,6 +690,14 @@ _certferry__import() {
                     return 0
                     ;;
                 --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tenant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --script)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -191,8 +191,28 @@ pub struct TrustStoreArgs {
     #[command(flatten)]
     pub bundle: BundleArgs,
     /// Where to write the store (.sst); an existing file is replaced atomically.
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["apply", "script"])]
+    pub out: Option<PathBuf>,
+    /// Upload the store to the tenant with Set-SmimeConfig
+    /// -SMIMECertificateIssuingCA, after reading its current collection with
+    /// Get-SmimeConfig and showing what changes. The upload replaces the whole
+    /// collection: the tenant's other CA certificates that are still valid are
+    /// uploaded with it, unless --replace.
+    #[arg(long)]
+    pub apply: bool,
+    /// With --apply: upload exactly this store, dropping every other CA
+    /// certificate from the tenant's collection (needed when the service does
+    /// not show its current collection).
+    #[arg(long, requires = "apply")]
+    pub replace: bool,
+    /// The tenant configuration for --apply (default: tenant.toml next to the policy).
     #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
+    pub tenant: Option<PathBuf>,
+    /// Write a PowerShell script that uploads the store with Microsoft's
+    /// ExchangeOnlineManagement module instead (it shows the current
+    /// collection first; -WhatIf previews).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
 }
 
 /// `status`.

@@ -19,20 +19,7 @@ use serde_json::Value;
 const USERS: usize = 30;
 
 fn tenant_toml(dir: &Path, sim: &SimHandle) -> String {
-    let p = dir.join("tenant.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "tenant = \"{}\"\nclient_id = \"{}\"\ncertificate = \"{}\"\nkey = \"{}\"\nconcurrency = 4\n[endpoints]\nlogin = \"{b}\"\nexo = \"{b}\"\ndangerous_allow_http_loopback = true\n",
-            sim.tenant_id(),
-            sim.client_id(),
-            root().join("fixtures/tenant/app.pem").display(),
-            root().join("fixtures/tenant/app.key").display(),
-            b = sim.base_url()
-        ),
-    )
-    .unwrap();
-    p.display().to_string()
+    write_tenant(dir, sim, "concurrency = 4")
 }
 
 /// A small deterministic generator for the kill points.

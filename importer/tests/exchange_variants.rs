@@ -85,23 +85,6 @@ impl Lab {
     }
 }
 
-fn write_tenant(dir: &Path, sim: &SimHandle, extra: &str) -> String {
-    let p = dir.join("tenant.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "tenant = \"{}\"\nclient_id = \"{}\"\ncertificate = \"{}\"\nkey = \"{}\"\n{extra}\n[endpoints]\nlogin = \"{b}\"\nexo = \"{b}\"\ndangerous_allow_http_loopback = true\n",
-            sim.tenant_id(),
-            sim.client_id(),
-            root().join("fixtures/tenant/app.pem").display(),
-            root().join("fixtures/tenant/app.key").display(),
-            b = sim.base_url()
-        ),
-    )
-    .unwrap();
-    p.display().to_string()
-}
-
 fn audit_lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()

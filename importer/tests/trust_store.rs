@@ -182,3 +182,267 @@ fn the_reader_refuses_what_the_layout_does_not_allow() {
     bad[12] = 2; // encodingType 2
     assert!(read_sst(&bad).is_err());
 }
+
+#[test]
+fn the_bundles_intermediate_goes_into_the_store_when_only_the_root_is_pinned() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_policy(
+        d.path(),
+        &PolicyOpts {
+            trusted_ca: "ca/root-ca.pem",
+            ..PolicyOpts::default()
+        },
+    );
+    let mut spec = Spec::new(1, vec![one("alice", "certs/alice.der")]);
+    spec.pki = Some(vec![ca_file("ca/issuing-ca.der")]);
+    let bundle = write_signed(d.path(), &spec);
+    let sst = d.path().join("store.sst");
+    let out = run(&[
+        "trust-store",
+        "--policy",
+        s(&policy),
+        "--now",
+        NOW,
+        "--out",
+        s(&sst),
+        s(&bundle),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let certs = read_sst(&std::fs::read(&sst).unwrap()).unwrap();
+    assert_eq!(certs, vec![pki("ca/root-ca.der"), pki("ca/issuing-ca.der")]);
+}
+
+mod upload {
+    use super::*;
+    use exo_simulator::{Dialect, IssuingCaOut, SimConfig, SimHandle, Simulator, Tenant};
+
+    struct Lab {
+        dir: tempfile::TempDir,
+        sim: SimHandle,
+        policy: std::path::PathBuf,
+        tenant: String,
+        bundle: std::path::PathBuf,
+    }
+
+    fn lab(out: IssuingCaOut) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Simulator::start(
+            Tenant::load(root().join("fixtures/tenant/contoso.json")).unwrap(),
+            SimConfig {
+                dialect: Dialect {
+                    issuing_ca_out: out,
+                    ..Dialect::default()
+                },
+                ..SimConfig::default()
+            },
+        )
+        .unwrap();
+        let tenant = write_tenant(dir.path(), &sim, "");
+        let policy = write_policy(
+            dir.path(),
+            &PolicyOpts {
+                trusted_ca: "ca/root-ca.pem",
+                certificates_extra: intermediate_ca_line(&["ca/issuing-ca.pem"]),
+                ..PolicyOpts::default()
+            },
+        );
+        let bundle = write_signed(
+            dir.path(),
+            &Spec::new(1, vec![one("alice", "certs/alice.der")]),
+        );
+        Lab {
+            dir,
+            sim,
+            policy,
+            tenant,
+            bundle,
+        }
+    }
+
+    impl Lab {
+        fn run(&self, extra: &[&str]) -> (Out, Json) {
+            let mut args = vec![
+                "trust-store",
+                "--policy",
+                s(&self.policy),
+                "--tenant",
+                &self.tenant,
+                "--now",
+                NOW,
+                "--json",
+                "--apply",
+            ];
+            args.extend_from_slice(extra);
+            args.push(s(&self.bundle));
+            let out = run(&args);
+            let json = serde_json::from_str(&out.stdout).unwrap_or(Json::Null);
+            (out, json)
+        }
+
+        fn tenant_collection(&self) -> Option<Vec<Vec<u8>>> {
+            self.sim.smime_issuing_ca().map(|b| read_sst(&b).unwrap())
+        }
+    }
+
+    fn store_of(certs: &[&str]) -> Vec<u8> {
+        let mut out = vec![0, 0, 0, 0, b'C', b'E', b'R', b'T'];
+        for c in certs {
+            let der = pki(c);
+            out.extend_from_slice(&0x20u32.to_le_bytes());
+            out.extend_from_slice(&1u32.to_le_bytes());
+            out.extend_from_slice(&(der.len() as u32).to_le_bytes());
+            out.extend_from_slice(&der);
+        }
+        out.extend_from_slice(&[0; 12]);
+        out
+    }
+
+    #[test]
+    fn an_empty_tenant_gets_the_store_and_it_is_read_back_in_every_form_the_service_may_answer() {
+        for form in [
+            IssuingCaOut::Base64,
+            IssuingCaOut::DataBase64,
+            IssuingCaOut::Integers,
+        ] {
+            let lab = lab(form);
+            let (out, j) = lab.run(&[]);
+            assert_eq!(out.code, 0, "{form:?}: {out:?}");
+            assert_eq!(
+                lab.tenant_collection().unwrap(),
+                vec![pki("ca/root-ca.der"), pki("ca/issuing-ca.der")],
+                "{form:?}"
+            );
+            assert!(
+                j["upload"]["read_back"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("read back: the tenant holds exactly this store"),
+                "{form:?}: {j}"
+            );
+            assert_eq!(j["upload"]["changes"]["added"].as_array().unwrap().len(), 2);
+            // Again: nothing to change, nothing sent.
+            let writes = lab
+                .sim
+                .write_counts()
+                .get("SmimeConfig")
+                .copied()
+                .unwrap_or(0);
+            let (out, j) = lab.run(&[]);
+            assert_eq!(out.code, 0, "{out:?}");
+            assert_eq!(j["upload"]["changes"]["unchanged"], true, "{j}");
+            assert_eq!(
+                lab.sim
+                    .write_counts()
+                    .get("SmimeConfig")
+                    .copied()
+                    .unwrap_or(0),
+                writes,
+                "{form:?}: uploaded again"
+            );
+        }
+    }
+
+    #[test]
+    fn the_tenants_other_valid_cas_are_kept_and_expired_ones_dropped_unless_replace() {
+        let lab = lab(IssuingCaOut::Base64);
+        lab.sim.set_smime_issuing_ca(Some(store_of(&[
+            "ca/rogue-ca.der",
+            "chain/expired-issuing-ca.der",
+        ])));
+        let (out, j) = lab.run(&[]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(
+            lab.tenant_collection().unwrap(),
+            vec![
+                pki("ca/root-ca.der"),
+                pki("ca/issuing-ca.der"),
+                pki("ca/rogue-ca.der")
+            ]
+        );
+        let removed = &j["upload"]["changes"]["removed"];
+        assert_eq!(removed.as_array().unwrap().len(), 1, "{j}");
+        assert!(
+            removed[0][1].as_str().unwrap().starts_with("expired"),
+            "{j}"
+        );
+        // --replace uploads exactly the store.
+        let (out, _) = lab.run(&["--replace"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(
+            lab.tenant_collection().unwrap(),
+            vec![pki("ca/root-ca.der"), pki("ca/issuing-ca.der")]
+        );
+    }
+
+    #[test]
+    fn a_collection_the_service_does_not_show_is_never_replaced_without_replace() {
+        let lab = lab(IssuingCaOut::Absent);
+        lab.sim
+            .set_smime_issuing_ca(Some(store_of(&["ca/rogue-ca.der"])));
+        let (out, _) = lab.run(&[]);
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains("--replace"), "{out:?}");
+        assert_eq!(
+            lab.tenant_collection().unwrap(),
+            vec![pki("ca/rogue-ca.der")],
+            "nothing uploaded"
+        );
+        let (out, j) = lab.run(&["--replace"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(
+            j["upload"]["read_back"]
+                .as_str()
+                .unwrap()
+                .starts_with("not confirmed"),
+            "{j}"
+        );
+        assert_eq!(
+            lab.tenant_collection().unwrap(),
+            vec![pki("ca/root-ca.der"), pki("ca/issuing-ca.der")]
+        );
+    }
+
+    #[test]
+    fn the_script_form_shows_the_current_collection_then_uploads_the_embedded_store() {
+        let lab = lab(IssuingCaOut::Base64);
+        let script = lab.dir.path().join("trust.ps1");
+        let sst = lab.dir.path().join("store.sst");
+        let out = run(&[
+            "trust-store",
+            "--policy",
+            s(&lab.policy),
+            "--now",
+            NOW,
+            "--out",
+            s(&sst),
+            "--script",
+            s(&script),
+            s(&lab.bundle),
+        ]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let text = std::fs::read_to_string(&script).unwrap();
+        let get = text.find("Get-SmimeConfig").unwrap();
+        let set = text
+            .find("Set-SmimeConfig -SMIMECertificateIssuingCA $store")
+            .unwrap();
+        assert!(get < set, "{text}");
+        use base64::Engine as _;
+        let embedded: String = text
+            .split("FromBase64String(@'\n")
+            .nth(1)
+            .unwrap()
+            .split("\n'@")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(embedded)
+            .unwrap();
+        assert_eq!(bytes, std::fs::read(&sst).unwrap());
+        assert!(
+            lab.sim.smime_issuing_ca().is_none(),
+            "the script form sends nothing"
+        );
+    }
+}

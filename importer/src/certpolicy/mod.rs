@@ -165,6 +165,9 @@ pub struct ContainedCertificate {
     /// The certification path found: the subjects from its issuer up to the
     /// pinned CA (empty when there is none, and for chain certificates).
     pub chain: Vec<String>,
+    /// The same path's CA certificates by SHA-256 (what a trust store needs).
+    #[serde(skip)]
+    pub chain_sha256: Vec<certferry_format::Sha256>,
     /// Its revocation status (`None` without a path to check it on, and for
     /// chain certificates).
     pub revocation: Option<Revocation>,
@@ -468,6 +471,7 @@ fn judge_value(
                 verdict: "ca",
                 refusals: Vec::new(),
                 chain: Vec::new(),
+                chain_sha256: Vec::new(),
                 revocation: None,
             });
             continue;
@@ -486,15 +490,16 @@ fn judge_value(
                 _ => Refusal::new(r.as_str(), r.description()),
             })
             .collect();
-        let (chain, revocation) = match &path {
+        let (chain, chain_sha256, revocation) = match &path {
             Some(Ok(path)) => {
                 let status = trust.status(policy, path, &c.serial, ctx.now);
                 if let Some(refusal) = revocation_refusal(&status, policy.revocation) {
                     refusals.push(refusal);
                 }
-                (trust.chain(policy, path), Some(Revocation::of(&status)))
+                let (names, ids) = trust.chain(policy, path);
+                (names, ids, Some(Revocation::of(&status)))
             }
-            _ => (Vec::new(), None),
+            _ => (Vec::new(), Vec::new(), None),
         };
         if c.key_type == KeyType::Rsa && c.key_bits < policy.min_rsa_bits {
             refusals.push(Refusal::new(
@@ -525,6 +530,7 @@ fn judge_value(
             },
             refusals,
             chain,
+            chain_sha256,
             revocation,
         });
     }

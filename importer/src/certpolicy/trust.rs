@@ -112,13 +112,24 @@ impl BundleTrust {
         }
     }
 
-    /// The subjects from the certificate's issuer up to the anchor.
-    pub(super) fn chain(&self, policy: &CertificatePolicy, path: &Path) -> Vec<String> {
+    /// The path's CA certificates from the certificate's issuer up to the
+    /// anchor: their subjects and their SHA-256s.
+    pub(super) fn chain(
+        &self,
+        policy: &CertificatePolicy,
+        path: &Path,
+    ) -> (Vec<String>, Vec<Sha256>) {
+        let anchor = &policy.trusted_issuers[path.anchor];
         path.intermediates
             .iter()
-            .map(|&i| self.helpers[i].subject().to_owned())
-            .chain([policy.trusted_issuers[path.anchor].subject().to_owned()])
-            .collect()
+            .map(|&i| {
+                (
+                    self.helpers[i].subject().to_owned(),
+                    self.helpers[i].sha256(),
+                )
+            })
+            .chain([(anchor.subject().to_owned(), anchor.sha256())])
+            .unzip()
     }
 
     /// The revocation status of the certificate with `serial` on `path`.

@@ -1,23 +1,55 @@
 //! `trust-store`: the SST of the CA certificates the accepted certificates
-//! chain to, for `Set-SmimeConfig -SMIMECertificateIssuingCA`.
+//! chain to, for `Set-SmimeConfig -SMIMECertificateIssuingCA`: written to a
+//! file, uploaded through the REST endpoint (after reading and showing the
+//! tenant's current collection: the upload replaces it whole), or written
+//! into a PowerShell script for Microsoft's module.
 
+use certferry_format::cert::chain::CaCertificate;
+use certferry_format::pki::PkiKind;
 use serde_json::json;
 
-use crate::certpolicy::evaluate;
-use crate::cli::TrustStoreArgs;
-use crate::context::{load_verified, now, Config};
+use crate::certpolicy::{evaluate, JudgedBundle};
+use crate::cli::{MatchByArg, TenantArgs, TrustStoreArgs};
+use crate::context::{load_verified, now, runtime, tenant_err, Config};
+use crate::exchange::client::IssuingCaCollection;
 use crate::exchange::sst;
 use crate::failure::{Failure, Outcome};
 use crate::output::write_atomically;
 use crate::report::terminal_safe;
-use crate::trust_store;
+use crate::session;
+use crate::trust_store::{self, Upload};
+
+/// The CA certificates the bundle carries (helpers for the paths).
+fn bundle_cas(verified: &JudgedBundle) -> Vec<CaCertificate> {
+    verified
+        .pki()
+        .filter(|p| p.record().kind == PkiKind::Certificate)
+        .filter_map(|p| CaCertificate::from_der(p.bytes()).ok())
+        .collect()
+}
 
 pub(crate) fn run(a: &TrustStoreArgs, cfg: &Config) -> Result<Outcome, Failure> {
-    let now = now(&a.bundle)?;
     let state = cfg.open_state_ro()?;
-    let verified = load_verified(&a.bundle, &cfg.policy, state.as_ref(), now, |_| {})?;
+    let mut client = None;
+    let (verified, now) = if a.apply {
+        let tenant = TenantArgs {
+            tenant: a.tenant.clone(),
+            match_by: MatchByArg::Smtp,
+            create_contacts: false,
+            prune: false,
+        };
+        let s = session::prepare(cfg, &a.bundle, state.as_ref(), &tenant, None)?;
+        client = Some(s.client);
+        (s.verified, s.now)
+    } else {
+        let now = now(&a.bundle)?;
+        (
+            load_verified(&a.bundle, &cfg.policy, state.as_ref(), now, |_| {})?,
+            now,
+        )
+    };
     let eval = evaluate(&verified);
-    let store = trust_store::compute(&eval, &cfg.policy.certificates, now);
+    let store = trust_store::compute(&eval, &cfg.policy.certificates, &bundle_cas(&verified), now);
     if store.certificates.is_empty() {
         // An empty store would replace the tenant's collection with nothing.
         return Err(Failure::Usage(format!(
@@ -33,47 +65,180 @@ pub(crate) fn run(a: &TrustStoreArgs, cfg: &Config) -> Result<Outcome, Failure> 
         .collect();
     let bytes = sst::write(&ders)
         .ok_or_else(|| Failure::Output("a CA certificate is too large for an SST".into()))?;
-    write_atomically(&a.out, &bytes)
-        .map_err(|e| Failure::Output(format!("{}: {e}", a.out.display())))?;
+    let write = |path: &std::path::Path, data: &[u8]| {
+        write_atomically(path, data)
+            .map_err(|e| Failure::Output(format!("{}: {e}", path.display())))
+    };
+    if let Some(out) = &a.out {
+        write(out, &bytes)?;
+    }
+    if let Some(path) = &a.script {
+        write(
+            path,
+            crate::script::render_trust_store(&verified, &store, &bytes).as_bytes(),
+        )?;
+    }
+    let upload = match &client {
+        Some(c) => Some(upload(c, &store, a.replace, now)?),
+        None => None,
+    };
     if a.common.json {
         println!(
             "{}",
             json!({
                 "trust_store": a.out,
+                "script": a.script,
                 "sha256": certferry_format::Sha256::digest(&bytes).to_hex(),
                 "bundle_sha256": verified.sha256().to_hex(),
                 "store": store,
+                "upload": upload.as_ref().map(|(u, confirmed)| json!({"changes": u, "read_back": confirmed})),
             })
         );
     } else {
-        for c in &store.certificates {
+        print_store(&store);
+        if let Some(out) = &a.out {
             println!(
-                "{}",
-                terminal_safe(&format!(
-                    "{:<12} {} (SHA-256 {}, until {}; {} certificate(s) chain through it)",
-                    c.role, c.subject, c.sha256, c.not_after, c.used_by
-                ))
+                "trust store {} ({} CA certificates for {} accepted values; Set-SmimeConfig -SMIMECertificateIssuingCA replaces the whole collection)",
+                out.display(),
+                store.certificates.len(),
+                store.values
             );
         }
-        for c in &store.left_out_expired {
-            println!(
-                "{}",
-                terminal_safe(&format!(
-                    "left out    {} expired on {}: the upload would fail with it; {} certificate(s) chain to it and will not validate until it is renewed",
-                    c.subject, c.not_after, c.used_by
-                ))
-            );
+        if let Some(path) = &a.script {
+            println!("script      {} (Set-SmimeConfig with Microsoft's module; run it with -WhatIf first)", path.display());
         }
-        println!(
-            "trust store {} ({} CA certificates for {} accepted values; upload with Set-SmimeConfig -SMIMECertificateIssuingCA, which replaces the whole collection)",
-            a.out.display(),
-            store.certificates.len(),
-            store.values
-        );
+        if let Some((u, confirmed)) = &upload {
+            print_upload(u, confirmed);
+        }
     }
     Ok(if store.left_out_expired.is_empty() {
         Outcome::of(&eval)
     } else {
         Outcome::SomeRefused
     })
+}
+
+fn print_store(store: &trust_store::TrustStore) {
+    for c in &store.certificates {
+        println!(
+            "{}",
+            terminal_safe(&format!(
+                "{:<12} {} (SHA-256 {}, until {}; {} certificate(s) chain through it)",
+                c.role, c.subject, c.sha256, c.not_after, c.used_by
+            ))
+        );
+    }
+    for c in &store.left_out_expired {
+        println!(
+            "{}",
+            terminal_safe(&format!(
+                "left out    {} expired on {}: the upload would fail with it; {} certificate(s) chain to it and will not validate until it is renewed",
+                c.subject, c.not_after, c.used_by
+            ))
+        );
+    }
+}
+
+fn print_upload(u: &Upload, confirmed: &str) {
+    let line = |tag: &str, s: &trust_store::Shown, why: &str| {
+        println!(
+            "{}",
+            terminal_safe(&format!(
+                "{tag:<12}{} (SHA-256 {}{}){why}",
+                s.subject,
+                s.sha256,
+                if s.not_after.is_empty() {
+                    String::new()
+                } else {
+                    format!(", until {}", s.not_after)
+                }
+            ))
+        );
+    };
+    for s in &u.added {
+        line("tenant +", s, "");
+    }
+    for s in &u.kept {
+        line("tenant =", s, ": already in the tenant's collection, kept");
+    }
+    for (s, why) in &u.removed {
+        line("tenant -", s, &format!(": removed, {why}"));
+    }
+    if u.unchanged {
+        println!(
+            "tenant      the collection already holds exactly these certificates: nothing uploaded"
+        );
+    } else {
+        println!(
+            "tenant      uploaded {} CA certificate(s) with Set-SmimeConfig -SMIMECertificateIssuingCA; {confirmed}",
+            u.certificates.len()
+        );
+    }
+}
+
+/// Reads the tenant's collection, plans the upload, sends it unless it
+/// changes nothing, and reads it back. Returns the plan and what the read
+/// back showed.
+fn upload(
+    client: &crate::exchange::client::ExoClient,
+    store: &trust_store::TrustStore,
+    replace: bool,
+    now: certferry_format::Timestamp,
+) -> Result<(Upload, String), Failure> {
+    let rt = runtime()?;
+    let current = rt
+        .block_on(client.get_smime_issuing_ca())
+        .map_err(tenant_err)?;
+    let current = match current {
+        IssuingCaCollection::NotShown => None,
+        IssuingCaCollection::Empty => Some(Vec::new()),
+        IssuingCaCollection::Store(sst) => Some(sst::read(&sst).map_err(|e| {
+            Failure::Tenant(format!(
+                "Get-SmimeConfig: the tenant's SMIMECertificateIssuingCA is not a store certferry can read ({e}); nothing uploaded"
+            ))
+        })?),
+    };
+    let plan = trust_store::plan_upload(store, current.as_deref(), replace, now)
+        .map_err(Failure::Usage)?;
+    if plan.unchanged {
+        return Ok((plan, "unchanged".to_owned()));
+    }
+    let ders: Vec<&[u8]> = plan.certificates.iter().map(Vec::as_slice).collect();
+    let sst_bytes = sst::write(&ders)
+        .ok_or_else(|| Failure::Output("a CA certificate is too large for an SST".into()))?;
+    rt.block_on(client.set_smime_issuing_ca(&sst_bytes))
+        .map_err(tenant_err)?;
+    // Prove the upload: read the collection back and compare.
+    let confirmed = match rt
+        .block_on(client.get_smime_issuing_ca())
+        .map_err(tenant_err)?
+    {
+        IssuingCaCollection::Store(back) if back == sst_bytes => {
+            "read back: the tenant holds exactly this store".to_owned()
+        }
+        IssuingCaCollection::Store(back) => {
+            let same = sst::read(&back).is_ok_and(|certs| {
+                let mut a: Vec<&[u8]> = certs.iter().map(Vec::as_slice).collect();
+                let mut b = ders.clone();
+                a.sort();
+                b.sort();
+                a == b
+            });
+            if !same {
+                return Err(Failure::Tenant(
+                    "Set-SmimeConfig succeeded, but Get-SmimeConfig shows another collection than the one uploaded".to_owned(),
+                ));
+            }
+            "read back: the tenant holds these certificates (its store bytes differ)".to_owned()
+        }
+        IssuingCaCollection::Empty => {
+            return Err(Failure::Tenant(
+                "Set-SmimeConfig succeeded, but Get-SmimeConfig shows no collection".to_owned(),
+            ))
+        }
+        IssuingCaCollection::NotShown => {
+            "not confirmed: the service does not show the collection (Get-SmimeConfig has no SMIMECertificateIssuingCA)".to_owned()
+        }
+    };
+    Ok((plan, confirmed))
 }

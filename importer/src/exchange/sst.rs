@@ -40,9 +40,81 @@ pub fn write(certificates: &[&[u8]]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The certificates (DER) of a store, in order: the header, then elements
+/// until the end marker; a certificate element (id 0x20) must have
+/// encodingType 1, every other element (properties, CRLs, CTLs, as
+/// `Export-Certificate -Type SST` may write) is skipped by its length, as
+/// zcrypto's reader of Microsoft's own stores does. Nothing may follow the
+/// end marker. Reads what the tenant returns, which certferry did not write.
+pub fn read(sst: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let word = |at: usize| -> Option<u32> {
+        let b = sst.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    if sst.get(..HEADER.len()) != Some(&HEADER[..]) {
+        return Err("not a serialized certificate store (no version-0 \"CERT\" header)".into());
+    }
+    let mut at = HEADER.len();
+    let mut out = Vec::new();
+    loop {
+        let id = word(at).ok_or("the store ends before its end marker")?;
+        if id == 0 {
+            if sst.get(at..at + END.len()) != Some(&END[..]) {
+                return Err("the end marker is not 12 zero bytes".into());
+            }
+            let rest = sst.len() - (at + END.len());
+            if rest > 0 {
+                return Err(format!("{rest} bytes follow the end marker"));
+            }
+            return Ok(out);
+        }
+        let encoding = word(at + 4).ok_or("an element header is cut short")?;
+        let len = word(at + 8).ok_or("an element header is cut short")? as usize;
+        let start = at + 12;
+        let value = start
+            .checked_add(len)
+            .and_then(|end| sst.get(start..end))
+            .ok_or("an element runs past the end of the store")?;
+        if id == CERT_ELEMENT {
+            if encoding != ASN1_ENCODING {
+                return Err(format!(
+                    "a certificate element has encodingType {encoding}, not 1 (ASN.1)"
+                ));
+            }
+            out.push(value.to_vec());
+        }
+        at = start + len;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_written_reads_back_and_other_elements_are_skipped() {
+        let a = [0x30, 0x03, 0x02, 0x01, 0x01];
+        let b = [0x30, 0x03, 0x02, 0x01, 0x02];
+        let sst = write(&[&a, &b]).unwrap_or_default();
+        assert_eq!(read(&sst), Ok(vec![a.to_vec(), b.to_vec()]));
+        // A property element (id 3, SHA-1 hash) before the certificate, as
+        // Export-Certificate may write: skipped.
+        let mut with_property = HEADER.to_vec();
+        with_property.extend_from_slice(&[3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0xaa, 0xbb]);
+        with_property.extend_from_slice(&sst[8..]);
+        assert_eq!(read(&with_property), Ok(vec![a.to_vec(), b.to_vec()]));
+        for bad in [
+            &sst[..sst.len() - 1],
+            &[&sst[..], &[0][..]].concat()[..],
+            &sst[4..],
+            &b""[..],
+        ] {
+            assert!(read(bad).is_err(), "{bad:?}");
+        }
+        let mut other_encoding = sst.clone();
+        other_encoding[12] = 2;
+        assert!(read(&other_encoding).is_err());
+    }
 
     #[test]
     fn one_certificate_is_the_minimal_store_windows_writes() {

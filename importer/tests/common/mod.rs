@@ -455,3 +455,22 @@ pub fn run(args: &[&str]) -> Out {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// Writes `tenant.toml` into `dir` for the simulator `sim` (app certificate
+/// from fixtures/tenant, plain HTTP on loopback allowed), with `extra` lines.
+pub fn write_tenant(dir: &Path, sim: &exo_simulator::SimHandle, extra: &str) -> String {
+    let p = dir.join("tenant.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "tenant = \"{}\"\nclient_id = \"{}\"\ncertificate = \"{}\"\nkey = \"{}\"\n{extra}\n[endpoints]\nlogin = \"{b}\"\nexo = \"{b}\"\ndangerous_allow_http_loopback = true\n",
+            sim.tenant_id(),
+            sim.client_id(),
+            root().join("fixtures/tenant/app.pem").display(),
+            root().join("fixtures/tenant/app.key").display(),
+            b = sim.base_url()
+        ),
+    )
+    .unwrap();
+    p.display().to_string()
+}

@@ -107,6 +107,30 @@ pub enum OtherWriteForm {
     StoreJsonText,
 }
 
+/// How `Get-SmimeConfig` shows `SMIMECertificateIssuingCA`. No public source shows
+/// that cmdlet's output (its reference page lists no output fields), so every
+/// variant is *assumed*.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IssuingCaOut {
+    /// A standard base64 string (how the service answers other byte arrays).
+    /// **Default**, *assumed*.
+    #[default]
+    Base64,
+    /// `{"Data":"<base64>"}`. *Assumed.*
+    DataBase64,
+    /// `[48,130,…]`, the bytes as JSON numbers. *Assumed.*
+    Integers,
+    /// The member is not in the answer at all. *Assumed*: the collection cannot be read back.
+    Absent,
+}
+
+impl IssuingCaOut {
+    /// Every variant.
+    pub const ALL: [IssuingCaOut; 4] =
+        [Self::Base64, Self::DataBase64, Self::Integers, Self::Absent];
+}
+
 /// The open wire details, one choice each.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -132,6 +156,8 @@ pub struct Dialect {
     /// it: **source** the cmdlet reference; contacts never do). `false`: *assumed*, a
     /// service (or `$select`) that leaves it out.
     pub immutable_id_member: bool,
+    /// `SMIMECertificateIssuingCA` in Get-SmimeConfig's answer.
+    pub issuing_ca_out: IssuingCaOut,
 }
 
 impl Default for Dialect {
@@ -144,6 +170,7 @@ impl Default for Dialect {
             write_scope_exception: "System.InvalidOperationException".into(),
             retry_after_on_429: true,
             immutable_id_member: true,
+            issuing_ca_out: IssuingCaOut::default(),
         }
     }
 }
@@ -184,6 +211,49 @@ impl Dialect {
             m.insert(format!("{name}@odata.type"), t.into());
         }
         m.insert(name.to_owned(), v);
+    }
+
+    /// Binds a single byte-array parameter (`Set-SmimeConfig
+    /// -SMIMECertificateIssuingCA`) in the forms `Set-*` binds.
+    pub fn bind_one(&self, param: &str, v: &Value) -> Result<Vec<u8>, String> {
+        if v.is_array() {
+            // A collection for a single value: refused as PowerShell refuses it.
+            return Err(format!(
+                "Cannot bind parameter '{param}': expected one byte array, got a collection."
+            ));
+        }
+        let accepted: Vec<&str> = self.write_forms.iter().map(|f| form_name(*f)).collect();
+        let bytes = match WriteForm::of(v) {
+            Some((form, bytes)) if self.write_forms.contains(&form) => bytes,
+            _ => match self.other_write_form {
+                OtherWriteForm::BindingError => {
+                    return Err(format!(
+                        "Cannot bind parameter '{param}'. Cannot convert the value to type \"System.Byte[]\" (this service binds {}).",
+                        accepted.join(", ")
+                    ))
+                }
+                OtherWriteForm::StoreJsonText => v.to_string().into_bytes(),
+            },
+        };
+        if bytes.is_empty() {
+            return Err(format!(
+                "Cannot bind parameter '{param}': the value is empty."
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// `SMIMECertificateIssuingCA` as Get-SmimeConfig answers it (`None`: left out).
+    pub fn issuing_ca(&self, sst: Option<&[u8]>) -> Option<Value> {
+        let Some(sst) = sst else {
+            return (self.issuing_ca_out != IssuingCaOut::Absent).then_some(Value::Null);
+        };
+        match self.issuing_ca_out {
+            IssuingCaOut::Base64 => Some(json!(STANDARD.encode(sst))),
+            IssuingCaOut::DataBase64 => Some(json!({"Data": STANDARD.encode(sst)})),
+            IssuingCaOut::Integers => Some(json!(sst)),
+            IssuingCaOut::Absent => None,
+        }
     }
 
     /// Binds a `Set-*` attribute parameter: the value set, or the binding error text.

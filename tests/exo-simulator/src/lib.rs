@@ -20,6 +20,7 @@ pub mod dialect;
 pub mod faults;
 pub mod jwt;
 pub mod server;
+mod sst;
 pub mod tenant;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -31,7 +32,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use dialect::{Dialect, EmptyOut, OtherWriteForm, ValuesOut, WriteForm};
+pub use dialect::{Dialect, EmptyOut, IssuingCaOut, OtherWriteForm, ValuesOut, WriteForm};
 pub use faults::{Endpoint, FaultAction, FaultRule};
 pub use tenant::{App, Recipient, RecipientKind, Role, Tenant};
 
@@ -127,6 +128,9 @@ pub(crate) struct Store {
     pub(crate) token_lifetime_secs: u64,
     pub(crate) dialect: Dialect,
     pub(crate) clock_offset_secs: i64,
+    /// The tenant's S/MIME "virtual certificate collection": the SST last
+    /// uploaded with `Set-SmimeConfig -SMIMECertificateIssuingCA`, as bound.
+    pub(crate) smime_issuing_ca: Option<Vec<u8>>,
 }
 
 impl Store {
@@ -219,6 +223,7 @@ impl Simulator {
             token_lifetime_secs: config.token_lifetime_secs,
             dialect: config.dialect.clone(),
             clock_offset_secs: 0,
+            smime_issuing_ca: None,
         };
         store.reindex();
         let shared = Arc::new(Shared {
@@ -346,7 +351,8 @@ impl SimHandle {
         self.shared.lock().log.clone()
     }
 
-    /// Successful Set-* calls per ExternalDirectoryObjectId (New-MailContact not counted).
+    /// Successful Set-* calls per ExternalDirectoryObjectId (New-MailContact not
+    /// counted); Set-SmimeConfig counts under `SmimeConfig`.
     pub fn write_counts(&self) -> BTreeMap<String, u64> {
         self.shared.lock().writes.clone()
     }
@@ -413,6 +419,16 @@ impl SimHandle {
     /// Changes how the open wire details are answered from now on.
     pub fn set_dialect(&self, dialect: Dialect) {
         self.shared.lock().dialect = dialect;
+    }
+
+    /// The S/MIME issuing-CA collection (SST bytes) as last uploaded, if any.
+    pub fn smime_issuing_ca(&self) -> Option<Vec<u8>> {
+        self.shared.lock().smime_issuing_ca.clone()
+    }
+
+    /// Seeds the S/MIME issuing-CA collection, as an earlier upload would have.
+    pub fn set_smime_issuing_ca(&self, sst: Option<Vec<u8>>) {
+        self.shared.lock().smime_issuing_ca = sst;
     }
 
     /// How the open wire details are answered now.

@@ -740,12 +740,16 @@ enum Cmd {
     Get(RecipientKind),
     Set(RecipientKind),
     NewContact,
+    GetSmimeConfig,
+    SetSmimeConfig,
 }
 
 fn cmdlet(name: &str) -> Option<(Cmd, &'static [&'static str])> {
     const GET: &[&str] = &["Identity", "ResultSize"];
     const SET: &[&str] = &["Identity", "UserCertificate", "UserSMimeCertificate"];
     const NEW: &[&str] = &["Name", "DisplayName", "ExternalEmailAddress"];
+    const GET_SMIME: &[&str] = &["Identity"];
+    const SET_SMIME: &[&str] = &["Identity", "SMIMECertificateIssuingCA"];
     Some(match name {
         "Get-Mailbox" => (Cmd::Get(RecipientKind::UserMailbox), GET),
         "Get-MailUser" => (Cmd::Get(RecipientKind::MailUser), GET),
@@ -754,6 +758,8 @@ fn cmdlet(name: &str) -> Option<(Cmd, &'static [&'static str])> {
         "Set-MailUser" => (Cmd::Set(RecipientKind::MailUser), SET),
         "Set-MailContact" => (Cmd::Set(RecipientKind::MailContact), SET),
         "New-MailContact" => (Cmd::NewContact, NEW),
+        "Get-SmimeConfig" => (Cmd::GetSmimeConfig, GET_SMIME),
+        "Set-SmimeConfig" => (Cmd::SetSmimeConfig, SET_SMIME),
         _ => return None,
     })
 }
@@ -926,7 +932,7 @@ fn process(
         return binding(format!(
             "The term '{name}' is not recognized as a name of a cmdlet available through this \
              endpoint (Get-Mailbox, Get-MailUser, Get-MailContact, Set-Mailbox, Set-MailUser, \
-             Set-MailContact, New-MailContact)."
+             Set-MailContact, New-MailContact, Get-SmimeConfig, Set-SmimeConfig)."
         ));
     };
     if let Some(bad) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -968,6 +974,8 @@ fn process(
         Cmd::Get(kind) => cmdlets::get(store, &c, kind),
         Cmd::Set(kind) => cmdlets::set(store, &c, kind, entry),
         Cmd::NewContact => cmdlets::new_contact(store, &c, entry),
+        Cmd::GetSmimeConfig => cmdlets::get_smime_config(store, &c),
+        Cmd::SetSmimeConfig => cmdlets::set_smime_config(store, &c, entry),
     }
 }
 

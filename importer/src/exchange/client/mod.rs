@@ -7,7 +7,10 @@
 //! `cmdlets` the typed cmdlets; `transport` one request with its retries.
 
 mod cmdlets;
+mod smime;
 mod transport;
+
+pub use smime::IssuingCaCollection;
 
 use std::collections::BTreeMap;
 use std::future::Future;

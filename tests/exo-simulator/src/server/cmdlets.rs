@@ -313,3 +313,83 @@ pub(super) fn new_contact(store: &mut Store, c: &Call<'_>, entry: &mut LogEntry)
     store.index(i);
     Reply::json(200, json!({"@odata.context": context, "value": [wire]}))
 }
+
+/// `Get-SmimeConfig`: the organisation's one S/MIME configuration, with the
+/// issuing-CA collection in the dialect's form (facts: Set-SmimeConfig.md; the
+/// answer's shape is *assumed*, see [`crate::dialect::IssuingCaOut`]).
+pub(super) fn get_smime_config(store: &Store, c: &Call<'_>) -> Reply {
+    if !matches!(c.role, Role::ReadWrite(_) | Role::ReadOnly(_)) {
+        return forbidden(c.name);
+    }
+    if let Err(r) = string_param(c.params, "Identity") {
+        return r;
+    }
+    let mut config = Map::new();
+    config.insert("Identity".into(), json!("Default"));
+    if let Some(v) = store.dialect.issuing_ca(store.smime_issuing_ca.as_deref()) {
+        config.insert("SMIMECertificateIssuingCA".into(), v);
+    }
+    config.insert("OWADisableCRLCheck".into(), json!(false));
+    config.insert("OWACheckCRLOnSend".into(), json!(false));
+    Reply::json(200, json!({"@odata.context": c.context, "value": [config]}))
+}
+
+/// `Set-SmimeConfig -SMIMECertificateIssuingCA`: replaces the whole
+/// collection with the store given. "Each certificate is checked, and if any
+/// certificates are expired, the operation will fail" (Set-SmimeConfig.md):
+/// the store is refused whole, as is one that is not a store.
+pub(super) fn set_smime_config(store: &mut Store, c: &Call<'_>, entry: &mut LogEntry) -> Reply {
+    if !matches!(c.role, Role::ReadWrite(_)) {
+        return forbidden(c.name);
+    }
+    if let Err(r) = string_param(c.params, "Identity") {
+        return r;
+    }
+    let Some(v) = c.params.get("SMIMECertificateIssuingCA") else {
+        return Reply::json(
+            200,
+            json!({"@odata.context": c.context, "value": [], "@adminapi.warnings": [
+                "The command completed successfully but no settings of 'Default' have been modified."
+            ]}),
+        );
+    };
+    let sst = match store.dialect.bind_one("SMIMECertificateIssuingCA", v) {
+        Ok(b) => b,
+        Err(m) => return binding(m),
+    };
+    let certificates = match crate::sst::certificates(&sst) {
+        Ok(c) => c,
+        Err(why) => {
+            return exo_error(
+                400,
+                Some("DataValidationException"),
+                &format!("The value of SMIMECertificateIssuingCA is not a serialized certificate store: {why}."),
+            )
+        }
+    };
+    let now = i64::try_from(now_secs()).unwrap_or(i64::MAX) + store.clock_offset_secs;
+    for der in &certificates {
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+            return exo_error(
+                400,
+                Some("DataValidationException"),
+                "A certificate in SMIMECertificateIssuingCA could not be read.",
+            );
+        };
+        if cert.validity().not_after.timestamp() < now {
+            return exo_error(
+                400,
+                Some("DataValidationException"),
+                &format!(
+                    "The certificate '{}' in SMIMECertificateIssuingCA has expired.",
+                    cert.subject()
+                ),
+            );
+        }
+    }
+    store.smime_issuing_ca = Some(sst);
+    *store.writes.entry("SmimeConfig".into()).or_insert(0) += 1;
+    entry.applied = true;
+    entry.target = Some("SmimeConfig".into());
+    Reply::json(200, json!({"@odata.context": c.context, "value": []}))
+}
