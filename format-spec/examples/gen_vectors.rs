@@ -309,6 +309,10 @@ struct Vector {
     previous: Option<Previous>,
     max_jump: Option<u64>,
     accept_source: Option<String>,
+    /// Revision 1.3 status vectors: pinned CAs (DER) and each entry's expected
+    /// path and revocation status (SPEC.md §6.8, §11).
+    anchors: Vec<Vec<u8>>,
+    statuses: Vec<(usize, &'static str)>,
     signatures: Vec<(String, Vec<u8>)>,
     bundle: Vec<u8>,
 }
@@ -334,6 +338,12 @@ impl Vector {
         }
         if let Some(a) = &self.accept_source {
             s += &format!("accept-source: {a}\n");
+        }
+        for a in &self.anchors {
+            s += &format!("anchor: {}\n", b64.encode(a));
+        }
+        for (entry, status) in &self.statuses {
+            s += &format!("status: {entry} {status}\n");
         }
         for (label, sig) in &self.signatures {
             s += &format!("signature: {label} {}\n", b64.encode(sig));
@@ -503,6 +513,8 @@ impl Gen {
             previous: None,
             max_jump: None,
             accept_source: None,
+            anchors: Vec::new(),
+            statuses: Vec::new(),
             signatures: vec![("bundle.zip.exporter.minisig".into(), sig)],
             bundle,
         });

@@ -10,9 +10,14 @@ use certferry_format::keys::PublicKey;
 use certferry_format::replay::{ReplayRules, SourceState};
 use certferry_format::{
     Limits, Role, Sha256, SourceId, Timestamp, TrustPolicy, TrustedKey, UnverifiedBundle,
+    VerifiedBundle,
 };
 
 struct Case {
+    /// Pinned CAs for the status lines (revision 1.3, SPEC.md §6.8).
+    anchors: Vec<Vec<u8>>,
+    /// Each entry's expected path and revocation status.
+    statuses: Vec<(usize, String)>,
     expect: String,
     now: Timestamp,
     policy: TrustPolicy,
@@ -30,6 +35,8 @@ fn parse_vector(text: &str) -> Result<Case, String> {
     let mut previous = None;
     let mut replay = ReplayRules::default();
     let mut signatures = Vec::new();
+    let mut anchors = Vec::new();
+    let mut statuses = Vec::new();
     let mut lines = text.lines();
     let mut bundle_b64 = String::new();
     while let Some(line) = lines.next() {
@@ -71,6 +78,11 @@ fn parse_vector(text: &str) -> Result<Case, String> {
                 replay.accepted_sources =
                     Some(vec![SourceId::parse(value).map_err(|e| e.to_string())?])
             }
+            "anchor" => anchors.push(b64.decode(value).map_err(|e| e.to_string())?),
+            "status" => {
+                let (entry, status) = value.split_once(' ').ok_or("bad status")?;
+                statuses.push((entry.parse().map_err(|_| "bad entry")?, status.to_owned()));
+            }
             "signature" => {
                 let (label, sig) = value.split_once(' ').ok_or("bad signature")?;
                 signatures.push((
@@ -87,6 +99,8 @@ fn parse_vector(text: &str) -> Result<Case, String> {
         }
     }
     Ok(Case {
+        anchors,
+        statuses,
         expect: expect.ok_or("no expect")?,
         now: now.ok_or("no now")?,
         policy: TrustPolicy {
@@ -125,6 +139,16 @@ fn every_vector_gives_exactly_its_expected_outcome() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let outcome = UnverifiedBundle::parse(case.bundle, case.signatures, &Limits::default())
             .and_then(|u| u.verify(&case.policy, case.now, case.previous.as_ref()));
+        if let Ok(b) = &outcome {
+            for (entry, want) in &case.statuses {
+                let got = status_of(b, &case.anchors, *entry, case.now);
+                if &got != want {
+                    failures.push(format!(
+                        "{name}: entry {entry}: expected status {want}, got {got}"
+                    ));
+                }
+            }
+        }
         let got = match &outcome {
             Ok(_) => "success".to_owned(),
             Err(e) => e.class().name().to_owned(),
@@ -175,4 +199,46 @@ fn every_error_class_of_verification_has_a_vector() {
         }
         assert!(seen.contains(name), "no vector expects {name}");
     }
+}
+
+/// The path and revocation status of entry `entry`'s one certificate, as
+/// SPEC.md §6.8 describes them: a path to one of `anchors` through the
+/// bundle's CA certificates, then the status from the bundle's CRLs.
+fn status_of(b: &VerifiedBundle, anchors: &[Vec<u8>], entry: usize, now: Timestamp) -> String {
+    use certferry_format::cert::chain::{build_path, CaCertificate, TrustedIssuer};
+    use certferry_format::pki::revocation::RevocationIndex;
+    use certferry_format::pki::PkiKind;
+    let anchors: Vec<TrustedIssuer> = anchors
+        .iter()
+        .map(|a| TrustedIssuer::from_der(a).expect("anchor"))
+        .collect();
+    let helpers: Vec<CaCertificate> = b
+        .pki()
+        .filter(|p| p.record().kind == PkiKind::Certificate)
+        .map(|p| CaCertificate::from_der(p.bytes()).expect("CA certificate"))
+        .collect();
+    let e = b.entries().nth(entry - 1).expect("entry");
+    let v = e.values().next().expect("value");
+    let cert = &v.decoded().expect("decoded").certificates[0];
+    let Ok(path) = build_path(v.bytes(), cert, &anchors, &helpers, now.unix()) else {
+        return "no-path".to_owned();
+    };
+    let issuer = match path.intermediates.first() {
+        Some(&i) => &helpers[i],
+        None => anchors[path.anchor].ca(),
+    };
+    let cas: Vec<&CaCertificate> = anchors
+        .iter()
+        .map(TrustedIssuer::ca)
+        .chain(&helpers)
+        .collect();
+    let crls: Vec<(&[u8], String)> = b
+        .pki()
+        .filter(|p| p.record().kind == PkiKind::Crl)
+        .map(|p| (p.bytes(), p.record().file.clone()))
+        .collect();
+    RevocationIndex::build(crls, &cas)
+        .status(&cert.serial, issuer, b.header().created.unix(), now.unix())
+        .code()
+        .to_owned()
 }

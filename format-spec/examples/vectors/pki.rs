@@ -6,9 +6,11 @@ use std::path::Path;
 use certferry_format::layout;
 use certferry_format::pki::{PkiAttribute, PkiOrigin};
 
+use certferry_format::model::{Attribute, ObjectKind};
+
 use super::{
     build_bundle_people, build_with_pki, fixture, member, rehash, replace, split, Emit, Gen,
-    PkiInput, Res,
+    Person, PkiInput, Res,
 };
 
 const CONFIG: &str = "CN=Public Key Services,CN=Services,CN=Configuration,DC=contoso,DC=test";
@@ -232,6 +234,129 @@ pub(super) fn vectors(g: &mut Gen, root: &Path) -> Res<()> {
             &ms,
             &plain,
         );
+    }
+    status_vectors(g, root)?;
+    Ok(())
+}
+
+/// The vectors of SPEC.md §6.8: each entry holds one certificate, the bundle
+/// carries the CA material named, the root is the one anchor, and each
+/// entry's expected status is given (`no-path` when no certification path
+/// reaches the anchor through the bundle's CA certificates).
+fn status_vectors(g: &mut Gen, root: &Path) -> Res<()> {
+    let person = |who: &'static str, file: &str| -> Res<Person<'static>> {
+        Ok((
+            who,
+            who,
+            vec![(Attribute::UserCertificate, fixture(root, file)?)],
+            ObjectKind::User,
+        ))
+    };
+    let files = |list: &[&str]| -> Res<Vec<PkiInput<'static>>> {
+        list.iter()
+            .map(|f| {
+                let name: &'static str = Box::leak(
+                    f.rsplit('/')
+                        .next()
+                        .unwrap_or(f)
+                        .to_owned()
+                        .into_boxed_str(),
+                );
+                Ok((PkiOrigin::File, name, None, fixture(root, f)?))
+            })
+            .collect()
+    };
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(&'static str, &'a str, &'static str)>,
+        &'a [&'a str],
+    );
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "pki-status-revoked-and-on-hold",
+            "the issuing CA's CRL lists rex (keyCompromise) and hana (certificateHold); alice is not on it",
+            vec![
+                ("alice", "certs/alice.der", "good"),
+                ("rex", "chain/rex.der", "revoked"),
+                ("hana", "chain/hana.der", "on-hold"),
+            ],
+            &["ca/issuing-ca.der", "crl/issuing-ca.der"],
+        ),
+        (
+            "pki-status-delta-removes-from-crl-and-adds",
+            "a delta CRL (base 2) on the complete CRL 2: removeFromCRL releases hana's hold, carol-1 is superseded, rex stays revoked",
+            vec![
+                ("hana", "chain/hana.der", "good"),
+                ("carol", "certs/carol-1.der", "revoked"),
+                ("rex", "chain/rex.der", "revoked"),
+            ],
+            &["ca/issuing-ca.der", "crl/issuing-ca.der", "crl/issuing-ca-delta.der"],
+        ),
+        (
+            "pki-status-delta-without-its-base",
+            "a delta CRL (BaseCRLNumber 2) without a complete CRL decides nothing",
+            vec![("carol", "certs/carol-1.der", "undetermined")],
+            &["ca/issuing-ca.der", "crl/issuing-ca-delta.der"],
+        ),
+        (
+            "pki-status-delta-base-too-new",
+            "the complete CRL 2 with a delta whose BaseCRLNumber is 9: the delta is not applied, carol-1 is not revoked",
+            vec![("carol", "certs/carol-1.der", "good")],
+            &["ca/issuing-ca.der", "crl/issuing-ca.der", "crl/issuing-ca-delta-orphan.der"],
+        ),
+        (
+            "pki-status-stale-crl",
+            "the only CRL's nextUpdate (2025-02-01) is before the bundle's creation: undetermined, never good",
+            vec![
+                ("alice", "certs/alice.der", "undetermined"),
+                ("rex", "chain/rex.der", "undetermined"),
+            ],
+            &["ca/issuing-ca.der", "crl/issuing-ca-stale.der"],
+        ),
+        (
+            "pki-status-crl-signed-by-another-key",
+            "a CRL with the issuing CA's name signed by the impostor's key decides nothing",
+            vec![("rex", "chain/rex.der", "undetermined")],
+            &["ca/issuing-ca.der", "crl/issuing-ca-by-impostor.der"],
+        ),
+        (
+            "pki-status-critical-unknown-crl-extension",
+            "a CRL with a critical extension the checker does not process must not be used",
+            vec![("alice", "certs/alice.der", "undetermined")],
+            &["ca/issuing-ca.der", "crl/issuing-ca-critical-unknown.der"],
+        ),
+        (
+            "pki-status-intermediate-does-not-chain",
+            "the bundle's only intermediate has the issuing CA's name but another key: no path",
+            vec![("alice", "certs/alice.der", "no-path")],
+            &["ca/impostor-ca.der", "crl/issuing-ca.der"],
+        ),
+        (
+            "pki-status-expired-intermediate",
+            "ursula's issuing CA expired in 2021: no path, whatever the CRLs say",
+            vec![("ursula", "chain/ursula.der", "no-path")],
+            &["chain/expired-issuing-ca.der"],
+        ),
+        (
+            "pki-status-path-length",
+            "petra's CA is below the issuing CA, whose pathLenConstraint is 0: no path",
+            vec![("petra", "chain/petra.der", "no-path")],
+            &["ca/issuing-ca.der", "chain/sub-ca.der", "crl/issuing-ca.der"],
+        ),
+    ];
+    let anchor = fixture(root, "ca/root-ca.der")?;
+    for (name, comment, people, material) in cases {
+        let mut ps = Vec::new();
+        let mut statuses = Vec::new();
+        for (i, (who, file, status)) in people.iter().enumerate() {
+            ps.push(person(who, file)?);
+            statuses.push((i + 1, *status));
+        }
+        let bundle = build_with_pki(root, ps, Some(&files(material)?))?;
+        let v = g.push(name, "success", comment, bundle);
+        v.anchors = vec![anchor.clone()];
+        v.statuses = statuses;
     }
     Ok(())
 }
