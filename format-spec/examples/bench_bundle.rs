@@ -1,10 +1,13 @@
 //! Benchmark helper for `scripts/bench-verify` (issue 2, item 7).
 //!
 //! ```text
-//! bench_bundle write BUNDLE.zip ENTRIES
+//! bench_bundle write BUNDLE.zip ENTRIES [--same-cert] [--crl CRL.der]
 //!     Writes a bundle of ENTRIES users with one certificate each and signs it
 //!     with the committed exporter test key (format-spec/vectors/keys/exporter.key);
-//!     prints the signature file's path.
+//!     prints the signature file's path. --same-cert gives every user alice.der
+//!     itself, so every certificate has a valid path to the issuing CA (and its
+//!     revocation status is looked up); --crl carries CA material: the issuing
+//!     CA's certificate and that CRL (`scripts/bench-revocation`).
 //! bench_bundle verify BUNDLE SIG PUBKEY
 //!     Reads BUNDLE into memory once, runs UnverifiedBundle::parse + verify (every
 //!     signature, hash and certificate) with a policy trusting PUBKEY as exporter,
@@ -75,7 +78,7 @@ fn template() -> Res<(Vec<u8>, usize)> {
     Ok((der, at + cn.len() - 5))
 }
 
-fn write(out: &Path, entries: u32) -> Res<()> {
+fn write(out: &Path, entries: u32, same_cert: bool, crl: Option<&Path>) -> Res<()> {
     let (mut der, vary) = template()?;
     if entries > 0xfffff {
         return Err("at most 1,048,575 entries".into());
@@ -85,7 +88,9 @@ fn write(out: &Path, entries: u32) -> Res<()> {
     let mut w = BundleWriter::new(BufWriter::with_capacity(1 << 20, file), spool)?;
     let now = ts(NOW).unix();
     for i in 0..entries {
-        der[vary..vary + 5].copy_from_slice(format!("{i:05x}").as_bytes());
+        if !same_cert {
+            der[vary..vary + 5].copy_from_slice(format!("{i:05x}").as_bytes());
+        }
         let who = format!("user{i:06}");
         let mail = format!("{who}@contoso.test");
         let mut entry = Entry {
@@ -118,6 +123,18 @@ fn write(out: &Path, entries: u32) -> Res<()> {
             cert::classify(v, c, &ctx)
         })];
         w.add_entry(entry, &[&der])?;
+    }
+    if let Some(crl) = crl {
+        use certferry_format::pki::{PkiOrigin, PkiRecord};
+        w.carry_pki();
+        for path in [root().join("fixtures/pki/ca/issuing-ca.der"), crl.to_path_buf()] {
+            let bytes = std::fs::read(&path)?;
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            w.add_pki(
+                PkiRecord::describe(PkiOrigin::File, &name, None, &bytes),
+                &bytes,
+            )?;
+        }
     }
     let (buf, header) = w.finish(HeaderDraft {
         source: SourceId::parse("contoso-ad")?,
@@ -335,7 +352,15 @@ fn main() -> Res<()> {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["write", out, n] => write(Path::new(out), n.parse()?),
+        ["write", out, n, rest @ ..] => {
+            let same_cert = rest.contains(&"--same-cert");
+            let crl = rest
+                .iter()
+                .position(|a| *a == "--crl")
+                .and_then(|i| rest.get(i + 1))
+                .map(Path::new);
+            write(Path::new(out), n.parse()?, same_cert, crl)
+        }
         ["verify", bundle, sig, pk] => verify(Path::new(bundle), Path::new(sig), Path::new(pk)),
         ["stages", bundle] => stages(Path::new(bundle)),
         _ => Err(
