@@ -127,7 +127,10 @@ fn write(out: &Path, entries: u32, same_cert: bool, crl: Option<&Path>) -> Res<(
     if let Some(crl) = crl {
         use certferry_format::pki::{PkiOrigin, PkiRecord};
         w.carry_pki();
-        for path in [root().join("fixtures/pki/ca/issuing-ca.der"), crl.to_path_buf()] {
+        for path in [
+            root().join("fixtures/pki/ca/issuing-ca.der"),
+            crl.to_path_buf(),
+        ] {
             let bytes = std::fs::read(&path)?;
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             w.add_pki(

@@ -223,10 +223,12 @@ fn status_of(b: &VerifiedBundle, anchors: &[Vec<u8>], entry: usize, now: Timesta
     let Ok(path) = build_path(v.bytes(), cert, &anchors, &helpers, now.unix()) else {
         return "no-path".to_owned();
     };
-    let issuer = match path.intermediates.first() {
-        Some(&i) => &helpers[i],
-        None => anchors[path.anchor].ca(),
-    };
+    let chain: Vec<&CaCertificate> = path
+        .intermediates
+        .iter()
+        .map(|&i| &helpers[i])
+        .chain([anchors[path.anchor].ca()])
+        .collect();
     let cas: Vec<&CaCertificate> = anchors
         .iter()
         .map(TrustedIssuer::ca)
@@ -238,7 +240,7 @@ fn status_of(b: &VerifiedBundle, anchors: &[Vec<u8>], entry: usize, now: Timesta
         .map(|p| (p.bytes(), p.record().file.clone()))
         .collect();
     RevocationIndex::build(crls, &cas)
-        .status(&cert.serial, issuer, b.header().created.unix(), now.unix())
+        .path_status(&cert.serial, &chain, b.header().created.unix(), now.unix())
         .code()
         .to_owned()
 }

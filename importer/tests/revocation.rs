@@ -68,7 +68,8 @@ fn status(j: &Json, e: usize) -> String {
         .to_owned()
 }
 
-const BASE: &[&str] = &["ca/issuing-ca.der", "crl/issuing-ca.der"];
+/// The issuing CA, its CRL, and the root's CRL (which decides the issuing CA's own status).
+const BASE: &[&str] = &["ca/issuing-ca.der", "crl/issuing-ca.der", "crl/root-ca.der"];
 
 #[test]
 fn the_bundles_intermediate_makes_the_path_to_the_pinned_root() {
@@ -96,6 +97,36 @@ fn the_bundles_intermediate_makes_the_path_to_the_pinned_root() {
         None,
     );
     assert_eq!(codes(&j, 0), ["untrusted-issuer"]);
+}
+
+#[test]
+fn a_revoked_intermediate_revokes_what_it_issued_and_an_undecided_one_leaves_it_undetermined() {
+    let revoked: &[&str] = &[
+        "ca/issuing-ca.der",
+        "crl/issuing-ca.der",
+        "crl/root-ca-revokes-issuing-ca.der",
+    ];
+    let (_, j) = verify(vec![one("alice", "certs/alice.der")], Some(revoked), None);
+    assert_eq!(codes(&j, 0), ["revoked"], "{j}");
+    let text = value(&j, 0)["refusals"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("cACompromise") && text.contains("its issuing CA CN=Contoso Test Issuing CA"),
+        "{text}"
+    );
+    // Without the root's CRL the issuing CA's own status is undecided.
+    let (_, j) = verify(
+        vec![one("alice", "certs/alice.der")],
+        Some(&["ca/issuing-ca.der", "crl/issuing-ca.der"]),
+        Some("require"),
+    );
+    assert_eq!(codes(&j, 0), ["revocation-undetermined"], "{j}");
+    assert!(
+        value(&j, 0)["refusals"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("for its issuing CA CN=Contoso Test Issuing CA"),
+        "{j}"
+    );
 }
 
 #[test]
@@ -152,7 +183,11 @@ fn a_delta_crl_releases_a_hold_and_adds_a_revocation() {
 
 #[test]
 fn an_undetermined_status_is_the_policys_choice_and_never_good() {
-    let stale: &[&str] = &["ca/issuing-ca.der", "crl/issuing-ca-stale.der"];
+    let stale: &[&str] = &[
+        "ca/issuing-ca.der",
+        "crl/issuing-ca-stale.der",
+        "crl/root-ca.der",
+    ];
     let alice = || vec![one("alice", "certs/alice.der")];
     // warn (the default): accepted, counted, and the reason kept.
     let (out, j) = verify(alice(), Some(stale), None);
@@ -181,7 +216,7 @@ fn a_crl_signed_by_another_key_or_with_an_unknown_critical_extension_decides_not
     ] {
         let (_, j) = verify(
             vec![one("rex", "chain/rex.der")],
-            Some(&["ca/issuing-ca.der", crl]),
+            Some(&["ca/issuing-ca.der", crl, "crl/root-ca.der"]),
             Some("require"),
         );
         assert_eq!(codes(&j, 0), ["revocation-undetermined"], "{crl}: {j}");
@@ -241,6 +276,7 @@ fn review_shows_each_chain_and_revocation_status_and_every_undetermined_one() {
     spec.pki = Some(vec![
         ca_file("ca/issuing-ca.der"),
         ca_file("crl/issuing-ca.der"),
+        ca_file("crl/root-ca.der"),
     ]);
     let b = write_signed(d.path(), &spec);
     let csv = d.path().join("review.csv");

@@ -44,6 +44,7 @@ pub struct CaCertificate {
     may_sign_crls: bool,
     unrecognised_critical: Option<String>,
     sha256: Sha256,
+    serial: String,
 }
 
 impl fmt::Debug for CaCertificate {
@@ -104,6 +105,7 @@ impl CaCertificate {
             may_sign_crls,
             unrecognised_critical,
             sha256: Sha256::digest(der),
+            serial: super::inspect::serial_hex(cert.raw_serial()),
             der: der.to_vec(),
         })
     }
@@ -137,6 +139,11 @@ impl CaCertificate {
     /// The CA's SubjectPublicKeyInfo, DER (to check what it signed).
     pub fn spki(&self) -> &[u8] {
         &self.spki
+    }
+
+    /// The serial number, written as SPEC.md §6.3 writes serials.
+    pub fn serial(&self) -> &str {
+        &self.serial
     }
 
     /// The encoding of the CA's subject name (names chain by it).

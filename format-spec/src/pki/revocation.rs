@@ -316,6 +316,60 @@ impl RevocationIndex {
         Status::Good { by }
     }
 
+    /// The status of a certificate with serial `serial` whose path up to the
+    /// anchor is `chain` (its issuer first, each next one the issuer of the
+    /// one before, the anchor last): its own status from its issuer's CRLs,
+    /// then each intermediate CA's from its issuer's (the anchor is taken as
+    /// given). A revoked or held CA revokes or holds what it issued; an
+    /// undetermined CA leaves a good certificate undetermined.
+    pub fn path_status(
+        &self,
+        serial: &str,
+        chain: &[&CaCertificate],
+        created: i64,
+        now: i64,
+    ) -> Status {
+        let Some(issuer) = chain.first() else {
+            return Status::Undetermined {
+                why: "no issuer".to_owned(),
+            };
+        };
+        let leaf = self.status(serial, issuer, created, now);
+        if matches!(leaf, Status::Revoked { .. } | Status::OnHold { .. }) {
+            return leaf;
+        }
+        let mut undetermined = None;
+        for pair in chain.windows(2) {
+            let (ca, above) = (pair[0], pair[1]);
+            let listed = |by: String| format!("{by}, which lists its issuing CA {}", ca.subject());
+            match self.status(ca.serial(), above, created, now) {
+                Status::Good { .. } => {}
+                Status::Revoked { reason, date, by } => {
+                    return Status::Revoked {
+                        reason,
+                        date,
+                        by: listed(by),
+                    }
+                }
+                Status::OnHold { date, by } => {
+                    return Status::OnHold {
+                        date,
+                        by: listed(by),
+                    }
+                }
+                Status::Undetermined { why } => {
+                    undetermined.get_or_insert_with(|| {
+                        format!("for its issuing CA {}: {why}", ca.subject())
+                    });
+                }
+            }
+        }
+        match (leaf, undetermined) {
+            (Status::Good { .. }, Some(why)) => Status::Undetermined { why },
+            (leaf, _) => leaf,
+        }
+    }
+
     /// CRLs that did not parse, by label.
     pub fn unreadable(&self) -> &[String] {
         &self.unreadable

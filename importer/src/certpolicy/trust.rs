@@ -104,14 +104,6 @@ impl BundleTrust {
         }
     }
 
-    /// The CA that issued the certificate, as the path found it.
-    fn issuer<'a>(&'a self, policy: &'a CertificatePolicy, path: &Path) -> &'a CaCertificate {
-        match path.intermediates.first() {
-            Some(&i) => &self.helpers[i],
-            None => policy.trusted_issuers[path.anchor].ca(),
-        }
-    }
-
     /// The path's CA certificates from the certificate's issuer up to the
     /// anchor: their subjects and their SHA-256s.
     pub(super) fn chain(
@@ -132,7 +124,8 @@ impl BundleTrust {
             .unzip()
     }
 
-    /// The revocation status of the certificate with `serial` on `path`.
+    /// The revocation status of the certificate with `serial` on `path`,
+    /// its intermediate CAs' included ([`RevocationIndex::path_status`]).
     pub(super) fn status(
         &self,
         policy: &CertificatePolicy,
@@ -140,13 +133,19 @@ impl BundleTrust {
         serial: &str,
         now: i64,
     ) -> Status {
-        match &self.revocation {
-            None => Status::Undetermined {
+        let Some(index) = &self.revocation else {
+            return Status::Undetermined {
                 why: "the bundle carries no CA material (exported without --pki), so no CRL"
                     .to_owned(),
-            },
-            Some(index) => index.status(serial, self.issuer(policy, path), self.created, now),
-        }
+            };
+        };
+        let chain: Vec<&CaCertificate> = path
+            .intermediates
+            .iter()
+            .map(|&i| &self.helpers[i])
+            .chain([policy.trusted_issuers[path.anchor].ca()])
+            .collect();
+        index.path_status(serial, &chain, self.created, now)
     }
 }
 
