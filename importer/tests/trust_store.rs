@@ -320,6 +320,16 @@ mod upload {
                 "{form:?}: {j}"
             );
             assert_eq!(j["upload"]["changes"]["added"].as_array().unwrap().len(), 2);
+            // The upload is evidence: audited before it was sent and after.
+            let audit =
+                std::fs::read_to_string(lab.dir.path().join("state.sqlite.audit.jsonl")).unwrap();
+            let outcomes: Vec<String> = audit
+                .lines()
+                .map(|l| serde_json::from_str::<Json>(l).unwrap())
+                .filter(|l| l["action"] == "set-smime-issuing-ca")
+                .map(|l| l["outcome"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(outcomes, ["sending", "uploaded"], "{audit}");
             // Again: nothing to change, nothing sent.
             let writes = lab
                 .sim

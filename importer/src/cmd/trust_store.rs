@@ -14,6 +14,7 @@ use crate::context::{load_verified, now, runtime, tenant_err, Config};
 use crate::exchange::client::IssuingCaCollection;
 use crate::exchange::sst;
 use crate::failure::{Failure, Outcome};
+use crate::journal::AuditLog;
 use crate::output::write_atomically;
 use crate::report::terminal_safe;
 use crate::session;
@@ -79,7 +80,18 @@ pub(crate) fn run(a: &TrustStoreArgs, cfg: &Config) -> Result<Outcome, Failure> 
         )?;
     }
     let upload = match &client {
-        Some(c) => Some(upload(c, &store, a.replace, now)?),
+        Some(c) => {
+            let mut log_path = cfg.state_path.clone().into_os_string();
+            log_path.push(".audit.jsonl");
+            let log = AuditLog::open(std::path::Path::new(&log_path)).map_err(|e| {
+                Failure::Output(format!("audit log {}: {e}", log_path.to_string_lossy()))
+            })?;
+            let audit = Audit {
+                log: &log,
+                bundle_sha256: verified.sha256().to_hex(),
+            };
+            Some(upload(c, &store, a.replace, now, &audit)?)
+        }
         None => None,
     };
     if a.common.json {
@@ -176,14 +188,47 @@ fn print_upload(u: &Upload, confirmed: &str) {
     }
 }
 
+/// Where an upload is recorded: the import audit log (state path +
+/// `.audit.jsonl`), one line before the upload is sent and one after.
+struct Audit<'a> {
+    log: &'a AuditLog,
+    bundle_sha256: String,
+}
+
+impl Audit<'_> {
+    fn record(
+        &self,
+        outcome: &str,
+        sst: &[u8],
+        plan: &Upload,
+        detail: &str,
+    ) -> Result<(), Failure> {
+        let line = json!({
+            "time": crate::context::clock().map(|t| t.to_string()).unwrap_or_default(),
+            "action": "set-smime-issuing-ca",
+            "outcome": outcome,
+            "bundle_sha256": self.bundle_sha256,
+            "store_sha256": certferry_format::Sha256::digest(sst).to_hex(),
+            "added": plan.added,
+            "kept": plan.kept,
+            "removed": plan.removed,
+            "detail": detail,
+        });
+        self.log
+            .append(&line)
+            .map_err(|e| Failure::Output(format!("audit log {}: {e}", self.log.path().display())))
+    }
+}
+
 /// Reads the tenant's collection, plans the upload, sends it unless it
-/// changes nothing, and reads it back. Returns the plan and what the read
-/// back showed.
+/// changes nothing, and reads it back; the upload is audited before it is
+/// sent and after. Returns the plan and what the read back showed.
 fn upload(
     client: &crate::exchange::client::ExoClient,
     store: &trust_store::TrustStore,
     replace: bool,
     now: certferry_format::Timestamp,
+    audit: &Audit<'_>,
 ) -> Result<(Upload, String), Failure> {
     let rt = runtime()?;
     let current = rt
@@ -206,8 +251,11 @@ fn upload(
     let ders: Vec<&[u8]> = plan.certificates.iter().map(Vec::as_slice).collect();
     let sst_bytes = sst::write(&ders)
         .ok_or_else(|| Failure::Output("a CA certificate is too large for an SST".into()))?;
-    rt.block_on(client.set_smime_issuing_ca(&sst_bytes))
-        .map_err(tenant_err)?;
+    audit.record("sending", &sst_bytes, &plan, "")?;
+    if let Err(e) = rt.block_on(client.set_smime_issuing_ca(&sst_bytes)) {
+        audit.record("failed", &sst_bytes, &plan, &e.to_string())?;
+        return Err(tenant_err(e));
+    }
     // Prove the upload: read the collection back and compare.
     let confirmed = match rt
         .block_on(client.get_smime_issuing_ca())
@@ -240,5 +288,6 @@ fn upload(
             "not confirmed: the service does not show the collection (Get-SmimeConfig has no SMIMECertificateIssuingCA)".to_owned()
         }
     };
+    audit.record("uploaded", &sst_bytes, &plan, &confirmed)?;
     Ok((plan, confirmed))
 }
