@@ -173,7 +173,10 @@ pub struct BundleWriter<
     zip: ZipWriter<W>,
     spool: Spool<S>,
     review: Spool<R>,
-    manifest: Vec<u8>,
+    /// The SHA-256 of each value file, then of each CA material file, in
+    /// order: the payload manifest is rendered from them at the end (32
+    /// bytes a file in memory rather than its 91-byte line).
+    file_digests: Vec<Sha256>,
     /// One entry's JSON line or review rows, reused from entry to entry.
     line: Vec<u8>,
     counts: Counts,
@@ -218,7 +221,7 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
             zip: ZipWriter::new(out),
             spool: Spool::new(spool)?,
             review,
-            manifest: Vec::new(),
+            file_digests: Vec::new(),
             line: Vec::new(),
             counts: Counts::default(),
             files: 0,
@@ -305,7 +308,7 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
                 }
                 None => self.member(&name, raw)?,
             };
-            layout::manifest_line(&mut self.manifest, &digest, &name);
+            self.file_digests.push(digest);
             self.payload_bytes += raw.len() as u64;
             value.file = Some(name);
             if value.container == crate::cert::Container::Unparseable.as_str() {
@@ -331,6 +334,55 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
         self.review.push(&line)?;
         self.line = line;
         Ok(())
+    }
+
+    /// Writes `manifest-sha256.txt`: one line per value file and CA material
+    /// file, rendered from their digests in chunks, then `tail`. Rendered
+    /// twice (once for its length, CRC-32 and SHA-256, which the local header
+    /// needs first, once into the zip), so memory does not grow with it.
+    fn write_manifest(&mut self, tail: &[u8]) -> Result<Sha256> {
+        let values = usize::try_from(self.files).unwrap_or(usize::MAX);
+        let render = |i: usize, out: &mut Vec<u8>| {
+            let n = i as u64 + 1;
+            let name = if i < values {
+                layout::value_file_name(n)
+            } else {
+                layout::pki_file_name(n - self.files)
+            };
+            layout::manifest_line(out, &self.file_digests[i], &name);
+        };
+        let mut chunk = Vec::with_capacity(SPOOL_CHUNK + 256);
+        let mut sha = sha2::Sha256::new();
+        let mut crc = crc32fast::Hasher::new();
+        let mut len = 0u64;
+        for i in 0..self.file_digests.len() {
+            render(i, &mut chunk);
+            if chunk.len() >= SPOOL_CHUNK {
+                sha.update(&chunk);
+                crc.update(&chunk);
+                len += chunk.len() as u64;
+                chunk.clear();
+            }
+        }
+        chunk.extend_from_slice(tail);
+        sha.update(&chunk);
+        crc.update(&chunk);
+        len += chunk.len() as u64;
+        chunk.clear();
+        reserve(&mut self.written, layout::MANIFEST, len)?;
+        self.zip
+            .start(layout::MANIFEST, crc.finalize(), len)
+            .map_err(io_err(layout::MANIFEST))?;
+        for i in 0..self.file_digests.len() {
+            render(i, &mut chunk);
+            if chunk.len() >= SPOOL_CHUNK {
+                self.zip.data(&chunk).map_err(io_err(layout::MANIFEST))?;
+                chunk.clear();
+            }
+        }
+        chunk.extend_from_slice(tail);
+        self.zip.data(&chunk).map_err(io_err(layout::MANIFEST))?;
+        Ok(Sha256::from_bytes(sha.finalize().into()))
     }
 
     /// Declares that the bundle carries CA material (SPEC.md §6.7), so that it
@@ -367,7 +419,7 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
         self.pki_files += 1;
         let name = layout::pki_file_name(self.pki_files);
         let digest = self.member(&name, raw)?;
-        layout::manifest_line(&mut self.manifest, &digest, &name);
+        self.file_digests.push(digest);
         self.payload_bytes += raw.len() as u64;
         record.file = name;
         if let Some(lines) = self.pki.as_mut() {
@@ -435,14 +487,14 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
         let json_digest = self.member(layout::BUNDLE_JSON, &json)?;
         self.payload_bytes += json.len() as u64;
 
-        let mut manifest = std::mem::take(&mut self.manifest);
-        layout::manifest_line(&mut manifest, &entries_digest, layout::ENTRIES_JSONL);
-        layout::manifest_line(&mut manifest, &review_digest, layout::REVIEW_CSV);
+        let mut tail = Vec::new();
+        layout::manifest_line(&mut tail, &entries_digest, layout::ENTRIES_JSONL);
+        layout::manifest_line(&mut tail, &review_digest, layout::REVIEW_CSV);
         if let Some(digest) = &pki {
-            layout::manifest_line(&mut manifest, digest, layout::PKI_JSONL);
+            layout::manifest_line(&mut tail, digest, layout::PKI_JSONL);
         }
-        layout::manifest_line(&mut manifest, &json_digest, layout::BUNDLE_JSON);
-        let manifest_digest = self.member(layout::MANIFEST, &manifest)?;
+        layout::manifest_line(&mut tail, &json_digest, layout::BUNDLE_JSON);
+        let manifest_digest = self.write_manifest(&tail)?;
 
         let payload_files = self.files + self.pki_files + 3 + u64::from(pki.is_some());
         let bag_info = layout::bag_info(&header, self.payload_bytes, payload_files);

@@ -136,7 +136,7 @@ fn the_writer_refuses_an_entry_after_the_ca_material() {
 
 mod revocation {
     use super::pki;
-    use certferry_format::cert::chain::CaCertificate;
+    use certferry_format::cert::chain::{CaCertificate, TrustedIssuer};
     use certferry_format::cert::decode_value;
     use certferry_format::pki::revocation::{RevocationIndex, Status};
     use certferry_format::Timestamp;
@@ -157,12 +157,20 @@ mod revocation {
             .iter()
             .map(|c| (pki(&format!("crl/{c}.der")), (*c).to_owned()))
             .collect();
-        let root = CaCertificate::from_der(&pki("ca/root-ca.der")).unwrap();
-        let issuing = CaCertificate::from_der(&pki("ca/issuing-ca.der")).unwrap();
-        let impostor = CaCertificate::from_der(&pki("ca/impostor-ca.der")).unwrap();
+        let root = TrustedIssuer::from_der(&pki("ca/root-ca.der")).unwrap();
+        let helpers: Vec<CaCertificate> = [
+            "ca/issuing-ca.der",
+            "ca/impostor-ca.der",
+            "chain/crl-signer.der",
+        ]
+        .iter()
+        .map(|f| CaCertificate::from_der(&pki(f)).unwrap())
+        .collect();
         RevocationIndex::build(
             ders.iter().map(|(d, l)| (d.as_slice(), l.clone())),
-            &[&root, &issuing, &impostor],
+            &[root],
+            &helpers,
+            t(NOW),
         )
     }
 
@@ -274,5 +282,45 @@ mod revocation {
         assert_eq!(s.code(), "undetermined");
         assert!(s.to_string().contains("carries no CRL of"), "{s}");
         assert_eq!(status(&["issuing-ca"], "certs/alice.der").code(), "good");
+    }
+
+    #[test]
+    fn an_indirect_crl_by_a_certified_crl_signer_decides_for_the_ca_it_names() {
+        match status(&["indirect-by-crl-signer"], "chain/rex.der") {
+            Status::Revoked { reason, by, .. } => {
+                assert_eq!(reason, Some("keyCompromise"));
+                assert!(by.contains("Contoso Test CRL Signer"), "{by}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            status(&["indirect-by-crl-signer"], "certs/alice.der").code(),
+            "good"
+        );
+        // A CA the entries do not name is not decided by it.
+        let root = CaCertificate::from_der(&pki("ca/root-ca.der")).unwrap();
+        let issuing_serial = CaCertificate::from_der(&pki("ca/issuing-ca.der"))
+            .unwrap()
+            .serial()
+            .to_owned();
+        let s =
+            index(&["indirect-by-crl-signer"]).status(&issuing_serial, &root, t(CREATED), t(NOW));
+        assert_eq!(s.code(), "undetermined", "{s}");
+    }
+
+    #[test]
+    fn an_indirect_crl_whose_signer_has_no_path_decides_nothing() {
+        let ders = [(pki("crl/indirect-by-crl-signer.der"), "indirect".to_owned())];
+        let root = TrustedIssuer::from_der(&pki("ca/root-ca.der")).unwrap();
+        let issuing = CaCertificate::from_der(&pki("ca/issuing-ca.der")).unwrap();
+        // The signer's certificate is not among the helpers: no path for it.
+        let idx = RevocationIndex::build(
+            ders.iter().map(|(d, l)| (d.as_slice(), l.clone())),
+            &[root],
+            std::slice::from_ref(&issuing),
+            t(NOW),
+        );
+        let s = idx.status(&serial("chain/rex.der"), &issuing, t(CREATED), t(NOW));
+        assert_eq!(s.code(), "undetermined", "{s}");
     }
 }

@@ -229,17 +229,12 @@ fn status_of(b: &VerifiedBundle, anchors: &[Vec<u8>], entry: usize, now: Timesta
         .map(|&i| &helpers[i])
         .chain([anchors[path.anchor].ca()])
         .collect();
-    let cas: Vec<&CaCertificate> = anchors
-        .iter()
-        .map(TrustedIssuer::ca)
-        .chain(&helpers)
-        .collect();
     let crls: Vec<(&[u8], String)> = b
         .pki()
         .filter(|p| p.record().kind == PkiKind::Crl)
         .map(|p| (p.bytes(), p.record().file.clone()))
         .collect();
-    RevocationIndex::build(crls, &cas)
+    RevocationIndex::build(crls, &anchors, &helpers, now.unix())
         .path_status(&cert.serial, &chain, b.header().created.unix(), now.unix())
         .code()
         .to_owned()

@@ -338,3 +338,27 @@ fn review_shows_each_chain_and_revocation_status_and_every_undetermined_one() {
         "{out:?}"
     );
 }
+
+#[test]
+fn an_indirect_crl_by_a_certified_crl_signer_refuses_what_it_lists() {
+    let material: &[&str] = &[
+        "ca/issuing-ca.der",
+        "chain/crl-signer.der",
+        "crl/indirect-by-crl-signer.der",
+        "crl/root-ca.der",
+    ];
+    let (_, j) = verify(
+        vec![one("rex", "chain/rex.der"), one("alice", "certs/alice.der")],
+        Some(material),
+        Some("require"),
+    );
+    assert_eq!(codes(&j, 0), ["revoked"], "{j}");
+    assert!(
+        value(&j, 0)["refusals"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("CRL 01 of CN=Contoso Test CRL Signer"),
+        "{j}"
+    );
+    assert!(codes(&j, 1).is_empty(), "alice is not listed: {j}");
+}

@@ -351,6 +351,21 @@ fn status_vectors(g: &mut Gen, root: &Path) -> Res<()> {
             &["ca/issuing-ca.der", "crl/issuing-ca.der", "crl/root-ca-revokes-issuing-ca.der"],
         ),
         (
+            "pki-status-indirect-crl",
+            "an indirect CRL by a CRL signer the root certified (cRLSign): its entry naming the issuing CA in certificateIssuer revokes rex; alice is not listed",
+            vec![
+                ("rex", "chain/rex.der", "revoked"),
+                ("alice", "certs/alice.der", "good"),
+            ],
+            &["ca/issuing-ca.der", "chain/crl-signer.der", "crl/indirect-by-crl-signer.der", "crl/root-ca.der"],
+        ),
+        (
+            "pki-status-indirect-crl-signer-without-path",
+            "the same indirect CRL without the CRL signer's certificate: its signer has no path, so it decides nothing",
+            vec![("rex", "chain/rex.der", "undetermined")],
+            &["ca/issuing-ca.der", "crl/indirect-by-crl-signer.der", "crl/root-ca.der"],
+        ),
+        (
             "pki-status-intermediate-undetermined",
             "no CRL of the root: the issuing CA's own status is undetermined, so alice's is too, although her issuer's CRL does not list her",
             vec![("alice", "certs/alice.der", "undetermined")],

@@ -67,6 +67,10 @@ pub fn reason_name(code: u8) -> Option<&'static str> {
 /// One revoked certificate on a CRL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revoked {
+    /// The encoding of the name of the CA that issued the certificate: the
+    /// entry's certificateIssuer (carried to the entries after it, RFC 5280
+    /// §5.3.3) on an indirect CRL; `None` for the CRL's own issuer.
+    pub issuer_raw: Option<Vec<u8>>,
     /// The serial, as SPEC.md §6.3 writes serials.
     pub serial: String,
     /// revocationDate, Unix seconds.
@@ -98,8 +102,12 @@ pub struct CrlInfo {
     /// §5.3: a critical extension it cannot process; §5.1.1.2: the two
     /// signature algorithm fields differ), if it must not.
     pub unusable: Option<String>,
-    /// Whether the CRL is indirect or scoped (issuingDistributionPoint).
+    /// Whether the CRL is scoped or partitioned (an issuingDistributionPoint
+    /// with a distribution point, onlyContains… or onlySomeReasons).
     pub scoped: bool,
+    /// Whether the CRL is indirect (issuingDistributionPoint with indirectCRL
+    /// and nothing else): it may list certificates of other CAs.
+    pub indirect: bool,
 }
 
 impl CrlInfo {
@@ -132,6 +140,7 @@ impl CrlInfo {
         let mut authority_key_id = None;
         let mut unusable = None;
         let mut scoped = false;
+        let mut indirect = false;
         for ext in tbs.extensions() {
             let oid = ext.oid.to_id_string();
             match oid.as_str() {
@@ -145,15 +154,27 @@ impl CrlInfo {
                             .map(|k| crate::hex::encode_lower(k.0));
                     }
                 }
-                OID_ISSUING_DISTRIBUTION_POINT => {
-                    scoped = true;
-                    if ext.critical && unusable.is_none() {
-                        unusable = Some(
-                            "it is an indirect or partitioned CRL (issuingDistributionPoint), which certferry does not process"
-                                .to_owned(),
-                        );
+                OID_ISSUING_DISTRIBUTION_POINT => match ext.parsed_extension() {
+                    ParsedExtension::IssuingDistributionPoint(idp)
+                        if idp.indirect_crl
+                            && idp.distribution_point.is_none()
+                            && !idp.only_contains_user_certs
+                            && !idp.only_contains_ca_certs
+                            && !idp.only_contains_attribute_certs
+                            && idp.only_some_reasons.is_none() =>
+                    {
+                        indirect = true;
                     }
-                }
+                    _ => {
+                        scoped = true;
+                        if ext.critical && unusable.is_none() {
+                            unusable = Some(
+                                "it is a scoped or partitioned CRL (issuingDistributionPoint), which certferry does not process"
+                                    .to_owned(),
+                            );
+                        }
+                    }
+                },
                 _ => {}
             }
             if ext.critical
@@ -165,9 +186,23 @@ impl CrlInfo {
             }
         }
         let mut revoked = Vec::new();
+        let mut entry_issuer: Option<Vec<u8>> = None;
         for r in crl.iter_revoked_certificates() {
             for ext in r.extensions() {
                 let oid = ext.oid.to_id_string();
+                if indirect && oid == OID_CERTIFICATE_ISSUER {
+                    match directory_name(ext.value) {
+                        Some(name) => entry_issuer = Some(name),
+                        None if unusable.is_none() => {
+                            unusable = Some(format!(
+                                "the certificateIssuer of serial {} names no directory name",
+                                serial_hex(r.raw_serial())
+                            ));
+                        }
+                        None => {}
+                    }
+                    continue;
+                }
                 if ext.critical
                     && !PROCESSED_ENTRY_EXTENSIONS.contains(&oid.as_str())
                     && unusable.is_none()
@@ -179,6 +214,7 @@ impl CrlInfo {
                 }
             }
             revoked.push(Revoked {
+                issuer_raw: entry_issuer.clone(),
                 serial: serial_hex(r.raw_serial()),
                 date: r.revocation_date.timestamp(),
                 reason: r.reason_code().map(|(_, code)| code.0),
@@ -199,6 +235,7 @@ impl CrlInfo {
             revoked,
             unusable,
             scoped,
+            indirect,
         }
     }
 
@@ -209,6 +246,16 @@ impl CrlInfo {
             .map(|r| (r.serial.as_str(), r))
             .collect()
     }
+}
+
+/// The first directoryName of a GeneralNames (the whole of `value`): the
+/// encoding of its Name (`[4]` is explicit: its content is the Name).
+fn directory_name(value: &[u8]) -> Option<Vec<u8>> {
+    let names = ber::read(value, 0, value.len(), 0).ok()?;
+    ber::children(value, &names, 0)
+        .filter_map(Result::ok)
+        .find(|t| t.is(ber::CONTEXT, true, 4))
+        .map(|t| t.content(value).to_vec())
 }
 
 /// The content of a DER INTEGER (the whole of `value`), written as a serial.

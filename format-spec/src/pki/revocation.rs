@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::crl::{reason_name, CrlInfo};
-use crate::cert::chain::CaCertificate;
+use crate::cert::chain::{build_path, CaCertificate, TrustedIssuer};
 use crate::ids::Sha256;
 
 /// `certificateHold` (RFC 5280 §5.3.1).
@@ -102,16 +102,43 @@ impl fmt::Display for Status {
 
 struct IndexedCrl {
     info: CrlInfo,
-    /// Serial → index into `info.revoked`.
-    by_serial: HashMap<String, usize>,
+    /// The names of the CAs whose certificates it lists (its own issuer, and
+    /// on an indirect CRL each certificateIssuer), by encoding.
+    issuers: Vec<Vec<u8>>,
+    /// (index into `issuers`, serial) → index into `info.revoked`.
+    by_serial: HashMap<(usize, String), usize>,
     /// The CA certificates (by SHA-256) whose key signed it, whose subject is
     /// its issuer name and which may sign CRLs.
     signers: Vec<Sha256>,
+    /// For an indirect CRL: the subject of the certificate that signed it,
+    /// when that certificate may sign CRLs and has a path to an anchor.
+    indirect_signer: Option<String>,
     /// Where it came from, for messages.
     label: String,
 }
 
 impl IndexedCrl {
+    /// The revoked entry for `serial` of a certificate issued by `issuer` (encoding).
+    fn entry(&self, issuer: &[u8], serial: &str) -> Option<&super::crl::Revoked> {
+        let i = self.issuers.iter().position(|n| n.as_slice() == issuer)?;
+        let &e = self.by_serial.get(&(i, serial.to_owned()))?;
+        self.info.revoked.get(e)
+    }
+
+    /// Whether it may decide the status of a certificate of the CA `issuer`:
+    /// its own CRL, signed by that key, or an indirect CRL by a signer with a path.
+    fn speaks_for(&self, issuer: &CaCertificate) -> bool {
+        if self.info.indirect {
+            self.indirect_signer.is_some()
+                && self
+                    .issuers
+                    .iter()
+                    .any(|n| n.as_slice() == issuer.subject_raw())
+        } else {
+            self.info.issuer_raw.as_slice() == issuer.subject_raw()
+        }
+    }
+
     fn name(&self) -> String {
         let number = self.info.number.as_deref().unwrap_or("without number");
         match &self.info.delta_base {
@@ -147,13 +174,22 @@ fn number_order(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 impl RevocationIndex {
-    /// Indexes `crls` (each its DER and a label for messages) against every
-    /// CA certificate that may be an issuer (`cas`: the pinned anchors and
-    /// the helpers).
+    /// Indexes `crls` (each its DER and a label for messages) against the CA
+    /// certificates that may have issued them: the pinned `anchors` and the
+    /// `helpers`. A direct CRL's signer is one of them with its issuer name;
+    /// an indirect CRL's signer may be any of them with cRLSign that has a
+    /// certification path to an anchor (through the helpers, at `now`).
     pub fn build<'a>(
         crls: impl IntoIterator<Item = (&'a [u8], String)>,
-        cas: &[&CaCertificate],
+        anchors: &[TrustedIssuer],
+        helpers: &[CaCertificate],
+        now: i64,
     ) -> Self {
+        let cas: Vec<&CaCertificate> = anchors
+            .iter()
+            .map(TrustedIssuer::ca)
+            .chain(helpers)
+            .collect();
         let mut out = Self {
             crls: Vec::new(),
             unreadable: Vec::new(),
@@ -163,25 +199,45 @@ impl RevocationIndex {
                 out.unreadable.push(label);
                 continue;
             };
-            let signers = cas
+            let signed: Vec<&CaCertificate> = cas
                 .iter()
+                .copied()
                 .filter(|ca| {
                     ca.subject_raw() == info.issuer_raw.as_slice()
                         && ca.may_sign_crls()
                         && CrlInfo::signed_by(der, ca.spki())
                 })
-                .map(|ca| ca.sha256())
                 .collect();
-            let by_serial = info
-                .revoked
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (r.serial.clone(), i))
-                .collect();
+            let indirect_signer = if info.indirect {
+                signed
+                    .iter()
+                    .find(|ca| {
+                        anchors.iter().any(|a| a.sha256() == ca.sha256())
+                            || has_path(ca, anchors, helpers, now)
+                    })
+                    .map(|ca| ca.subject().to_owned())
+            } else {
+                None
+            };
+            let mut issuers: Vec<Vec<u8>> = vec![info.issuer_raw.clone()];
+            let mut by_serial = HashMap::with_capacity(info.revoked.len());
+            for (i, r) in info.revoked.iter().enumerate() {
+                let name = r.issuer_raw.as_deref().unwrap_or(&info.issuer_raw);
+                let k = match issuers.iter().position(|n| n.as_slice() == name) {
+                    Some(k) => k,
+                    None => {
+                        issuers.push(name.to_vec());
+                        issuers.len() - 1
+                    }
+                };
+                by_serial.insert((k, r.serial.clone()), i);
+            }
             out.crls.push(IndexedCrl {
+                signers: signed.iter().map(|ca| ca.sha256()).collect(),
+                indirect_signer,
+                issuers,
                 info,
                 by_serial,
-                signers,
                 label,
             });
         }
@@ -199,11 +255,7 @@ impl RevocationIndex {
     /// seconds).
     pub fn status(&self, serial: &str, issuer: &CaCertificate, created: i64, now: i64) -> Status {
         let key = issuer.sha256();
-        let mine: Vec<&IndexedCrl> = self
-            .crls
-            .iter()
-            .filter(|c| c.info.issuer_raw.as_slice() == issuer.subject_raw())
-            .collect();
+        let mine: Vec<&IndexedCrl> = self.crls.iter().filter(|c| c.speaks_for(issuer)).collect();
         if mine.is_empty() {
             return Status::Undetermined {
                 why: format!("the bundle carries no CRL of {}", issuer.subject()),
@@ -211,7 +263,7 @@ impl RevocationIndex {
         }
         let mut problems = Vec::new();
         let usable = |c: &&IndexedCrl, problems: &mut Vec<String>| -> bool {
-            if !c.signers.contains(&key) {
+            if !c.info.indirect && !c.signers.contains(&key) {
                 problems.push(format!(
                     "{} ({}) is not signed by the key of {}",
                     c.name(),
@@ -275,6 +327,7 @@ impl RevocationIndex {
         let base_number = complete.info.number.as_deref().unwrap_or("");
         let delta = mine
             .iter()
+            .filter(|c| c.info.issuer_raw == complete.info.issuer_raw)
             .filter(|c| {
                 c.info.delta_base.as_deref().is_some_and(|base| {
                     let number = c.info.number.as_deref().unwrap_or("");
@@ -296,10 +349,9 @@ impl RevocationIndex {
             None => complete.name(),
         };
         for crl in delta.into_iter().chain([complete]) {
-            let Some(&i) = crl.by_serial.get(serial) else {
+            let Some(entry) = crl.entry(issuer.subject_raw(), serial) else {
                 continue;
             };
-            let entry = &crl.info.revoked[i];
             return match entry.reason {
                 Some(REMOVE_FROM_CRL) => Status::Good { by },
                 Some(HOLD) => Status::OnHold {
@@ -374,4 +426,21 @@ impl RevocationIndex {
     pub fn unreadable(&self) -> &[String] {
         &self.unreadable
     }
+}
+
+/// Whether the certificate `ca` (an indirect CRL's signer) is valid at `now`
+/// and has a certification path to one of `anchors` through `helpers`.
+fn has_path(
+    ca: &CaCertificate,
+    anchors: &[TrustedIssuer],
+    helpers: &[CaCertificate],
+    now: i64,
+) -> bool {
+    let decoded = crate::cert::decode_value(ca.der());
+    let Some(info) = decoded.certificates.first() else {
+        return false;
+    };
+    info.not_before <= now
+        && now <= info.not_after
+        && build_path(ca.der(), info, anchors, helpers, now).is_ok()
 }

@@ -280,7 +280,7 @@ pub fn judge_by_ref<'p>(
     pki: Option<&[VerifiedPki<'_>]>,
     now: Timestamp,
 ) -> RefKeeper<'p> {
-    let trust = BundleTrust::of_bundle(policy, header, pki);
+    let trust = BundleTrust::of_bundle(policy, header, pki, now.unix());
     Box::new(move |parsed| judge_entry(parsed, policy, &trust, now))
 }
 

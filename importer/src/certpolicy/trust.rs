@@ -63,6 +63,7 @@ impl BundleTrust {
         policy: &CertificatePolicy,
         header: &BundleHeader,
         pki: Option<&[VerifiedPki<'_>]>,
+        now: i64,
     ) -> Self {
         let carries_pki = pki.is_some();
         let pki = pki.unwrap_or_default();
@@ -81,12 +82,6 @@ impl BundleTrust {
             }
         }
         let revocation = carries_pki.then(|| {
-            let cas: Vec<&CaCertificate> = policy
-                .trusted_issuers
-                .iter()
-                .map(TrustedIssuer::ca)
-                .chain(&helpers)
-                .collect();
             RevocationIndex::build(
                 pki.iter()
                     .filter(|p| p.record().kind == PkiKind::Crl)
@@ -94,7 +89,9 @@ impl BundleTrust {
                         let r = p.record();
                         (p.bytes(), format!("{} of {}", r.file, r.location))
                     }),
-                &cas,
+                &policy.trusted_issuers,
+                &helpers,
+                now,
             )
         });
         Self {
