@@ -52,8 +52,14 @@ pub struct CaMaterialSettings {
     /// the source finds in its public key services (LDAP: the configuration
     /// partition).
     pub from_directory: bool,
-    /// Objects read from files before the export (`--pki-ca-file`, `--pki-crl-file`).
+    /// Objects read before the export: from files (`--pki-ca-file`,
+    /// `--pki-crl-file`) and, when `source_read` is set, from the source's
+    /// public key services (an LDAP server's, read right after connecting, so
+    /// that its CA certificates can help classify the users).
     pub files: Vec<CaObject>,
+    /// The source's [`DirectorySource::ca_material`] was read into `files`
+    /// already: it is not asked again after the entries.
+    pub source_read: bool,
 }
 
 /// What the export found, for the summary printed at the end.
@@ -319,6 +325,10 @@ fn fetch_all<S: DirectorySource + ?Sized>(
         .ca_material
         .as_ref()
         .is_some_and(|c| c.from_directory);
+    let ask_source = settings
+        .ca_material
+        .as_ref()
+        .is_some_and(|c| c.from_directory && !c.source_read);
     let mut ca = Vec::new();
     let mut batch = Vec::with_capacity(BATCH);
     while let Some(raw) = source.next_entry()? {
@@ -347,7 +357,7 @@ fn fetch_all<S: DirectorySource + ?Sized>(
         // A closed channel means a later stage failed; its error is reported.
         let _ = tx.send(batch);
     }
-    if carry {
+    if ask_source {
         for raw in source.ca_material()? {
             ca.extend(ca_material::from_entry(&raw));
         }

@@ -220,7 +220,41 @@ fn ldap(args: &LdapArgs, cancel: &AtomicBool) -> Result<Outcome, Failure> {
         operation_timeout: Duration::from_secs(args.timeout),
     };
     let mut source = LdapSource::connect(&opts).map_err(|e| Failure::Source(e.to_string()))?;
+    let mut prepared = prepared;
+    if let Some(ca) = prepared
+        .settings
+        .ca_material
+        .as_mut()
+        .filter(|c| c.from_directory)
+    {
+        // The server's public key services first: their CA certificates help
+        // classify the users (the bundle carries them after the entries).
+        let objects: Vec<_> = source
+            .ca_material()
+            .map_err(|e| Failure::Source(e.to_string()))?
+            .iter()
+            .flat_map(crate::ca_material::from_entry)
+            .collect();
+        if prepared.settings.trusted_issuers.is_some() {
+            prepared.settings.intermediates.extend(helpers_in(&objects));
+        }
+        ca.files.extend(objects);
+        ca.source_read = true;
+    }
     finish(&mut source, &args.output, prepared, cancel)
+}
+
+/// The CA certificates among CA material objects, as path helpers for the
+/// exporter's own classification (never anchors).
+fn helpers_in(objects: &[crate::ca_material::CaObject]) -> Vec<CaCertificate> {
+    objects
+        .iter()
+        .filter(|o| {
+            certferry_format::pki::describe_pki(&o.bytes).kind
+                == certferry_format::pki::PkiKind::Certificate
+        })
+        .filter_map(|o| CaCertificate::from_der(&o.bytes).ok())
+        .collect()
 }
 
 /// Everything checked and loaded before the directory is touched, so that a
@@ -284,6 +318,12 @@ fn prepare(out: &OutputArgs) -> Result<Prepared, Failure> {
         CaCertificate::from_pem,
     )?;
     let ca_material = read_ca_material(out)?;
+    let mut intermediates = intermediates;
+    if !issuers.is_empty() {
+        if let Some(ca) = &ca_material {
+            intermediates.extend(helpers_in(&ca.files));
+        }
+    }
     // The key before the directory: a wrong password should not cost a 10-minute export.
     let key_bytes = std::fs::read(&out.key).map_err(|e| {
         Failure::Key(format!(
@@ -695,6 +735,7 @@ fn read_ca_material(out: &OutputArgs) -> Result<Option<CaMaterialSettings>, Fail
     Ok(Some(CaMaterialSettings {
         from_directory: out.pki,
         files,
+        source_read: false,
     }))
 }
 

@@ -253,3 +253,65 @@ fn samba_configuration_partition_travels_byte_for_byte() {
     )));
     assert_eq!(carried_directory_pki(&b), expected_directory_pki());
 }
+
+/// The common output arguments with only the root pinned (no --intermediate-ca).
+fn root_pinned_args(w: &Work) -> Vec<String> {
+    let mut args = w.output_args();
+    let i = args.iter().position(|a| a == "--trusted-ca").unwrap();
+    args[i + 1] = fixture("fixtures/pki/ca/root-ca.pem");
+    args
+}
+
+fn alice_class(b: &VerifiedBundle) -> (String, Vec<String>) {
+    let alice = b
+        .entries()
+        .find(|e| e.entry().sam_account_name.as_deref() == Some("alice"))
+        .unwrap();
+    let c = &alice.entry().values[0].certificates[0];
+    (c.class.clone(), c.reasons.clone())
+}
+
+#[test]
+fn a_ca_file_helps_the_exporter_build_paths_to_a_pinned_root() {
+    let w = Work::new();
+    let out = bin()
+        .arg("ldif")
+        .arg(fixture("fixtures/directory/ad-dump.ldif"))
+        .args(root_pinned_args(&w))
+        .args(["--pki-ca-file", &fixture("fixtures/pki/ca/issuing-ca.pem")])
+        .output()
+        .unwrap();
+    let b = w.verify(&ok_json(&out));
+    assert_eq!(alice_class(&b), ("encryption".to_owned(), vec![]));
+}
+
+#[test]
+fn slapd_public_key_services_help_the_exporter_build_paths_to_a_pinned_root() {
+    let server = TestServer::slapd();
+    let w = Work::new();
+    let out = bin()
+        .args([
+            "ldap",
+            "-H",
+            server.var("LDAPS_URI"),
+            "--ca-file",
+            server.var("CA_FILE"),
+            "-D",
+            server.var("READER_DN"),
+            "-y",
+            server.var("READER_PASSWORD_FILE"),
+            "--pki",
+        ])
+        .args(root_pinned_args(&w))
+        .output()
+        .unwrap();
+    let b = w.verify(&ok_json(&out));
+    assert_eq!(alice_class(&b), ("encryption".to_owned(), vec![]));
+    // Read once, carried once.
+    assert_eq!(carried_directory_pki(&b), expected_directory_pki());
+    assert_eq!(
+        b.pki().count(),
+        expected_directory_pki().len(),
+        "every directory value once"
+    );
+}
