@@ -207,6 +207,24 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_or_truncated_file_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.crl");
+        std::fs::write(&empty, b"").unwrap();
+        let e = from_file(&empty, FileKind::Crls).unwrap_err();
+        assert!(e.contains("empty.crl") && e.contains("neither PEM nor a CRL"), "{e}");
+        let crl = std::fs::read(fixture("crl/issuing-ca.der")).unwrap();
+        let cut = dir.path().join("cut.crl");
+        std::fs::write(&cut, &crl[..crl.len() / 2]).unwrap();
+        let e = from_file(&cut, FileKind::Crls).unwrap_err();
+        assert!(e.contains("cut.crl"), "{e}");
+        let pem = std::fs::read_to_string(fixture("crl/issuing-ca.pem")).unwrap();
+        let cut_pem = dir.path().join("cut.pem");
+        std::fs::write(&cut_pem, &pem[..pem.len() / 2]).unwrap();
+        assert!(from_file(&cut_pem, FileKind::Crls).is_err());
+    }
+
+    #[test]
     fn a_directory_object_gives_its_values_per_attribute_in_server_order() {
         let mut raw = RawEntry {
             dn: "CN=CA,CN=AIA,CN=Public Key Services".into(),

@@ -324,3 +324,88 @@ mod revocation {
         assert_eq!(s.code(), "undetermined", "{s}");
     }
 }
+
+/// A bundle carrying `objects` (fixture files), signed with a fresh key, and
+/// verified under `limits`.
+fn verify_with_limits(
+    objects: &[&str],
+    limits: &certferry_format::Limits,
+) -> certferry_format::Result<()> {
+    use certferry_format::keys::generate_keypair;
+    use certferry_format::model::Software;
+    use certferry_format::replay::ReplayRules;
+    use certferry_format::{
+        sign_bundle, BundleDigests, HeaderDraft, Role, SourceId, Timestamp, TrustPolicy,
+        TrustedKey, UnverifiedBundle,
+    };
+    let mut w = BundleWriter::new(Cursor::new(Vec::new()), Cursor::new(Vec::new())).unwrap();
+    w.carry_pki();
+    for f in objects {
+        let bytes = pki(f);
+        let record = PkiRecord::describe(PkiOrigin::File, "x.der", None, &bytes);
+        w.add_pki(record, &bytes).unwrap();
+    }
+    let t = |s: &str| Timestamp::parse(s).unwrap();
+    let source = SourceId::parse("contoso-ad").unwrap();
+    let (out, _) = w
+        .finish(HeaderDraft {
+            source: source.clone(),
+            sequence: 1,
+            created: t("2026-05-31T12:00:00Z"),
+            expires: t("2026-07-01T00:00:00Z"),
+            previous_sha256: None,
+            exporter: Software {
+                name: "test".into(),
+                version: "1".into(),
+            },
+            source_description: "limits".into(),
+        })
+        .unwrap();
+    let bytes = out.into_inner();
+    let (pk, sk) = generate_keypair().unwrap();
+    let sig = sign_bundle(
+        &BundleDigests::of_bytes(&bytes),
+        &sk,
+        Role::Exporter,
+        &source,
+        1,
+    )
+    .unwrap();
+    let policy = TrustPolicy {
+        keys: vec![TrustedKey {
+            name: "e".into(),
+            role: Role::Exporter,
+            key: pk,
+        }],
+        required: [(Role::Exporter, 1)].into(),
+        replay: ReplayRules::default(),
+    };
+    UnverifiedBundle::parse(bytes, vec![("s".into(), sig.to_bytes())], limits)?
+        .verify(&policy, t("2026-06-01T00:00:00Z"), None)
+        .map(|_| ())
+}
+
+#[test]
+fn ca_material_over_a_lowered_limit_is_a_size_limit_failure() {
+    let objects = ["ca/root-ca.der", "crl/issuing-ca.der"];
+    let defaults = certferry_format::Limits::default();
+    verify_with_limits(&objects, &defaults).unwrap();
+    let small_files = certferry_format::Limits {
+        max_pki_value_bytes: 600,
+        ..defaults.clone()
+    };
+    let e = verify_with_limits(&objects, &small_files).unwrap_err();
+    assert_eq!(e.class().name(), "size-limit", "{e}");
+    let one_object = certferry_format::Limits {
+        max_pki_objects: 1,
+        ..defaults.clone()
+    };
+    let e = verify_with_limits(&objects, &one_object).unwrap_err();
+    assert_eq!(e.class().name(), "size-limit", "{e}");
+    let short_lines = certferry_format::Limits {
+        max_pki_line_bytes: 100,
+        ..defaults
+    };
+    let e = verify_with_limits(&objects, &short_lines).unwrap_err();
+    assert_eq!(e.class().name(), "size-limit", "{e}");
+}
