@@ -212,7 +212,10 @@ mod tests {
         let empty = dir.path().join("empty.crl");
         std::fs::write(&empty, b"").unwrap();
         let e = from_file(&empty, FileKind::Crls).unwrap_err();
-        assert!(e.contains("empty.crl") && e.contains("neither PEM nor a CRL"), "{e}");
+        assert!(
+            e.contains("empty.crl") && e.contains("neither PEM nor a CRL"),
+            "{e}"
+        );
         let crl = std::fs::read(fixture("crl/issuing-ca.der")).unwrap();
         let cut = dir.path().join("cut.crl");
         std::fs::write(&cut, &crl[..crl.len() / 2]).unwrap();

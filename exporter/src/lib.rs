@@ -16,3 +16,4 @@ pub mod run;
 pub use certferry_cli::{output, secret};
 pub mod source;
 pub mod state;
+pub mod summary;
