@@ -23,7 +23,8 @@ use certferry_format::pki::{PkiAttribute, PkiOrigin, PkiRecord};
 use certferry_format::review_csv;
 use certferry_format::signature::SignatureFile;
 use certferry_format::{
-    describe_value, BundleDigests, BundleWriter, HeaderDraft, Role, Sha256, SourceId, Timestamp,
+    describe_value, BundleDigests, BundleWriter, HeaderDraft, Revision, Role, Sha256, SourceId,
+    Timestamp,
 };
 
 #[path = "vectors/pki.rs"]
@@ -427,18 +428,34 @@ fn build_from(root: &Path, people: Vec<Person<'_>>) -> Res<Vec<u8>> {
 /// One CA object for [`build_with_pki`]: origin, location, attribute, bytes.
 type PkiInput<'a> = (PkiOrigin, &'a str, Option<PkiAttribute>, Vec<u8>);
 
-/// [`build_from`], carrying `pki` after the entries when it is `Some`.
+/// [`build_from`], carrying `pki` after the entries when it is `Some`, in
+/// revision 1.3's forms (the vectors of 1.0 to 1.3 keep their bytes).
 fn build_with_pki(
     root: &Path,
     people: Vec<Person<'_>>,
     pki: Option<&[PkiInput<'_>]>,
+) -> Res<Vec<u8>> {
+    build_as(root, people, pki, Revision::V1_3)
+}
+
+/// [`build_with_pki`] in the forms of `revision`.
+fn build_as(
+    root: &Path,
+    people: Vec<Person<'_>>,
+    pki: Option<&[PkiInput<'_>]>,
+    revision: Revision,
 ) -> Res<Vec<u8>> {
     let now = ts(NOW).unix();
     let issuers = vec![TrustedIssuer::from_der(&fixture(
         root,
         "ca/issuing-ca.der",
     )?)?];
-    let mut w = BundleWriter::new(Cursor::new(Vec::new()), Cursor::new(Vec::new()))?;
+    let mut w = BundleWriter::with_revision(
+        Cursor::new(Vec::new()),
+        Cursor::new(Vec::new()),
+        Cursor::new(Vec::new()),
+        revision,
+    )?;
     for (i, (who, name, values, kind)) in people.into_iter().enumerate() {
         let mail = format!("{who}@contoso.test");
         let mut entry = Entry {

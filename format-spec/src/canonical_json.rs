@@ -6,7 +6,7 @@
 //! the same bytes as `serde_json`'s compact writer (the tests hold the two
 //! equal, including every escape) without the intermediate strings.
 
-use crate::model::{BundleHeader, CertRecord, Entry, Value};
+use crate::model::{BundleHeader, CertRecord, Entry, Value, WireCert};
 
 /// A value with a canonical JSON form.
 pub(crate) trait CanonicalJson {
@@ -22,62 +22,165 @@ impl CanonicalJson for BundleHeader {
     }
 }
 
-impl CanonicalJson for Entry {
+impl<C: CanonicalJson> CanonicalJson for Entry<C> {
     fn write_json(&self, out: &mut Vec<u8>) {
+        write_entry(self, out, C::write_json);
+    }
+}
+
+/// An entry's canonical JSON with each certificate object written by `cert`
+/// (the writer's lean form passes [`write_lean`]).
+pub(crate) fn write_entry<C>(entry: &Entry<C>, out: &mut Vec<u8>, cert: fn(&C, &mut Vec<u8>)) {
+    let e = entry;
+    {
         out.extend_from_slice(b"{\"kind\":");
-        string(out, self.kind.as_str());
+        string(out, e.kind.as_str());
         out.extend_from_slice(b",\"object_guid\":");
-        opt_string(out, self.object_guid.as_deref());
+        opt_string(out, e.object_guid.as_deref());
         out.extend_from_slice(b",\"object_sid\":");
-        opt_string(out, self.object_sid.as_deref());
+        opt_string(out, e.object_sid.as_deref());
         out.extend_from_slice(b",\"upn\":");
-        opt_string(out, self.upn.as_deref());
+        opt_string(out, e.upn.as_deref());
         out.extend_from_slice(b",\"sam_account_name\":");
-        opt_string(out, self.sam_account_name.as_deref());
+        opt_string(out, e.sam_account_name.as_deref());
         out.extend_from_slice(b",\"mail\":");
-        opt_string(out, self.mail.as_deref());
+        opt_string(out, e.mail.as_deref());
         out.extend_from_slice(b",\"proxy_addresses\":");
-        strings(out, &self.proxy_addresses);
+        strings(out, &e.proxy_addresses);
         out.extend_from_slice(b",\"display_name\":");
-        opt_string(out, self.display_name.as_deref());
+        opt_string(out, e.display_name.as_deref());
         out.extend_from_slice(b",\"dn\":");
-        string(out, &self.dn);
+        string(out, &e.dn);
         out.extend_from_slice(b",\"disabled\":");
-        boolean(out, self.disabled);
+        boolean(out, e.disabled);
         out.extend_from_slice(b",\"values\":[");
-        for (i, value) in self.values.iter().enumerate() {
+        for (i, value) in e.values.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            value.write_json(out);
+            write_value(value, out, cert);
         }
         out.extend_from_slice(b"]}");
     }
 }
 
-impl CanonicalJson for Value {
-    fn write_json(&self, out: &mut Vec<u8>) {
+fn write_value<C>(v: &Value<C>, out: &mut Vec<u8>, cert: fn(&C, &mut Vec<u8>)) {
+    {
         out.extend_from_slice(b"{\"attribute\":");
-        string(out, self.attribute.as_str());
+        string(out, v.attribute.as_str());
         out.extend_from_slice(b",\"file\":");
-        opt_string(out, self.file.as_deref());
+        opt_string(out, v.file.as_deref());
         out.extend_from_slice(b",\"container\":");
-        string(out, &self.container);
+        string(out, &v.container);
         out.extend_from_slice(b",\"certificates\":[");
-        for (i, cert) in self.certificates.iter().enumerate() {
+        for (i, c) in v.certificates.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            cert.write_json(out);
+            cert(c, out);
         }
         out.push(b']');
-        if let Some(w) = &self.withheld {
+        if let Some(w) = &v.withheld {
             out.extend_from_slice(b",\"withheld\":{\"length\":");
             out.extend_from_slice(itoa::Buffer::new().format(w.length).as_bytes());
             out.extend_from_slice(b",\"sha256\":\"");
             crate::hex::push_lower(out, w.sha256.as_bytes());
             out.extend_from_slice(b"\"}");
         }
+        out.push(b'}');
+    }
+}
+
+impl<C: CanonicalJson> CanonicalJson for Value<C> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_value(self, out, C::write_json);
+    }
+}
+
+/// A lean certificate object (SPEC.md §6.3, revision 1.4): the exporter's
+/// judgement only.
+pub(crate) fn write_lean(c: &CertRecord, out: &mut Vec<u8>) {
+    judgement(out, &c.class, &c.reasons);
+}
+
+fn judgement(out: &mut Vec<u8>, class: &str, reasons: &[String]) {
+    out.extend_from_slice(b"{\"class\":");
+    string(out, class);
+    out.extend_from_slice(b",\"reasons\":");
+    strings(out, reasons);
+    out.push(b'}');
+}
+
+impl CanonicalJson for WireCert {
+    /// The members present, in canonical order: a described or lean object
+    /// comes out as it should be written, and anything else differently
+    /// from how it came in only if its members were out of order.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let mut first = true;
+        let mut key = |out: &mut Vec<u8>, name: &str| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            string(out, name);
+            out.push(b':');
+        };
+        if let Some(h) = &self.sha256 {
+            key(out, "sha256");
+            out.push(b'"');
+            crate::hex::push_lower(out, h.as_bytes());
+            out.push(b'"');
+        }
+        for (name, v) in [
+            ("sha1", &self.sha1),
+            ("subject", &self.subject),
+            ("issuer", &self.issuer),
+            ("serial", &self.serial),
+        ] {
+            if let Some(v) = v {
+                key(out, name);
+                string(out, v);
+            }
+        }
+        for (name, t) in [
+            ("not_before", &self.not_before),
+            ("not_after", &self.not_after),
+        ] {
+            if let Some(t) = t {
+                key(out, name);
+                string(out, &t.text());
+            }
+        }
+        if let Some(v) = &self.key_type {
+            key(out, "key_type");
+            string(out, v);
+        }
+        if let Some(b) = self.key_bits {
+            key(out, "key_bits");
+            decimal(out, u64::from(b));
+        }
+        for (name, v) in [
+            ("key_usage", &self.key_usage),
+            ("extended_key_usage", &self.extended_key_usage),
+        ] {
+            if let Some(v) = v {
+                key(out, name);
+                opt_strings(out, v.as_deref());
+            }
+        }
+        if let Some(v) = &self.rfc822_names {
+            key(out, "rfc822_names");
+            strings(out, v);
+        }
+        if let Some(b) = self.is_ca {
+            key(out, "is_ca");
+            boolean(out, b);
+        }
+        key(out, "class");
+        string(out, &self.class);
+        key(out, "reasons");
+        strings(out, &self.reasons);
         out.push(b'}');
     }
 }

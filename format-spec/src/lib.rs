@@ -43,7 +43,7 @@ pub use verify::{
     KeptEntry, ParsedEntry, TrustPolicy, TrustedKey, UnverifiedBundle, VerifiedBundle,
     VerifiedEntry, VerifiedPki, VerifiedSigner, VerifiedValue,
 };
-pub use writer::{BundleWriter, HeaderDraft};
+pub use writer::{BundleWriter, HeaderDraft, Revision};
 
 /// Signs a bundle file: the signature file for `role`, with the trusted
 /// comment of SPEC.md §7.2 binding it to the file's hash, source and sequence.

@@ -27,6 +27,9 @@ pub struct Limits {
     pub max_pki_value_bytes: u64,
     /// Longest line of `data/pki.jsonl`, in bytes, its LF included.
     pub max_pki_line_bytes: u64,
+    /// Largest uncompressed size a deflated member may declare (revision
+    /// 1.4): checked before a byte is inflated.
+    pub max_inflated_bytes: u64,
 }
 
 impl Limits {
@@ -49,6 +52,7 @@ impl Limits {
             max_pki_objects: self.max_pki_objects.min(spec.max_pki_objects),
             max_pki_value_bytes: self.max_pki_value_bytes.min(spec.max_pki_value_bytes),
             max_pki_line_bytes: self.max_pki_line_bytes.min(spec.max_pki_line_bytes),
+            max_inflated_bytes: self.max_inflated_bytes.min(spec.max_inflated_bytes),
         }
     }
 }
@@ -67,6 +71,7 @@ impl Default for Limits {
             max_pki_objects: 10_000,
             max_pki_value_bytes: 16 * 1024 * 1024,
             max_pki_line_bytes: 64 * 1024,
+            max_inflated_bytes: 1024 * 1024 * 1024,
         }
     }
 }

@@ -119,10 +119,12 @@ impl Attribute {
 }
 
 /// One line of `data/entries.jsonl`: a directory object and its certificate
-/// values (SPEC.md §6).
+/// values (SPEC.md §6). `C` is how a certificate is recorded: a verified
+/// entry always holds full [`CertRecord`]s; the verifier reads lines into
+/// `Entry<WireCert>` first, since a revision 1.4 line may be lean (§6.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Entry {
+pub struct Entry<C = CertRecord> {
     /// `user` or `contact`.
     pub kind: ObjectKind,
     /// objectGUID in its string form, lowercase, without braces.
@@ -144,10 +146,10 @@ pub struct Entry {
     /// userAccountControl has ACCOUNTDISABLE (0x2) set.
     pub disabled: bool,
     /// The values of `userCertificate` then `userSMIMECertificate`, in server order.
-    pub values: Vec<Value>,
+    pub values: Vec<Value<C>>,
 }
 
-impl Entry {
+impl<C> Entry<C> {
     /// The entry's SMTP addresses: `mail` and every `smtp:` proxy address,
     /// lowercased, sorted and deduplicated.
     pub fn smtp_addresses(&self) -> Vec<String> {
@@ -181,7 +183,7 @@ impl Entry {
 /// withheld (SPEC.md §6.2: private key material never enters a bundle).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Value {
+pub struct Value<C = CertRecord> {
     /// The attribute the value came from.
     pub attribute: Attribute,
     /// The payload file holding the raw bytes, `data/values/NNNNNNNN.bin`;
@@ -191,7 +193,7 @@ pub struct Value {
     /// [`WITHHELD_PRIVATE_KEY`].
     pub container: String,
     /// The certificates found in the value, in the order they appear.
-    pub certificates: Vec<CertRecord>,
+    pub certificates: Vec<C>,
     /// What is recorded of a withheld value instead of its bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withheld: Option<Withheld>,
@@ -212,7 +214,7 @@ pub struct Withheld {
     pub sha256: Sha256,
 }
 
-impl Value {
+impl<C> Value<C> {
     /// Whether the value's bytes were withheld (they are in no file).
     pub fn is_withheld(&self) -> bool {
         self.withheld.is_some()
@@ -256,6 +258,143 @@ pub struct CertRecord {
     pub reasons: Vec<String>,
 }
 
+/// A certificate object as a line of `entries.jsonl` holds it (SPEC.md
+/// §6.3): *described* (every member; all revisions) or *lean* (`class` and
+/// `reasons` only, revision 1.4: the rest is what every verifier derives from
+/// the bytes anyway). Members are read as they come; [`WireCert::form`] says
+/// which form they make, and the canonical check holds their order.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireCert {
+    #[serde(default)]
+    pub(crate) sha256: Option<Sha256>,
+    #[serde(default)]
+    pub(crate) sha1: Option<String>,
+    #[serde(default)]
+    pub(crate) subject: Option<String>,
+    #[serde(default)]
+    pub(crate) issuer: Option<String>,
+    #[serde(default)]
+    pub(crate) serial: Option<String>,
+    #[serde(default)]
+    pub(crate) not_before: Option<Timestamp>,
+    #[serde(default)]
+    pub(crate) not_after: Option<Timestamp>,
+    #[serde(default)]
+    pub(crate) key_type: Option<String>,
+    #[serde(default)]
+    pub(crate) key_bits: Option<u32>,
+    // `null` is a valid described value here, so absence is the outer None.
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) key_usage: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) extended_key_usage: Option<Option<Vec<String>>>,
+    #[serde(default)]
+    pub(crate) rfc822_names: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) is_ca: Option<bool>,
+    pub(crate) class: String,
+    pub(crate) reasons: Vec<String>,
+}
+
+/// Marks a member as present, whatever it holds (`null` included).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// The two forms of a certificate object (SPEC.md §6.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertObject {
+    /// Every member: the verifier compares the description with the bytes.
+    Described(CertRecord),
+    /// `class` and `reasons` only: the verifier derives the description.
+    Lean {
+        /// The exporter's class.
+        class: String,
+        /// The exporter's reasons.
+        reasons: Vec<String>,
+    },
+}
+
+impl WireCert {
+    /// The form its members make: `None` when some but not all of the
+    /// description is present (a reader refuses it: `content`).
+    pub fn form(self) -> Option<CertObject> {
+        let WireCert {
+            sha256,
+            sha1,
+            subject,
+            issuer,
+            serial,
+            not_before,
+            not_after,
+            key_type,
+            key_bits,
+            key_usage,
+            extended_key_usage,
+            rfc822_names,
+            is_ca,
+            class,
+            reasons,
+        } = self;
+        match (
+            sha256,
+            sha1,
+            subject,
+            issuer,
+            serial,
+            not_before,
+            not_after,
+            key_type,
+            key_bits,
+            key_usage,
+            extended_key_usage,
+            rfc822_names,
+            is_ca,
+        ) {
+            (
+                Some(sha256),
+                Some(sha1),
+                Some(subject),
+                Some(issuer),
+                Some(serial),
+                Some(not_before),
+                Some(not_after),
+                Some(key_type),
+                Some(key_bits),
+                Some(key_usage),
+                Some(extended_key_usage),
+                Some(rfc822_names),
+                Some(is_ca),
+            ) => Some(CertObject::Described(CertRecord {
+                sha256,
+                sha1,
+                subject,
+                issuer,
+                serial,
+                not_before,
+                not_after,
+                key_type,
+                key_bits,
+                key_usage,
+                extended_key_usage,
+                rfc822_names,
+                is_ca,
+                class,
+                reasons,
+            })),
+            (None, None, None, None, None, None, None, None, None, None, None, None, None) => {
+                Some(CertObject::Lean { class, reasons })
+            }
+            _ => None,
+        }
+    }
+}
+
 pub(crate) fn clamp_time(secs: i64) -> Timestamp {
     Timestamp::from_unix(secs).unwrap_or(if secs < 0 {
         Timestamp::MIN
@@ -293,6 +432,12 @@ impl CertRecord {
             class,
             reasons,
         }
+    }
+
+    /// The record of a lean certificate object (SPEC.md §6.3): the
+    /// description derived from the certificate, the judgement as recorded.
+    pub fn judged(info: &crate::cert::CertInfo, class: String, reasons: Vec<String>) -> Self {
+        Self::from_owned(info.clone(), class, reasons)
     }
 
     /// True when every field but `class` and `reasons` is what `describe`

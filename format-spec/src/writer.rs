@@ -4,12 +4,18 @@
 //! memory flat; `Cursor<Vec<u8>>` is fine for small bundles). Identical input
 //! gives byte-identical output. The output is written front to back and
 //! never seeked: every byte handed to it is final.
+//!
+//! By default it writes revision 1.4's forms ([`Revision`]): lean certificate
+//! objects, and the three text members deflated while they are spooled (the
+//! manifest is deflated twice, once to learn its size, as it is rendered
+//! twice). [`Revision::V1_3`] writes what every earlier verifier reads.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
+use flate2::{Compress, Compression, FlushCompress};
 use sha2::Digest as _;
 
-use crate::canonical_json::CanonicalJson as _;
+use crate::canonical_json::{self, CanonicalJson as _};
 use crate::ids::{Sha256, SourceId};
 use crate::layout::{self, check_software_token};
 use crate::model::{BundleHeader, Counts, Entry, Software, FORMAT_NAME, FORMAT_VERSION};
@@ -37,6 +43,24 @@ pub struct HeaderDraft {
     pub source_description: String,
 }
 
+/// The forms a bundle is written in (SPEC.md §14).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Revision {
+    /// Every member stored and every certificate object described: what
+    /// verifiers of revisions 1.0 to 1.3 read.
+    V1_3,
+    /// Lean certificate objects and the three text members deflated
+    /// (SPEC.md §4.3, §6.3): about half the bytes of a 1.3 bundle.
+    #[default]
+    V1_4,
+}
+
+impl Revision {
+    fn deflates(self) -> bool {
+        self == Revision::V1_4
+    }
+}
+
 /// Largest bundle the writer produces: offsets must fit zip32 fields.
 const MAX_OUTPUT: u64 = u32::MAX as u64 - 1024 * 1024;
 
@@ -50,23 +74,72 @@ const SPOOL_CHUNK: usize = 256 * 1024;
 /// A spool with a write buffer (entries are small, spool writes should not
 /// be) that hashes and checksums what it is given, so the member's digest
 /// and CRC-32 are ready when the spool is copied out at the end.
+/// When deflating, the spool holds the compressed bytes: the digest and
+/// CRC-32 are of the text, as the manifest and the zip headers need.
 struct Spool<S> {
     inner: S,
     buf: Vec<u8>,
     len: u64,
     sha: sha2::Sha256,
     crc: crc32fast::Hasher,
+    deflate: Option<Deflater>,
 }
 
 /// What a spool holds, ready to be copied out.
 struct Spooled {
+    /// The text's length.
     len: u64,
+    /// The compressed length, when deflated.
+    compressed: Option<u64>,
     sha256: Sha256,
     crc: u32,
 }
 
+/// Raw DEFLATE at the default level, into a reused buffer.
+struct Deflater {
+    compress: Compress,
+    out: Vec<u8>,
+}
+
+impl Deflater {
+    fn new() -> Self {
+        Self {
+            compress: Compress::new(Compression::default(), false),
+            out: Vec::new(),
+        }
+    }
+
+    /// Compresses `input` (and ends the stream when `finish`) into `self.out`,
+    /// which the caller empties.
+    fn feed(&mut self, mut input: &[u8], finish: bool) -> Result<()> {
+        let flush = if finish {
+            FlushCompress::Finish
+        } else {
+            FlushCompress::None
+        };
+        loop {
+            self.out.reserve(SPOOL_CHUNK / 4);
+            let before = self.compress.total_in();
+            let status = self
+                .compress
+                .compress_vec(input, &mut self.out, flush)
+                .map_err(|e| err!(Write, "deflate: {e}"))?;
+            let used = usize::try_from(self.compress.total_in() - before).unwrap_or(usize::MAX);
+            input = &input[used..];
+            let done = if finish {
+                status == flate2::Status::StreamEnd
+            } else {
+                input.is_empty()
+            };
+            if done {
+                return Ok(());
+            }
+        }
+    }
+}
+
 impl<S: Read + Write + Seek> Spool<S> {
-    fn new(mut inner: S) -> Result<Self> {
+    fn new(mut inner: S, deflate: bool) -> Result<Self> {
         inner.seek(SeekFrom::Start(0)).map_err(io_err("spool"))?;
         Ok(Self {
             inner,
@@ -74,6 +147,7 @@ impl<S: Read + Write + Seek> Spool<S> {
             len: 0,
             sha: sha2::Sha256::new(),
             crc: crc32fast::Hasher::new(),
+            deflate: deflate.then(Deflater::new),
         })
     }
 
@@ -81,20 +155,31 @@ impl<S: Read + Write + Seek> Spool<S> {
         self.buf.extend_from_slice(data);
         self.len += data.len() as u64;
         if self.buf.len() >= SPOOL_CHUNK {
-            self.sha.update(&self.buf);
-            self.crc.update(&self.buf);
-            self.inner.write_all(&self.buf).map_err(io_err("spool"))?;
-            self.buf.clear();
+            self.spill(false)?;
         }
+        Ok(())
+    }
+
+    /// Hands the buffered text on to the spool, compressed when deflating.
+    fn spill(&mut self, finish: bool) -> Result<()> {
+        self.sha.update(&self.buf);
+        self.crc.update(&self.buf);
+        match &mut self.deflate {
+            Some(d) => {
+                d.feed(&self.buf, finish)?;
+                self.inner.write_all(&d.out).map_err(io_err("spool"))?;
+                d.out.clear();
+            }
+            None => self.inner.write_all(&self.buf).map_err(io_err("spool"))?,
+        }
+        self.buf.clear();
         Ok(())
     }
 
     /// Flushes and rewinds, ready to be copied out; returns the length,
     /// SHA-256 and CRC-32 of everything pushed.
     fn rewind(&mut self) -> Result<Spooled> {
-        self.sha.update(&self.buf);
-        self.crc.update(&self.buf);
-        self.inner.write_all(&self.buf).map_err(io_err("spool"))?;
+        self.spill(true)?;
         self.buf = Vec::new();
         self.inner.flush().map_err(io_err("spool"))?;
         self.inner
@@ -103,10 +188,24 @@ impl<S: Read + Write + Seek> Spool<S> {
         let digest = std::mem::take(&mut self.sha).finalize();
         Ok(Spooled {
             len: self.len,
+            compressed: self.deflate.take().map(|d| d.compress.total_out()),
             sha256: Sha256::from_bytes(digest.into()),
             crc: std::mem::take(&mut self.crc).finalize(),
         })
     }
+}
+
+/// A deflated member's text must stay within what every verifier inflates
+/// (SPEC.md §9).
+fn check_inflated(name: &str, len: u64) -> Result<()> {
+    let max = crate::Limits::default().max_inflated_bytes;
+    if len > max {
+        return Err(err!(
+            Write,
+            "{name} would be {len} bytes uncompressed; a deflated member may hold at most {max} (SPEC.md §9)"
+        ));
+    }
+    Ok(())
 }
 
 /// Counts a member of `len` bytes against the zip32 limit of the profile.
@@ -132,11 +231,24 @@ fn copy_spool<W: Write, S: Read + Write + Seek>(
     name: &str,
     spool: &mut Spool<S>,
 ) -> Result<(Sha256, u64)> {
-    let Spooled { len, sha256, crc } = spool.rewind()?;
-    reserve(written, name, len)?;
-    zip.start(name, crc, len).map_err(io_err(name))?;
+    let Spooled {
+        len,
+        compressed,
+        sha256,
+        crc,
+    } = spool.rewind()?;
+    let stored = compressed.unwrap_or(len);
+    reserve(written, name, stored)?;
+    match compressed {
+        Some(compressed) => {
+            check_inflated(name, len)?;
+            zip.start_deflated(name, crc, compressed, len)
+        }
+        None => zip.start(name, crc, len),
+    }
+    .map_err(io_err(name))?;
     let mut buf = vec![0u8; SPOOL_CHUNK];
-    let mut left = len;
+    let mut left = stored;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = spool
@@ -188,6 +300,7 @@ pub struct BundleWriter<
     pki_files: u64,
     payload_bytes: u64,
     written: u64,
+    revision: Revision,
 }
 
 impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> std::fmt::Debug
@@ -213,13 +326,19 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
     /// into `spool` and the review table into `review`: with two temp files,
     /// memory stays flat however many entries are added.
     pub fn with_spools(out: W, spool: S, review: R) -> Result<Self> {
-        let mut review = Spool::new(review)?;
+        Self::with_revision(out, spool, review, Revision::default())
+    }
+
+    /// [`BundleWriter::with_spools`] writing the forms of `revision`.
+    pub fn with_revision(out: W, spool: S, review: R, revision: Revision) -> Result<Self> {
+        let deflate = revision.deflates();
+        let mut review = Spool::new(review, deflate)?;
         let mut header = Vec::new();
         review_csv::header_line(&mut header);
         review.push(&header)?;
         let mut w = Self {
             zip: ZipWriter::new(out),
-            spool: Spool::new(spool)?,
+            spool: Spool::new(spool, deflate)?,
             review,
             file_digests: Vec::new(),
             line: Vec::new(),
@@ -229,6 +348,7 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
             pki_files: 0,
             payload_bytes: 0,
             written: 0,
+            revision,
         };
         w.member(layout::BAGIT_TXT, layout::BAGIT_CONTENT.as_bytes())?;
         Ok(w)
@@ -326,7 +446,12 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
         self.counts.entries += 1;
         let mut line = std::mem::take(&mut self.line);
         line.clear();
-        entry.write_json(&mut line);
+        match self.revision {
+            Revision::V1_3 => entry.write_json(&mut line),
+            Revision::V1_4 => {
+                canonical_json::write_entry(entry, &mut line, canonical_json::write_lean)
+            }
+        }
         line.push(b'\n');
         self.spool.push(&line)?;
         line.clear();
@@ -351,38 +476,62 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
             };
             layout::manifest_line(out, &self.file_digests[i], &name);
         };
-        let mut chunk = Vec::with_capacity(SPOOL_CHUNK + 256);
-        let mut sha = sha2::Sha256::new();
-        let mut crc = crc32fast::Hasher::new();
-        let mut len = 0u64;
-        for i in 0..self.file_digests.len() {
-            render(i, &mut chunk);
-            if chunk.len() >= SPOOL_CHUNK {
-                sha.update(&chunk);
-                crc.update(&chunk);
+        // Renders the manifest in chunks, handing each (compressed, when
+        // deflating) to `sink`; returns its text's length, SHA-256, CRC-32
+        // and stored length.
+        let deflates = self.revision.deflates();
+        let pass = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<(u64, Sha256, u32, u64)> {
+            let mut chunk = Vec::with_capacity(SPOOL_CHUNK + 256);
+            let mut sha = sha2::Sha256::new();
+            let mut crc = crc32fast::Hasher::new();
+            let mut deflater = deflates.then(Deflater::new);
+            let (mut len, mut stored) = (0u64, 0u64);
+            let mut hand_on = |chunk: &mut Vec<u8>, finish: bool| -> Result<()> {
+                sha.update(&*chunk);
+                crc.update(&*chunk);
                 len += chunk.len() as u64;
+                match &mut deflater {
+                    Some(d) => {
+                        d.feed(chunk, finish)?;
+                        stored += d.out.len() as u64;
+                        sink(&d.out)?;
+                        d.out.clear();
+                    }
+                    None => {
+                        stored += chunk.len() as u64;
+                        sink(chunk)?;
+                    }
+                }
                 chunk.clear();
+                Ok(())
+            };
+            for i in 0..self.file_digests.len() {
+                render(i, &mut chunk);
+                if chunk.len() >= SPOOL_CHUNK {
+                    hand_on(&mut chunk, false)?;
+                }
             }
+            chunk.extend_from_slice(tail);
+            hand_on(&mut chunk, true)?;
+            let digest = Sha256::from_bytes(sha.finalize().into());
+            Ok((len, digest, crc.finalize(), stored))
+        };
+        let (len, digest, crc, stored) = pass(&mut |_| Ok(()))?;
+        reserve(&mut self.written, layout::MANIFEST, stored)?;
+        if deflates {
+            check_inflated(layout::MANIFEST, len)?;
+            self.zip.start_deflated(layout::MANIFEST, crc, stored, len)
+        } else {
+            self.zip.start(layout::MANIFEST, crc, len)
         }
-        chunk.extend_from_slice(tail);
-        sha.update(&chunk);
-        crc.update(&chunk);
-        len += chunk.len() as u64;
-        chunk.clear();
-        reserve(&mut self.written, layout::MANIFEST, len)?;
-        self.zip
-            .start(layout::MANIFEST, crc.finalize(), len)
-            .map_err(io_err(layout::MANIFEST))?;
-        for i in 0..self.file_digests.len() {
-            render(i, &mut chunk);
-            if chunk.len() >= SPOOL_CHUNK {
-                self.zip.data(&chunk).map_err(io_err(layout::MANIFEST))?;
-                chunk.clear();
-            }
+        .map_err(io_err(layout::MANIFEST))?;
+        let zip = &mut self.zip;
+        let (_, again, _, stored_again) =
+            pass(&mut |data| zip.data(data).map_err(io_err(layout::MANIFEST)))?;
+        if (again, stored_again) != (digest, stored) {
+            return Err(err!(Write, "the manifest rendered differently twice"));
         }
-        chunk.extend_from_slice(tail);
-        self.zip.data(&chunk).map_err(io_err(layout::MANIFEST))?;
-        Ok(Sha256::from_bytes(sha.finalize().into()))
+        Ok(digest)
     }
 
     /// Declares that the bundle carries CA material (SPEC.md §6.7), so that it

@@ -6,6 +6,11 @@
 //!
 //! The `zip` crate is deliberately not used to read: it merges duplicate
 //! names and trusts the central directory alone (parser differentials).
+//!
+//! Revision 1.4 lets three text members be deflated (SPEC.md §4.3): their
+//! declared size is checked against the limit before a byte is inflated, the
+//! stream must inflate to exactly that size and end exactly where the member
+//! ends, and the CRC-32 is of the inflated bytes, which the member then holds.
 
 use std::ops::Range;
 
@@ -26,6 +31,11 @@ const LOCATOR64_SIG: u32 = 0x0706_4b50;
 pub(crate) const VERSION_NEEDED: u16 = 10;
 /// "Version made by": Unix (3) in the high byte, 1.0 in the low byte.
 pub(crate) const VERSION_MADE_BY: u16 = 0x030a;
+/// The same two for a deflated member: 2.0.
+const VERSION_NEEDED_DEFLATE: u16 = 20;
+const VERSION_MADE_BY_DEFLATE: u16 = 0x0314;
+/// Compression method 8, DEFLATE.
+const METHOD_DEFLATE: u16 = 8;
 /// MS-DOS date 1980-01-01.
 pub(crate) const DOS_DATE: u16 = 0x0021;
 /// External attributes: a regular file with mode 0644.
@@ -39,11 +49,82 @@ const EOCD_LEN: usize = 22;
 const EOCD64_LEN: usize = 56;
 const LOCATOR64_LEN: usize = 20;
 
-/// One member of a canonical zip: its name and where its bytes lie in the file.
+/// One member of a canonical zip: its name and where its bytes lie in the
+/// file, or, for a deflated member, its inflated bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Member {
     pub(crate) name: String,
+    /// Where its data lies in the file (compressed, when deflated).
     pub(crate) data: Range<usize>,
+    /// The inflated bytes of a deflated member.
+    pub(crate) inflated: Option<Vec<u8>>,
+}
+
+impl Member {
+    /// The member's content: the stored bytes in `file`, or the inflated ones.
+    pub(crate) fn bytes<'a>(&'a self, file: &'a [u8]) -> &'a [u8] {
+        match &self.inflated {
+            Some(text) => text,
+            None => &file[self.data.clone()],
+        }
+    }
+}
+
+/// The members a bundle may deflate (SPEC.md §4.3, revision 1.4); every
+/// other member is stored.
+pub(crate) fn may_deflate(name: &[u8]) -> bool {
+    [
+        crate::layout::MANIFEST,
+        crate::layout::ENTRIES_JSONL,
+        crate::layout::REVIEW_CSV,
+    ]
+    .iter()
+    .any(|n| n.as_bytes() == name)
+}
+
+/// Inflates a raw DEFLATE stream (RFC 1951) that must end exactly at the end
+/// of `raw` and give exactly `size` bytes. Memory grows with what the stream
+/// really yields, never beyond `size` + 1 bytes, whatever `size` claims.
+fn inflate_exact(raw: &[u8], size: usize) -> std::result::Result<Vec<u8>, String> {
+    const STEP: usize = 1 << 20;
+    let mut out = Vec::new();
+    let mut inflater = flate2::Decompress::new(false);
+    loop {
+        let consumed = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
+        let before = (consumed, out.len());
+        out.reserve((size + 1 - out.len()).min(STEP));
+        let status = inflater
+            .decompress_vec(
+                raw.get(consumed..).unwrap_or_default(),
+                &mut out,
+                flate2::FlushDecompress::None,
+            )
+            .map_err(|e| format!("not a valid DEFLATE stream ({e})"))?;
+        if out.len() > size {
+            return Err(format!(
+                "inflates to more than the {size} bytes it declares"
+            ));
+        }
+        let consumed = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
+        if status == flate2::Status::StreamEnd {
+            if consumed != raw.len() {
+                return Err(format!(
+                    "{} bytes follow the end of its DEFLATE stream",
+                    raw.len() - consumed
+                ));
+            }
+            if out.len() != size {
+                return Err(format!(
+                    "inflates to {} bytes, its header declares {size}",
+                    out.len()
+                ));
+            }
+            return Ok(out);
+        }
+        if (consumed, out.len()) == before {
+            return Err("its DEFLATE stream ends before its final block".into());
+        }
+    }
 }
 
 /// A little-endian cursor over a slice that turns running off the end into an error.
@@ -110,35 +191,64 @@ fn expect_field<T: PartialEq + std::fmt::LowerHex>(
 /// The fields a local header and its central header must agree on.
 #[derive(PartialEq, Eq)]
 struct Common {
+    method: u16,
     crc: u32,
+    compressed: u32,
     size: u32,
     name_len: u16,
 }
 
+impl Common {
+    fn deflated(&self) -> bool {
+        self.method == METHOD_DEFLATE
+    }
+
+    /// The version fields a member of this method must carry.
+    fn versions(&self) -> (u16, u16) {
+        if self.deflated() {
+            (VERSION_NEEDED_DEFLATE, VERSION_MADE_BY_DEFLATE)
+        } else {
+            (VERSION_NEEDED, VERSION_MADE_BY)
+        }
+    }
+}
+
 /// Reads the fixed part shared by local and central headers after their
 /// version fields: flags, method, time, date, crc, sizes, name and extra lengths.
+/// The method is checked by the caller, which knows the name.
 fn read_common(c: &mut Cursor<'_>, at: usize) -> Result<Common> {
     expect_field(c.u16("flags")?, 0, "general purpose flags", at)?;
-    expect_field(c.u16("method")?, 0, "compression method", at)?;
+    let method = c.u16("method")?;
+    if method != 0 && method != METHOD_DEFLATE {
+        return Err(err!(
+            ZipStructure,
+            "compression method of the header at offset {at} is {method}, the profile allows 0 (stored) or 8 (deflate)"
+        ));
+    }
     expect_field(c.u16("time")?, 0, "modification time", at)?;
     expect_field(c.u16("date")?, DOS_DATE, "modification date", at)?;
     let crc = c.u32("crc")?;
     let compressed = c.u32("compressed size")?;
     let size = c.u32("uncompressed size")?;
-    expect_field(compressed, size, "compressed size", at)?;
+    if method == 0 {
+        expect_field(compressed, size, "compressed size", at)?;
+    }
     let name_len = c.u16("name length")?;
     expect_field(c.u16("extra length")?, 0, "extra field length", at)?;
     Ok(Common {
+        method,
         crc,
+        compressed,
         size,
         name_len,
     })
 }
 
 /// Parses `bytes` as a zip in the canonical profile and returns its members in
-/// file order. Checks structure only; names are checked by the caller against
-/// the layout, and contents by the manifests.
-pub(crate) fn read_members(bytes: &[u8]) -> Result<Vec<Member>> {
+/// file order, inflating the deflated ones (each declaring at most
+/// `max_inflated` bytes, or `size-limit`). Checks structure only; names are
+/// checked by the caller against the layout, and contents by the manifests.
+pub(crate) fn read_members(bytes: &[u8], max_inflated: u64) -> Result<Vec<Member>> {
     let len = bytes.len();
     if len < EOCD_LEN {
         return Err(err!(
@@ -276,13 +386,41 @@ pub(crate) fn read_members(bytes: &[u8]) -> Result<Vec<Member>> {
                 "member {i}: no local file header at offset {at} (prefix, gap or overlapping data)"
             ));
         }
-        expect_field(c.u16("version")?, VERSION_NEEDED, "version needed", at)?;
+        let version = c.u16("version")?;
         let common = read_common(&mut c, at)?;
+        expect_field(version, common.versions().0, "version needed", at)?;
         let name = c.take(usize::from(common.name_len), "member name")?;
         let data_start = c.pos;
-        c.take(common.size as usize, "member data")?;
+        c.take(common.compressed as usize, "member data")?;
         let data = data_start..c.pos;
-        let crc = crc32fast::hash(&bytes[data.clone()]);
+        let inflated = if common.deflated() {
+            if !may_deflate(name) {
+                return Err(err!(
+                    ZipStructure,
+                    "member {i} ({}) is deflated; only manifest-sha256.txt, data/entries.jsonl and data/review.csv may be",
+                    String::from_utf8_lossy(name)
+                ));
+            }
+            if u64::from(common.size) > max_inflated {
+                return Err(err!(
+                    SizeLimit,
+                    "member {i} ({}) declares {} bytes uncompressed, the limit is {max_inflated}",
+                    String::from_utf8_lossy(name),
+                    common.size
+                ));
+            }
+            let text = inflate_exact(&bytes[data.clone()], common.size as usize).map_err(|m| {
+                err!(
+                    ZipStructure,
+                    "member {i} ({}): {m}",
+                    String::from_utf8_lossy(name)
+                )
+            })?;
+            Some(text)
+        } else {
+            None
+        };
+        let crc = crc32fast::hash(inflated.as_deref().unwrap_or(&bytes[data.clone()]));
         if crc != common.crc {
             return Err(err!(ZipStructure, "member {i}: CRC-32 mismatch"));
         }
@@ -291,7 +429,11 @@ pub(crate) fn read_members(bytes: &[u8]) -> Result<Vec<Member>> {
             .to_owned();
         pos = c.pos;
         locals.push((at, common));
-        members.push(Member { name, data });
+        members.push(Member {
+            name,
+            data,
+            inflated,
+        });
     }
     if pos != cd_offset {
         return Err(err!(
@@ -311,9 +453,12 @@ pub(crate) fn read_members(bytes: &[u8]) -> Result<Vec<Member>> {
                 "member {i}: no central directory header at offset {at}"
             ));
         }
-        expect_field(c.u16("made by")?, VERSION_MADE_BY, "version made by", at)?;
-        expect_field(c.u16("version")?, VERSION_NEEDED, "version needed", at)?;
+        let made_by = c.u16("made by")?;
+        let version = c.u16("version")?;
         let central = read_common(&mut c, at)?;
+        let (want_version, want_made_by) = central.versions();
+        expect_field(made_by, want_made_by, "version made by", at)?;
+        expect_field(version, want_version, "version needed", at)?;
         expect_field(c.u16("comment length")?, 0, "file comment length", at)?;
         expect_field(c.u16("disk")?, 0, "disk number start", at)?;
         expect_field(c.u16("internal attrs")?, 0, "internal attributes", at)?;

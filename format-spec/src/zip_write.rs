@@ -19,6 +19,11 @@ const ZIP32_MEMBERS: u64 = 0xffff;
 const VERSION: u16 = 10;
 /// "version made by": Unix, 1.0.
 const MADE_BY: u16 = 0x0300 | VERSION;
+/// The same two for a deflated member (revision 1.4): 2.0.
+const VERSION_DEFLATE: u16 = 20;
+const MADE_BY_DEFLATE: u16 = 0x0300 | VERSION_DEFLATE;
+/// Compression method 8, DEFLATE.
+const METHOD_DEFLATE: u16 = 8;
 /// 1980-01-01 in MS-DOS date form.
 const DOS_DATE: u16 = 0x0021;
 /// Regular file, mode 0644, in the high 16 bits.
@@ -57,9 +62,32 @@ impl<W: Write> ZipWriter<W> {
         }
     }
 
-    /// Writes a member's local header; its `len` data bytes follow through
-    /// [`ZipWriter::data`].
+    /// Writes a stored member's local header; its `len` data bytes follow
+    /// through [`ZipWriter::data`].
     pub(crate) fn start(&mut self, name: &str, crc: u32, len: u64) -> io::Result<()> {
+        self.start_member(name, crc, None, len)
+    }
+
+    /// Writes a deflated member's local header (SPEC.md §4.3, revision 1.4):
+    /// `crc` and `len` are those of the uncompressed text, and its
+    /// `compressed` bytes of raw DEFLATE follow through [`ZipWriter::data`].
+    pub(crate) fn start_deflated(
+        &mut self,
+        name: &str,
+        crc: u32,
+        compressed: u64,
+        len: u64,
+    ) -> io::Result<()> {
+        self.start_member(name, crc, Some(compressed), len)
+    }
+
+    fn start_member(
+        &mut self,
+        name: &str,
+        crc: u32,
+        compressed: Option<u64>,
+        len: u64,
+    ) -> io::Result<()> {
         if self.pending != 0 {
             return Err(io::Error::other(format!(
                 "zip member {name} started with {} bytes of the previous one missing",
@@ -67,16 +95,22 @@ impl<W: Write> ZipWriter<W> {
             )));
         }
         let size = u32::try_from(len).map_err(|_| too_large(name))?;
+        let stored = u32::try_from(compressed.unwrap_or(len)).map_err(|_| too_large(name))?;
+        let (version, made_by, method) = match compressed {
+            None => (VERSION, MADE_BY, 0),
+            Some(_) => (VERSION_DEFLATE, MADE_BY_DEFLATE, METHOD_DEFLATE),
+        };
         let offset = u32::try_from(self.offset).map_err(|_| too_large("the bundle"))?;
         let name_len = u16::try_from(name.len()).map_err(|_| too_large(name))?;
 
         let mut local = [0u8; 30];
         put(&mut local, 0, &[0x50, 0x4b, 0x03, 0x04]);
-        put(&mut local, 4, &VERSION.to_le_bytes());
-        // 6: flags 0, 8: method 0 (stored), 10: time 0.
+        put(&mut local, 4, &version.to_le_bytes());
+        // 6: flags 0, 10: time 0.
+        put(&mut local, 8, &method.to_le_bytes());
         put(&mut local, 12, &DOS_DATE.to_le_bytes());
         put(&mut local, 14, &crc.to_le_bytes());
-        put(&mut local, 18, &size.to_le_bytes());
+        put(&mut local, 18, &stored.to_le_bytes());
         put(&mut local, 22, &size.to_le_bytes());
         put(&mut local, 26, &name_len.to_le_bytes());
         // 28: extra field length 0.
@@ -85,12 +119,13 @@ impl<W: Write> ZipWriter<W> {
 
         let mut central = [0u8; 46];
         put(&mut central, 0, &[0x50, 0x4b, 0x01, 0x02]);
-        put(&mut central, 4, &MADE_BY.to_le_bytes());
-        put(&mut central, 6, &VERSION.to_le_bytes());
-        // 8: flags, 10: method, 12: time.
+        put(&mut central, 4, &made_by.to_le_bytes());
+        put(&mut central, 6, &version.to_le_bytes());
+        // 8: flags, 12: time.
+        put(&mut central, 10, &method.to_le_bytes());
         put(&mut central, 14, &DOS_DATE.to_le_bytes());
         put(&mut central, 16, &crc.to_le_bytes());
-        put(&mut central, 20, &size.to_le_bytes());
+        put(&mut central, 20, &stored.to_le_bytes());
         put(&mut central, 24, &size.to_le_bytes());
         put(&mut central, 28, &name_len.to_le_bytes());
         // 30: extra, 32: comment, 34: disk, 36: internal attributes, all 0.
@@ -100,7 +135,7 @@ impl<W: Write> ZipWriter<W> {
         self.central.extend_from_slice(name.as_bytes());
 
         self.members += 1;
-        self.pending = len;
+        self.pending = u64::from(stored);
         Ok(())
     }
 
@@ -270,7 +305,10 @@ mod tests {
         );
         assert_eq!(&end[16..20], &(cd_offset as u32).to_le_bytes());
         // The strict reader agrees.
-        assert_eq!(crate::zip_read::read_members(&zip).unwrap().len(), 65_536);
+        assert_eq!(
+            crate::zip_read::read_members(&zip, 0).unwrap().len(),
+            65_536
+        );
     }
 
     #[test]

@@ -24,14 +24,17 @@ use certferry_format::model::{Attribute, BundleHeader, Entry, ObjectKind, Softwa
 use certferry_format::replay::ReplayRules;
 use certferry_format::{
     describe_value, sign_bundle, BundleDigests, BundleWriter, ErrorClass, HeaderDraft, Limits,
-    Role, Sha256, SourceId, Timestamp, TrustPolicy, TrustedKey, UnverifiedBundle, VerifiedBundle,
+    Revision, Role, Sha256, SourceId, Timestamp, TrustPolicy, TrustedKey, UnverifiedBundle,
+    VerifiedBundle,
 };
 
 /// SHA-256 of the bundle [`golden_input`] gives. If this changes, the bytes the
 /// writer emits changed (a `zip` or `serde_json` upgrade, or a writer change):
 /// that breaks the "byte-identical bundles" promise across versions and the
 /// committed vectors, so it must be a deliberate, reviewed change.
-const GOLDEN_SHA256: &str = "a28c199e50a16aab74f3aab8c29ae5438b481a3d93480e1638f3d63e530a4001";
+const GOLDEN_SHA256: &str = "c5f9c49e94f836ff83ffccd025d1d746e6d7b32471ed5ed8358075ec3178b29c";
+/// The same input written in revision 1.3's forms: unchanged since 1.3.
+const GOLDEN_SHA256_V1_3: &str = "a28c199e50a16aab74f3aab8c29ae5438b481a3d93480e1638f3d63e530a4001";
 
 const NOW: &str = "2026-06-01T00:00:00Z";
 const CREATED: &str = "2026-05-31T12:00:00Z";
@@ -195,7 +198,16 @@ fn write_bundle<W: Write + Seek, S: std::io::Read + Write + Seek>(
     spool: S,
     inputs: &[Input],
 ) -> (W, BundleHeader, Vec<Entry>) {
-    let mut w = BundleWriter::new(out, spool).unwrap();
+    write_bundle_as(out, spool, inputs, Revision::default())
+}
+
+fn write_bundle_as<W: Write + Seek, S: std::io::Read + Write + Seek>(
+    out: W,
+    spool: S,
+    inputs: &[Input],
+    revision: Revision,
+) -> (W, BundleHeader, Vec<Entry>) {
+    let mut w = BundleWriter::with_revision(out, spool, Cursor::new(Vec::new()), revision).unwrap();
     let mut expected = Vec::new();
     let mut n = 0u64;
     for input in inputs {
@@ -457,12 +469,27 @@ fn golden_input() -> Vec<Input> {
 
 #[test]
 fn zip_crate_upgrade_changing_bundle_bytes_breaks_golden_sha256() {
+    for (revision, golden) in [
+        (Revision::V1_4, GOLDEN_SHA256),
+        (Revision::V1_3, GOLDEN_SHA256_V1_3),
+    ] {
+        golden_bundle_is(revision, golden);
+    }
+}
+
+fn golden_bundle_is(revision: Revision, golden: &str) {
     let inputs = golden_input();
-    let (bytes, header, expected) = write_in_memory(&inputs);
+    let (out, header, expected) = write_bundle_as(
+        Cursor::new(Vec::new()),
+        Cursor::new(Vec::new()),
+        &inputs,
+        revision,
+    );
+    let bytes = out.into_inner();
     let got = Sha256::digest(&bytes).to_hex();
     assert_eq!(
         got,
-        GOLDEN_SHA256,
+        golden,
         "the writer's bytes changed for a fixed input ({} bytes). If this is a \
          deliberate change (zip/serde_json upgrade, writer change), check that the \
          output still follows SPEC.md §4.3, regenerate the vectors, and update GOLDEN_SHA256.",
@@ -474,16 +501,29 @@ fn zip_crate_upgrade_changing_bundle_bytes_breaks_golden_sha256() {
 }
 
 /// Members found by walking the local headers (an independent, test-only parse
-/// of a bundle we trust to be canonical).
+/// of a bundle we trust to be canonical), deflated ones inflated.
 fn walk_local_headers(zip: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut pos = 0;
     while zip[pos..pos + 4] == [0x50, 0x4b, 0x03, 0x04] {
+        let method = u16::from_le_bytes(zip[pos + 8..pos + 10].try_into().unwrap());
         let size = u32::from_le_bytes(zip[pos + 18..pos + 22].try_into().unwrap()) as usize;
         let nlen = u16::from_le_bytes(zip[pos + 26..pos + 28].try_into().unwrap()) as usize;
         let name = String::from_utf8(zip[pos + 30..pos + 30 + nlen].to_vec()).unwrap();
         let start = pos + 30 + nlen;
-        out.push((name, zip[start..start + size].to_vec()));
+        let data = &zip[start..start + size];
+        let data = match method {
+            0 => data.to_vec(),
+            8 => {
+                let mut text = Vec::new();
+                flate2::read::DeflateDecoder::new(data)
+                    .read_to_end(&mut text)
+                    .unwrap();
+                text
+            }
+            m => panic!("{name}: method {m}"),
+        };
+        out.push((name, data));
         pos = start + size;
     }
     out
@@ -498,7 +538,11 @@ fn read_with_zip_crate(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     for i in 0..archive.len() {
         let mut f = archive.by_index(i).unwrap();
         let name = f.name().unwrap().into_owned();
-        assert_eq!(f.compression(), zip::CompressionMethod::Stored, "{name}");
+        let deflatable = [layout::MANIFEST, layout::ENTRIES_JSONL, layout::REVIEW_CSV];
+        if f.compression() != zip::CompressionMethod::Stored {
+            assert_eq!(f.compression(), zip::CompressionMethod::Deflated, "{name}");
+            assert!(deflatable.contains(&name.as_str()), "{name} is deflated");
+        }
         assert!(f.is_file(), "{name} is not a regular file");
         assert_eq!(f.unix_mode(), Some(0o100_644), "{name}");
         let mut data = Vec::new();

@@ -13,31 +13,34 @@ use crate::{err, Error, ErrorClass, Result};
 pub(super) struct Contents<'a> {
     pub(super) bag_info: &'a [u8],
     pub(super) bundle_json: &'a [u8],
-    pub(super) entries: Range<usize>,
-    pub(super) review_range: Range<usize>,
+    /// `data/entries.jsonl` (inflated, when deflated).
+    pub(super) entries: &'a [u8],
+    /// `data/review.csv` (inflated, when deflated), and its member's position.
+    pub(super) review: &'a [u8],
+    pub(super) review_member: usize,
     pub(super) values: u64,
     /// The manifest's SHA-256 of each value file, in order: checked against
     /// the bytes by the time `Contents` exists.
     pub(super) value_digests: Vec<Sha256>,
     /// The CA material, when the bundle carries it (revision 1.3).
-    pub(super) pki: Option<PkiContents>,
+    pub(super) pki: Option<PkiContents<'a>>,
 }
 
 /// Where the CA material lies (SPEC.md §6.7).
-pub(super) struct PkiContents {
+pub(super) struct PkiContents<'a> {
     /// `data/pki.jsonl`.
-    pub(super) jsonl: Range<usize>,
+    pub(super) jsonl: &'a [u8],
     /// Each `data/pki/NNNNNNNN.bin`, in order.
     pub(super) files: Vec<Range<usize>>,
 }
 
-fn member_bytes<'a>(bytes: &'a [u8], m: &Member) -> &'a [u8] {
+fn member_bytes<'a>(bytes: &'a [u8], m: &'a Member) -> &'a [u8] {
     // Ranges come from zip_read, which checked them against `bytes`.
-    &bytes[m.data.clone()]
+    m.bytes(bytes)
 }
 
 /// Steps 4 to 7: names, tag manifest, manifest, exact file set and order.
-pub(super) fn check_layout<'a>(bytes: &'a [u8], members: &[Member]) -> Result<Contents<'a>> {
+pub(super) fn check_layout<'a>(bytes: &'a [u8], members: &'a [Member]) -> Result<Contents<'a>> {
     let mut seen = BTreeSet::new();
     for m in members {
         if !layout::is_allowed_name(&m.name) {
@@ -51,7 +54,7 @@ pub(super) fn check_layout<'a>(bytes: &'a [u8], members: &[Member]) -> Result<Co
             return Err(err!(ZipName, "member name {:?} appears twice", m.name));
         }
     }
-    let find = |name: &str| -> Result<&Member> {
+    let find = |name: &str| -> Result<&'a Member> {
         members
             .iter()
             .rev()
@@ -165,8 +168,12 @@ pub(super) fn check_layout<'a>(bytes: &'a [u8], members: &[Member]) -> Result<Co
     Ok(Contents {
         bag_info: member_bytes(bytes, at(layout::BAG_INFO_TXT)?),
         bundle_json: member_bytes(bytes, at(layout::BUNDLE_JSON)?),
-        entries: at(layout::ENTRIES_JSONL)?.data.clone(),
-        review_range: at(layout::REVIEW_CSV)?.data.clone(),
+        entries: member_bytes(bytes, at(layout::ENTRIES_JSONL)?),
+        review: member_bytes(bytes, at(layout::REVIEW_CSV)?),
+        review_member: members
+            .iter()
+            .position(|m| m.name == layout::REVIEW_CSV)
+            .ok_or_else(|| err!(FileSet, "required file {} is missing", layout::REVIEW_CSV))?,
         values,
         value_digests: lines
             .iter()
@@ -175,7 +182,7 @@ pub(super) fn check_layout<'a>(bytes: &'a [u8], members: &[Member]) -> Result<Co
             .collect(),
         pki: match pki {
             Some(_) => Some(PkiContents {
-                jsonl: at(layout::PKI_JSONL)?.data.clone(),
+                jsonl: member_bytes(bytes, at(layout::PKI_JSONL)?),
                 files: members
                     .iter()
                     .filter(|m| layout::numbered_file(&m.name, layout::PKI_DIR).is_some())

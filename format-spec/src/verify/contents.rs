@@ -34,9 +34,9 @@ pub(super) fn check_contents<T: Send>(
         .take(usize::try_from(contents.values).unwrap_or(usize::MAX))
         .map(|m| m.data.clone())
         .collect();
-    // 8.2: split entries.jsonl into lines (absolute ranges); a line counts
-    // with its LF.
-    let text = &bytes[contents.entries.clone()];
+    // 8.2: split entries.jsonl into lines (ranges in its text); a line
+    // counts with its LF.
+    let text = contents.entries;
     let mut entry_lines = Vec::new();
     let mut start = 0usize;
     while start < text.len() {
@@ -56,16 +56,16 @@ pub(super) fn check_contents<T: Send>(
                 limits.max_entry_line_bytes
             ));
         }
-        let abs = contents.entries.start + start;
-        entry_lines.push(abs..abs + len + 1);
+        entry_lines.push(start..start + len + 1);
         start += len + 1;
         if entry_lines.len() as u64 > limits.max_entries {
             return Err(err!(SizeLimit, "more than {} entries", limits.max_entries));
         }
     }
-    let review = &bytes[contents.review_range.clone()];
+    let review = contents.review;
     let checked = parse_entries_parallel(
         bytes,
+        text,
         &entry_lines,
         &value_ranges,
         &contents.value_digests,
@@ -147,7 +147,7 @@ pub(super) fn check_contents<T: Send>(
     });
     let payload_bytes = value_ranges.iter().map(|r| r.len() as u64).sum::<u64>()
         + contents.entries.len() as u64
-        + contents.review_range.len() as u64
+        + contents.review.len() as u64
         + contents.bundle_json.len() as u64
         + pki_bytes;
     let want_bag_info = layout::bag_info(header, payload_bytes, contents.values + 3 + pki_files);
@@ -193,6 +193,7 @@ struct Checked<T> {
 #[allow(clippy::too_many_arguments)]
 fn parse_entries_parallel<T: Send>(
     bytes: &[u8],
+    text: &[u8],
     lines: &[Range<usize>],
     values: &[Range<usize>],
     digests: &[Sha256],
@@ -212,6 +213,7 @@ fn parse_entries_parallel<T: Send>(
                 s.spawn(move || {
                     check_chunk(
                         bytes,
+                        text,
                         part,
                         c * chunk,
                         values,
@@ -263,10 +265,12 @@ struct ChunkResult<T> {
     review_matches: bool,
 }
 
-/// One worker: the entries `first + 1 ..` of `part`.
+/// One worker: the entries `first + 1 ..` of `part` (lines of `text`, the
+/// entries; value ranges lie in `bytes`, the bundle file).
 #[allow(clippy::too_many_arguments)]
 fn check_chunk<T>(
     bytes: &[u8],
+    text: &[u8],
     part: &[Range<usize>],
     first: usize,
     values: &[Range<usize>],
@@ -286,15 +290,15 @@ fn check_chunk<T>(
     let mut rows = Vec::new();
     for (j, line) in part.iter().enumerate() {
         let n = first + j + 1;
-        let (entry, files) = parse_entry(&bytes[line.clone()], n, limits)?;
+        let (entry, files) = parse_entry(&text[line.clone()], n, limits)?;
         out.files.push(files);
         if out.value_error.is_some() {
             continue; // only 8.2 and 8.3 matter after the first 8.4 failure
         }
-        let stored = match check_values(bytes, &entry, n, values, digests, limits) {
-            Ok((c, stored)) => {
+        let (entry, stored) = match check_values(bytes, entry, n, values, digests, limits) {
+            Ok((entry, c, stored)) => {
                 out.counts.push(c);
-                stored
+                (entry, stored)
             }
             Err(e) => {
                 out.value_error = Some(e);

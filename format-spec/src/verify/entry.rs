@@ -10,7 +10,7 @@ use crate::cert;
 use crate::ids::Sha256;
 use crate::layout;
 use crate::limits::Limits;
-use crate::model::{self, Counts, Entry};
+use crate::model::{self, CertObject, CertRecord, Counts, Entry, Value, WireCert};
 use crate::{err, Result};
 
 fn check_guid(s: &str) -> bool {
@@ -34,11 +34,21 @@ fn check_sid(s: &str) -> bool {
         })
 }
 
-/// Step 8.2 for one line: canonical JSON, field grammar, the withheld
-/// records, and the value file names' syntax. Returns the entry and the
-/// numbers of the value files it names.
-pub(super) fn parse_entry(line: &[u8], n: usize, limits: &Limits) -> Result<(Entry, Vec<u64>)> {
-    let entry: Entry = parse_canonical(line, || format!("entries.jsonl line {n}"))?;
+/// Step 8.2 for one line: canonical JSON, field grammar, the form of each
+/// certificate object, the withheld records, and the value file names'
+/// syntax. Returns the entry and the numbers of the value files it names.
+pub(super) fn parse_entry(
+    line: &[u8],
+    n: usize,
+    limits: &Limits,
+) -> Result<(Entry<CertObject>, Vec<u64>)> {
+    let wire: Entry<WireCert> = parse_canonical(line, || format!("entries.jsonl line {n}"))?;
+    let entry = certificate_forms(wire).map_err(|(label, position)| {
+        err!(
+            Content,
+            "entries.jsonl line {n} ({label}): value {position} has a certificate object that is neither described nor lean (SPEC.md §6.3)"
+        )
+    })?;
     // Messages name the line and the object; built only when one is needed.
     let who = || format!("entries.jsonl line {n} ({})", entry.label());
     for (f, name) in [
@@ -160,39 +170,121 @@ pub(super) fn parse_entry(line: &[u8], n: usize, limits: &Limits) -> Result<(Ent
     Ok((entry, files))
 }
 
+/// Each certificate object in its form; `Err` names the entry and the
+/// value (from 1) whose object mixes the two.
+fn certificate_forms(
+    wire: Entry<WireCert>,
+) -> std::result::Result<Entry<CertObject>, (String, usize)> {
+    let label = wire.label().to_owned();
+    let Entry {
+        kind,
+        object_guid,
+        object_sid,
+        upn,
+        sam_account_name,
+        mail,
+        proxy_addresses,
+        display_name,
+        dn,
+        disabled,
+        values,
+    } = wire;
+    let values = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let certificates = v
+                .certificates
+                .into_iter()
+                .map(WireCert::form)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| (label.clone(), i + 1))?;
+            Ok(Value {
+                attribute: v.attribute,
+                file: v.file,
+                container: v.container,
+                certificates,
+                withheld: v.withheld,
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Entry {
+        kind,
+        object_guid,
+        object_sid,
+        upn,
+        sam_account_name,
+        mail,
+        proxy_addresses,
+        display_name,
+        dn,
+        disabled,
+        values,
+    })
+}
+
 /// Step 8.4 for one entry whose references 8.3 will check: each value's
-/// size, private-key material, and decoding against its description.
-/// Returns the entry's counts and, per value, where its bytes lie in the
-/// bundle and what they decoded to (`None`: withheld, no bytes).
+/// size, private-key material, and decoding against its description (a
+/// described certificate object) or into it (a lean one). Returns the entry
+/// with every certificate described, its counts and, per value, where its
+/// bytes lie in the bundle and what they decoded to (`None`: withheld).
 pub(super) fn check_values(
     bytes: &[u8],
-    entry: &Entry,
+    entry: Entry<CertObject>,
     n: usize,
     values: &[Range<usize>],
     digests: &[Sha256],
     limits: &Limits,
-) -> Result<(Counts, Vec<StoredValue>)> {
-    let who = || format!("entries.jsonl line {n} ({})", entry.label());
+) -> Result<(Entry, Counts, Vec<StoredValue>)> {
+    let label = entry.label().to_owned();
+    let who = || format!("entries.jsonl line {n} ({label})");
     let mut counts = Counts::default();
     let mut stored = Vec::with_capacity(entry.values.len());
-    for v in &entry.values {
+    let Entry {
+        kind,
+        object_guid,
+        object_sid,
+        upn,
+        sam_account_name,
+        mail,
+        proxy_addresses,
+        display_name,
+        dn,
+        disabled,
+        values: wire_values,
+    } = entry;
+    let mut described = Vec::with_capacity(wire_values.len());
+    for v in wire_values {
         counts.values += 1;
-        let Some(file) = v.file.as_deref() else {
-            // Withheld: checked in 8.2; it has no bytes.
-            stored.push(StoredValue::withheld(v));
+        let Value {
+            attribute,
+            file,
+            container,
+            certificates,
+            withheld,
+        } = v;
+        let Some(file) = file else {
+            // Withheld: checked in 8.2; it has no bytes and no certificates.
+            let record = Value {
+                attribute,
+                file: None,
+                container,
+                certificates: Vec::new(),
+                withheld,
+            };
+            stored.push(StoredValue::withheld(&record));
+            described.push(record);
             continue;
         };
         let num: u64 = file[layout::VALUES_DIR.len()..file.len() - 4]
             .parse()
             .unwrap_or(0);
-        // A reference 8.3 will refuse: nothing to compare it with.
+        // A reference 8.3 will refuse, and does before this error is seen.
         let Some((range, digest)) = usize::try_from(num.wrapping_sub(1))
             .ok()
             .and_then(|i| Some((values.get(i)?, *digests.get(i)?)))
         else {
-            // 8.3 will refuse the bundle; keep the positions aligned until then.
-            stored.push(StoredValue::withheld(v));
-            continue;
+            return Err(err!(FileSet, "{}: {file} is not in the bundle", who()));
         };
         if range.len() as u64 > limits.max_value_bytes {
             return Err(err!(
@@ -212,51 +304,56 @@ pub(super) fn check_values(
             ));
         }
         let decoded = cert::decode_value_hashed(raw, digest);
-        if v.container != decoded.container.as_str() {
+        if container != decoded.container.as_str() {
             return Err(err!(
                 Content,
                 "{}: {} is recorded as {} but decodes as {}",
                 who(),
                 file,
-                v.container,
+                container,
                 decoded.container.as_str()
             ));
         }
-        if v.certificates.len() != decoded.certificates.len() {
+        if certificates.len() != decoded.certificates.len() {
             return Err(err!(
                 Content,
                 "{}: {} records {} certificates, the value holds {}",
                 who(),
                 file,
-                v.certificates.len(),
+                certificates.len(),
                 decoded.certificates.len()
             ));
         }
         if decoded.container == cert::Container::Unparseable {
             counts.unparseable_values += 1;
         }
-        for (rec, info) in v.certificates.iter().zip(&decoded.certificates) {
-            for name in &rec.rfc822_names {
+        let mut records = Vec::with_capacity(certificates.len());
+        for (object, info) in certificates.into_iter().zip(&decoded.certificates) {
+            for name in &info.rfc822_names {
                 check_text(name, || {
                     format!("{}: {} certificate rfc822Name", who(), file)
                 })?;
             }
-            if !rec.describes(info) {
-                return Err(err!(
-                    Content,
-                    "{}: {} certificate {}: recorded description differs from the certificate",
-                    who(),
-                    file,
-                    rec.sha256
-                ));
-            }
+            let rec = match object {
+                CertObject::Described(rec) if rec.describes(info) => rec,
+                CertObject::Described(_) => {
+                    return Err(err!(
+                        Content,
+                        "{}: {} certificate {}: recorded description differs from the certificate",
+                        who(),
+                        file,
+                        info.sha256
+                    ));
+                }
+                CertObject::Lean { class, reasons } => CertRecord::judged(info, class, reasons),
+            };
             check_classification(&rec.class, &rec.reasons).map_err(|m| {
                 err!(
                     Content,
                     "{}: {} certificate {}: {m}",
                     who(),
                     file,
-                    rec.sha256
+                    info.sha256
                 )
             })?;
             counts.certificates += 1;
@@ -265,14 +362,35 @@ pub(super) fn check_values(
                 "signing-only" => counts.signing_only += 1,
                 _ => counts.unusable += 1,
             }
+            records.push(rec);
         }
         stored.push(StoredValue {
             range: range.clone(),
             sha256: digest,
             decoded: Some(decoded),
         });
+        described.push(Value {
+            attribute,
+            file: Some(file),
+            container,
+            certificates: records,
+            withheld,
+        });
     }
-    Ok((counts, stored))
+    let entry = Entry {
+        kind,
+        object_guid,
+        object_sid,
+        upn,
+        sam_account_name,
+        mail,
+        proxy_addresses,
+        display_name,
+        dn,
+        disabled,
+        values: described,
+    };
+    Ok((entry, counts, stored))
 }
 
 /// The exporter's class and reasons must use the v1 vocabulary, reasons sorted

@@ -186,7 +186,7 @@ impl UnverifiedBundle {
         let digests = self.digests;
         signatures::check_policy(policy)?;
         let (signers, comments) = signatures::check_signatures(&self.signatures, policy, &digests)?;
-        let members = zip_read::read_members(&self.bytes)?;
+        let mut members = zip_read::read_members(&self.bytes, self.limits.max_inflated_bytes)?;
         let contents = bag::check_layout(&self.bytes, &members)?;
         // Step 8.1: bundle.json's size, then its content.
         if contents.bundle_json.len() as u64 > self.limits.max_header_bytes {
@@ -233,8 +233,13 @@ impl UnverifiedBundle {
         )?;
         let pki = pki.transpose()?;
         replay::check(&header, &digests.sha256, previous, &policy.replay, now)?;
-        let review = contents.review_range.clone();
+        let review_member = contents.review_member;
         drop(contents);
+        let review = members.swap_remove(review_member);
+        let review = match review.inflated {
+            Some(text) => verified::ReviewText::Inflated(text),
+            None => verified::ReviewText::InFile(review.data),
+        };
         Ok(VerifiedBundle::new(
             self.bytes,
             digests.sha256,

@@ -23,10 +23,10 @@ pub(super) struct StoredPki {
 /// references, then each file (size, private key material, description).
 pub(super) fn check_pki(
     bytes: &[u8],
-    pki: &PkiContents,
+    pki: &PkiContents<'_>,
     limits: &Limits,
 ) -> Result<Vec<StoredPki>> {
-    let text = &bytes[pki.jsonl.clone()];
+    let text = pki.jsonl;
     let mut records = Vec::new();
     let mut start = 0usize;
     while start < text.len() {

@@ -22,8 +22,15 @@ pub struct VerifiedBundle<T = KeptEntry> {
     header: BundleHeader,
     signers: Vec<VerifiedSigner>,
     kept: Vec<T>,
-    review: Range<usize>,
+    review: ReviewText,
     pki: Option<Vec<StoredPki>>,
+}
+
+/// Where `data/review.csv` is: stored in the file, or inflated (revision 1.4).
+#[derive(Debug)]
+pub(super) enum ReviewText {
+    InFile(Range<usize>),
+    Inflated(Vec<u8>),
 }
 
 /// One CA certificate or CRL the bundle carries (SPEC.md §6.7): its record,
@@ -226,7 +233,7 @@ impl<T> VerifiedBundle<T> {
         header: BundleHeader,
         signers: Vec<VerifiedSigner>,
         kept: Vec<T>,
-        review: Range<usize>,
+        review: ReviewText,
         pki: Option<Vec<StoredPki>>,
     ) -> Self {
         Self {
@@ -276,7 +283,10 @@ impl<T> VerifiedBundle<T> {
 
     /// `data/review.csv`.
     pub fn review_csv(&self) -> &[u8] {
-        &self.bytes[self.review.clone()]
+        match &self.review {
+            ReviewText::InFile(range) => &self.bytes[range.clone()],
+            ReviewText::Inflated(text) => text,
+        }
     }
 
     /// Number of entries.
