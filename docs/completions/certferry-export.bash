@@ -161,7 +161,7 @@ _certferry__export() {
             return 0
             ;;
         certferry__subcmd__export__subcmd__ldap)
-            opts="-H -Z -b -D -y -o -q -h --uri --starttls --base --bind --password-file --password-env --anonymous --ca-file --allow-cleartext-bind --filter --page-size --connect-timeout --timeout --source-id --out --key --key-password-file --key-password-env --key-unencrypted --state --expires-in --trusted-ca --intermediate-ca --pki --pki-ca-file --pki-crl-file --only-usable --contacts --include-disabled --json --quiet --allow-empty --allow-shrink --max-shrink --max-shrink-percent --created --help"
+            opts="-H -Z -b -D -y -o -q -h --uri --starttls --base --bind --password-file --password-env --anonymous --ca-file --allow-cleartext-bind --filter --page-size --connect-timeout --timeout --source-id --out --key --key-password-file --key-password-env --key-unencrypted --state --expires-in --trusted-ca --intermediate-ca --pki --pki-ca-file --pki-crl-file --only-usable --contacts --include-disabled --json --quiet --allow-empty --allow-shrink --max-shrink --max-shrink-percent --created --bundle-revision --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -283,6 +283,10 @@ _certferry__export() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --bundle-revision)
+                    COMPREPLY=($(compgen -W "1.3 1.4" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -291,7 +295,7 @@ _certferry__export() {
             return 0
             ;;
         certferry__subcmd__export__subcmd__ldif)
-            opts="-o -q -h --source-id --out --key --key-password-file --key-password-env --key-unencrypted --state --expires-in --trusted-ca --intermediate-ca --pki --pki-ca-file --pki-crl-file --only-usable --contacts --include-disabled --json --quiet --allow-empty --allow-shrink --max-shrink --max-shrink-percent --created --help"
+            opts="-o -q -h --source-id --out --key --key-password-file --key-password-env --key-unencrypted --state --expires-in --trusted-ca --intermediate-ca --pki --pki-ca-file --pki-crl-file --only-usable --contacts --include-disabled --json --quiet --allow-empty --allow-shrink --max-shrink --max-shrink-percent --created --bundle-revision --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -355,6 +359,10 @@ _certferry__export() {
                     ;;
                 --created)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bundle-revision)
+                    COMPREPLY=($(compgen -W "1.3 1.4" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -150,6 +150,33 @@ pub struct OutputArgs {
     /// reproducible exports: the same directory and time give the same bytes.
     #[arg(long, value_name = "TIME")]
     pub created: Option<String>,
+    /// The bundle format revision to write. 1.4 says each fact once (the
+    /// certificates' descriptions are left to the verifier, which derives them
+    /// from the bytes anyway) and deflates the three text members: about half
+    /// the bytes of 1.3. Write 1.3 only for an importer older than 1.4, which
+    /// refuses a 1.4 bundle (it never misreads one).
+    #[arg(long, value_name = "REVISION", default_value = "1.4")]
+    pub bundle_revision: BundleRevision,
+}
+
+/// The revisions of the bundle format this exporter writes (SPEC.md §14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BundleRevision {
+    /// Every member stored, every certificate described: read by every importer.
+    #[value(name = "1.3")]
+    V1_3,
+    /// Lean certificate objects, three text members deflated.
+    #[value(name = "1.4")]
+    V1_4,
+}
+
+impl From<BundleRevision> for certferry_format::Revision {
+    fn from(r: BundleRevision) -> Self {
+        match r {
+            BundleRevision::V1_3 => certferry_format::Revision::V1_3,
+            BundleRevision::V1_4 => certferry_format::Revision::V1_4,
+        }
+    }
 }
 
 /// `ldap`.

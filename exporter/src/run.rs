@@ -475,10 +475,11 @@ fn finish(
         let digests = s.spawn(|| follow_hash::digests_behind(&reader, &published));
         let synced_behind = s.spawn(|| follow_hash::sync_behind(&file, &published, SYNC_EVERY));
         // No BufWriter: the bundle writer buffers its output itself.
-        let result = certferry_format::BundleWriter::with_spools(
+        let result = certferry_format::BundleWriter::with_revision(
             Publishing::new(&file, &published),
             spool,
             review_spool,
+            out.bundle_revision.into(),
         )
         .map_err(|e| Failure::Output(e.to_string()))
         .and_then(|writer| {

@@ -226,6 +226,65 @@ fn a_pinned_root_needs_the_intermediate_to_trust_what_the_issuing_ca_signed() {
     assert_eq!(reasons, ["untrusted-issuer"]);
 }
 
+/// Each member's name and compression method, walking the local headers of
+/// a bundle the verifier accepted.
+fn member_methods(zip: &[u8]) -> Vec<(String, u16)> {
+    let le16 = |at: usize| u16::from_le_bytes([zip[at], zip[at + 1]]);
+    let le32 = |at: usize| u32::from_le_bytes(zip[at..at + 4].try_into().unwrap());
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while le32(pos) == 0x0403_4b50 {
+        let size = le32(pos + 18) as usize;
+        let name_len = usize::from(le16(pos + 26));
+        let name = String::from_utf8(zip[pos + 30..pos + 30 + name_len].to_vec()).unwrap();
+        out.push((name, le16(pos + 8)));
+        pos += 30 + name_len + size;
+    }
+    out
+}
+
+#[test]
+fn bundle_revision_1_3_and_1_4_carry_the_same_snapshot_in_their_own_forms() {
+    let (old, new) = (Work::new(), Work::new());
+    let s13 = ok_json(&old.export_ldif(&["--contacts", "--bundle-revision", "1.3"]));
+    let s14 = ok_json(&new.export_ldif(&["--contacts"]));
+    let (b13, b14) = (old.verify(&s13), new.verify(&s14));
+    let entries = |b: &VerifiedBundle| b.entries().map(|e| e.entry().clone()).collect::<Vec<_>>();
+    assert_eq!(
+        entries(&b13),
+        entries(&b14),
+        "the two revisions describe the snapshot differently"
+    );
+    assert_eq!(b13.review_csv(), b14.review_csv());
+    assert_eq!(b13.header().counts, b14.header().counts);
+
+    let deflated = |b: &VerifiedBundle| -> Vec<String> {
+        member_methods(b.bytes())
+            .into_iter()
+            .filter(|(_, method)| *method != 0)
+            .map(|(name, method)| {
+                assert_eq!(method, 8, "{name}");
+                name
+            })
+            .collect()
+    };
+    assert!(deflated(&b13).is_empty(), "{:?}", deflated(&b13));
+    assert_eq!(
+        deflated(&b14),
+        [
+            "data/entries.jsonl",
+            "data/review.csv",
+            "manifest-sha256.txt"
+        ],
+    );
+    assert!(
+        b14.bytes().len() < b13.bytes().len(),
+        "1.4 ({} bytes) is not smaller than 1.3 ({} bytes)",
+        b14.bytes().len(),
+        b13.bytes().len()
+    );
+}
+
 #[test]
 fn same_directory_exported_twice_gives_byte_identical_bundles() {
     let (a, b) = (Work::new(), Work::new());

@@ -29,6 +29,8 @@ use certferry_format::{
 
 #[path = "vectors/pki.rs"]
 mod pki;
+#[path = "vectors/r14.rs"]
+mod r14;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -2204,6 +2206,7 @@ fn generate(root: &Path, out: &Path) -> Res<()> {
     }
 
     pki::vectors(&mut g, root)?;
+    r14::vectors(&mut g, root)?;
 
     // Write.
     std::fs::create_dir_all(out)?;

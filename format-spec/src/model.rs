@@ -307,6 +307,9 @@ where
 }
 
 /// The two forms of a certificate object (SPEC.md §6.3).
+// Short-lived (one entry's objects, between parsing a line and checking its
+// values): a box per described certificate would cost more than the size.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CertObject {
     /// Every member: the verifier compares the description with the bytes.
