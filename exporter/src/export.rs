@@ -248,6 +248,7 @@ where
             version: env!("CARGO_PKG_VERSION").into(),
         },
         source_description: description,
+        part: None,
     })?;
     let c = &header.counts;
     summary.entries = c.entries;

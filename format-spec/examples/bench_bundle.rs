@@ -150,6 +150,7 @@ fn write(out: &Path, entries: u32, same_cert: bool, crl: Option<&Path>) -> Res<(
             version: "0.1.0".into(),
         },
         source_description: "bench_bundle: alice.der with varied subject CNs".into(),
+        part: None,
     })?;
     buf.into_inner().map_err(|e| e.into_error())?.sync_all()?;
 

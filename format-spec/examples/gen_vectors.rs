@@ -27,6 +27,8 @@ use certferry_format::{
     Timestamp,
 };
 
+#[path = "vectors/parts.rs"]
+mod parts;
 #[path = "vectors/pki.rs"]
 mod pki;
 #[path = "vectors/r14.rs"]
@@ -317,6 +319,9 @@ struct Vector {
     anchors: Vec<Vec<u8>>,
     statuses: Vec<(usize, &'static str)>,
     signatures: Vec<(String, Vec<u8>)>,
+    /// Revision 1.4 snapshots in parts: the part files beside the part
+    /// index, which `bundle` then holds.
+    parts: Vec<(String, Vec<u8>)>,
     bundle: Vec<u8>,
 }
 
@@ -350,6 +355,9 @@ impl Vector {
         }
         for (label, sig) in &self.signatures {
             s += &format!("signature: {label} {}\n", b64.encode(sig));
+        }
+        for (name, part) in &self.parts {
+            s += &format!("part: {name} {}\n", b64.encode(part));
         }
         s += "bundle:\n";
         let enc = b64.encode(&self.bundle);
@@ -447,6 +455,18 @@ fn build_as(
     pki: Option<&[PkiInput<'_>]>,
     revision: Revision,
 ) -> Res<Vec<u8>> {
+    build_part(root, people, pki, revision, |d| d)
+}
+
+/// [`build_as`] with the header draft adjusted by `draft` (a part's number,
+/// another creation time).
+fn build_part(
+    root: &Path,
+    people: Vec<Person<'_>>,
+    pki: Option<&[PkiInput<'_>]>,
+    revision: Revision,
+    draft: impl FnOnce(HeaderDraft) -> HeaderDraft,
+) -> Res<Vec<u8>> {
     let now = ts(NOW).unix();
     let issuers = vec![TrustedIssuer::from_der(&fixture(
         root,
@@ -495,7 +515,7 @@ fn build_as(
             w.add_pki(record, bytes)?;
         }
     }
-    let (out, _) = w.finish(HeaderDraft {
+    let (out, _) = w.finish(draft(HeaderDraft {
         source: SourceId::parse(SOURCE)?,
         sequence: SEQ,
         created: ts(CREATED),
@@ -506,7 +526,8 @@ fn build_as(
             version: "0.1.0".into(),
         },
         source_description: "ldaps://dc1.contoso.test/ DC=contoso,DC=test (test vector)".into(),
-    })?;
+        part: None,
+    }))?;
     Ok(out.into_inner())
 }
 
@@ -535,6 +556,7 @@ impl Gen {
             anchors: Vec::new(),
             statuses: Vec::new(),
             signatures: vec![("bundle.zip.exporter.minisig".into(), sig)],
+            parts: Vec::new(),
             bundle,
         });
         self.vectors.last_mut().expect("just pushed")
@@ -2207,6 +2229,7 @@ fn generate(root: &Path, out: &Path) -> Res<()> {
 
     pki::vectors(&mut g, root)?;
     r14::vectors(&mut g, root)?;
+    parts::vectors(&mut g, root)?;
 
     // Write.
     std::fs::create_dir_all(out)?;

@@ -41,6 +41,12 @@ pub enum ErrorClass {
     UnsupportedVersion,
     /// Private key material was found in the bundle.
     PrivateKey,
+    /// A part index is malformed or names the parts wrongly (SPEC.md §4.6).
+    PartIndex,
+    /// A part the part index names cannot be read.
+    PartMissing,
+    /// A part is not the one the index names, or not of the snapshot at its place.
+    PartMismatch,
     /// The bundle's expiry time has passed.
     Expired,
     /// The bundle's creation time lies in the future.
@@ -82,6 +88,9 @@ impl ErrorClass {
         Self::Content,
         Self::UnsupportedVersion,
         Self::PrivateKey,
+        Self::PartIndex,
+        Self::PartMissing,
+        Self::PartMismatch,
         Self::Expired,
         Self::NotYetValid,
         Self::SourceNotAccepted,
@@ -113,6 +122,9 @@ impl ErrorClass {
             Self::Content => "content",
             Self::UnsupportedVersion => "unsupported-version",
             Self::PrivateKey => "private-key",
+            Self::PartIndex => "part-index",
+            Self::PartMissing => "part-missing",
+            Self::PartMismatch => "part-mismatch",
             Self::Expired => "expired",
             Self::NotYetValid => "not-yet-valid",
             Self::SourceNotAccepted => "source-not-accepted",

@@ -32,6 +32,19 @@ pub const BAGIT_CONTENT: &str = "BagIt-Version: 1.0\nTag-File-Character-Encoding
 /// Most values one bundle can hold: value file numbers have 8 digits.
 pub const MAX_VALUES: u64 = 99_999_999;
 
+/// The highest part number of a snapshot in parts (SPEC.md §4.6).
+pub const MAX_PART: u32 = 9_999;
+
+/// The name of part `n` of a snapshot in parts (SPEC.md §4.6).
+pub fn part_file_name(source: &crate::SourceId, sequence: u64, n: u32) -> String {
+    format!("certferry-{source}-{sequence:010}.part{n:04}.zip")
+}
+
+/// The conventional name of a part index (SPEC.md §4.6).
+pub fn part_index_name(source: &crate::SourceId, sequence: u64) -> String {
+    format!("certferry-{source}-{sequence:010}.sha256")
+}
+
 /// The name of the `n`th value file (1-based): `data/values/00000001.bin`.
 pub fn value_file_name(n: u64) -> String {
     format!("{VALUES_DIR}{n:08}.bin")

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod layout;
 mod limits;
 pub mod model;
+pub mod parts;
 pub mod pki;
 pub mod replay;
 pub mod review_csv;
@@ -40,8 +41,9 @@ pub use limits::Limits;
 pub use model::describe_value;
 pub use timestamp::{Timestamp, TimestampText};
 pub use verify::{
-    KeptEntry, ParsedEntry, TrustPolicy, TrustedKey, UnverifiedBundle, VerifiedBundle,
-    VerifiedEntry, VerifiedPki, VerifiedSigner, VerifiedValue,
+    parts_in, KeptEntry, ParsedEntry, PartReader, TrustPolicy, TrustedKey, UnverifiedBundle,
+    UnverifiedParts, VerifiedBundle, VerifiedEntry, VerifiedPart, VerifiedParts, VerifiedPki,
+    VerifiedSigner, VerifiedValue,
 };
 pub use writer::{BundleWriter, HeaderDraft, Revision};
 

@@ -30,6 +30,8 @@ pub struct Limits {
     /// Largest uncompressed size a deflated member may declare (revision
     /// 1.4): checked before a byte is inflated.
     pub max_inflated_bytes: u64,
+    /// Largest part index, in bytes (revision 1.4).
+    pub max_part_index_bytes: u64,
 }
 
 impl Limits {
@@ -53,6 +55,7 @@ impl Limits {
             max_pki_value_bytes: self.max_pki_value_bytes.min(spec.max_pki_value_bytes),
             max_pki_line_bytes: self.max_pki_line_bytes.min(spec.max_pki_line_bytes),
             max_inflated_bytes: self.max_inflated_bytes.min(spec.max_inflated_bytes),
+            max_part_index_bytes: self.max_part_index_bytes.min(spec.max_part_index_bytes),
         }
     }
 }
@@ -72,6 +75,7 @@ impl Default for Limits {
             max_pki_value_bytes: 16 * 1024 * 1024,
             max_pki_line_bytes: 64 * 1024,
             max_inflated_bytes: 1024 * 1024 * 1024,
+            max_part_index_bytes: 1024 * 1024,
         }
     }
 }

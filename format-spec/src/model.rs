@@ -37,6 +37,10 @@ pub struct BundleHeader {
     pub source_description: String,
     /// Counts over the entries, checked by readers.
     pub counts: Counts,
+    /// In a part of a snapshot in parts (SPEC.md §4.6, revision 1.4): its
+    /// part number. Absent in a bundle file that is a whole snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
 }
 
 /// Name and version of a program.
@@ -67,6 +71,20 @@ pub struct Counts {
     pub unusable: u64,
     /// Values whose container is `unparseable`.
     pub unparseable_values: u64,
+}
+
+impl Counts {
+    /// Adds `other` to these counts, field by field (each entry's counts
+    /// into a bundle's, each part's into a snapshot's).
+    pub fn add(&mut self, other: &Counts) {
+        self.entries += other.entries;
+        self.values += other.values;
+        self.certificates += other.certificates;
+        self.encryption += other.encryption;
+        self.signing_only += other.signing_only;
+        self.unusable += other.unusable;
+        self.unparseable_values += other.unparseable_values;
+    }
 }
 
 /// The kind of directory object an entry describes.

@@ -41,6 +41,9 @@ pub struct HeaderDraft {
     pub exporter: Software,
     /// Free text describing the source.
     pub source_description: String,
+    /// The part number, when this bundle is a part of a snapshot in parts
+    /// (SPEC.md §4.6); `None` for a whole snapshot.
+    pub part: Option<u32>,
 }
 
 /// The forms a bundle is written in (SPEC.md §14).
@@ -630,6 +633,7 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
             exporter: draft.exporter,
             source_description: draft.source_description,
             counts: self.counts.clone(),
+            part: draft.part,
         };
         let mut json = serde_json::to_vec(&header).map_err(|e| err!(Write, "bundle.json: {e}"))?;
         json.push(b'\n');

@@ -104,6 +104,7 @@ fn draft() -> HeaderDraft {
             version: "0.1.0".into(),
         },
         source_description: "ldaps://dc1.contoso.test/ DC=contoso,DC=test (round trip)".into(),
+        part: None,
     }
 }
 

@@ -99,6 +99,7 @@ fn finish<W: std::io::Write, S: std::io::Read + std::io::Write + std::io::Seek>(
             version: "0.1.0".into(),
         },
         source_description: "hostile values".into(),
+        part: None,
     })
     .unwrap()
     .0

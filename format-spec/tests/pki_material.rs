@@ -359,6 +359,7 @@ fn verify_with_limits(
                 version: "1".into(),
             },
             source_description: "limits".into(),
+            part: None,
         })
         .unwrap();
     let bytes = out.into_inner();

@@ -188,6 +188,7 @@ fn build_bundle() -> (Vec<u8>, BundleHeader) {
                 version: "0.1.0".into(),
             },
             source_description: "stock tools interop test".into(),
+            part: None,
         })
         .unwrap();
     (out.into_inner(), header)

@@ -23,6 +23,8 @@ struct Case {
     policy: TrustPolicy,
     previous: Option<SourceState>,
     signatures: Vec<(String, Vec<u8>)>,
+    /// Part files beside a part index (revision 1.4, SPEC.md §4.6).
+    parts: BTreeMap<String, Vec<u8>>,
     bundle: Vec<u8>,
 }
 
@@ -37,6 +39,7 @@ fn parse_vector(text: &str) -> Result<Case, String> {
     let mut signatures = Vec::new();
     let mut anchors = Vec::new();
     let mut statuses = Vec::new();
+    let mut parts = BTreeMap::new();
     let mut lines = text.lines();
     let mut bundle_b64 = String::new();
     while let Some(line) = lines.next() {
@@ -90,6 +93,13 @@ fn parse_vector(text: &str) -> Result<Case, String> {
                     b64.decode(sig).map_err(|e| e.to_string())?,
                 ));
             }
+            "part" => {
+                let (name, part) = value.split_once(' ').ok_or("bad part")?;
+                parts.insert(
+                    name.to_owned(),
+                    b64.decode(part).map_err(|e| e.to_string())?,
+                );
+            }
             "bundle" => {
                 for l in lines.by_ref() {
                     bundle_b64.push_str(l);
@@ -110,6 +120,7 @@ fn parse_vector(text: &str) -> Result<Case, String> {
         },
         previous,
         signatures,
+        parts,
         bundle: b64.decode(bundle_b64).map_err(|e| e.to_string())?,
     })
 }
@@ -137,6 +148,11 @@ fn every_vector_gives_exactly_its_expected_outcome() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let case = parse_vector(&std::fs::read_to_string(path).unwrap())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if certferry_format::parts::is_part_index(&case.bundle) {
+            let outcome = verify_parts(&case);
+            record(&name, &case.expect, outcome, &mut failures, &mut successes);
+            continue;
+        }
         let outcome = UnverifiedBundle::parse(case.bundle, case.signatures, &Limits::default())
             .and_then(|u| u.verify(&case.policy, case.now, case.previous.as_ref()));
         if let Ok(b) = &outcome {
@@ -149,25 +165,13 @@ fn every_vector_gives_exactly_its_expected_outcome() {
                 }
             }
         }
-        let got = match &outcome {
-            Ok(_) => "success".to_owned(),
-            Err(e) => e.class().name().to_owned(),
-        };
-        if got == "success" {
-            successes += 1;
-        }
-        if std::env::var_os("CERTFERRY_VECTOR_MESSAGES").is_some() {
-            if let Err(e) = &outcome {
-                eprintln!("{name}: {e}");
-            }
-        }
-        if got != case.expect {
-            let detail = outcome.err().map(|e| e.to_string()).unwrap_or_default();
-            failures.push(format!(
-                "{name}: expected {}, got {got} {detail}",
-                case.expect
-            ));
-        }
+        record(
+            &name,
+            &case.expect,
+            outcome.map(|_| ()),
+            &mut failures,
+            &mut successes,
+        );
     }
     assert!(successes >= 1, "no valid vector");
     assert!(
@@ -177,6 +181,61 @@ fn every_vector_gives_exactly_its_expected_outcome() {
         files.len(),
         failures.join("\n")
     );
+}
+
+/// A snapshot in parts: the part index in `bundle`, its parts from the
+/// vector's `part` lines (one it does not give cannot be read).
+fn verify_parts(case: &Case) -> certferry_format::Result<()> {
+    let reader = |name: &str, _max: u64| {
+        case.parts
+            .get(name)
+            .map(|bytes| certferry_format::HashedBytes::new(bytes.clone()))
+            .ok_or_else(|| {
+                certferry_format::Error::new(
+                    certferry_format::ErrorClass::PartMissing,
+                    format!("{name}: no such part beside the index"),
+                )
+            })
+    };
+    certferry_format::UnverifiedParts::parse(
+        case.bundle.clone(),
+        case.signatures.clone(),
+        &Limits::default(),
+    )?
+    .verify_keeping_with(
+        &case.policy,
+        case.now,
+        case.previous.as_ref(),
+        reader,
+        |_, _| |_: certferry_format::ParsedEntry<'_>| (),
+    )
+    .map(|_| ())
+}
+
+/// Compares one outcome with the vector's expectation.
+fn record(
+    name: &str,
+    expect: &str,
+    outcome: certferry_format::Result<()>,
+    failures: &mut Vec<String>,
+    successes: &mut usize,
+) {
+    let got = match &outcome {
+        Ok(()) => "success".to_owned(),
+        Err(e) => e.class().name().to_owned(),
+    };
+    if got == "success" {
+        *successes += 1;
+    }
+    if std::env::var_os("CERTFERRY_VECTOR_MESSAGES").is_some() {
+        if let Err(e) = &outcome {
+            eprintln!("{name}: {e}");
+        }
+    }
+    if got != expect {
+        let detail = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+        failures.push(format!("{name}: expected {expect}, got {got} {detail}"));
+    }
 }
 
 #[test]

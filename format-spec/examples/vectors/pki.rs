@@ -18,7 +18,7 @@ const CONFIG: &str = "CN=Public Key Services,CN=Services,CN=Configuration,DC=con
 /// The CA material of the fixture PKI as an exporter reads it from AD: the
 /// root from a file, the issuing CA from AIA, the base and delta CRLs from
 /// CDP, and a one-byte placeholder in the root object's ARL.
-fn material(root: &Path) -> Res<Vec<PkiInput<'static>>> {
+pub(super) fn material(root: &Path) -> Res<Vec<PkiInput<'static>>> {
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let aia = leak(format!("CN=Contoso Test Issuing CA,CN=AIA,{CONFIG}"));
     let cdp = leak(format!("CN=Contoso Test Issuing CA,CN=DC1,CN=CDP,{CONFIG}"));

@@ -107,12 +107,7 @@ pub(super) fn check_contents<T: Send>(
         ..Counts::default()
     };
     for c in &checked.counts {
-        counts.values += c.values;
-        counts.certificates += c.certificates;
-        counts.encryption += c.encryption;
-        counts.signing_only += c.signing_only;
-        counts.unusable += c.unusable;
-        counts.unparseable_values += c.unparseable_values;
+        counts.add(c);
     }
     if counts != header.counts {
         return Err(err!(

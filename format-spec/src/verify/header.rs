@@ -78,6 +78,15 @@ pub(super) fn parse_header(bytes: &[u8]) -> Result<BundleHeader> {
     if header.expires <= header.created {
         return Err(err!(Content, "bundle.json: expires is not after created"));
     }
+    if let Some(part) = header.part {
+        if part > layout::MAX_PART {
+            return Err(err!(
+                Content,
+                "bundle.json: part {part} is out of range (0 to {})",
+                layout::MAX_PART
+            ));
+        }
+    }
     Ok(header)
 }
 

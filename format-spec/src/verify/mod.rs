@@ -16,10 +16,12 @@ mod bag;
 mod contents;
 mod entry;
 mod header;
+mod parts;
 mod pki;
 mod signatures;
 mod verified;
 
+pub use parts::{parts_in, PartReader, UnverifiedParts, VerifiedPart, VerifiedParts};
 pub use verified::{
     KeptEntry, ParsedEntry, VerifiedBundle, VerifiedEntry, VerifiedPki, VerifiedValue,
 };
@@ -103,28 +105,7 @@ impl UnverifiedBundle {
                 bytes.len()
             ));
         }
-        if signatures.len() > limits.max_signatures {
-            return Err(err!(
-                SizeLimit,
-                "{} signature files, the limit is {}",
-                signatures.len(),
-                limits.max_signatures
-            ));
-        }
-        let mut parsed = Vec::with_capacity(signatures.len());
-        for (label, sig) in signatures {
-            if sig.len() > limits.max_signature_bytes {
-                return Err(err!(
-                    SizeLimit,
-                    "{label}: {} bytes, the limit is {}",
-                    sig.len(),
-                    limits.max_signature_bytes
-                ));
-            }
-            let s = SignatureFile::parse(&sig)
-                .map_err(|e| Error::new(e.class(), format!("{label}: {}", e.message())))?;
-            parsed.push((label, s));
-        }
+        let parsed = parse_signature_files(signatures, limits)?;
         Ok(Self {
             bytes,
             digests,
@@ -186,68 +167,177 @@ impl UnverifiedBundle {
         let digests = self.digests;
         signatures::check_policy(policy)?;
         let (signers, comments) = signatures::check_signatures(&self.signatures, policy, &digests)?;
-        let mut members = zip_read::read_members(&self.bytes, self.limits.max_inflated_bytes)?;
-        let contents = bag::check_layout(&self.bytes, &members)?;
-        // Step 8.1: bundle.json's size, then its content.
-        if contents.bundle_json.len() as u64 > self.limits.max_header_bytes {
-            return Err(err!(
-                SizeLimit,
-                "bundle.json is {} bytes, the limit is {}",
-                contents.bundle_json.len(),
-                self.limits.max_header_bytes
-            ));
-        }
-        let header = header::parse_header(contents.bundle_json)?;
-        for (label, c) in &comments {
-            if c.source != header.source || c.sequence != header.sequence {
-                return Err(err!(
-                    TrustedCommentMismatch,
-                    "{label}: signed for source {} sequence {}, but the bundle is source {} sequence {}",
-                    c.source,
-                    c.sequence,
-                    header.source,
-                    header.sequence
-                ));
-            }
-        }
-        // Step 8.6 is checked first, so that the keeper can use the CA
-        // material, and its failure reported after 8.2 to 8.5's, in SPEC order.
-        let pki = contents
-            .pki
-            .as_ref()
-            .map(|p| pki::check_pki(&self.bytes, p, &self.limits));
-        let keep = {
-            let views: Option<Vec<VerifiedPki<'_>>> = match &pki {
-                Some(Ok(objects)) => Some(objects.iter().map(|o| o.view(&self.bytes)).collect()),
-                _ => None,
-            };
-            make_keeper(&header, views.as_deref())
-        };
-        let kept = contents::check_contents(
-            &self.bytes,
-            &members,
-            &contents,
-            &header,
-            &self.limits,
-            &keep,
+        let mut keeper = KeeperSlot::new(make_keeper);
+        let checked = check_file(&self.bytes, &self.limits, &comments, None, &mut keeper)?;
+        replay::check(
+            &checked.header,
+            &digests.sha256,
+            previous,
+            &policy.replay,
+            now,
         )?;
-        let pki = pki.transpose()?;
-        replay::check(&header, &digests.sha256, previous, &policy.replay, now)?;
-        let review_member = contents.review_member;
-        drop(contents);
-        let review = members.swap_remove(review_member);
-        let review = match review.inflated {
-            Some(text) => verified::ReviewText::Inflated(text),
-            None => verified::ReviewText::InFile(review.data),
-        };
         Ok(VerifiedBundle::new(
             self.bytes,
             digests.sha256,
-            header,
+            checked.header,
             signers,
-            kept,
-            review,
-            pki,
+            checked.kept,
+            checked.review,
+            checked.pki,
         ))
     }
+}
+
+/// Step 1 for the signature files: their count and sizes, and each one's
+/// syntax, whatever key made it.
+fn parse_signature_files(
+    signatures: Vec<(String, Vec<u8>)>,
+    limits: &Limits,
+) -> Result<Vec<(String, SignatureFile)>> {
+    if signatures.len() > limits.max_signatures {
+        return Err(err!(
+            SizeLimit,
+            "{} signature files, the limit is {}",
+            signatures.len(),
+            limits.max_signatures
+        ));
+    }
+    let mut parsed = Vec::with_capacity(signatures.len());
+    for (label, sig) in signatures {
+        if sig.len() > limits.max_signature_bytes {
+            return Err(err!(
+                SizeLimit,
+                "{label}: {} bytes, the limit is {}",
+                sig.len(),
+                limits.max_signature_bytes
+            ));
+        }
+        let s = SignatureFile::parse(&sig)
+            .map_err(|e| Error::new(e.class(), format!("{label}: {}", e.message())))?;
+        parsed.push((label, s));
+    }
+    Ok(parsed)
+}
+
+/// The caller's keeper, made from the first header and CA material it is
+/// needed for: a bundle's own, or a snapshot's first part's.
+struct KeeperSlot<K, F> {
+    make: Option<F>,
+    keep: Option<K>,
+}
+
+impl<K, F: FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> K> KeeperSlot<K, F> {
+    fn new(make: F) -> Self {
+        Self {
+            make: Some(make),
+            keep: None,
+        }
+    }
+
+    fn get(&mut self, header: &BundleHeader, pki: Option<&[VerifiedPki<'_>]>) -> Result<&K> {
+        if self.keep.is_none() {
+            let make = self
+                .make
+                .take()
+                .ok_or_else(|| err!(Content, "the keeper was not made"))?;
+            self.keep = Some(make(header, pki));
+        }
+        self.keep
+            .as_ref()
+            .ok_or_else(|| err!(Content, "the keeper was not made"))
+    }
+}
+
+/// What steps 4 to 8 found in one file.
+struct FileChecked<T> {
+    header: BundleHeader,
+    kept: Vec<T>,
+    review: verified::ReviewText,
+    pki: Option<Vec<pki::StoredPki>>,
+}
+
+/// Steps 4 to 8 of SPEC.md §8 for one file whose signatures (or whose part
+/// index's signatures) were checked: `comments` are the verified trusted
+/// comments. `part` is `None` for a whole snapshot (the header must hold no
+/// `part`) and the expected part number for a part of a snapshot in parts.
+fn check_file<T: Send, K, F>(
+    bytes: &[u8],
+    limits: &Limits,
+    comments: &signatures::CommentList,
+    part: Option<u32>,
+    keeper: &mut KeeperSlot<K, F>,
+) -> Result<FileChecked<T>>
+where
+    K: Fn(ParsedEntry<'_>) -> T + Sync,
+    F: FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> K,
+{
+    let mut members = zip_read::read_members(bytes, limits.max_inflated_bytes)?;
+    let contents = bag::check_layout(bytes, &members)?;
+    // Step 8.1: bundle.json's size, then its content.
+    if contents.bundle_json.len() as u64 > limits.max_header_bytes {
+        return Err(err!(
+            SizeLimit,
+            "bundle.json is {} bytes, the limit is {}",
+            contents.bundle_json.len(),
+            limits.max_header_bytes
+        ));
+    }
+    let header = header::parse_header(contents.bundle_json)?;
+    match (part, header.part) {
+        (None, None) => {}
+        (None, Some(n)) => {
+            return Err(err!(
+                Content,
+                "bundle.json: this file is part {n} of a snapshot in parts, not a whole snapshot: verify its part index (SPEC.md §4.6)"
+            ))
+        }
+        (Some(want), got) if got != Some(want) => {
+            return Err(err!(
+                PartMismatch,
+                "the part index lists this file as part {want}, its bundle.json says {}",
+                got.map_or_else(|| "it is no part".to_owned(), |n| format!("part {n}"))
+            ))
+        }
+        (Some(_), _) => {}
+    }
+    for (label, c) in comments {
+        if c.source != header.source || c.sequence != header.sequence {
+            return Err(err!(
+                TrustedCommentMismatch,
+                "{label}: signed for source {} sequence {}, but the bundle is source {} sequence {}",
+                c.source,
+                c.sequence,
+                header.source,
+                header.sequence
+            ));
+        }
+    }
+    // Step 8.6 is checked first, so that the keeper can use the CA
+    // material, and its failure reported after 8.2 to 8.5's, in SPEC order.
+    let pki = contents
+        .pki
+        .as_ref()
+        .map(|p| pki::check_pki(bytes, p, limits));
+    let keep = {
+        let views: Option<Vec<VerifiedPki<'_>>> = match &pki {
+            Some(Ok(objects)) => Some(objects.iter().map(|o| o.view(bytes)).collect()),
+            _ => None,
+        };
+        keeper.get(&header, views.as_deref())?
+    };
+    let kept = contents::check_contents(bytes, &members, &contents, &header, limits, keep)?;
+    let pki = pki.transpose()?;
+    let review_member = contents.review_member;
+    drop(contents);
+    let review = members.swap_remove(review_member);
+    let review = match review.inflated {
+        Some(text) => verified::ReviewText::Inflated(text),
+        None => verified::ReviewText::InFile(review.data),
+    };
+    Ok(FileChecked {
+        header,
+        kept,
+        review,
+        pki,
+    })
 }

@@ -186,6 +186,7 @@ pub fn build(spec: &Spec) -> Vec<u8> {
                 version: "0.1.0".into(),
             },
             source_description: "importer test bundle".into(),
+            part: None,
         })
         .expect("finish");
     out.into_inner()
