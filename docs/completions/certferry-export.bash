@@ -161,7 +161,7 @@ _certferry__export() {
             return 0
             ;;
         certferry__subcmd__export__subcmd__ldap)
-            opts="-H -Z -b -D -y -o -q -h --uri --starttls --base --bind --password-file --password-env --anonymous --ca-file --allow-cleartext-bind --filter --page-size --connect-timeout --timeout --source-id --out --key --key-password-file --key-password-env --key-unencrypted --state --expires-in --trusted-ca --intermediate-ca --pki --pki-ca-file --pki-crl-file --only-usable --contacts --include-disabled --json --quiet --allow-empty --allow-shrink --max-shrink --max-shrink-percent --created --bundle-revision --help"
+            opts="-H -Z -b -D -y -o -q -h --uri --starttls --base --bind --password-file --password-env --anonymous --ca-file --allow-cleartext-bind --filter --page-size --connect-timeout --timeout --source-id --out --key --key-password-file --key-password-env --key-unencrypted --state --expires-in --trusted-ca --intermediate-ca --pki --pki-ca-file --pki-crl-file --only-usable --contacts --include-disabled --json --quiet --allow-empty --allow-shrink --max-shrink --max-shrink-percent --created --bundle-revision --part-size --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -287,6 +287,10 @@ _certferry__export() {
                     COMPREPLY=($(compgen -W "1.3 1.4" -- "${cur}"))
                     return 0
                     ;;
+                --part-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -295,7 +299,7 @@ _certferry__export() {
             return 0
             ;;
         certferry__subcmd__export__subcmd__ldif)
-            opts="-o -q -h --source-id --out --key --key-password-file --key-password-env --key-unencrypted --state --expires-in --trusted-ca --intermediate-ca --pki --pki-ca-file --pki-crl-file --only-usable --contacts --include-disabled --json --quiet --allow-empty --allow-shrink --max-shrink --max-shrink-percent --created --bundle-revision --help"
+            opts="-o -q -h --source-id --out --key --key-password-file --key-password-env --key-unencrypted --state --expires-in --trusted-ca --intermediate-ca --pki --pki-ca-file --pki-crl-file --only-usable --contacts --include-disabled --json --quiet --allow-empty --allow-shrink --max-shrink --max-shrink-percent --created --bundle-revision --part-size --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -363,6 +367,10 @@ _certferry__export() {
                     ;;
                 --bundle-revision)
                     COMPREPLY=($(compgen -W "1.3 1.4" -- "${cur}"))
+                    return 0
+                    ;;
+                --part-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

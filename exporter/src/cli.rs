@@ -157,6 +157,44 @@ pub struct OutputArgs {
     /// refuses a 1.4 bundle (it never misreads one).
     #[arg(long, value_name = "REVISION", default_value = "1.4")]
     pub bundle_revision: BundleRevision,
+    /// A snapshot larger than this is written in parts (format revision 1.4):
+    /// part files of about this size and a signed part index
+    /// (`certferry-SOURCE-SEQUENCE.sha256`) that names them, so that no file
+    /// outgrows the removable media or the importer's memory. Bytes, or with
+    /// K, M or G (powers of 1024), from 16K to 1536M. Ship every part with
+    /// the index. Not with --bundle-revision 1.3, which is one file.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_part_size)]
+    pub part_size: u64,
+}
+
+/// `--part-size`: bytes, or a number with K, M or G (powers of 1024).
+fn parse_part_size(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => s.split_at(at),
+        None => (s, ""),
+    };
+    let shift = match unit {
+        "" => 0,
+        "K" | "k" => 10,
+        "M" | "m" => 20,
+        "G" | "g" => 30,
+        _ => {
+            return Err(format!(
+                "{s:?}: a size is bytes, or a number with K, M or G"
+            ))
+        }
+    };
+    let size = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{s:?} is not a size"))?;
+    if !(16 << 10..=1536 << 20).contains(&size) {
+        return Err(format!(
+            "{s}: a part is at least 16K and at most 1536M (a verifier accepts files up to 2 GiB)"
+        ));
+    }
+    Ok(size)
 }
 
 /// The revisions of the bundle format this exporter writes (SPEC.md §14).

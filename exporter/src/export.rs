@@ -43,6 +43,28 @@ pub struct ExportSettings {
     pub only_usable: bool,
     /// Carry CA material (SPEC.md §6.7); `None` carries none.
     pub ca_material: Option<CaMaterialSettings>,
+    /// Split the snapshot into parts of about this many bytes (SPEC.md §4.6)
+    /// when it does not fit in one; `None` writes one bundle file whatever
+    /// its size.
+    pub part_size: Option<u64>,
+}
+
+/// The writer of one file of a [`PartSink`].
+pub type PartWriter<P> =
+    BundleWriter<<P as PartSink>::Out, <P as PartSink>::Spool, <P as PartSink>::Spool>;
+
+/// Where the bundle files of an export go: one bundle, or the parts of a
+/// snapshot in parts (SPEC.md §4.6), opened and closed in the order written
+/// (parts 1, 2, …, then part 0 with the CA material).
+pub trait PartSink {
+    /// The output of one file.
+    type Out: Write;
+    /// Spools of one file's `entries.jsonl` and `review.csv`.
+    type Spool: Read + Write + Seek;
+    /// A writer for the next file.
+    fn open(&mut self) -> Result<PartWriter<Self>, ExportError>;
+    /// Takes a finished file (its header says which part it is, if any).
+    fn close(&mut self, out: Self::Out, header: &BundleHeader) -> Result<(), ExportError>;
 }
 
 /// Which CA material an export carries.
@@ -180,27 +202,40 @@ enum Item {
 /// them keep memory flat. Written batches go back to the reading thread to be
 /// freed: it allocated most of their memory, and the allocator frees memory
 /// fastest on the thread that allocated it.
-pub fn export<S, W, Sp, R>(
+pub fn export<S, P>(
     source: &mut S,
-    writer: BundleWriter<W, Sp, R>,
+    sink: &mut P,
     settings: &ExportSettings,
     progress: &mut dyn FnMut(u64),
     cancel: &AtomicBool,
-) -> Result<(W, BundleHeader, Summary), ExportError>
+) -> Result<(Vec<BundleHeader>, Summary), ExportError>
 where
     S: DirectorySource + Send + ?Sized,
-    W: Write,
-    Sp: Read + Write + Seek,
-    R: Read + Write + Seek,
+    P: PartSink,
 {
     let description = source.description();
+    let draft = |part: Option<u32>| HeaderDraft {
+        source: settings.source_id.clone(),
+        sequence: settings.sequence,
+        created: settings.created,
+        expires: settings.expires,
+        previous_sha256: settings.previous_sha256,
+        exporter: Software {
+            name: "certferry-export".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        source_description: description.clone(),
+        part,
+    };
     let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<Option<DecodedEntry>>>(4);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(4);
     let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<Item>>();
+    let mut headers = Vec::new();
+    let first = sink.open()?;
     let writer = std::thread::scope(|s| {
         let fetcher = s.spawn(move || fetch_all(source, settings, cancel, &raw_tx, &spent_rx));
         let classifier = s.spawn(move || classify_all(raw_rx, settings, &tx));
-        let mut writer = writer;
+        let mut writer = first;
         let mut read = 0u64;
         let mut write_result = Ok(());
         'batches: for mut batch in rx.iter() {
@@ -208,9 +243,14 @@ where
                 read += 1;
                 progress(read);
                 if let Item::Entry(entry, values) = item {
-                    let raws: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
-                    if let Err(e) = writer.add_entry_mut(entry, &raws) {
-                        write_result = Err(ExportError::Write(e));
+                    let added =
+                        make_room(&mut writer, values, sink, &mut headers, settings, &draft)
+                            .and_then(|()| {
+                                let raws: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+                                Ok(writer.add_entry_mut(entry, &raws)?)
+                            });
+                    if let Err(e) = added {
+                        write_result = Err(e);
                         break 'batches;
                     }
                 }
@@ -230,35 +270,84 @@ where
         Ok::<_, ExportError>((writer, summary?, directory_ca))
     })?;
     let (mut writer, mut summary, directory_ca) = (writer.0, writer.1, writer.2);
-    if let Some(ca) = &settings.ca_material {
-        summary.ca_material = Some(carry_ca_material(
-            &mut writer,
-            ca.files.iter().chain(&directory_ca),
-            &mut summary,
-        )?);
+    let ca_objects = || {
+        settings
+            .ca_material
+            .as_ref()
+            .map(|ca| ca.files.iter().chain(&directory_ca))
+    };
+    if headers.is_empty() {
+        // One file: the CA material after the entries, as in any bundle.
+        if let Some(objects) = ca_objects() {
+            summary.ca_material = Some(carry_ca_material(&mut writer, objects, &mut summary)?);
+        }
+        let (out, header) = writer.finish(draft(None))?;
+        sink.close(out, &header)?;
+        headers.push(header);
+    } else {
+        let number = headers.len() as u32 + 1;
+        let (out, header) = writer.finish(draft(Some(number)))?;
+        sink.close(out, &header)?;
+        headers.push(header);
+        // The CA material in part 0, written last and listed first.
+        if let Some(objects) = ca_objects() {
+            let mut writer = sink.open()?;
+            summary.ca_material = Some(carry_ca_material(&mut writer, objects, &mut summary)?);
+            let (out, header) = writer.finish(draft(Some(0)))?;
+            sink.close(out, &header)?;
+            headers.insert(0, header);
+        }
     }
-    let (out, header) = writer.finish(HeaderDraft {
-        source: settings.source_id.clone(),
-        sequence: settings.sequence,
-        created: settings.created,
-        expires: settings.expires,
-        previous_sha256: settings.previous_sha256,
-        exporter: Software {
-            name: "certferry-export".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        source_description: description,
-        part: None,
-    })?;
-    let c = &header.counts;
-    summary.entries = c.entries;
-    summary.values = c.values;
-    summary.certificates = c.certificates;
-    summary.encryption = c.encryption;
-    summary.signing_only = c.signing_only;
-    summary.unusable = c.unusable;
-    summary.unparseable_values = c.unparseable_values;
-    Ok((out, header, summary))
+    let mut counts = certferry_format::model::Counts::default();
+    for h in &headers {
+        counts.add(&h.counts);
+    }
+    summary.entries = counts.entries;
+    summary.values = counts.values;
+    summary.certificates = counts.certificates;
+    summary.encryption = counts.encryption;
+    summary.signing_only = counts.signing_only;
+    summary.unusable = counts.unusable;
+    summary.unparseable_values = counts.unparseable_values;
+    Ok((headers, summary))
+}
+
+/// Before an entry with `values` is added: when the part being written would
+/// pass the part size with it, closes that part as the next part number and
+/// goes on in a new one (SPEC.md §4.6). A part holds at least one entry.
+fn make_room<P: PartSink>(
+    writer: &mut PartWriter<P>,
+    values: &[Vec<u8>],
+    sink: &mut P,
+    headers: &mut Vec<BundleHeader>,
+    settings: &ExportSettings,
+    draft: &dyn Fn(Option<u32>) -> HeaderDraft,
+) -> Result<(), ExportError> {
+    let Some(max) = settings.part_size else {
+        return Ok(());
+    };
+    // The values, their zip headers and manifest lines, the entry's lines.
+    let next: u64 = values.iter().map(|v| v.len() as u64 + 256).sum();
+    if writer.entries() == 0 || writer.size_so_far() + next <= max {
+        return Ok(());
+    }
+    let number = u32::try_from(headers.len() + 1)
+        .ok()
+        .filter(|&n| n <= certferry_format::layout::MAX_PART)
+        .ok_or_else(|| {
+            ExportError::Write(certferry_format::Error::new(
+                certferry_format::ErrorClass::Write,
+                format!(
+                    "the snapshot needs more than {} parts of {max} bytes: give a larger --part-size",
+                    certferry_format::layout::MAX_PART
+                ),
+            ))
+        })?;
+    let full = std::mem::replace(writer, sink.open()?);
+    let (out, header) = full.finish(draft(Some(number)))?;
+    sink.close(out, &header)?;
+    headers.push(header);
+    Ok(())
 }
 
 /// Writes the CA material after the entries: every object, in order (files

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod export;
 pub mod follow_hash;
 pub mod guard;
+pub mod part_files;
 pub mod run;
 pub use certferry_cli::{output, secret};
 pub mod source;

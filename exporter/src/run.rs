@@ -17,6 +17,7 @@ use crate::export::{export, CaMaterialSettings, ExportError, ExportSettings};
 use crate::follow_hash::{self, Progress, Publishing};
 use crate::guard::{self, Limits};
 use crate::output::{locked_temp, parent_dir, persist_new, remove_leftovers};
+use crate::part_files::{self, FileParts};
 use crate::secret::{PasswordSource, Secret};
 use crate::source::ldap::{Bind, LdapOptions, LdapSource};
 use crate::source::ldif::LdifFiles;
@@ -381,6 +382,9 @@ fn prepare(out: &OutputArgs) -> Result<Prepared, Failure> {
             include_disabled: out.include_disabled,
             only_usable: out.only_usable,
             ca_material,
+            // Parts are a revision 1.4 form: a 1.3 bundle is one file.
+            part_size: (out.bundle_revision == crate::cli::BundleRevision::V1_4)
+                .then_some(out.part_size),
         },
         key,
         state_path,
@@ -445,7 +449,6 @@ fn finish(
     }
     let tmp =
         locked_temp(&out.out, ".zip.tmp").map_err(|e| io(&out.out.display().to_string(), e))?;
-    let spool = tempfile::tempfile().map_err(|e| io("temporary spool file", e))?;
     let file = tmp.reopen().map_err(|e| io("temporary bundle file", e))?;
 
     let show = !out.quiet && !out.json && std::io::stderr().is_terminal();
@@ -465,7 +468,6 @@ fn finish(
             }
         }
     };
-    let review_spool = tempfile::tempfile().map_err(|e| io("temporary spool file", e))?;
     // The two digests are computed by threads that read the file behind the
     // writer; the file is flushed to disk while they finish. Both must
     // succeed before anything is signed or renamed into place.
@@ -475,26 +477,20 @@ fn finish(
         let digests = s.spawn(|| follow_hash::digests_behind(&reader, &published));
         let synced_behind = s.spawn(|| follow_hash::sync_behind(&file, &published, SYNC_EVERY));
         // No BufWriter: the bundle writer buffers its output itself.
-        let result = certferry_format::BundleWriter::with_revision(
-            Publishing::new(&file, &published),
-            spool,
-            review_spool,
+        let mut sink = FileParts::new(
+            &out.out,
             out.bundle_revision.into(),
-        )
-        .map_err(|e| Failure::Output(e.to_string()))
-        .and_then(|writer| {
-            export(source, writer, &p.settings, &mut progress, cancel).map_err(|e| match e {
+            Publishing::new(&file, &published),
+        );
+        let result = export(source, &mut sink, &p.settings, &mut progress, cancel)
+            .map_err(|e| match e {
                 ExportError::Write(e) => Failure::Output(format!(
                     "cannot write the bundle into {}: {e}; nothing was written",
                     out.out.display()
                 )),
                 other => other.into(),
             })
-        })
-        .map(|(out, header, summary)| {
-            out.complete();
-            (header, summary)
-        });
+            .map(|(headers, summary)| (headers, summary, sink.first_part, sink.later));
         let synced = result.as_ref().ok().map(|_| {
             joined(synced_behind)?;
             file.sync_all()
@@ -504,7 +500,7 @@ fn finish(
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let (header, summary) = result?;
+    let (headers, summary, first_part, later) = result?;
     let written = || format!("the bundle in {}", out.out.display());
     if let Some(synced) = synced {
         synced.map_err(|e| io(&written(), e))?;
@@ -527,8 +523,28 @@ fn finish(
         Failure::Refused(r.message(&p.limits, &last))
     })?;
     let digests = digests.map_err(|e| io(&written(), e))?;
+    let mut header = headers
+        .first()
+        .cloned()
+        .ok_or_else(|| Failure::Output("the export wrote no file".into()))?;
+    let first_number = first_part.flatten();
+    // The file the signature is over: the bundle, or the part index.
+    let (signed_name, index) = match first_number {
+        None => (name.clone(), None),
+        Some(n) => {
+            let index = part_files::index_of(&header, n, digests.sha256, &later);
+            (
+                certferry_format::layout::part_index_name(&header.source, header.sequence),
+                Some(index),
+            )
+        }
+    };
+    let signed_digests = match &index {
+        None => digests,
+        Some(index) => certferry_format::BundleDigests::of_bytes(&index.render()),
+    };
     let sig = sign_bundle(
-        &digests,
+        &signed_digests,
         &p.key,
         Role::Exporter,
         &header.source,
@@ -541,18 +557,42 @@ fn finish(
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Failure::Interrupted);
     }
-    // Bundles and signatures are public data meant to be copied: 0644, not tempfile's 0600.
-    for f in [tmp.as_file(), sig_tmp.as_file()] {
-        use std::os::unix::fs::PermissionsExt as _;
-        f.set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| io("permissions", e))?;
-    }
-    // Signature first, then the bundle: a bundle never appears without its signature.
-    persist_new(sig_tmp, &sig_path).map_err(|e| io(&sig_path.display().to_string(), e))?;
-    if let Err(e) = persist_new(tmp, &bundle_path) {
-        let _ = std::fs::remove_file(&sig_path);
-        return Err(io(&bundle_path.display().to_string(), e));
-    }
+    let (bundle_path, sig_path, parts) = match (first_number, index) {
+        (Some(n), Some(index)) => {
+            let sig_path = out.out.join(signature_file_name(
+                &signed_name,
+                Role::Exporter,
+                &p.key.key_id(),
+            ));
+            let parts = std::iter::once((n, tmp))
+                .chain(later.into_iter().map(|l| (l.number, l.tmp)))
+                .collect();
+            let published = part_files::publish(&out.out, &index, parts, sig_tmp, &sig_path)
+                .map_err(|e| io(&written(), e))?;
+            // The snapshot's header: the parts' common members, the counts summed.
+            header.counts = certferry_format::model::Counts::default();
+            for h in &headers {
+                header.counts.add(&h.counts);
+            }
+            header.part = None;
+            (published.index.clone(), sig_path, Some(published))
+        }
+        _ => {
+            // Bundles and signatures are public data meant to be copied: 0644, not tempfile's 0600.
+            for f in [tmp.as_file(), sig_tmp.as_file()] {
+                use std::os::unix::fs::PermissionsExt as _;
+                f.set_permissions(std::fs::Permissions::from_mode(0o644))
+                    .map_err(|e| io("permissions", e))?;
+            }
+            // Signature first, then the bundle: a bundle never appears without its signature.
+            persist_new(sig_tmp, &sig_path).map_err(|e| io(&sig_path.display().to_string(), e))?;
+            if let Err(e) = persist_new(tmp, &bundle_path) {
+                let _ = std::fs::remove_file(&sig_path);
+                return Err(io(&bundle_path.display().to_string(), e));
+            }
+            (bundle_path, sig_path, None)
+        }
+    };
     // The bundle and its state go together: a bundle whose state could not be
     // saved is taken back, or every later run would find it in the way.
     let saved = state::save(
@@ -560,17 +600,20 @@ fn finish(
         &ExportState {
             source: header.source.to_string(),
             sequence: header.sequence,
-            sha256: digests.sha256,
+            sha256: signed_digests.sha256,
             created: header.created,
-            bundle: name.clone(),
+            bundle: signed_name,
             entries: Some(counts.entries),
             usable_certificates: Some(counts.usable),
         },
     );
     if let Err(e) = saved {
-        let removed = std::fs::remove_file(&bundle_path)
-            .and_then(|()| std::fs::remove_file(&sig_path))
-            .and_then(|()| crate::output::sync_dir(&out.out));
+        let removed = match &parts {
+            Some(published) => published.take_back(&sig_path),
+            None => std::fs::remove_file(&bundle_path)
+                .and_then(|()| std::fs::remove_file(&sig_path))
+                .and_then(|()| crate::output::sync_dir(&out.out)),
+        };
         return Err(Failure::Output(match removed {
             Ok(()) => format!("{e}; the bundle was taken back: nothing was written"),
             Err(r) => format!(
@@ -580,7 +623,16 @@ fn finish(
             ),
         }));
     }
-    crate::summary::report(out, &bundle_path, &sig_path, &header, &digests, &summary);
+    let part_list = parts.as_ref().map_or(&[][..], |p| p.parts.as_slice());
+    crate::summary::report(
+        out,
+        &bundle_path,
+        &sig_path,
+        &header,
+        &signed_digests,
+        part_list,
+        &summary,
+    );
     Ok(match summary.private_keys.len() {
         0 => Outcome::Done,
         n => Outcome::PrivateKeysWithheld(n),

@@ -17,12 +17,14 @@ pub fn report(
     sig: &Path,
     header: &certferry_format::model::BundleHeader,
     digests: &BundleDigests,
+    parts: &[(std::path::PathBuf, u64)],
     s: &Summary,
 ) {
     if out.json {
         let v = serde_json::json!({
             "bundle": bundle,
             "signature": sig,
+            "parts": parts.iter().map(|(p, n)| serde_json::json!({"file": p, "bytes": n})).collect::<Vec<_>>(),
             "sha256": digests.sha256.to_hex(),
             "source": header.source.as_str(),
             "sequence": header.sequence,
@@ -38,7 +40,18 @@ pub fn report(
         print_findings(s, true);
         return;
     }
-    println!("bundle     {}", bundle.display());
+    if parts.is_empty() {
+        println!("bundle     {}", bundle.display());
+    } else {
+        println!(
+            "bundle     {} (part index of a snapshot in {} parts)",
+            bundle.display(),
+            parts.len()
+        );
+        for (path, bytes) in parts {
+            println!("part       {} ({bytes} bytes)", path.display());
+        }
+    }
     println!("signature  {}", sig.display());
     println!("sha256     {}", digests.sha256);
     println!(

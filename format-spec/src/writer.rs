@@ -163,6 +163,21 @@ impl<S: Read + Write + Seek> Spool<S> {
         Ok(())
     }
 
+    /// About how many bytes the spool will store: what it wrote, and the
+    /// buffered text at the ratio so far (a quarter, before anything is
+    /// compressed).
+    fn stored_so_far(&self) -> u64 {
+        let pending = self.buf.len() as u64;
+        match &self.deflate {
+            Some(d) => {
+                let (in_, out) = (d.compress.total_in(), d.compress.total_out());
+                let ratio_pending = (pending * out).checked_div(in_).unwrap_or(pending / 4);
+                out + ratio_pending
+            }
+            None => self.len,
+        }
+    }
+
     /// Hands the buffered text on to the spool, compressed when deflating.
     fn spill(&mut self, finish: bool) -> Result<()> {
         self.sha.update(&self.buf);
@@ -535,6 +550,29 @@ impl<W: Write, S: Read + Write + Seek, R: Read + Write + Seek> BundleWriter<W, S
             return Err(err!(Write, "the manifest rendered differently twice"));
         }
         Ok(digest)
+    }
+
+    /// About how large the bundle would be if it were finished now: the
+    /// members written, the spooled text as it will be stored (compressed, when
+    /// deflating), the manifest and the fixed members. An exporter splitting a
+    /// snapshot into parts (SPEC.md §4.6) closes a part when this reaches its
+    /// target size.
+    pub fn size_so_far(&self) -> u64 {
+        let stored = |spool: &Spool<S>| spool.stored_so_far();
+        let review = self.review.stored_so_far();
+        let per_line = if self.revision.deflates() { 48 } else { 92 };
+        // Two spooled members, the manifest, bundle.json, bag-info.txt and
+        // the tag manifest with their headers: a few KiB at most.
+        self.written
+            + stored(&self.spool)
+            + review
+            + per_line * self.file_digests.len() as u64
+            + 8192
+    }
+
+    /// Entries added so far.
+    pub fn entries(&self) -> u64 {
+        self.counts.entries
     }
 
     /// Declares that the bundle carries CA material (SPEC.md §6.7), so that it

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use certferry_format::model::Entry;
 use certferry_format::replay::ReplayRules;
-use certferry_format::{Limits, ParsedEntry, Sha256, SourceId, Timestamp, VerifiedBundle};
+use certferry_format::{Limits, ParsedEntry, Sha256, SourceId, Timestamp};
 use serde::Serialize;
 
 use crate::bundle::LoadedBundle;
@@ -25,7 +25,7 @@ pub struct Snapshot {
     pub path: PathBuf,
     /// The verified bundle, each entry's record kept with the policy's
     /// verdict on it as of the snapshot's creation.
-    pub bundle: VerifiedBundle<(Entry, EntryVerdict)>,
+    pub bundle: crate::verified::Verified<(Entry, EntryVerdict)>,
 }
 
 /// A bundle that did not verify.

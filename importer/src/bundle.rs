@@ -12,8 +12,10 @@ use certferry_format::signature::SignatureFile;
 use certferry_format::trusted_comment::TrustedComment;
 use certferry_format::{
     Error as FormatError, HashedBytes, Limits, ParsedEntry, SourceId, Timestamp, UnverifiedBundle,
-    VerifiedBundle, VerifiedPki,
+    UnverifiedParts, VerifiedPki,
 };
+
+use crate::verified::Verified;
 
 use crate::policy::Policy;
 use crate::state::{StateDb, StateError};
@@ -117,9 +119,25 @@ pub fn find_signatures(bundle: &Path) -> Result<Vec<PathBuf>, LoadError> {
 /// signature file parsed (SPEC.md §8 step 1, once), not verified yet.
 #[derive(Debug)]
 pub struct LoadedBundle {
-    /// The bundle file.
+    /// The bundle file, or the part index of a snapshot in parts.
     pub path: PathBuf,
-    unverified: UnverifiedBundle,
+    unverified: Unverified,
+}
+
+/// A bundle file, or a part index whose parts lie beside it (SPEC.md §4.6).
+#[derive(Debug)]
+enum Unverified {
+    Bundle(UnverifiedBundle),
+    Parts(UnverifiedParts),
+}
+
+impl Unverified {
+    fn signatures(&self) -> &[(String, SignatureFile)] {
+        match self {
+            Self::Bundle(b) => b.signatures(),
+            Self::Parts(p) => p.signatures(),
+        }
+    }
 }
 
 impl LoadedBundle {
@@ -143,21 +161,28 @@ impl LoadedBundle {
             );
             signatures.push((label, read_capped(f, limits.max_signature_bytes as u64)?));
         }
-        let unverified = UnverifiedBundle::parse(bytes, signatures, limits).map_err(|error| {
-            LoadError::Invalid {
-                file: path.display().to_string(),
-                error,
-            }
-        })?;
+        let invalid = |error| LoadError::Invalid {
+            file: path.display().to_string(),
+            error,
+        };
+        let unverified = if certferry_format::parts::is_part_index(bytes.bytes()) {
+            Unverified::Parts(UnverifiedParts::parse(bytes, signatures, limits).map_err(invalid)?)
+        } else {
+            Unverified::Bundle(UnverifiedBundle::parse(bytes, signatures, limits).map_err(invalid)?)
+        };
         Ok(Self {
             path: path.to_path_buf(),
             unverified,
         })
     }
 
-    /// SHA-256 of the bundle file (computed while it was read).
+    /// SHA-256 of the bundle file, or of the part index (computed while it
+    /// was read): the snapshot's identity.
     pub fn sha256(&self) -> certferry_format::Sha256 {
-        self.unverified.sha256()
+        match &self.unverified {
+            Unverified::Bundle(b) => b.sha256(),
+            Unverified::Parts(p) => p.sha256(),
+        }
     }
 
     /// The signature files whose keys the policy lists, with their labels.
@@ -218,7 +243,7 @@ impl LoadedBundle {
         now: Timestamp,
         adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
         make_keeper: impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> K,
-    ) -> Result<VerifiedBundle<T>, LoadError> {
+    ) -> Result<Verified<T>, LoadError> {
         let file = self.path.display().to_string();
         let source = self.claimed_source(policy);
         let previous = match (&source, state) {
@@ -252,10 +277,25 @@ impl LoadedBundle {
                 error,
             }
         };
-        let verified = self
-            .unverified
-            .verify_keeping_with(&trust, now, previous.as_ref(), make_keeper)
-            .map_err(invalid)?;
+        let verified = match self.unverified {
+            Unverified::Bundle(b) => Verified::Bundle(
+                b.verify_keeping_with(&trust, now, previous.as_ref(), make_keeper)
+                    .map_err(invalid)?,
+            ),
+            Unverified::Parts(p) => {
+                let dir = crate::output::parent_dir(&self.path);
+                Verified::Parts(
+                    p.verify_keeping_with(
+                        &trust,
+                        now,
+                        previous.as_ref(),
+                        certferry_format::parts_in(dir),
+                        make_keeper,
+                    )
+                    .map_err(invalid)?,
+                )
+            }
+        };
         if source.as_ref() != Some(&verified.header().source) {
             // Only reachable when no signature by a trusted key counted (a
             // policy requiring nothing), so there was no claim to check.

@@ -30,4 +30,5 @@ pub use certferry_cli::{output, secret};
 pub mod state;
 pub mod tenant;
 pub mod trust_store;
+pub mod verified;
 pub mod write;

@@ -9,9 +9,11 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use certferry_format::keys::PublicKey;
+use certferry_format::model::Entry;
 use certferry_format::replay::ReplayRules;
 use certferry_format::{
-    Limits, Role, Timestamp, TrustPolicy, TrustedKey, UnverifiedBundle, VerifiedBundle,
+    parts_in, Limits, ParsedEntry, Role, Timestamp, TrustPolicy, TrustedKey, UnverifiedBundle,
+    UnverifiedParts, VerifiedBundle, VerifiedParts,
 };
 use serde_json::Value as Json;
 
@@ -160,13 +162,11 @@ impl Work {
         v.sort();
         v
     }
-    /// Verifies the bundle named in the JSON summary through the format library.
-    pub fn verify(&self, summary: &Json) -> VerifiedBundle {
-        let bundle = PathBuf::from(summary["bundle"].as_str().unwrap());
-        let sig = PathBuf::from(summary["signature"].as_str().unwrap());
+    /// The policy trusting this workspace's exporter key.
+    fn policy(&self) -> TrustPolicy {
         let pk =
             PublicKey::parse_file(&std::fs::read_to_string(self.path("exp.pub")).unwrap()).unwrap();
-        let policy = TrustPolicy {
+        TrustPolicy {
             keys: vec![TrustedKey {
                 name: "exporter".into(),
                 role: Role::Exporter,
@@ -174,7 +174,40 @@ impl Work {
             }],
             required: [(Role::Exporter, 1)].into(),
             replay: ReplayRules::default(),
-        };
+        }
+    }
+
+    /// Verifies the snapshot in parts whose part index the JSON summary
+    /// names, keeping every entry and its values' bytes.
+    pub fn verify_parts(&self, summary: &Json) -> VerifiedParts<(Entry, Vec<Vec<u8>>)> {
+        let index = PathBuf::from(summary["bundle"].as_str().unwrap());
+        let sig = PathBuf::from(summary["signature"].as_str().unwrap());
+        UnverifiedParts::parse(
+            std::fs::read(&index).unwrap(),
+            vec![(sig.display().to_string(), std::fs::read(&sig).unwrap())],
+            &Limits::default(),
+        )
+        .unwrap()
+        .verify_keeping_with(
+            &self.policy(),
+            Timestamp::parse("2026-06-02T00:00:00Z").unwrap(),
+            None,
+            parts_in(&self.out()),
+            |_, _| {
+                |p: ParsedEntry<'_>| {
+                    let values = p.values().iter().map(|v| v.bytes().to_vec()).collect();
+                    (p.entry().clone(), values)
+                }
+            },
+        )
+        .unwrap()
+    }
+
+    /// Verifies the bundle named in the JSON summary through the format library.
+    pub fn verify(&self, summary: &Json) -> VerifiedBundle {
+        let bundle = PathBuf::from(summary["bundle"].as_str().unwrap());
+        let sig = PathBuf::from(summary["signature"].as_str().unwrap());
+        let policy = self.policy();
         UnverifiedBundle::parse(
             std::fs::read(&bundle).unwrap(),
             vec![(sig.display().to_string(), std::fs::read(&sig).unwrap())],

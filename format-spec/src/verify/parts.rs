@@ -49,6 +49,7 @@ pub struct VerifiedPart {
 /// part's excepted).
 #[derive(Debug)]
 pub struct VerifiedParts<T> {
+    index: Vec<u8>,
     sha256: Sha256,
     header: BundleHeader,
     signers: Vec<VerifiedSigner>,
@@ -62,6 +63,12 @@ impl<T> VerifiedParts<T> {
     /// and no `part`.
     pub fn header(&self) -> &BundleHeader {
         &self.header
+    }
+
+    /// The part index's bytes: what the signatures are over (a reviewer
+    /// co-signs these).
+    pub fn index_bytes(&self) -> &[u8] {
+        &self.index
     }
 
     /// SHA-256 of the part index: the snapshot's identity (SPEC.md §4.6).
@@ -267,6 +274,7 @@ impl UnverifiedParts {
         header.part = None;
         replay::check(&header, &self.digests.sha256, previous, &policy.replay, now)?;
         Ok(VerifiedParts {
+            index: self.index,
             sha256: self.digests.sha256,
             header,
             signers,

@@ -267,7 +267,10 @@ pub fn evaluate(bundle: &JudgedBundle) -> Evaluation<'_> {
             .iter()
             .map(|v| ValueEvaluation {
                 verdict: v,
-                bytes: &bundle.bytes()[v.range.clone()],
+                bytes: match &v.bytes {
+                    super::ValueBytes::InBundle(range) => &bundle.file_bytes()[range.clone()],
+                    super::ValueBytes::Copied(bytes) => bytes,
+                },
                 refusals: match duplicate_of {
                     None => Cow::Borrowed(v.refusals.as_slice()),
                     Some(first) => {

@@ -24,7 +24,7 @@ use certferry_format::cert::{
 use certferry_format::model::BundleHeader;
 use certferry_format::model::{Attribute, ObjectKind};
 use certferry_format::pki::revocation::Status;
-use certferry_format::{ParsedEntry, Timestamp, VerifiedBundle, VerifiedPki};
+use certferry_format::{ParsedEntry, Timestamp, VerifiedPki};
 use serde::Serialize;
 
 mod evaluation;
@@ -198,8 +198,17 @@ struct ValueVerdict {
     certificate: Option<CertSummary>,
     certificates: Vec<ContainedCertificate>,
     refusals: Vec<Refusal>,
-    /// Where the value's bytes lie in the bundle file.
-    range: Range<usize>,
+    /// Where the value's bytes are.
+    bytes: ValueBytes,
+}
+
+/// Where a value's bytes are: in the bundle file, which stays in memory, or,
+/// for a snapshot in parts, whose part files are released as they are
+/// verified, in a copy the keeper made.
+#[derive(Debug, Clone)]
+enum ValueBytes {
+    InBundle(Range<usize>),
+    Copied(Box<[u8]>),
 }
 
 impl ValueVerdict {
@@ -238,7 +247,7 @@ impl EntryVerdict {
 }
 
 /// A verified bundle with the certificate policy's verdict on each entry.
-pub type JudgedBundle = VerifiedBundle<EntryVerdict>;
+pub type JudgedBundle = crate::verified::Verified<EntryVerdict>;
 
 /// The keeper that applies `policy` at time `now` to each entry while the
 /// bundle is verified (pass it to `verify_keeping`), with the policy's own
@@ -249,7 +258,7 @@ pub fn judge(
     now: Timestamp,
 ) -> impl Fn(ParsedEntry<'_>) -> EntryVerdict + Sync + '_ {
     let trust = BundleTrust::policy_only(policy, now.unix());
-    move |parsed| judge_entry(&parsed, policy, &trust, now)
+    move |parsed| judge_entry(&parsed, policy, &trust, now, false)
 }
 
 /// A keeper made for one bundle by [`judge_bundle`].
@@ -281,7 +290,9 @@ pub fn judge_by_ref<'p>(
     now: Timestamp,
 ) -> RefKeeper<'p> {
     let trust = BundleTrust::of_bundle(policy, header, pki, now.unix());
-    Box::new(move |parsed| judge_entry(parsed, policy, &trust, now))
+    // A part's bytes are released once it is verified: keep copies.
+    let copy = header.part.is_some();
+    Box::new(move |parsed| judge_entry(parsed, policy, &trust, now, copy))
 }
 
 fn judge_entry(
@@ -289,6 +300,7 @@ fn judge_entry(
     policy: &CertificatePolicy,
     trust: &BundleTrust,
     now: Timestamp,
+    copy: bool,
 ) -> EntryVerdict {
     let e = parsed.entry();
     let addresses = e.smtp_addresses();
@@ -334,7 +346,11 @@ fn judge_entry(
             certificate,
             certificates,
             refusals,
-            range: v.range(),
+            bytes: if copy {
+                ValueBytes::Copied(v.bytes().into())
+            } else {
+                ValueBytes::InBundle(v.range())
+            },
         });
     }
     if policy.over_limit == OverLimit::Newest {

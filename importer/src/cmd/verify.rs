@@ -9,7 +9,7 @@ use crate::context::{load_verified, now, Config};
 use crate::failure::{Failure, Outcome};
 use crate::report;
 
-pub(crate) fn signers_json<T>(v: &certferry_format::VerifiedBundle<T>) -> serde_json::Value {
+pub(crate) fn signers_json<T>(v: &crate::verified::Verified<T>) -> serde_json::Value {
     v.signers()
         .iter()
         .map(|s| json!({"name": s.name, "role": s.role.as_str(), "key_id": s.key_id.to_string(), "file": s.file}))
@@ -96,6 +96,7 @@ pub(crate) fn run(a: &VerifyArgs, cfg: &Config) -> Result<Outcome, Failure> {
             "expires": h.expires.to_string(),
             "now": now.to_string(),
             "signers": signers_json(&verified),
+            "parts": verified.parts().iter().map(|p| json!({"part": p.number, "file": p.name, "sha256": p.sha256.to_hex(), "bytes": p.bytes})).collect::<Vec<_>>(),
             "counts": eval.counts(),
             "entries": eval.entries(),
         });
@@ -108,6 +109,18 @@ pub(crate) fn run(a: &VerifyArgs, cfg: &Config) -> Result<Outcome, Failure> {
         h.source, h.sequence, h.created, h.expires
     );
     println!("sha256    {}", verified.sha256());
+    if !verified.parts().is_empty() {
+        println!(
+            "parts     a snapshot in {} parts, each read, matched to the signed part index and verified",
+            verified.parts().len()
+        );
+        for p in verified.parts() {
+            println!(
+                "part      {} {} ({} bytes, {} entries)",
+                p.number, p.name, p.bytes, p.counts.entries
+            );
+        }
+    }
     for s in verified.signers() {
         println!("signer    {} ({}, key {})", s.name, s.role, s.key_id);
     }

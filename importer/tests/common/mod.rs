@@ -14,7 +14,7 @@ use certferry_format::replay::ReplayRules;
 use certferry_format::{
     describe_value, sign_bundle, signature_file_name, BundleDigests, BundleWriter, HeaderDraft,
     Limits, ParsedEntry, Role, Sha256, SourceId, Timestamp, TrustPolicy, TrustedKey,
-    UnverifiedBundle, VerifiedBundle,
+    UnverifiedBundle,
 };
 
 pub const NOW: &str = "2026-06-01T00:00:00Z";
@@ -228,11 +228,13 @@ fn signed(spec: &Spec) -> (UnverifiedBundle, TrustPolicy) {
 pub fn verified_keeping<T: Send>(
     spec: &Spec,
     keep: impl Fn(ParsedEntry<'_>) -> T + Sync,
-) -> VerifiedBundle<T> {
+) -> certferry_import::verified::Verified<T> {
     let (unverified, trust) = signed(spec);
-    unverified
-        .verify_keeping(&trust, ts(NOW), None, keep)
-        .expect("a test bundle verifies")
+    certferry_import::verified::Verified::Bundle(
+        unverified
+            .verify_keeping(&trust, ts(NOW), None, keep)
+            .expect("a test bundle verifies"),
+    )
 }
 
 /// The bundle for `spec`, signed, verified and judged under `policy` at NOW
@@ -242,14 +244,16 @@ pub fn verified_judged(
     policy: &certferry_import::certpolicy::CertificatePolicy,
 ) -> certferry_import::certpolicy::JudgedBundle {
     let (unverified, trust) = signed(spec);
-    unverified
-        .verify_keeping_with(
-            &trust,
-            ts(NOW),
-            None,
-            certferry_import::certpolicy::judge_bundle(policy, ts(NOW)),
-        )
-        .expect("a test bundle verifies")
+    certferry_import::verified::Verified::Bundle(
+        unverified
+            .verify_keeping_with(
+                &trust,
+                ts(NOW),
+                None,
+                certferry_import::certpolicy::judge_bundle(policy, ts(NOW)),
+            )
+            .expect("a test bundle verifies"),
+    )
 }
 
 pub fn bundle_name(source: &str, sequence: u64) -> String {
