@@ -103,17 +103,48 @@ pub struct Row {
     pub revocation_detail: String,
 }
 
-/// Reads and verifies every `*.zip` in `dir` (signature files beside them).
+/// Reads and verifies every snapshot in `dir`: each `*.zip` bundle file and
+/// each `*.sha256` part index with its parts (SPEC.md §4.6), signature files
+/// beside them. A part file is read through its index; one that no index
+/// here names is rejected.
 pub fn load(dir: &Path, policy: &Policy) -> Result<(Vec<Snapshot>, Vec<Rejected>), String> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "zip"))
+        .filter(|p| p.extension().is_some_and(|x| x == "zip" || x == "sha256"))
         .collect();
     files.sort();
     let mut ok = Vec::new();
     let mut rejected = Vec::new();
+    // The part files the indexes here name (whatever their verdict).
+    let named: std::collections::BTreeSet<String> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "sha256"))
+        .filter_map(|p| std::fs::read(p).ok())
+        .flat_map(|text| {
+            String::from_utf8_lossy(&text)
+                .lines()
+                .filter_map(|l| l.get(66..).map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let is_part = |p: &Path| {
+        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            n.ends_with(".zip") && n.rsplit_once(".part").is_some_and(|(_, r)| r.len() == 8)
+        })
+    };
     for path in files {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if is_part(&path) {
+            if !name.is_some_and(|n| named.contains(&n)) {
+                rejected.push(Rejected {
+                    path: path.display().to_string(),
+                    reason: "a part of a snapshot in parts whose part index is not in this archive"
+                        .into(),
+                });
+            }
+            continue;
+        }
         let verified = LoadedBundle::read(&path, &[], &Limits::default()).and_then(|b| {
             // An archive is judged by its signatures and contents; time and order
             // are checked across the archive below instead of against "now".

@@ -38,6 +38,12 @@ fn exporter() -> PathBuf {
 }
 
 fn export(out: &Path, created: &str) -> PathBuf {
+    export_with(out, created, &[])
+}
+
+/// An export of the fixture directory into `out` with `extra` options; the
+/// newest snapshot's file: its bundle file, or its part index.
+fn export_with(out: &Path, created: &str, extra: &[&str]) -> PathBuf {
     let st = Command::new(exporter())
         .args([
             "ldif",
@@ -64,6 +70,7 @@ fn export(out: &Path, created: &str) -> PathBuf {
             "--expires-in",
             "30d",
         ])
+        .args(extra)
         .arg(root().join("fixtures/directory/ad-dump.ldif"))
         .output()
         .unwrap();
@@ -72,13 +79,127 @@ fn export(out: &Path, created: &str) -> PathBuf {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
-    let mut zips: Vec<PathBuf> = std::fs::read_dir(out)
+    let mut snapshots: Vec<PathBuf> = std::fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "zip"))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name.ends_with(".zip") && !name.contains(".part")) || name.ends_with(".sha256")
+        })
         .collect();
-    zips.sort();
-    zips.pop().unwrap()
+    // certferry-SOURCE-SEQUENCE.{zip,sha256}: by sequence.
+    snapshots.sort_by_key(|p| p.file_stem().unwrap().to_string_lossy().into_owned());
+    snapshots.pop().unwrap()
+}
+
+/// The value refusals of a `verify --json` answer by entry label and code.
+fn refusals(j: &serde_json::Value) -> Vec<(String, String)> {
+    j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            let label = e["label"].as_str().unwrap().to_owned();
+            e["values"].as_array().unwrap().iter().flat_map(move |x| {
+                let label = label.clone();
+                x["refusals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(move |r| (label.clone(), r["code"].as_str().unwrap().to_owned()))
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_snapshot_in_parts_is_verified_approved_reviewed_imported_and_archived_as_one() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_review_policy(d.path());
+    let (out, whole_out) = (d.path().join("out"), d.path().join("whole"));
+    std::fs::create_dir(&out).unwrap();
+    std::fs::create_dir(&whole_out).unwrap();
+    let index = export_with(&out, CREATED, &["--part-size", "16K"]);
+    assert!(
+        index.to_string_lossy().ends_with("0000000001.sha256"),
+        "{index:?}"
+    );
+
+    // Exporter signature only: the reviewer is missing, as for a bundle file.
+    let v = run(&["verify", "--policy", s(&policy), "--now", NOW, s(&index)]);
+    assert_eq!(v.code, 3, "{v:?}");
+    assert!(v.stderr.contains("threshold-not-met"), "{v:?}");
+    // The reviewer co-signs the part index.
+    let a = run(&[
+        "approve",
+        "--policy",
+        s(&policy),
+        "--now",
+        NOW,
+        "--key",
+        s(&key_path("reviewer")),
+        s(&index),
+    ]);
+    assert_eq!(a.code, 0, "{a:?}");
+    let (v, j) = verify_json(&policy, &index);
+    assert_eq!(v.code, 1, "{v:?}");
+    assert!(j["parts"].as_array().unwrap().len() >= 3, "{}", j["parts"]);
+
+    // The same directory in one file gives the same verdicts.
+    let whole = export_with(&whole_out, CREATED, &[]);
+    sign(&whole, "reviewer", certferry_format::Role::Reviewer);
+    let (_, jw) = verify_json(&policy, &whole);
+    assert_eq!(j["counts"], jw["counts"]);
+    assert_eq!(refusals(&j), refusals(&jw));
+
+    // Reviewed and recorded as one import; the same snapshot again is a replay.
+    let r = run(&["review", "--policy", s(&policy), "--now", NOW, s(&index)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let hash = r
+        .stdout
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .to_owned();
+    let m = run(&[
+        "mark-imported",
+        "--policy",
+        s(&policy),
+        "--now",
+        NOW,
+        "--review-sha256",
+        &hash,
+        s(&index),
+    ]);
+    assert_eq!(m.code, 0, "{m:?}");
+    let again = run(&["verify", "--policy", s(&policy), "--now", NOW, s(&index)]);
+    assert_eq!(again.code, 3, "{again:?}");
+    assert!(again.stderr.contains("(replay)"), "{again:?}");
+
+    // The archive reads the snapshot through its index, parts and all.
+    let ar = run(&["archive", "--policy", s(&policy), "--json", s(&out)]);
+    let aj: serde_json::Value = serde_json::from_str(&ar.stdout).unwrap();
+    assert_eq!(aj["rejected"], serde_json::json!([]), "{ar:?}");
+    assert_eq!(aj["snapshots"].as_array().unwrap().len(), 1, "{ar:?}");
+    assert_eq!(aj["snapshots"][0]["entries"], j["counts"]["entries"]);
+
+    // A part gone missing is named; a part alone is no snapshot.
+    let part2 = out.join(format!("certferry-{SOURCE}-0000000001.part0002.zip"));
+    let moved = d.path().join("part2.zip");
+    std::fs::rename(&part2, &moved).unwrap();
+    let ar = run(&["archive", "--policy", s(&policy), "--json", s(&out)]);
+    assert!(ar.stdout.contains("part-missing"), "{ar:?}");
+    std::fs::rename(&moved, &part2).unwrap();
+    std::fs::remove_file(&index).unwrap();
+    let ar = run(&["archive", "--policy", s(&policy), "--json", s(&out)]);
+    assert!(
+        ar.stdout
+            .contains("whose part index is not in this archive"),
+        "{ar:?}"
+    );
 }
 
 #[test]
