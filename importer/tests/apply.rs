@@ -45,6 +45,12 @@ fn s(p: &Path) -> &str {
 
 impl World {
     fn new() -> Self {
+        Self::exported(&[], "certferry-contoso-ad-0000000001.zip")
+    }
+
+    /// A world whose snapshot the exporter wrote with `extra` options, read
+    /// from the file `name` (a bundle file or a part index).
+    fn exported(extra: &[&str], name: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let sim = Simulator::start(
             Tenant::load(root().join("fixtures/tenant/contoso.json")).unwrap(),
@@ -71,10 +77,11 @@ impl World {
             .arg(dir.path().join("export-state.json"))
             .arg("--out")
             .arg(&out)
+            .args(extra)
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let bundle = out.join("certferry-contoso-ad-0000000001.zip");
+        let bundle = out.join(name);
         let tenant = format!(
             "tenant = \"{}\"\nclient_id = \"{}\"\ncertificate = \"{}\"\nkey = \"{}\"\nconcurrency = 4\n[endpoints]\nlogin = \"{base}\"\nexo = \"{base}\"\ndangerous_allow_http_loopback = true\n",
             sim.tenant_id(),
@@ -153,7 +160,31 @@ fn plan_shows_changes_and_writes_nothing() {
 
 #[test]
 fn apply_writes_accepted_certificates_once_and_records_the_import() {
-    let w = World::new();
+    applied_once_and_recorded(World::new());
+}
+
+#[test]
+fn a_snapshot_in_parts_is_applied_as_one_bundle_file_is() {
+    let w = World::exported(
+        &["--part-size", "16K"],
+        "certferry-contoso-ad-0000000001.sha256",
+    );
+    let parts = std::fs::read_dir(w.bundle.parent().unwrap())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".part")
+        })
+        .count();
+    assert!(parts >= 3, "{parts} parts");
+    applied_once_and_recorded(w);
+}
+
+/// Applies the world's snapshot and checks the tenant and the record.
+fn applied_once_and_recorded(w: World) {
     let o = w.run(&["apply"]);
     assert_eq!(
         o.status.code(),
