@@ -104,7 +104,9 @@ pub struct Common {
 /// A bundle and how to check it.
 #[derive(Debug, Args)]
 pub struct BundleArgs {
-    /// The bundle file (certferry-<source>-<sequence>.zip).
+    /// The bundle file (certferry-<source>-<sequence>.zip), or the part index
+    /// of a snapshot in parts (certferry-<source>-<sequence>.sha256, its part
+    /// files beside it).
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
     /// A signature file; may be repeated. Default: every <BUNDLE>.minisig and
@@ -358,7 +360,8 @@ pub struct ArchiveArgs {
     /// The trust policy file (TOML): its signers and thresholds judge each bundle.
     #[arg(long, value_name = "FILE")]
     pub policy: PathBuf,
-    /// The folder of archived bundles (certferry-*.zip with their .minisig files).
+    /// The folder of archived bundles (certferry-*.zip, or the .sha256 part index
+    /// and parts of a snapshot in parts, with their .minisig files).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
     /// The certificates this SMTP address had in each snapshot.
