@@ -631,6 +631,17 @@ fn samba_export_holds_the_directory_certificates_byte_for_byte() {
 
 #[test]
 fn ctrl_c_mid_export_exits_130_and_leaves_nothing_behind() {
+    interrupted_export_leaves_nothing(&[], 1);
+}
+
+#[test]
+fn ctrl_c_while_a_later_part_is_written_leaves_no_part_behind() {
+    interrupted_export_leaves_nothing(&["--part-size", "64K"], 2);
+}
+
+/// Interrupts an export of 20,000 users once `files` temp files are in the
+/// output folder (with parts: once a later part is being written).
+fn interrupted_export_leaves_nothing(extra: &[&str], files: usize) {
     let w = Work::new();
     let big = w.path("big.ldif");
     let status = Command::new(repo_root().join("fixtures/directory/bulk"))
@@ -643,16 +654,21 @@ fn ctrl_c_mid_export_exits_130_and_leaves_nothing_behind() {
         .arg("ldif")
         .arg(&big)
         .args(w.output_args())
+        .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the export has started writing (its temp file exists), then interrupt.
+    // Wait until the export has started writing (its temp files exist), then interrupt.
     let t0 = std::time::Instant::now();
-    while std::fs::read_dir(w.out()).unwrap().next().is_none() && t0.elapsed().as_secs() < 20 {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    while std::fs::read_dir(w.out()).unwrap().count() < files && t0.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert!(!w.files().is_empty(), "the export never started writing");
+    assert!(
+        w.files().len() >= files,
+        "the export never got there: {:?}",
+        w.files()
+    );
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
