@@ -26,6 +26,7 @@ pub mod pki;
 pub mod replay;
 pub mod review_csv;
 pub mod signature;
+mod spool;
 pub mod text;
 mod timestamp;
 pub mod trusted_comment;
