@@ -1,13 +1,15 @@
 //! Benchmark helper for `scripts/bench-verify` (issue 2, item 7).
 //!
 //! ```text
-//! bench_bundle write BUNDLE.zip ENTRIES [--same-cert] [--crl CRL.der]
+//! bench_bundle write BUNDLE.zip ENTRIES [--same-cert] [--crl CRL.der] [--revision-1.3]
 //!     Writes a bundle of ENTRIES users with one certificate each and signs it
 //!     with the committed exporter test key (format-spec/vectors/keys/exporter.key);
 //!     prints the signature file's path. --same-cert gives every user alice.der
 //!     itself, so every certificate has a valid path to the issuing CA (and its
 //!     revocation status is looked up); --crl carries CA material: the issuing
-//!     CA's certificate and that CRL (`scripts/bench-revocation`).
+//!     CA's certificate and that CRL (`scripts/bench-revocation`);
+//!     --revision-1.3 writes revision 1.3's forms (stored, described) instead
+//!     of 1.4's, for paired comparisons.
 //! bench_bundle verify BUNDLE SIG PUBKEY
 //!     Reads BUNDLE into memory once, runs UnverifiedBundle::parse + verify (every
 //!     signature, hash and certificate) with a policy trusting PUBKEY as exporter,
@@ -43,7 +45,8 @@ use certferry_format::model::{Attribute, Entry, ObjectKind, Software};
 use certferry_format::replay::ReplayRules;
 use certferry_format::{
     describe_value, sign_bundle, signature_file_name, BundleDigests, BundleWriter, HashedBytes,
-    HeaderDraft, Limits, Role, SourceId, Timestamp, TrustPolicy, TrustedKey, UnverifiedBundle,
+    HeaderDraft, Limits, Revision, Role, SourceId, Timestamp, TrustPolicy, TrustedKey,
+    UnverifiedBundle,
 };
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
@@ -78,14 +81,25 @@ fn template() -> Res<(Vec<u8>, usize)> {
     Ok((der, at + cn.len() - 5))
 }
 
-fn write(out: &Path, entries: u32, same_cert: bool, crl: Option<&Path>) -> Res<()> {
+fn write(
+    out: &Path,
+    entries: u32,
+    same_cert: bool,
+    crl: Option<&Path>,
+    revision: Revision,
+) -> Res<()> {
     let (mut der, vary) = template()?;
     if entries > 0xfffff {
         return Err("at most 1,048,575 entries".into());
     }
     let file = std::fs::File::create(out)?;
     let spool = tempfile::tempfile()?;
-    let mut w = BundleWriter::new(BufWriter::with_capacity(1 << 20, file), spool)?;
+    let mut w = BundleWriter::with_revision(
+        BufWriter::with_capacity(1 << 20, file),
+        spool,
+        std::io::Cursor::new(Vec::new()),
+        revision,
+    )?;
     let now = ts(NOW).unix();
     for i in 0..entries {
         if !same_cert {
@@ -363,7 +377,12 @@ fn main() -> Res<()> {
                 .position(|a| *a == "--crl")
                 .and_then(|i| rest.get(i + 1))
                 .map(Path::new);
-            write(Path::new(out), n.parse()?, same_cert, crl)
+            let revision = if rest.contains(&"--revision-1.3") {
+                Revision::V1_3
+            } else {
+                Revision::V1_4
+            };
+            write(Path::new(out), n.parse()?, same_cert, crl, revision)
         }
         ["verify", bundle, sig, pk] => verify(Path::new(bundle), Path::new(sig), Path::new(pk)),
         ["stages", bundle] => stages(Path::new(bundle)),
