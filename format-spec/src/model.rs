@@ -168,6 +168,40 @@ pub struct Entry<C = CertRecord> {
 }
 
 impl<C> Entry<C> {
+    /// The same entry with each value turned by `f`, in order (the verifier
+    /// turns a line's certificate objects into described records this way).
+    pub fn try_map_values<D, E>(
+        self,
+        f: impl FnMut(Value<C>) -> Result<Value<D>, E>,
+    ) -> Result<Entry<D>, E> {
+        let Entry {
+            kind,
+            object_guid,
+            object_sid,
+            upn,
+            sam_account_name,
+            mail,
+            proxy_addresses,
+            display_name,
+            dn,
+            disabled,
+            values,
+        } = self;
+        Ok(Entry {
+            kind,
+            object_guid,
+            object_sid,
+            upn,
+            sam_account_name,
+            mail,
+            proxy_addresses,
+            display_name,
+            dn,
+            disabled,
+            values: values.into_iter().map(f).collect::<Result<_, _>>()?,
+        })
+    }
+
     /// The entry's SMTP addresses: `mail` and every `smtp:` proxy address,
     /// lowercased, sorted and deduplicated.
     pub fn smtp_addresses(&self) -> Vec<String> {

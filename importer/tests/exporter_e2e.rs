@@ -228,22 +228,7 @@ fn exporter_bundles_verify_review_approve_and_import() {
     assert_eq!(a.code, 0, "{a:?}");
     let (v, j) = verify_json(&policy, &b1);
     assert_eq!(v.code, 1, "{v:?}");
-    let refused: Vec<(String, String)> = j["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|e| {
-            let label = e["label"].as_str().unwrap().to_owned();
-            e["values"].as_array().unwrap().iter().flat_map(move |x| {
-                let label = label.clone();
-                x["refusals"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(move |r| (label.clone(), r["code"].as_str().unwrap().to_owned()))
-            })
-        })
-        .collect();
+    let refused = refusals(&j);
     let has = |who: &str, code: &str| refused.iter().any(|(l, c)| l.starts_with(who) && c == code);
     assert!(has("dave@", "expired"));
     assert!(has("erin@", "no-email-protection"));

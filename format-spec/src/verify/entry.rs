@@ -176,50 +176,22 @@ fn certificate_forms(
     wire: Entry<WireCert>,
 ) -> std::result::Result<Entry<CertObject>, (String, usize)> {
     let label = wire.label().to_owned();
-    let Entry {
-        kind,
-        object_guid,
-        object_sid,
-        upn,
-        sam_account_name,
-        mail,
-        proxy_addresses,
-        display_name,
-        dn,
-        disabled,
-        values,
-    } = wire;
-    let values = values
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let certificates = v
-                .certificates
-                .into_iter()
-                .map(WireCert::form)
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| (label.clone(), i + 1))?;
-            Ok(Value {
-                attribute: v.attribute,
-                file: v.file,
-                container: v.container,
-                certificates,
-                withheld: v.withheld,
-            })
+    let mut position = 0;
+    wire.try_map_values(|v| {
+        position += 1;
+        let certificates = v
+            .certificates
+            .into_iter()
+            .map(WireCert::form)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| (label.clone(), position))?;
+        Ok(Value {
+            attribute: v.attribute,
+            file: v.file,
+            container: v.container,
+            certificates,
+            withheld: v.withheld,
         })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(Entry {
-        kind,
-        object_guid,
-        object_sid,
-        upn,
-        sam_account_name,
-        mail,
-        proxy_addresses,
-        display_name,
-        dn,
-        disabled,
-        values,
     })
 }
 
@@ -240,21 +212,7 @@ pub(super) fn check_values(
     let who = || format!("entries.jsonl line {n} ({label})");
     let mut counts = Counts::default();
     let mut stored = Vec::with_capacity(entry.values.len());
-    let Entry {
-        kind,
-        object_guid,
-        object_sid,
-        upn,
-        sam_account_name,
-        mail,
-        proxy_addresses,
-        display_name,
-        dn,
-        disabled,
-        values: wire_values,
-    } = entry;
-    let mut described = Vec::with_capacity(wire_values.len());
-    for v in wire_values {
+    let entry = entry.try_map_values(|v| {
         counts.values += 1;
         let Value {
             attribute,
@@ -273,8 +231,7 @@ pub(super) fn check_values(
                 withheld,
             };
             stored.push(StoredValue::withheld(&record));
-            described.push(record);
-            continue;
+            return Ok(record);
         };
         let num: u64 = file[layout::VALUES_DIR.len()..file.len() - 4]
             .parse()
@@ -369,27 +326,14 @@ pub(super) fn check_values(
             sha256: digest,
             decoded: Some(decoded),
         });
-        described.push(Value {
+        Ok(Value {
             attribute,
             file: Some(file),
             container,
             certificates: records,
             withheld,
-        });
-    }
-    let entry = Entry {
-        kind,
-        object_guid,
-        object_sid,
-        upn,
-        sam_account_name,
-        mail,
-        proxy_addresses,
-        display_name,
-        dn,
-        disabled,
-        values: described,
-    };
+        })
+    })?;
     Ok((entry, counts, stored))
 }
 
