@@ -41,7 +41,7 @@ impl<'a> ValueEvaluation<'a> {
     /// accepted one (an encryption certificate before a signing-only one),
     /// else the first refused end-entity certificate.
     pub fn certificate(&self) -> Option<&'a CertSummary> {
-        self.verdict.certificate.as_ref()
+        self.verdict.certificate()
     }
 
     /// Every certificate the value holds, in order, each with its verdict.

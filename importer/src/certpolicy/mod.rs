@@ -195,7 +195,9 @@ struct ValueVerdict {
     attribute: Attribute,
     file: String,
     sha256: String,
-    certificate: Option<CertSummary>,
+    /// Which of `certificates` the verdict is about (the accepted one, else
+    /// the first refused end-entity certificate, else the first).
+    shown: Option<usize>,
     certificates: Vec<ContainedCertificate>,
     refusals: Vec<Refusal>,
     /// Where the value's bytes are.
@@ -214,6 +216,13 @@ enum ValueBytes {
 impl ValueVerdict {
     fn accepted(&self) -> bool {
         self.refusals.is_empty()
+    }
+
+    /// The certificate the verdict is about.
+    fn certificate(&self) -> Option<&CertSummary> {
+        self.shown
+            .and_then(|i| self.certificates.get(i))
+            .map(|c| &c.summary)
     }
 }
 
@@ -317,7 +326,7 @@ fn judge_entry(
     let mut values = Vec::with_capacity(e.values.len());
     for v in parsed.values() {
         let record = v.record();
-        let (certificate, mut refusals, certificates) = match v.decoded() {
+        let (shown, mut refusals, certificates) = match v.decoded() {
             None => (
                 None,
                 vec![Refusal::new(
@@ -343,7 +352,7 @@ fn judge_entry(
             attribute: record.attribute,
             file: record.file.clone().unwrap_or_default(),
             sha256: v.sha256().to_hex(),
-            certificate,
+            shown,
             certificates,
             refusals,
             bytes: if copy {
@@ -390,8 +399,7 @@ fn keep_newest(values: &mut [ValueVerdict], max: usize) {
         }
         let born = |i: usize| {
             values[i]
-                .certificate
-                .as_ref()
+                .certificate()
                 .map_or(i64::MIN, |c| c.not_before_unix)
         };
         // Newest first; a stable sort keeps bundle order among equals.
@@ -401,9 +409,8 @@ fn keep_newest(values: &mut [ValueVerdict], max: usize) {
         for &i in &accepted[max..] {
             let v = &mut values[i];
             let when = v
-                .certificate
-                .as_ref()
-                .map_or("?", |c| c.not_before.as_str());
+                .certificate()
+                .map_or_else(|| "?".to_owned(), |c| c.not_before.clone());
             v.refusals.push(Refusal::new(
                 "over-limit",
                 format!(
@@ -455,7 +462,7 @@ fn judge_value(
     policy: &CertificatePolicy,
     trust: &BundleTrust,
     ctx: &ClassifyContext<'_>,
-) -> (Option<CertSummary>, Vec<Refusal>, Vec<ContainedCertificate>) {
+) -> (Option<usize>, Vec<Refusal>, Vec<ContainedCertificate>) {
     if decoded.certificates.is_empty() {
         let why = decoded
             .problem
@@ -551,10 +558,10 @@ fn judge_value(
         });
     }
     match (accepted, first_refused) {
-        (Some((i, _)), _) => (Some(all[i].summary.clone()), Vec::new(), all),
-        (None, Some(i)) => (Some(all[i].summary.clone()), all[i].refusals.clone(), all),
+        (Some((i, _)), _) => (Some(i), Vec::new(), all),
+        (None, Some(i)) => (Some(i), all[i].refusals.clone(), all),
         (None, None) => (
-            all.first().map(|c| c.summary.clone()),
+            (!all.is_empty()).then_some(0),
             vec![Refusal::new(
                 "no-end-entity-certificate",
                 "The value holds only CA certificates, no certificate of a person.",
