@@ -11,7 +11,7 @@ mod common;
 use std::process::{Command, Output};
 
 use certferry_format::{Sha256, VerifiedBundle};
-use common::work::{assert_failed_cleanly, bin, ok_json, Work};
+use common::work::{alice_class, assert_failed_cleanly, bin, ok_json, Work};
 use common::{repo_root, TestServer};
 use serde_json::Value as Json;
 
@@ -201,13 +201,7 @@ fn ldif_export_with_disabled_accounts_and_only_usable() {
 /// Alice's certificate and its recorded class and reasons, exported with `ca_args`.
 fn alice_classified(ca_args: &[(&str, &str)]) -> (String, Vec<String>) {
     let w = Work::new();
-    let b = w.verify(&ok_json(&w.export_ldif_trusting(ca_args, &[])));
-    let alice = b
-        .entries()
-        .find(|e| e.entry().sam_account_name.as_deref() == Some("alice"))
-        .unwrap();
-    let c = &alice.entry().values[0].certificates[0];
-    (c.class.clone(), c.reasons.clone())
+    alice_class(&w.verify(&ok_json(&w.export_ldif_trusting(ca_args, &[]))))
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::process::Output;
 
 use certferry_format::pki::{PkiKind, PkiOrigin};
 use certferry_format::{Sha256, VerifiedBundle};
-use common::work::{assert_failed_cleanly, bin, ok_json, Work};
+use common::work::{alice_class, assert_failed_cleanly, bin, ok_json, Work};
 use common::{repo_root, TestServer};
 
 /// (DN in lowercase, attribute, SHA-256) of every CA value the fixture
@@ -260,15 +260,6 @@ fn root_pinned_args(w: &Work) -> Vec<String> {
     let i = args.iter().position(|a| a == "--trusted-ca").unwrap();
     args[i + 1] = fixture("fixtures/pki/ca/root-ca.pem");
     args
-}
-
-fn alice_class(b: &VerifiedBundle) -> (String, Vec<String>) {
-    let alice = b
-        .entries()
-        .find(|e| e.entry().sam_account_name.as_deref() == Some("alice"))
-        .unwrap();
-    let c = &alice.entry().values[0].certificates[0];
-    (c.class.clone(), c.reasons.clone())
 }
 
 #[test]

@@ -92,6 +92,33 @@ fn export_with(out: &Path, created: &str, extra: &[&str]) -> PathBuf {
     snapshots.pop().unwrap()
 }
 
+/// Reviews `bundle` (some values refused: exit 1) and records it as imported
+/// with the review's hash, as an operator publishing by script would.
+fn review_and_record(policy: &Path, bundle: &Path) {
+    let r = run(&["review", "--policy", s(policy), "--now", NOW, s(bundle)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let hash = r
+        .stdout
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .to_owned();
+    let m = run(&[
+        "mark-imported",
+        "--policy",
+        s(policy),
+        "--now",
+        NOW,
+        "--review-sha256",
+        &hash,
+        s(bundle),
+    ]);
+    assert_eq!(m.code, 0, "{m:?}");
+}
+
 /// The value refusals of a `verify --json` answer by entry label and code.
 fn refusals(j: &serde_json::Value) -> Vec<(String, String)> {
     j["entries"]
@@ -153,28 +180,7 @@ fn a_snapshot_in_parts_is_verified_approved_reviewed_imported_and_archived_as_on
     assert_eq!(refusals(&j), refusals(&jw));
 
     // Reviewed and recorded as one import; the same snapshot again is a replay.
-    let r = run(&["review", "--policy", s(&policy), "--now", NOW, s(&index)]);
-    assert_eq!(r.code, 1, "{r:?}");
-    let hash = r
-        .stdout
-        .lines()
-        .last()
-        .unwrap()
-        .split_whitespace()
-        .nth(3)
-        .unwrap()
-        .to_owned();
-    let m = run(&[
-        "mark-imported",
-        "--policy",
-        s(&policy),
-        "--now",
-        NOW,
-        "--review-sha256",
-        &hash,
-        s(&index),
-    ]);
-    assert_eq!(m.code, 0, "{m:?}");
+    review_and_record(&policy, &index);
     let again = run(&["verify", "--policy", s(&policy), "--now", NOW, s(&index)]);
     assert_eq!(again.code, 3, "{again:?}");
     assert!(again.stderr.contains("(replay)"), "{again:?}");
@@ -254,28 +260,7 @@ fn exporter_bundles_verify_review_approve_and_import() {
         );
     }
 
-    let r = run(&["review", "--policy", s(&policy), "--now", NOW, s(&b1)]);
-    assert_eq!(r.code, 1, "{r:?}");
-    let hash = r
-        .stdout
-        .lines()
-        .last()
-        .unwrap()
-        .split_whitespace()
-        .nth(3)
-        .unwrap()
-        .to_owned();
-    let m = run(&[
-        "mark-imported",
-        "--policy",
-        s(&policy),
-        "--now",
-        NOW,
-        "--review-sha256",
-        &hash,
-        s(&b1),
-    ]);
-    assert_eq!(m.code, 0, "{m:?}");
+    review_and_record(&policy, &b1);
 
     // The next export of the same directory changes nothing.
     let b2 = export(&out, "2026-05-31T18:00:00Z");

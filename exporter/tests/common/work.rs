@@ -223,6 +223,16 @@ impl Work {
     }
 }
 
+/// Alice's certificate's recorded class and reasons in a verified bundle.
+pub fn alice_class(b: &VerifiedBundle) -> (String, Vec<String>) {
+    let alice = b
+        .entries()
+        .find(|e| e.entry().sam_account_name.as_deref() == Some("alice"))
+        .unwrap();
+    let c = &alice.entry().values[0].certificates[0];
+    (c.class.clone(), c.reasons.clone())
+}
+
 pub fn ok_json(out: &Output) -> Json {
     assert!(
         out.status.success(),
