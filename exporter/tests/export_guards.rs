@@ -289,24 +289,30 @@ fn sigint_sigterm_and_sighup_at_random_points_leave_nothing_or_everything() {
     let w = Work::new();
     let big = w.path("big.ldif");
     bulk(&big, 8_000);
-    // How long a whole export takes here, so that signals land all along it.
-    let t0 = Instant::now();
-    let full = ok_json(
-        &bin()
-            .arg("ldif")
-            .arg(&big)
-            .args(w.output_args())
-            .output()
-            .unwrap(),
-    );
-    let whole = t0.elapsed().as_millis() as u64;
-    for f in w.files() {
-        std::fs::remove_file(w.out().join(f)).unwrap();
+    // How long a whole export takes here, so that signals land all along it:
+    // the faster of two runs (the first one reads a cold cache, and one slow
+    // run would push most signal points past the end of the later ones).
+    let mut whole = u64::MAX;
+    let mut full = serde_json::Value::Null;
+    for _ in 0..2 {
+        let t0 = Instant::now();
+        full = ok_json(
+            &bin()
+                .arg("ldif")
+                .arg(&big)
+                .args(w.output_args())
+                .output()
+                .unwrap(),
+        );
+        whole = whole.min(t0.elapsed().as_millis() as u64);
+        for f in w.files() {
+            std::fs::remove_file(w.out().join(f)).unwrap();
+        }
+        std::fs::remove_file(w.path("state.json")).unwrap();
     }
-    std::fs::remove_file(w.path("state.json")).unwrap();
     let mut rng = Rng(0x5eed_cafe_f00d);
     let mut interrupted = [0; 3];
-    for round in 0..9 {
+    for round in 0..12 {
         let signal = ["INT", "TERM", "HUP"][round % 3];
         let at = 20 + rng.below(whole + 200);
         let child = bin()
