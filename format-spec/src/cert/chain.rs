@@ -282,6 +282,22 @@ fn date(unix: i64) -> String {
 struct Link<'a> {
     der: &'a [u8],
     signed: &'a SignedParts,
+    /// The SHA-256 of a CA certificate's DER; `None` for the certificate a
+    /// path is built for, whose check is not remembered.
+    ca: Option<Sha256>,
+}
+
+/// How many CA-to-CA signature checks a thread remembers before it starts
+/// afresh (a PKI has a handful of CAs; the bound only stops growth).
+const REMEMBERED_CA_LINKS: usize = 4096;
+
+thread_local! {
+    /// Whether the CA certificate with the first SHA-256 is signed by the key
+    /// of the CA certificate with the second: a pure function of the two
+    /// certificates' bytes. Every path through an intermediate CA checks the
+    /// same few CA-to-CA signatures again, once per end-entity certificate.
+    static CA_LINKS: std::cell::RefCell<std::collections::HashMap<(Sha256, Sha256), bool>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 impl Link<'_> {
@@ -294,9 +310,30 @@ impl Link<'_> {
         self.part(&self.signed.issuer)
     }
 
+    /// Whether the key of `issuer` verifies this certificate's signature;
+    /// remembered per thread when this certificate is a CA's.
+    fn signed_by(&self, issuer: &CaCertificate) -> bool {
+        let Some(ca) = self.ca else {
+            return self.signed_by_key(&issuer.spki);
+        };
+        let key = (ca, issuer.sha256);
+        if let Some(known) = CA_LINKS.with(|m| m.borrow().get(&key).copied()) {
+            return known;
+        }
+        let signed = self.signed_by_key(&issuer.spki);
+        CA_LINKS.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.len() >= REMEMBERED_CA_LINKS {
+                m.clear();
+            }
+            m.insert(key, signed);
+        });
+        signed
+    }
+
     /// Whether the key `spki` (DER SubjectPublicKeyInfo) verifies this
     /// certificate's signature.
-    fn signed_by(&self, spki: &[u8]) -> bool {
+    fn signed_by_key(&self, spki: &[u8]) -> bool {
         let s = self.signed;
         let (Some(tbs), Some(algorithm), Some(signature)) = (
             self.part(&s.tbs),
@@ -372,6 +409,7 @@ pub fn build_path(
     let start = Link {
         der,
         signed: &cert.signed,
+        ca: None,
     };
     let mut used = Vec::new();
     let mut dead_ends = Vec::new();
@@ -399,7 +437,7 @@ fn search(
         if !link.issued_by_name(&a.subject_raw, &a.subject) {
             continue;
         }
-        if !link.signed_by(&a.spki) {
+        if !link.signed_by(a) {
             dead_ends.push(format!(
                 "the pinned CA {} has the issuer's name but its key did not sign",
                 a.subject
@@ -422,7 +460,7 @@ fn search(
         if used.contains(&i) || !link.issued_by_name(&h.subject_raw, &h.subject) {
             continue;
         }
-        if !link.signed_by(&h.spki) {
+        if !link.signed_by(h) {
             dead_ends.push(format!(
                 "the intermediate CA {} has the issuer's name but its key did not sign",
                 h.subject
@@ -437,6 +475,7 @@ fn search(
         let next = Link {
             der: &h.der,
             signed: &h.signed,
+            ca: Some(h.sha256),
         };
         if let Some(anchor) = search(&next, anchors, helpers, now, used, dead_ends) {
             return Some(anchor);
@@ -444,4 +483,41 @@ fn search(
         used.pop();
     }
     None
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn fixture(rel: &str) -> Vec<u8> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pki");
+        std::fs::read(root.join(rel)).unwrap()
+    }
+
+    fn signed_by(child: &CaCertificate, issuer: &CaCertificate) -> bool {
+        Link {
+            der: &child.der,
+            signed: &child.signed,
+            ca: Some(child.sha256),
+        }
+        .signed_by(issuer)
+    }
+
+    #[test]
+    fn a_remembered_ca_link_is_keyed_by_both_certificates_bytes() {
+        let root = CaCertificate::from_der(&fixture("ca/root-ca.der")).unwrap();
+        let rogue = CaCertificate::from_der(&fixture("ca/rogue-ca.der")).unwrap();
+        let issuing = CaCertificate::from_der(&fixture("ca/issuing-ca.der")).unwrap();
+        let mut der = issuing.der.clone();
+        let last = der.len() - 1;
+        der[last] ^= 1; // the last byte of the signature
+        let forged = CaCertificate::from_der(&der).unwrap();
+        // Each answer twice on one thread: the second comes from memory.
+        for _ in 0..2 {
+            assert!(signed_by(&issuing, &root));
+            assert!(!signed_by(&forged, &root));
+            assert!(!signed_by(&issuing, &rogue));
+        }
+    }
 }
