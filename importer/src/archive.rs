@@ -23,9 +23,11 @@ use crate::policy::Policy;
 pub struct Snapshot {
     /// The file.
     pub path: PathBuf,
-    /// The verified bundle, each entry's record kept with the policy's
-    /// verdict on it as of the snapshot's creation.
-    pub bundle: crate::verified::Verified<(Entry, EntryVerdict)>,
+    /// The verified bundle.
+    pub bundle: crate::verified::Verified<()>,
+    /// Each entry's record with the policy's verdict on it as of the
+    /// snapshot's creation, in snapshot order.
+    pub kept: Vec<(Entry, EntryVerdict)>,
 }
 
 /// A bundle that did not verify.
@@ -145,10 +147,11 @@ pub fn load(dir: &Path, policy: &Policy) -> Result<(Vec<Snapshot>, Vec<Rejected>
             }
             continue;
         }
+        let mut kept = Vec::new();
         let verified = LoadedBundle::read(&path, &[], &Limits::default()).and_then(|b| {
             // An archive is judged by its signatures and contents; time and order
             // are checked across the archive below instead of against "now".
-            b.verify(
+            b.verify_draining(
                 policy,
                 None,
                 Timestamp::MIN,
@@ -168,10 +171,11 @@ pub fn load(dir: &Path, policy: &Policy) -> Result<(Vec<Snapshot>, Vec<Rejected>
                         (parsed.entry().clone(), verdict)
                     }
                 },
+                |part| kept.extend(part),
             )
         });
         match verified {
-            Ok(bundle) => ok.push(Snapshot { path, bundle }),
+            Ok(bundle) => ok.push(Snapshot { path, bundle, kept }),
             Err(e) => rejected.push(Rejected {
                 path: path.display().to_string(),
                 reason: e.to_string(),
@@ -254,7 +258,7 @@ pub fn answer(snaps: &[Snapshot], q: &Query) -> Vec<Row> {
     let mut rows = Vec::new();
     for s in snaps {
         let h = s.bundle.header();
-        for (entry, verdict) in s.bundle.kept() {
+        for (entry, verdict) in &s.kept {
             let addr_match = match q {
                 Query::Address(a) => entry
                     .smtp_addresses()

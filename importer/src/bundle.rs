@@ -233,16 +233,54 @@ impl LoadedBundle {
 
     /// Verifies against `policy` (optionally with some role thresholds
     /// lowered, for `approve`) and the state's replay record for the source,
-    /// keeping what the keeper `make_keeper` makes from the header and CA
-    /// material keeps of each entry (the certificate policy's
-    /// [`crate::certpolicy::judge_bundle`], for most commands).
-    pub fn verify<T: Send, K: Fn(ParsedEntry<'_>) -> T + Sync>(
+    /// handing what the keeper `make_keeper` makes from the header and CA
+    /// material returns for each entry to `drain`, in snapshot order, as each
+    /// part is checked (a bundle file: once, at its end), so that memory need
+    /// not hold it all. What `drain` was handed may be acted on only when
+    /// this returns `Ok`.
+    pub fn verify_draining<T: Send, K: Fn(ParsedEntry<'_>) -> T + Sync>(
         self,
         policy: &Policy,
         state: Option<&StateDb>,
         now: Timestamp,
         adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
         make_keeper: impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> K,
+        mut drain: impl FnMut(Vec<T>),
+    ) -> Result<Verified<()>, LoadError> {
+        self.verify_by(policy, state, adjust, |unverified, trust, previous, dir| {
+            Ok(match unverified {
+                Unverified::Bundle(b) => {
+                    let verified = b.verify_keeping_with(trust, now, previous, make_keeper)?;
+                    let (verified, kept) = verified.take_kept();
+                    drain(kept);
+                    Verified::Bundle(verified)
+                }
+                Unverified::Parts(p) => Verified::Parts(p.verify_draining_with(
+                    trust,
+                    now,
+                    previous,
+                    certferry_format::parts_in(dir),
+                    make_keeper,
+                    drain,
+                )?),
+            })
+        })
+    }
+
+    /// What both ways of verifying share: the replay state and trust policy
+    /// for the claimed source, the error wording, and the check that a
+    /// trusted signature named the header's source. `run` verifies.
+    fn verify_by<T>(
+        self,
+        policy: &Policy,
+        state: Option<&StateDb>,
+        adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
+        run: impl FnOnce(
+            Unverified,
+            &certferry_format::TrustPolicy,
+            Option<&certferry_format::replay::SourceState>,
+            &Path,
+        ) -> Result<Verified<T>, FormatError>,
     ) -> Result<Verified<T>, LoadError> {
         let file = self.path.display().to_string();
         let source = self.claimed_source(policy);
@@ -277,25 +315,8 @@ impl LoadedBundle {
                 error,
             }
         };
-        let verified = match self.unverified {
-            Unverified::Bundle(b) => Verified::Bundle(
-                b.verify_keeping_with(&trust, now, previous.as_ref(), make_keeper)
-                    .map_err(invalid)?,
-            ),
-            Unverified::Parts(p) => {
-                let dir = crate::output::parent_dir(&self.path);
-                Verified::Parts(
-                    p.verify_keeping_with(
-                        &trust,
-                        now,
-                        previous.as_ref(),
-                        certferry_format::parts_in(dir),
-                        make_keeper,
-                    )
-                    .map_err(invalid)?,
-                )
-            }
-        };
+        let dir = crate::output::parent_dir(&self.path);
+        let verified = run(self.unverified, &trust, previous.as_ref(), dir).map_err(invalid)?;
         if source.as_ref() != Some(&verified.header().source) {
             // Only reachable when no signature by a trusted key counted (a
             // policy requiring nothing), so there was no claim to check.

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use certferry_format::{Limits, Timestamp};
 
-use crate::certpolicy::{judge_bundle, JudgedBundle};
+use crate::certpolicy::{judge_spooled, JudgedBundle};
 
 use crate::bundle::LoadedBundle;
 use crate::cli::{BundleArgs, Common};
@@ -77,13 +77,7 @@ pub(crate) fn load_verified(
     adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
 ) -> Result<JudgedBundle, Failure> {
     let loaded = LoadedBundle::read(&b.bundle, &b.signatures, &Limits::default())?;
-    Ok(loaded.verify(
-        policy,
-        state,
-        now,
-        adjust,
-        judge_bundle(&policy.certificates, now),
-    )?)
+    Ok(judge_spooled(loaded, policy, state, now, adjust)?)
 }
 
 pub(crate) fn tenant_path(policy: &Path, t: Option<&PathBuf>) -> PathBuf {

@@ -61,6 +61,25 @@ impl From<LoadError> for Failure {
     }
 }
 
+impl From<crate::certpolicy::SpoolError> for Failure {
+    fn from(e: crate::certpolicy::SpoolError) -> Self {
+        Failure::Output(e.to_string())
+    }
+}
+
+impl From<crate::certpolicy::JudgeError> for Failure {
+    fn from(e: crate::certpolicy::JudgeError) -> Self {
+        match e {
+            crate::certpolicy::JudgeError::Load(e) => e.into(),
+            crate::certpolicy::JudgeError::Spool(e) => e.into(),
+            crate::certpolicy::JudgeError::Invalid(e) => Failure::Invalid {
+                class: Some(e.class().name().to_owned()),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
 /// A successful run: whether every certificate passed the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -80,7 +99,12 @@ impl Outcome {
     }
 
     pub(crate) fn of(e: &crate::certpolicy::Evaluation<'_>) -> Self {
-        if e.all_accepted() {
+        Self::of_counts(e.counts())
+    }
+
+    /// From the totals alone.
+    pub(crate) fn of_counts(c: &crate::certpolicy::EvaluationCounts) -> Self {
+        if c.refused == 0 {
             Outcome::Ok
         } else {
             Outcome::SomeRefused

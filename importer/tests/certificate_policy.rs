@@ -292,3 +292,36 @@ mod sha1_of {
         v.certificates[0].sha1_hex().to_ascii_uppercase()
     }
 }
+
+#[test]
+fn an_entry_repeating_an_earlier_identity_is_refused_whole_in_every_report() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_policy(d.path(), &PolicyOpts::default());
+    let mut again = user_cert("alice", "alice");
+    again.who = "alice-again".into(); // another DN and address, the same objectGUID
+    again.mail = "alice-again@contoso.test".into();
+    let b = write_signed(
+        d.path(),
+        &Spec::new(1, vec![user_cert("alice", "alice"), again]),
+    );
+    let (out, j) = verify_json(&policy, &b);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(codes(&j, 0, 0).is_empty(), "{:?}", codes(&j, 0, 0));
+    assert!(codes(&j, 1, 0).contains(&"duplicate-entry".to_owned()));
+    assert_eq!(j["counts"]["accepted"], 1);
+    assert_eq!(j["counts"]["refused"], 1);
+    assert_eq!(j["counts"]["entries_with_refusals"], 1);
+    let text = run(&["verify", "--policy", s(&policy), "--now", NOW, s(&b)]);
+    let refused: Vec<&str> = text
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("refused"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{}", text.stdout);
+    assert!(
+        refused[0].starts_with("refused   entry 2 ")
+            && refused[0].contains("duplicate-entry: entry 1 of the bundle"),
+        "{}",
+        refused[0]
+    );
+}

@@ -12,9 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use certferry_format::model::{Attribute, ObjectKind};
 use certferry_format::Sha256;
-use certferry_import::certpolicy::{
-    evaluate, judge, CertificatePolicy, OverLimit, RevocationPolicy,
-};
+use certferry_import::certpolicy::{evaluate, CertificatePolicy, OverLimit, RevocationPolicy};
 use certferry_import::exchange::recipient::{Recipient, RecipientKind};
 use certferry_import::plan::{
     compute, fingerprint, immutable_id, CapExceeded, MatchBy, Outcome, Plan, PlanOptions,
@@ -73,8 +71,8 @@ fn plan(
     opts: &PlanOptions,
 ) -> Plan {
     let policy = policy(accept);
-    let judged = verified_keeping(&Spec::new(1, b.0.clone()), judge(&policy, ts(NOW)));
-    compute(&evaluate(&judged), r, prev, opts)
+    let judged = verified_judged(&Spec::new(1, b.0.clone()), &policy);
+    compute(&evaluate(&judged).expect("spooled verdicts"), r, prev, opts)
 }
 
 fn mailbox(id: &str, addrs: &[&str], certs: &[&[u8]]) -> Recipient {
@@ -377,7 +375,7 @@ fn prune_removes_a_certificate_certferry_wrote_once_it_is_revoked() {
     let mut spec = Spec::new(2, vec![person(G1, REX, &[(UC, &rex)])]);
     spec.pki = Some(vec![ca_file("crl/issuing-ca.der")]);
     let judged = verified_judged(&spec, &policy);
-    let eval = evaluate(&judged);
+    let eval = evaluate(&judged).expect("spooled verdicts");
     assert_eq!(eval.entries()[0].values()[0].refusals()[0].code, "revoked");
     let r = vec![mailbox("id1", &[REX], &[&rex])];
     let prev = HashMap::from([(

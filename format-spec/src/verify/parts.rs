@@ -58,6 +58,22 @@ pub struct VerifiedParts<T> {
     pki: Option<(Vec<u8>, Vec<StoredPki>)>,
 }
 
+impl VerifiedParts<()> {
+    /// The same snapshot keeping `kept` (one per entry, in order).
+    fn with_kept<T>(self, kept: Vec<T>) -> VerifiedParts<T> {
+        debug_assert_eq!(kept.len(), self.kept.len());
+        VerifiedParts {
+            index: self.index,
+            sha256: self.sha256,
+            header: self.header,
+            signers: self.signers,
+            parts: self.parts,
+            kept,
+            pki: self.pki,
+        }
+    }
+}
+
 impl<T> VerifiedParts<T> {
     /// The snapshot's header: the parts' common members, the counts summed,
     /// and no `part`.
@@ -189,9 +205,36 @@ impl UnverifiedParts {
         policy: &TrustPolicy,
         now: Timestamp,
         previous: Option<&SourceState>,
-        mut reader: impl PartReader,
+        reader: impl PartReader,
         make_keeper: impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> K,
     ) -> Result<VerifiedParts<T>> {
+        let mut kept = Vec::new();
+        let verified = self.verify_draining_with(
+            policy,
+            now,
+            previous,
+            reader,
+            make_keeper,
+            |part: Vec<T>| kept.extend(part),
+        )?;
+        Ok(verified.with_kept(kept))
+    }
+
+    /// [`Self::verify_keeping_with`], but what the keeper returns for the
+    /// entries of each part is handed to `drain` as soon as that part is
+    /// checked, in snapshot order, so that memory need not hold it all. The
+    /// snapshot is verified only when this returns `Ok`: until then, what
+    /// `drain` was handed must not be acted on. The result keeps a `()` per
+    /// entry (its count).
+    pub fn verify_draining_with<T: Send, K: Fn(ParsedEntry<'_>) -> T + Sync>(
+        self,
+        policy: &TrustPolicy,
+        now: Timestamp,
+        previous: Option<&SourceState>,
+        mut reader: impl PartReader,
+        make_keeper: impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> K,
+        mut drain: impl FnMut(Vec<T>),
+    ) -> Result<VerifiedParts<()>> {
         signatures::check_policy(policy)?;
         let (signers, comments) =
             signatures::check_signatures(&self.signatures, policy, &self.digests)?;
@@ -264,7 +307,8 @@ impl UnverifiedParts {
                 counts: header.counts.clone(),
             });
             first.get_or_insert_with(|| header.clone());
-            kept.extend(checked.kept);
+            kept.resize(kept.len() + checked.kept.len(), ());
+            drain(checked.kept);
             if let Some(objects) = checked.pki {
                 pki = Some((bytes, objects));
             }

@@ -227,6 +227,24 @@ impl VerifiedBundle<KeptEntry> {
 }
 
 impl<T> VerifiedBundle<T> {
+    /// Takes what the keeper kept of each entry out, leaving a `()` per entry
+    /// (its count), for a caller that stores the kept values elsewhere.
+    pub fn take_kept(self) -> (VerifiedBundle<()>, Vec<T>) {
+        let units = vec![(); self.kept.len()];
+        (
+            VerifiedBundle {
+                bytes: self.bytes,
+                sha256: self.sha256,
+                header: self.header,
+                signers: self.signers,
+                kept: units,
+                review: self.review,
+                pki: self.pki,
+            },
+            self.kept,
+        )
+    }
+
     pub(super) fn new(
         bytes: Vec<u8>,
         sha256: Sha256,

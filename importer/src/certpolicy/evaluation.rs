@@ -4,11 +4,11 @@
 //! Private fields and no constructor but [`evaluate`].
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use certferry_format::model::{Attribute, ObjectKind};
 use serde::Serialize;
 
+use super::spool::SpoolError;
 use super::{CertSummary, ContainedCertificate, EntryVerdict, JudgedBundle, Refusal, ValueVerdict};
 
 /// The verdict on one value of a verified bundle.
@@ -67,13 +67,7 @@ impl<'a> ValueEvaluation<'a> {
     /// Whether the certificate the verdict is about has a revocation status
     /// that no CRL decided.
     pub fn revocation_undetermined(&self) -> bool {
-        let shown = self.certificate().map(|c| c.sha256.as_str());
-        self.certificates().iter().any(|c| {
-            Some(c.summary.sha256.as_str()) == shown
-                && c.revocation
-                    .as_ref()
-                    .is_some_and(|r| r.status == "undetermined")
-        })
+        self.verdict.revocation_undetermined()
     }
 }
 
@@ -253,57 +247,78 @@ impl<'a> Evaluation<'a> {
 
 /// The evaluation of a bundle judged while it was verified: the verdicts in
 /// bundle order, each entry after the first with the same identity refused
-/// as a whole (`duplicate-entry`), and the totals.
-pub fn evaluate(bundle: &JudgedBundle) -> Evaluation<'_> {
-    let mut entries = Vec::with_capacity(bundle.entry_count());
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    let mut counts = EvaluationCounts::default();
-    for (i, verdict) in bundle.kept().iter().enumerate() {
-        let index = i + 1;
-        let duplicate_of = seen.get(verdict.key.as_str()).copied();
-        seen.entry(verdict.key.as_str()).or_insert(index);
-        let values: Vec<ValueEvaluation<'_>> = verdict
-            .values
-            .iter()
-            .map(|v| ValueEvaluation {
-                verdict: v,
-                bytes: match &v.bytes {
-                    super::ValueBytes::InBundle(range) => &bundle.file_bytes()[range.clone()],
-                    super::ValueBytes::Copied(bytes) => bytes,
-                },
-                refusals: match duplicate_of {
-                    None => Cow::Borrowed(v.refusals.as_slice()),
-                    Some(first) => {
-                        let mut r = v.refusals.clone();
-                        r.push(Refusal::new(
-                            "duplicate-entry",
-                            format!(
-                                "entry {first} of the bundle has the same identity ({}); only the first is used",
-                                verdict.key
-                            ),
-                        ));
-                        Cow::Owned(r)
-                    }
-                },
-            })
-            .collect();
-        counts.entries += 1;
-        counts.values += values.len();
-        let refused = values.iter().filter(|v| !v.accepted()).count();
-        counts.refused += refused;
-        counts.accepted += values.len() - refused;
-        counts.revocation_undetermined += values
-            .iter()
-            .filter(|v| v.accepted() && v.revocation_undetermined())
-            .count();
-        if refused > 0 {
-            counts.entries_with_refusals += 1;
-        }
-        entries.push(EntryEvaluation {
-            index,
-            verdict,
-            values,
-        });
+/// as a whole (`duplicate-entry`), and the totals. Reads every verdict into
+/// memory; [`for_each_entry`] reads one at a time.
+pub fn evaluate(bundle: &JudgedBundle) -> Result<Evaluation<'_>, SpoolError> {
+    let entries = bundle
+        .loaded()?
+        .iter()
+        .enumerate()
+        .map(|(i, (verdict, duplicate_of))| {
+            entry_evaluation(i + 1, verdict, *duplicate_of, bundle.file_bytes())
+        })
+        .collect();
+    Ok(Evaluation {
+        entries,
+        counts: bundle.spool().counts().clone(),
+    })
+}
+
+/// Hands each entry's evaluation to `each`, in bundle order, reading one
+/// verdict at a time from the spool (as [`evaluate`] sees them), and returns
+/// the totals.
+pub fn for_each_entry<E: From<SpoolError>>(
+    bundle: &JudgedBundle,
+    mut each: impl FnMut(&EntryEvaluation<'_>) -> Result<(), E>,
+) -> Result<EvaluationCounts, E> {
+    for (i, read) in bundle.spool().entries().enumerate() {
+        let (verdict, duplicate_of) = read?;
+        each(&entry_evaluation(
+            i + 1,
+            &verdict,
+            duplicate_of,
+            bundle.file_bytes(),
+        ))?;
     }
-    Evaluation { entries, counts }
+    Ok(bundle.spool().counts().clone())
+}
+
+/// The evaluation of the `index`th entry (1-based), refused as a whole when
+/// `duplicate_of` names an earlier entry with its identity.
+fn entry_evaluation<'a>(
+    index: usize,
+    verdict: &'a EntryVerdict,
+    duplicate_of: Option<usize>,
+    file_bytes: &'a [u8],
+) -> EntryEvaluation<'a> {
+    let values = verdict
+        .values
+        .iter()
+        .map(|v| ValueEvaluation {
+            verdict: v,
+            bytes: match &v.bytes {
+                super::ValueBytes::InBundle(range) => file_bytes.get(range.clone()).unwrap_or(&[]),
+                super::ValueBytes::Copied(bytes) => bytes,
+            },
+            refusals: match duplicate_of {
+                None => Cow::Borrowed(v.refusals.as_slice()),
+                Some(first) => {
+                    let mut r = v.refusals.clone();
+                    r.push(Refusal::new(
+                        "duplicate-entry",
+                        format!(
+                            "entry {first} of the bundle has the same identity ({}); only the first is used",
+                            verdict.key
+                        ),
+                    ));
+                    Cow::Owned(r)
+                }
+            },
+        })
+        .collect();
+    EntryEvaluation {
+        index,
+        verdict,
+        values,
+    }
 }

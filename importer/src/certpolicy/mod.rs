@@ -6,13 +6,14 @@
 //! decoded once). The exporter's `class` and `reasons` are never read
 //! (SPEC.md §6.4: they are informational).
 //!
-//! The policy runs while the bundle is verified: [`judge`] is the keeper
-//! handed to `verify_keeping`, so each entry is judged from the parse and the
-//! decoding that verification made (on all cores), and only the verdict is
-//! kept. An [`Evaluation`] can only be made by [`evaluate`] from the
-//! resulting [`JudgedBundle`]; every type here has private fields, so what
-//! the planner and the script writer consume is always the policy's verdict
-//! on verified bytes.
+//! The policy runs while the bundle is verified: [`judge_bundle`] makes the
+//! keeper handed to the verifier, so each entry is judged from the parse and
+//! the decoding that verification made (on all cores), and only the verdict
+//! is kept, spooled to disk part by part ([`judge_spooled`]). An
+//! [`Evaluation`] can only be made by [`evaluate`] (or [`for_each_entry`])
+//! from the resulting [`JudgedBundle`]; every type here has private fields,
+//! so what the planner and the script writer consume is always the policy's
+//! verdict on verified bytes.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -27,10 +28,17 @@ use certferry_format::pki::revocation::Status;
 use certferry_format::{ParsedEntry, Timestamp, VerifiedPki};
 use serde::Serialize;
 
+mod codec;
 mod evaluation;
+mod judged;
+mod spool;
 mod trust;
 
-pub use evaluation::{evaluate, EntryEvaluation, Evaluation, EvaluationCounts, ValueEvaluation};
+pub use evaluation::{
+    evaluate, for_each_entry, EntryEvaluation, Evaluation, EvaluationCounts, ValueEvaluation,
+};
+pub use judged::{judge_bundle_file, judge_spooled, JudgeError, JudgedBundle};
+pub use spool::SpoolError;
 use trust::BundleTrust;
 pub use trust::{Revocation, RevocationPolicy};
 
@@ -224,6 +232,20 @@ impl ValueVerdict {
             .and_then(|i| self.certificates.get(i))
             .map(|c| &c.summary)
     }
+
+    /// Whether the certificate the verdict is about has a revocation status
+    /// that no CRL decided.
+    fn revocation_undetermined(&self) -> bool {
+        let Some(shown) = self.certificate().map(|c| c.sha256.as_str()) else {
+            return false;
+        };
+        self.certificates.iter().any(|c| {
+            c.summary.sha256 == shown
+                && c.revocation
+                    .as_ref()
+                    .is_some_and(|r| r.status == "undetermined")
+        })
+    }
 }
 
 /// The policy's verdict on one entry, made by [`judge`] while the bundle is
@@ -255,28 +277,14 @@ impl EntryVerdict {
     }
 }
 
-/// A verified bundle with the certificate policy's verdict on each entry.
-pub type JudgedBundle = crate::verified::Verified<EntryVerdict>;
-
-/// The keeper that applies `policy` at time `now` to each entry while the
-/// bundle is verified (pass it to `verify_keeping`), with the policy's own
-/// CAs only: no CA material from the bundle, so every revocation status is
-/// undetermined. Pure: the same entry, policy and time give the same verdict.
-pub fn judge(
-    policy: &CertificatePolicy,
-    now: Timestamp,
-) -> impl Fn(ParsedEntry<'_>) -> EntryVerdict + Sync + '_ {
-    let trust = BundleTrust::policy_only(policy, now.unix());
-    move |parsed| judge_entry(&parsed, policy, &trust, now, false)
-}
-
 /// A keeper made for one bundle by [`judge_bundle`].
 pub type Keeper<'p> = Box<dyn Fn(ParsedEntry<'_>) -> EntryVerdict + Sync + 'p>;
 
 /// The keeper maker for `verify_keeping_with`: from the bundle's header and
 /// CA material it builds the helpers (the policy's intermediates and the
 /// bundle's CA certificates, never anchors) and the CRL index once, then
-/// judges each entry as [`judge`] does, with chains and revocation.
+/// judges each entry: pure, the same entry, policy, CA material and time
+/// give the same verdict.
 pub fn judge_bundle<'p>(
     policy: &'p CertificatePolicy,
     now: Timestamp,

@@ -49,15 +49,6 @@ pub(super) struct BundleTrust {
 }
 
 impl BundleTrust {
-    /// For a bundle without CA material (or when judging without one).
-    pub(super) fn policy_only(policy: &CertificatePolicy, created: i64) -> Self {
-        Self {
-            helpers: policy.intermediates.clone(),
-            revocation: None,
-            created,
-        }
-    }
-
     /// For a verified bundle's header and CA material (`None`: it carries none).
     pub(super) fn of_bundle(
         policy: &CertificatePolicy,

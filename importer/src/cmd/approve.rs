@@ -60,7 +60,7 @@ pub(crate) fn run(a: &ApproveArgs, cfg: &Config) -> Result<Outcome, Failure> {
             )))
         }
     }
-    let eval = evaluate(&verified);
+    let eval = evaluate(&verified)?;
     let h = verified.header();
     let digests = BundleDigests::of_bytes(verified.signed_bytes());
     let sig = sign_bundle(&digests, &key, Role::Reviewer, &h.source, h.sequence)

@@ -25,7 +25,7 @@ pub(crate) fn run(a: &MarkImportedArgs, cfg: &Config) -> Result<Outcome, Failure
     let path = &cfg.state_path;
     let mut db = StateDb::open(path).map_err(|e| Failure::Output(e.to_string()))?;
     let verified = load_verified(&a.bundle, policy, Some(&db), now, |_| {})?;
-    let eval = evaluate(&verified);
+    let eval = evaluate(&verified)?;
     let rec = NewImport::from_verified(&verified, &eval, now, a.review_sha256.clone());
     let id = db
         .record_import(&rec)

@@ -14,7 +14,7 @@ pub(crate) fn run(a: &PlanArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let policy = &cfg.policy;
     let db = cfg.open_state_ro()?;
     let s = prepare(cfg, &a.bundle, db.as_ref(), &a.tenant, None)?;
-    let eval = evaluate(&s.verified);
+    let eval = evaluate(&s.verified)?;
     let rt = runtime()?;
     let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
     let listing = read_tenant(&rt, &s.client, &opts)?;

@@ -23,7 +23,7 @@ pub(crate) fn run(a: &ReviewArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let verified = load_verified(&a.bundle, policy, state.as_ref(), now, |t| {
         t.required.remove(&Role::Reviewer);
     })?;
-    let eval = evaluate(&verified);
+    let eval = evaluate(&verified)?;
     let st = |e: crate::state::StateError| Failure::Output(e.to_string());
     let previous = match &state {
         Some(db) => match db.last_import(&verified.header().source).map_err(st)? {

@@ -15,7 +15,7 @@ pub(crate) fn run(a: &ScriptArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let now = now(&a.bundle)?;
     let state = cfg.open_state_ro()?;
     let verified = load_verified(&a.bundle, policy, state.as_ref(), now, |_| {})?;
-    let eval = evaluate(&verified);
+    let eval = evaluate(&verified)?;
     let text = script::render(
         &verified,
         &eval,

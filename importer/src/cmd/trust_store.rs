@@ -49,7 +49,7 @@ pub(crate) fn run(a: &TrustStoreArgs, cfg: &Config) -> Result<Outcome, Failure> 
             now,
         )
     };
-    let eval = evaluate(&verified);
+    let eval = evaluate(&verified)?;
     let store = trust_store::compute(&eval, &cfg.policy.certificates, &bundle_cas(&verified), now);
     if store.certificates.is_empty() {
         // An empty store would replace the tenant's collection with nothing.

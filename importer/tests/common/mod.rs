@@ -244,16 +244,8 @@ pub fn verified_judged(
     policy: &certferry_import::certpolicy::CertificatePolicy,
 ) -> certferry_import::certpolicy::JudgedBundle {
     let (unverified, trust) = signed(spec);
-    certferry_import::verified::Verified::Bundle(
-        unverified
-            .verify_keeping_with(
-                &trust,
-                ts(NOW),
-                None,
-                certferry_import::certpolicy::judge_bundle(policy, ts(NOW)),
-            )
-            .expect("a test bundle verifies"),
-    )
+    certferry_import::certpolicy::judge_bundle_file(unverified, &trust, ts(NOW), None, policy)
+        .expect("a test bundle verifies")
 }
 
 pub fn bundle_name(source: &str, sequence: u64) -> String {

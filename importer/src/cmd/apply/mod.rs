@@ -43,7 +43,7 @@ pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let db = cfg.open_state()?;
     let s = prepare(cfg, &a.bundle, Some(&db), &a.tenant, a.concurrency)?;
     refuse_replay_unless_reapply(a, &s)?;
-    let eval = evaluate(&s.verified);
+    let eval = evaluate(&s.verified)?;
     let rt = runtime()?;
     let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
     let log_path = a.audit_log.clone().unwrap_or_else(|| {

@@ -1,0 +1,124 @@
+//! A verified snapshot with the certificate policy's verdict on each entry,
+//! the verdicts spooled to disk as the parts were verified
+//! ([`super::spool`]), so that verifying a snapshot holds one part in memory
+//! and not every entry's verdict.
+
+use std::sync::OnceLock;
+
+use certferry_format::Timestamp;
+
+use super::spool::{Encoded, SpoolError, SpoolWriter, VerdictSpool};
+use super::{judge_bundle, EntryVerdict};
+use crate::bundle::{LoadError, LoadedBundle};
+use crate::policy::Policy;
+use crate::state::StateDb;
+use crate::verified::Verified;
+
+/// A verified snapshot and the policy's verdicts on its entries. It derefs
+/// to the [`Verified`] snapshot (header, signers, parts, bytes).
+#[derive(Debug)]
+pub struct JudgedBundle {
+    verified: Verified<()>,
+    spool: VerdictSpool,
+    /// The verdicts read back whole, for the commands that need them all at
+    /// once ([`super::evaluate`]); streaming readers use [`Self::spool`].
+    loaded: OnceLock<Vec<(EntryVerdict, Option<usize>)>>,
+}
+
+impl std::ops::Deref for JudgedBundle {
+    type Target = Verified<()>;
+    fn deref(&self) -> &Verified<()> {
+        &self.verified
+    }
+}
+
+impl JudgedBundle {
+    /// The totals of the policy's verdicts.
+    pub fn counts(&self) -> &super::EvaluationCounts {
+        self.spool.counts()
+    }
+
+    /// The spooled verdicts.
+    pub(super) fn spool(&self) -> &VerdictSpool {
+        &self.spool
+    }
+
+    /// Every verdict in memory, read from the spool at the first call.
+    pub(super) fn loaded(&self) -> Result<&[(EntryVerdict, Option<usize>)], SpoolError> {
+        if self.loaded.get().is_none() {
+            let all = self.spool.entries().collect::<Result<Vec<_>, _>>()?;
+            // Another caller may have filled it meanwhile; either is the same.
+            let _ = self.loaded.set(all);
+        }
+        Ok(self.loaded.get().map_or(&[], Vec::as_slice))
+    }
+}
+
+/// Verifies `loaded` with the full policy (or `adjust`ed) and judges every
+/// entry with the certificate policy at `now` while it is verified, spooling
+/// the verdicts part by part.
+pub fn judge_spooled(
+    loaded: LoadedBundle,
+    policy: &Policy,
+    state: Option<&StateDb>,
+    now: Timestamp,
+    adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
+) -> Result<JudgedBundle, JudgeError> {
+    let mut spool = SpoolWriter::new();
+    let make = judge_bundle(&policy.certificates, now);
+    let verified = loaded.verify_draining(
+        policy,
+        state,
+        now,
+        adjust,
+        |header, pki| {
+            let judge = make(header, pki);
+            move |parsed| Encoded::of(&judge(parsed))
+        },
+        |part| spool.append(part),
+    )?;
+    Ok(JudgedBundle {
+        verified,
+        spool: spool.finish()?,
+        loaded: OnceLock::new(),
+    })
+}
+
+/// Verifies one bundle file already in memory against `trust` and judges
+/// every entry under `policy` at `now`, as [`judge_spooled`] does (for
+/// callers that hold the bytes: tests, tools).
+pub fn judge_bundle_file(
+    unverified: certferry_format::UnverifiedBundle,
+    trust: &certferry_format::TrustPolicy,
+    now: Timestamp,
+    previous: Option<&certferry_format::replay::SourceState>,
+    policy: &super::CertificatePolicy,
+) -> Result<JudgedBundle, JudgeError> {
+    let make = judge_bundle(policy, now);
+    let verified = unverified.verify_keeping_with(trust, now, previous, |header, pki| {
+        let judge = make(header, pki);
+        move |parsed| Encoded::of(&judge(parsed))
+    })?;
+    let (verified, kept) = verified.take_kept();
+    let mut spool = SpoolWriter::new();
+    spool.append(kept);
+    Ok(JudgedBundle {
+        verified: Verified::Bundle(verified),
+        spool: spool.finish()?,
+        loaded: OnceLock::new(),
+    })
+}
+
+/// Why a snapshot could not be judged.
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError {
+    /// It could not be read or did not verify.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A bundle in memory did not verify.
+    #[error(transparent)]
+    Invalid(#[from] certferry_format::Error),
+    /// The verdicts could not be spooled.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+}
