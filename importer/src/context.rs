@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use certferry_format::{Limits, Timestamp};
 
-use crate::certpolicy::{judge_spooled, JudgedBundle};
+use crate::certpolicy::{judge_spooled, JudgedBundle, Values};
 
 use crate::bundle::LoadedBundle;
 use crate::cli::{BundleArgs, Common};
@@ -68,16 +68,18 @@ pub(crate) fn clock() -> Result<Timestamp, Failure> {
         .ok_or_else(|| Failure::Usage("the system clock is out of range".into()))
 }
 
-/// Reads and verifies the bundle with the full policy (or `adjust`ed).
+/// Reads and verifies the bundle with the full policy (or `adjust`ed),
+/// keeping the values' bytes if the command writes them.
 pub(crate) fn load_verified(
     b: &BundleArgs,
     policy: &Policy,
     state: Option<&StateDb>,
     now: Timestamp,
+    values: Values,
     adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
 ) -> Result<JudgedBundle, Failure> {
     let loaded = LoadedBundle::read(&b.bundle, &b.signatures, &Limits::default())?;
-    Ok(judge_spooled(loaded, policy, state, now, adjust)?)
+    Ok(judge_spooled(loaded, policy, state, now, adjust, values)?)
 }
 
 pub(crate) fn tenant_path(policy: &Path, t: Option<&PathBuf>) -> PathBuf {

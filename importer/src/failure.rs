@@ -67,6 +67,12 @@ impl From<crate::certpolicy::SpoolError> for Failure {
     }
 }
 
+impl From<crate::certpolicy::ValuesNotKept> for Failure {
+    fn from(e: crate::certpolicy::ValuesNotKept) -> Self {
+        Failure::Output(e.to_string())
+    }
+}
+
 impl From<crate::certpolicy::JudgeError> for Failure {
     fn from(e: crate::certpolicy::JudgeError) -> Self {
         match e {

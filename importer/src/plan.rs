@@ -22,7 +22,7 @@ use certferry_format::model::Attribute;
 use certferry_format::Sha256;
 use serde::Serialize;
 
-use crate::certpolicy::Evaluation;
+use crate::certpolicy::{Evaluation, ValuesNotKept};
 use crate::exchange::recipient::{Recipient, RecipientKind};
 
 /// How entries are matched to recipients.
@@ -317,14 +317,15 @@ struct Wanted<'a> {
     values: BTreeMap<Attribute, Vec<&'a [u8]>>,
 }
 
-/// Computes the plan. `previous` holds, per entry key, what certferry wrote in
+/// Computes the plan (an error only when the evaluation's bundle was judged
+/// without its values, a bug). `previous` holds, per entry key, what certferry wrote in
 /// earlier imports of this source.
 pub fn compute(
     evaluation: &Evaluation<'_>,
     recipients: &[Recipient],
     previous: &HashMap<String, PreviousEntry>,
     opts: &PlanOptions,
-) -> Plan {
+) -> Result<Plan, ValuesNotKept> {
     let idx = index(recipients, opts.match_by);
     let mut wanted: Vec<Wanted<'_>> = evaluation
         .entries()
@@ -332,9 +333,12 @@ pub fn compute(
         .map(|e| {
             let mut values: BTreeMap<Attribute, Vec<&[u8]>> = BTreeMap::new();
             for a in Attribute::ALL {
-                values.insert(a, e.accepted(a).map(|v| v.bytes()).collect());
+                values.insert(
+                    a,
+                    e.accepted(a).map(|v| v.bytes()).collect::<Result<_, _>>()?,
+                );
             }
-            Wanted {
+            Ok(Wanted {
                 key: e.key().to_owned(),
                 label: e.label().to_owned(),
                 match_keys: match opts.match_by {
@@ -345,9 +349,9 @@ pub fn compute(
                 primary: e.primary_smtp().map(str::to_ascii_lowercase),
                 display_name: e.display_name().map(str::to_owned),
                 values,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, ValuesNotKept>>()?;
     if opts.prune {
         // Entries gone from the bundle: their values must go too.
         let present: BTreeSet<&str> = evaluation.entries().iter().map(|e| e.key()).collect();
@@ -507,5 +511,5 @@ pub fn compute(
         });
     }
     counts.items = items.len();
-    Plan { items, counts }
+    Ok(Plan { items, counts })
 }

@@ -16,7 +16,7 @@ use crate::certpolicy::JudgedBundle;
 use base64::Engine as _;
 use certferry_format::model::{Attribute, ObjectKind};
 
-use crate::certpolicy::{EntryEvaluation, Evaluation};
+use crate::certpolicy::{EntryEvaluation, Evaluation, ValuesNotKept};
 
 /// Options for the script.
 #[derive(Debug, Clone, Copy, Default)]
@@ -51,7 +51,7 @@ pub fn render(
     eval: &Evaluation<'_>,
     opts: ScriptOptions,
     generated: &str,
-) -> String {
+) -> Result<String, ValuesNotKept> {
     let h = bundle.header();
     let mut o = String::new();
     o += "#Requires -Modules ExchangeOnlineManagement\n";
@@ -106,12 +106,12 @@ pub fn render(
         .count();
     let mut n = 0;
     for e in eval.entries() {
-        if let Some(block) = entry_block(e, opts, &mut n, total) {
+        if let Some(block) = entry_block(e, opts, &mut n, total)? {
             o += &block;
         }
     }
     o += &format!("\nWrite-Host 'certferry: done, {total} recipient(s) processed.'\n");
-    o
+    Ok(o)
 }
 
 fn entry_block(
@@ -119,7 +119,7 @@ fn entry_block(
     opts: ScriptOptions,
     n: &mut usize,
     total: usize,
-) -> Option<String> {
+) -> Result<Option<String>, ValuesNotKept> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut o = String::new();
     o += &format!(
@@ -150,13 +150,13 @@ fn entry_block(
     }
     if !e.values().iter().any(|v| v.accepted()) {
         o += "# Nothing to publish for this entry; it is left unchanged.\n";
-        return Some(o);
+        return Ok(Some(o));
     }
     let identity = match e.primary_smtp().or(e.upn()) {
         Some(i) => i,
         None => {
             o += "# No SMTP address or UPN to find this recipient by; it is left unchanged.\n";
-            return Some(o);
+            return Ok(Some(o));
         }
     };
     *n += 1;
@@ -194,7 +194,7 @@ fn entry_block(
             // The leading comma keeps each byte array one element of the outer array.
             o += &format!(
                 "    ,[byte[]][Convert]::FromBase64String('{}')\n",
-                b64.encode(v.bytes())
+                b64.encode(v.bytes()?)
             );
         }
         o += ")\n";
@@ -226,7 +226,7 @@ fn entry_block(
     } else {
         o += &format!("Set-CertferryUserCertificates -Identity {id} -Certificates $certificates\n");
     }
-    Some(o)
+    Ok(Some(o))
 }
 
 /// A PowerShell script that uploads a trust store with Microsoft's module:

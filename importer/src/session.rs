@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use certferry_format::model::Attribute;
 use certferry_format::{Limits, SourceId, Timestamp};
 
-use crate::certpolicy::{judge_spooled, JudgedBundle};
+use crate::certpolicy::{judge_spooled, JudgedBundle, Values};
 
 use crate::bundle::LoadedBundle;
 use crate::cli::{BundleArgs, MatchByArg, TenantArgs};
@@ -100,7 +100,7 @@ pub(crate) fn verify_for_tenant(
     let sha = loaded.sha256().to_hex();
     let already = last.filter(|l| l.bundle_sha256 == sha);
     let replay_state = if already.is_some() { None } else { db };
-    let verified = judge_spooled(loaded, policy, replay_state, now, |_| {})?;
+    let verified = judge_spooled(loaded, policy, replay_state, now, |_| {}, Values::Kept)?;
     Ok((verified, already))
 }
 

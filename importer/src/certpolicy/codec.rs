@@ -50,6 +50,12 @@ fn value(w: &mut Writer<'_>, v: &ValueVerdict) {
             w.u8(1);
             w.bytes(b);
         }
+        ValueBytes::Spooled { offset, len } => {
+            w.u8(2);
+            w.u64(*offset);
+            w.u32(*len);
+        }
+        ValueBytes::NotKept => w.u8(3),
     }
 }
 
@@ -130,6 +136,11 @@ fn read_value(r: &mut Reader<'_>) -> Result<ValueVerdict, CodecError> {
                 ValueBytes::InBundle(range)
             }
             1 => ValueBytes::Copied(r.take_len()?.into()),
+            2 => ValueBytes::Spooled {
+                offset: r.u64()?,
+                len: r.u32()?,
+            },
+            3 => ValueBytes::NotKept,
             _ => return Err(CodecError),
         },
     })
@@ -346,6 +357,27 @@ mod tests {
                     refusals: Vec::new(),
                     bytes: ValueBytes::InBundle(7..1 << 40),
                 },
+                ValueVerdict {
+                    attribute: Attribute::UserCertificate,
+                    file: "f".into(),
+                    sha256: String::new(),
+                    shown: None,
+                    certificates: Vec::new(),
+                    refusals: Vec::new(),
+                    bytes: ValueBytes::Spooled {
+                        offset: u64::MAX,
+                        len: 9,
+                    },
+                },
+                ValueVerdict {
+                    attribute: Attribute::UserCertificate,
+                    file: "g".into(),
+                    sha256: String::new(),
+                    shown: None,
+                    certificates: Vec::new(),
+                    refusals: Vec::new(),
+                    bytes: ValueBytes::NotKept,
+                },
             ],
         }
     }
@@ -371,6 +403,14 @@ mod tests {
             Some("on-hold")
         );
         assert!(matches!(&back.values[1].bytes, ValueBytes::InBundle(r) if *r == (7..1 << 40)));
+        assert!(matches!(
+            &back.values[2].bytes,
+            ValueBytes::Spooled {
+                offset: u64::MAX,
+                len: 9
+            }
+        ));
+        assert!(matches!(&back.values[3].bytes, ValueBytes::NotKept));
         assert_eq!(back.values[0].certificates[0].summary, summary("ca"));
     }
 

@@ -15,7 +15,8 @@ use super::{CertSummary, ContainedCertificate, EntryVerdict, JudgedBundle, Refus
 #[derive(Debug, Clone)]
 pub struct ValueEvaluation<'a> {
     verdict: &'a ValueVerdict,
-    bytes: &'a [u8],
+    /// `None` when the command did not keep the bytes of a snapshot in parts.
+    bytes: Option<&'a [u8]>,
     /// The verdict's refusals, plus `duplicate-entry` when the entry repeats
     /// an earlier entry's identity.
     refusals: Cow<'a, [Refusal]>,
@@ -59,9 +60,10 @@ impl<'a> ValueEvaluation<'a> {
         &self.refusals
     }
 
-    /// The verified bytes of the value.
-    pub fn bytes(&self) -> &'a [u8] {
-        self.bytes
+    /// The verified bytes of the value; an error when the command judged a
+    /// snapshot in parts without keeping them ([`super::Values::NotNeeded`]).
+    pub fn bytes(&self) -> Result<&'a [u8], ValuesNotKept> {
+        self.bytes.ok_or(ValuesNotKept)
     }
 
     /// Whether the certificate the verdict is about has a revocation status
@@ -96,6 +98,14 @@ impl Serialize for ValueEvaluation<'_> {
         .serialize(s)
     }
 }
+
+/// A value's bytes were asked for by a command that did not keep them: a
+/// bug in the command, never a property of the bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a value's bytes were not kept for this command (certferry bug: judged with Values::NotNeeded)"
+)]
+pub struct ValuesNotKept;
 
 /// The verdicts for one entry of a verified bundle.
 #[derive(Debug, Clone)]
@@ -297,8 +307,9 @@ fn entry_evaluation<'a>(
         .map(|v| ValueEvaluation {
             verdict: v,
             bytes: match &v.bytes {
-                super::ValueBytes::InBundle(range) => file_bytes.get(range.clone()).unwrap_or(&[]),
-                super::ValueBytes::Copied(bytes) => bytes,
+                super::ValueBytes::InBundle(range) => file_bytes.get(range.clone()),
+                super::ValueBytes::Copied(bytes) => Some(bytes),
+                super::ValueBytes::Spooled { .. } | super::ValueBytes::NotKept => None,
             },
             refusals: match duplicate_of {
                 None => Cow::Borrowed(v.refusals.as_slice()),

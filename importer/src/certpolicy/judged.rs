@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use certferry_format::Timestamp;
 
-use super::spool::{Encoded, SpoolError, SpoolWriter, VerdictSpool};
-use super::{judge_bundle, EntryVerdict};
+use super::spool::{Encoded, SpoolError, SpoolWriter, ValueSpool, ValueSpoolWriter, VerdictSpool};
+use super::{judge_bundle, EntryVerdict, ValueBytes, Values};
 use crate::bundle::{LoadError, LoadedBundle};
 use crate::policy::Policy;
 use crate::state::StateDb;
@@ -20,6 +20,8 @@ use crate::verified::Verified;
 pub struct JudgedBundle {
     verified: Verified<()>,
     spool: VerdictSpool,
+    /// The values' bytes of a snapshot in parts, when the command keeps them.
+    values: Option<ValueSpool>,
     /// The verdicts read back whole, for the commands that need them all at
     /// once ([`super::evaluate`]); streaming readers use [`Self::spool`].
     loaded: OnceLock<Vec<(EntryVerdict, Option<usize>)>>,
@@ -43,10 +45,17 @@ impl JudgedBundle {
         &self.spool
     }
 
-    /// Every verdict in memory, read from the spool at the first call.
+    /// Every verdict in memory, read from the spool at the first call, with
+    /// the spooled values' bytes read back (each checked against its digest).
     pub(super) fn loaded(&self) -> Result<&[(EntryVerdict, Option<usize>)], SpoolError> {
         if self.loaded.get().is_none() {
-            let all = self.spool.entries().collect::<Result<Vec<_>, _>>()?;
+            let mut all = self.spool.entries().collect::<Result<Vec<_>, _>>()?;
+            for v in all.iter_mut().flat_map(|(e, _)| e.values.iter_mut()) {
+                if let ValueBytes::Spooled { offset, len } = v.bytes {
+                    let spool = self.values.as_ref().ok_or(super::codec::CodecError)?;
+                    v.bytes = ValueBytes::Copied(spool.read(offset, len, &v.sha256)?.into());
+                }
+            }
             // Another caller may have filled it meanwhile; either is the same.
             let _ = self.loaded.set(all);
         }
@@ -56,16 +65,23 @@ impl JudgedBundle {
 
 /// Verifies `loaded` with the full policy (or `adjust`ed) and judges every
 /// entry with the certificate policy at `now` while it is verified, spooling
-/// the verdicts part by part.
+/// the verdicts (and, for a snapshot in parts, the values' bytes if `values`
+/// says the command writes them) part by part.
 pub fn judge_spooled(
     loaded: LoadedBundle,
     policy: &Policy,
     state: Option<&StateDb>,
     now: Timestamp,
     adjust: impl FnOnce(&mut certferry_format::TrustPolicy),
+    values: Values,
 ) -> Result<JudgedBundle, JudgeError> {
     let mut spool = SpoolWriter::new();
-    let make = judge_bundle(&policy.certificates, now);
+    let value_spool = ValueSpoolWriter::default();
+    let make = judge_bundle(
+        &policy.certificates,
+        now,
+        (values == Values::Kept).then_some(&value_spool),
+    );
     let verified = loaded.verify_draining(
         policy,
         state,
@@ -80,6 +96,7 @@ pub fn judge_spooled(
     Ok(JudgedBundle {
         verified,
         spool: spool.finish()?,
+        values: value_spool.finish()?,
         loaded: OnceLock::new(),
     })
 }
@@ -94,7 +111,7 @@ pub fn judge_bundle_file(
     previous: Option<&certferry_format::replay::SourceState>,
     policy: &super::CertificatePolicy,
 ) -> Result<JudgedBundle, JudgeError> {
-    let make = judge_bundle(policy, now);
+    let make = judge_bundle(policy, now, None);
     let verified = unverified.verify_keeping_with(trust, now, previous, |header, pki| {
         let judge = make(header, pki);
         move |parsed| Encoded::of(&judge(parsed))
@@ -105,6 +122,7 @@ pub fn judge_bundle_file(
     Ok(JudgedBundle {
         verified: Verified::Bundle(verified),
         spool: spool.finish()?,
+        values: None,
         loaded: OnceLock::new(),
     })
 }

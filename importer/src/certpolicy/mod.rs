@@ -36,6 +36,7 @@ mod trust;
 
 pub use evaluation::{
     evaluate, for_each_entry, EntryEvaluation, Evaluation, EvaluationCounts, ValueEvaluation,
+    ValuesNotKept,
 };
 pub use judged::{judge_bundle_file, judge_spooled, JudgeError, JudgedBundle};
 pub use spool::SpoolError;
@@ -212,13 +213,28 @@ struct ValueVerdict {
     bytes: ValueBytes,
 }
 
-/// Where a value's bytes are: in the bundle file, which stays in memory, or,
-/// for a snapshot in parts, whose part files are released as they are
-/// verified, in a copy the keeper made.
+/// Where a value's bytes are.
 #[derive(Debug, Clone)]
 enum ValueBytes {
+    /// In the bundle file, which stays in memory.
     InBundle(Range<usize>),
+    /// In the value spool: a snapshot in parts releases each part's bytes
+    /// once it is verified, so the keeper copied them to disk.
+    Spooled { offset: u64, len: u32 },
+    /// In memory, read back from the value spool.
     Copied(Box<[u8]>),
+    /// Not kept: the command does not write values.
+    NotKept,
+}
+
+/// Whether a command writes values, so that a snapshot in parts must keep a
+/// copy of each value's bytes (on disk) while its parts are verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Values {
+    /// Keep them (`plan`, `apply`, `script`).
+    Kept,
+    /// The command only reports on them.
+    NotNeeded,
 }
 
 impl ValueVerdict {
@@ -285,12 +301,13 @@ pub type Keeper<'p> = Box<dyn Fn(ParsedEntry<'_>) -> EntryVerdict + Sync + 'p>;
 /// bundle's CA certificates, never anchors) and the CRL index once, then
 /// judges each entry: pure, the same entry, policy, CA material and time
 /// give the same verdict.
-pub fn judge_bundle<'p>(
+fn judge_bundle<'p>(
     policy: &'p CertificatePolicy,
     now: Timestamp,
+    values: Option<&'p spool::ValueSpoolWriter>,
 ) -> impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> Keeper<'p> + 'p {
     move |header, pki| {
-        let judge = judge_by_ref(policy, header, pki, now);
+        let judge = judging(policy, header, pki, now, values);
         Box::new(move |parsed| judge(&parsed))
     }
 }
@@ -299,17 +316,44 @@ pub fn judge_bundle<'p>(
 /// more than the verdict (`archive`).
 pub type RefKeeper<'p> = Box<dyn Fn(&ParsedEntry<'_>) -> EntryVerdict + Sync + 'p>;
 
-/// [`judge_bundle`]'s judging for one bundle, at `now`, by reference.
+/// [`judge_bundle`]'s judging for one bundle, at `now`, by reference; the
+/// values' bytes are not kept for a part (`archive` does not write them).
 pub fn judge_by_ref<'p>(
     policy: &'p CertificatePolicy,
     header: &BundleHeader,
     pki: Option<&[VerifiedPki<'_>]>,
     now: Timestamp,
 ) -> RefKeeper<'p> {
+    judging(policy, header, pki, now, None)
+}
+
+/// [`judge_by_ref`], copying the values of a part to `values` if given.
+fn judging<'p>(
+    policy: &'p CertificatePolicy,
+    header: &BundleHeader,
+    pki: Option<&[VerifiedPki<'_>]>,
+    now: Timestamp,
+    values: Option<&'p spool::ValueSpoolWriter>,
+) -> RefKeeper<'p> {
     let trust = BundleTrust::of_bundle(policy, header, pki, now.unix());
-    // A part's bytes are released once it is verified: keep copies.
-    let copy = header.part.is_some();
-    Box::new(move |parsed| judge_entry(parsed, policy, &trust, now, copy))
+    // A part's bytes are released once it is verified: copy what is needed.
+    let keep = match (header.part.is_some(), values) {
+        (false, _) => Keep::Range,
+        (true, Some(spool)) => Keep::Spool(spool),
+        (true, None) => Keep::Nothing,
+    };
+    Box::new(move |parsed| judge_entry(parsed, policy, &trust, now, keep))
+}
+
+/// What the keeper keeps of a value's bytes.
+#[derive(Clone, Copy)]
+enum Keep<'s> {
+    /// Where they lie in the bundle file.
+    Range,
+    /// A copy in the value spool.
+    Spool(&'s spool::ValueSpoolWriter),
+    /// Nothing.
+    Nothing,
 }
 
 fn judge_entry(
@@ -317,7 +361,7 @@ fn judge_entry(
     policy: &CertificatePolicy,
     trust: &BundleTrust,
     now: Timestamp,
-    copy: bool,
+    keep: Keep<'_>,
 ) -> EntryVerdict {
     let e = parsed.entry();
     let addresses = e.smtp_addresses();
@@ -363,10 +407,13 @@ fn judge_entry(
             shown,
             certificates,
             refusals,
-            bytes: if copy {
-                ValueBytes::Copied(v.bytes().into())
-            } else {
-                ValueBytes::InBundle(v.range())
+            bytes: match keep {
+                Keep::Range => ValueBytes::InBundle(v.range()),
+                Keep::Spool(spool) => {
+                    let (offset, len) = spool.put(v.bytes());
+                    ValueBytes::Spooled { offset, len }
+                }
+                Keep::Nothing => ValueBytes::NotKept,
             },
         });
     }

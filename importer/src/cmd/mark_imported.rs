@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::certpolicy::evaluate;
+use crate::certpolicy::{evaluate, Values};
 use crate::cli::MarkImportedArgs;
 use crate::context::{load_verified, now, Config};
 use crate::failure::{Failure, Outcome};
@@ -24,7 +24,7 @@ pub(crate) fn run(a: &MarkImportedArgs, cfg: &Config) -> Result<Outcome, Failure
     }
     let path = &cfg.state_path;
     let mut db = StateDb::open(path).map_err(|e| Failure::Output(e.to_string()))?;
-    let verified = load_verified(&a.bundle, policy, Some(&db), now, |_| {})?;
+    let verified = load_verified(&a.bundle, policy, Some(&db), now, Values::NotNeeded, |_| {})?;
     let eval = evaluate(&verified)?;
     let rec = NewImport::from_verified(&verified, &eval, now, a.review_sha256.clone());
     let id = db

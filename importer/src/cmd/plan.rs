@@ -19,7 +19,7 @@ pub(crate) fn run(a: &PlanArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
     let listing = read_tenant(&rt, &s.client, &opts)?;
     let prev = previous(db.as_ref(), &s.verified.header().source)?;
-    let plan = plan::compute(&eval, &listing.recipients, &prev, &opts);
+    let plan = plan::compute(&eval, &listing.recipients, &prev, &opts)?;
     let doc = plan_json(&s.verified, &plan, s.already_imported.as_ref());
     if let Some(out) = &a.out {
         let mut text = serde_json::to_vec_pretty(&doc).map_err(state_err)?;

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::certpolicy::evaluate;
+use crate::certpolicy::{evaluate, Values};
 use crate::cli::ScriptArgs;
 use crate::cmd::verify::print_refusals;
 use crate::context::{load_verified, now, Config};
@@ -14,7 +14,7 @@ pub(crate) fn run(a: &ScriptArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let policy = &cfg.policy;
     let now = now(&a.bundle)?;
     let state = cfg.open_state_ro()?;
-    let verified = load_verified(&a.bundle, policy, state.as_ref(), now, |_| {})?;
+    let verified = load_verified(&a.bundle, policy, state.as_ref(), now, Values::Kept, |_| {})?;
     let eval = evaluate(&verified)?;
     let text = script::render(
         &verified,
@@ -23,7 +23,7 @@ pub(crate) fn run(a: &ScriptArgs, cfg: &Config) -> Result<Outcome, Failure> {
             create_contacts: a.create_contacts,
         },
         &now.to_string(),
-    );
+    )?;
     // UTF-8 with a byte order mark: Windows PowerShell 5.1 reads a file
     // without one in the ANSI code page and would garble non-ASCII names.
     let mut bytes = vec![0xEF, 0xBB, 0xBF];

@@ -8,7 +8,7 @@ use certferry_format::cert::chain::CaCertificate;
 use certferry_format::pki::PkiKind;
 use serde_json::json;
 
-use crate::certpolicy::{evaluate, JudgedBundle};
+use crate::certpolicy::{evaluate, JudgedBundle, Values};
 use crate::cli::{MatchByArg, TenantArgs, TrustStoreArgs};
 use crate::context::{load_verified, now, runtime, tenant_err, Config};
 use crate::exchange::client::IssuingCaCollection;
@@ -45,7 +45,14 @@ pub(crate) fn run(a: &TrustStoreArgs, cfg: &Config) -> Result<Outcome, Failure> 
     } else {
         let now = now(&a.bundle)?;
         (
-            load_verified(&a.bundle, &cfg.policy, state.as_ref(), now, |_| {})?,
+            load_verified(
+                &a.bundle,
+                &cfg.policy,
+                state.as_ref(),
+                now,
+                Values::NotNeeded,
+                |_| {},
+            )?,
             now,
         )
     };

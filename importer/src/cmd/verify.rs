@@ -5,7 +5,7 @@ use serde_json::json;
 
 use std::io::Write as _;
 
-use crate::certpolicy::{for_each_entry, EntryEvaluation, Evaluation, JudgedBundle};
+use crate::certpolicy::{for_each_entry, EntryEvaluation, Evaluation, JudgedBundle, Values};
 use crate::cli::VerifyArgs;
 use crate::context::{load_verified, now, Config};
 use crate::failure::{Failure, Outcome};
@@ -71,7 +71,14 @@ pub(crate) fn run(a: &VerifyArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let policy = &cfg.policy;
     let now = now(&a.bundle)?;
     let state = cfg.open_state_ro()?;
-    let verified = match load_verified(&a.bundle, policy, state.as_ref(), now, |_| {}) {
+    let verified = match load_verified(
+        &a.bundle,
+        policy,
+        state.as_ref(),
+        now,
+        Values::NotNeeded,
+        |_| {},
+    ) {
         Ok(v) => v,
         Err(f) => {
             if a.common.json {

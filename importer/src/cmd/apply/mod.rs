@@ -79,7 +79,7 @@ pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
     }
 
     let prev = previous(Some(&ledger.lock()), &s.verified.header().source)?;
-    let plan = plan::compute(&eval, &listing.recipients, &prev, &opts);
+    let plan = plan::compute(&eval, &listing.recipients, &prev, &opts)?;
     if let Some(saved) = &a.plan {
         check_saved_plan(
             saved,
