@@ -82,6 +82,19 @@ pub(crate) fn load_verified(
     Ok(judge_spooled(loaded, policy, state, now, adjust, values)?)
 }
 
+/// Reads and verifies the bundle as a reviewer sees it before approving:
+/// every check but the reviewer threshold must pass (`review`, `approve`).
+pub(crate) fn load_before_review(
+    b: &BundleArgs,
+    policy: &Policy,
+    state: Option<&StateDb>,
+    now: Timestamp,
+) -> Result<JudgedBundle, Failure> {
+    load_verified(b, policy, state, now, Values::NotNeeded, |t| {
+        t.required.remove(&certferry_format::Role::Reviewer);
+    })
+}
+
 pub(crate) fn tenant_path(policy: &Path, t: Option<&PathBuf>) -> PathBuf {
     t.cloned().unwrap_or_else(|| {
         policy

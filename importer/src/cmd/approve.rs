@@ -4,9 +4,9 @@ use certferry_format::keys::SecretKey;
 use certferry_format::{sign_bundle, signature_file_name, BundleDigests, Role};
 use serde_json::json;
 
-use crate::certpolicy::{evaluate, Values};
+use crate::certpolicy::evaluate;
 use crate::cli::ApproveArgs;
-use crate::context::{load_verified, now, Config};
+use crate::context::{load_before_review, now, Config};
 use crate::failure::{Failure, Outcome};
 use crate::output::write_new;
 use crate::secret::PasswordSource;
@@ -17,16 +17,7 @@ pub(crate) fn run(a: &ApproveArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let state = cfg.open_state_ro()?;
     // Everything but the reviewer threshold must already hold: a reviewer
     // never approves a bundle that fails verification.
-    let verified = load_verified(
-        &a.bundle,
-        policy,
-        state.as_ref(),
-        now,
-        Values::NotNeeded,
-        |t| {
-            t.required.remove(&Role::Reviewer);
-        },
-    )?;
+    let verified = load_before_review(&a.bundle, policy, state.as_ref(), now)?;
     let key_bytes = std::fs::read(&a.key)
         .map_err(|e| Failure::Key(format!("cannot read secret key {}: {e}", a.key.display())))?;
     let key_err = |e: certferry_format::Error| {

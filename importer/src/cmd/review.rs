@@ -3,12 +3,11 @@
 
 use std::path::Path;
 
-use certferry_format::Role;
 use serde_json::json;
 
-use crate::certpolicy::{evaluate, Values};
+use crate::certpolicy::evaluate;
 use crate::cli::ReviewArgs;
-use crate::context::{load_verified, now, Config};
+use crate::context::{load_before_review, now, Config};
 use crate::failure::{Failure, Outcome};
 use crate::output::write_atomically;
 use crate::report;
@@ -20,16 +19,7 @@ pub(crate) fn run(a: &ReviewArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let state = cfg.open_state_ro()?;
     // The reviewer reads this report before approving: every check but the
     // reviewer threshold must pass (as for `approve`).
-    let verified = load_verified(
-        &a.bundle,
-        policy,
-        state.as_ref(),
-        now,
-        Values::NotNeeded,
-        |t| {
-            t.required.remove(&Role::Reviewer);
-        },
-    )?;
+    let verified = load_before_review(&a.bundle, policy, state.as_ref(), now)?;
     let eval = evaluate(&verified)?;
     let st = |e: crate::state::StateError| Failure::Output(e.to_string());
     let previous = match &state {
