@@ -53,10 +53,50 @@ pub fn remove_leftovers(dir: &Path) -> Vec<(PathBuf, std::io::Result<u64>)> {
 
 /// Writes `data` to `path` atomically, replacing any existing file.
 pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = filled_temp(path, data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    sync_dir(parent_dir(path))
+    let mut out = AtomicFile::create(path)?;
+    out.write_all(data)?;
+    out.commit()
+}
+
+/// A file written piece by piece into a temp file beside `path`, which
+/// [`AtomicFile::commit`] fsyncs and renames over `path` (replacing any
+/// existing file). Dropped without a commit (an error, Ctrl-C), the temp
+/// file is deleted and `path` is untouched.
+#[derive(Debug)]
+pub struct AtomicFile {
+    out: std::io::BufWriter<tempfile::NamedTempFile>,
+    path: PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts writing `path`.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        let tmp = tempfile::Builder::new()
+            .prefix(".certferry-")
+            .suffix(".tmp")
+            .tempfile_in(parent_dir(path))?;
+        Ok(Self {
+            out: std::io::BufWriter::with_capacity(1 << 16, tmp),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Puts the file in place: flush, fsync, rename, fsync the directory.
+    pub fn commit(self) -> std::io::Result<()> {
+        let tmp = self.out.into_inner().map_err(|e| e.into_error())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&self.path).map_err(|e| e.error)?;
+        sync_dir(parent_dir(&self.path))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Writes `data` to a new file `path` crash-safely, refusing to replace an

@@ -1,4 +1,5 @@
-//! Rendering a [`Review`]: terminal text, CSV and a self-contained HTML page.
+//! Rendering a review, piece by piece (its head, each change, its end):
+//! terminal text, CSV and a self-contained HTML page.
 //!
 //! The CSV is the report of record: its SHA-256 is the "review report hash"
 //! printed by `review` and recorded with the import. It is a pure function of
@@ -6,7 +7,7 @@
 
 use sha2::Digest as _;
 
-use crate::review::{CertSide, Change, ChangeKind, Review};
+use crate::review::{CertSide, Change, ChangeKind, ReviewCounts, ReviewHead};
 
 const CSV_HEADER: &str = "change,entry,key,kind,label,dn,attribute,old_value_sha256,old_thumbprint,old_subject,old_not_after,new_value_sha256,new_thumbprint,new_subject,new_issuer,new_not_after,reasons,new_other_certificates,new_chain,new_revocation";
 
@@ -37,11 +38,10 @@ fn reasons_text(c: &Change) -> String {
 /// The CSV report. The first row after the header (`change` = `bundle`)
 /// identifies the bundle (`new_value_sha256`), the last import it is
 /// compared with (`old_value_sha256`) and the evaluation time (`label`).
-pub fn csv(r: &Review) -> Vec<u8> {
+pub fn csv_head(r: &ReviewHead) -> String {
     let mut out = String::new();
     out.push_str(CSV_HEADER);
     out.push('\n');
-    let opt = |s: &Option<String>| s.clone().unwrap_or_default();
     let bundle_row = [
         "bundle".to_owned(),
         String::new(),
@@ -75,7 +75,14 @@ pub fn csv(r: &Review) -> Vec<u8> {
         },
     ];
     push_row(&mut out, &bundle_row);
-    for c in &r.changes {
+    out
+}
+
+/// One change's row of the CSV report.
+pub fn csv_row(c: &Change) -> String {
+    let mut out = String::new();
+    let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+    {
         let side = |s: &Option<CertSide>| s.clone();
         let (o, n) = (side(&c.old), side(&c.new));
         let row = [
@@ -123,7 +130,7 @@ pub fn csv(r: &Review) -> Vec<u8> {
         ];
         push_row(&mut out, &row);
     }
-    out.into_bytes()
+    out
 }
 
 fn push_row(out: &mut String, fields: &[String]) {
@@ -196,12 +203,9 @@ pub fn terminal_safe(s: &str) -> String {
     certferry_format::text::terminal_safe(s, true)
 }
 
-/// Terminal text: one block per change.
-pub fn text(r: &Review, report_hash: &str) -> String {
-    terminal_safe(&text_raw(r, report_hash))
-}
-
-fn text_raw(r: &Review, report_hash: &str) -> String {
+/// Terminal text before the changes: the bundle, what it is compared with,
+/// and the totals.
+pub fn text_head(r: &ReviewHead, c: &ReviewCounts) -> String {
     let mut out = String::new();
     let b = &r.bundle;
     out += &format!(
@@ -221,7 +225,6 @@ fn text_raw(r: &Review, report_hash: &str) -> String {
         }
         None => out += "compared  with nothing: no bundle of this source was imported yet\n",
     }
-    let c = &r.counts;
     out += &format!(
         "changes   {} entries ({} unchanged); entries +{} -{}; certificates +{} -{} replaced {}; refused {}\n",
         c.entries, c.unchanged_entries, c.entries_added, c.entries_removed, c.certificates_added, c.certificates_removed,
@@ -235,55 +238,63 @@ fn text_raw(r: &Review, report_hash: &str) -> String {
     } else {
         "revocation not checked: the bundle carries no CA material (export with --pki)\n".to_owned()
     };
-    for ch in &r.changes {
-        let who = match ch.entry {
-            Some(n) => format!("entry {n} {} ({})", ch.label, ch.kind),
-            None => format!("{} ({})", ch.label, ch.kind),
-        };
-        let attr = ch.attribute.as_deref().unwrap_or("");
-        match ch.change {
-            ChangeKind::EntryAdded => out += &format!("\n+ {who}: new entry, {}\n", ch.dn),
-            ChangeKind::EntryRemoved => {
-                out += &format!("\n- {who}: no longer in the bundle, {}\n", ch.dn)
-            }
-            ChangeKind::CertificateAdded => {
-                out += &format!(
-                    "  + {who} {attr}: {}\n",
-                    ch.new.as_ref().map(describe).unwrap_or_default()
-                )
-            }
-            ChangeKind::CertificateRemoved => {
-                out += &format!(
-                    "  - {who} {attr}: {}\n",
-                    ch.old.as_ref().map(describe).unwrap_or_default()
-                )
-            }
-            ChangeKind::CertificateReplaced => {
-                out += &format!(
-                    "  ~ {who} {attr}: {}\n      replaced by {}\n",
-                    ch.old.as_ref().map(describe).unwrap_or_default(),
-                    ch.new.as_ref().map(describe).unwrap_or_default()
-                )
-            }
-            ChangeKind::RevocationUndetermined => {
-                out += &format!(
-                    "  ? {who} {attr}: accepted, revocation undetermined: {}\n",
-                    ch.new.as_ref().map(describe).unwrap_or_default()
-                );
-            }
-            ChangeKind::Refused => {
-                out += &format!(
-                    "  ! {who} {attr}: REFUSED {}\n",
-                    ch.new.as_ref().map(describe).unwrap_or_default()
-                );
-                for reason in &ch.reasons {
-                    out += &format!("      {}: {}\n", reason.code, reason.text);
-                }
+    terminal_safe(&out)
+}
+
+/// Terminal text for one change.
+pub fn text_change(ch: &Change) -> String {
+    let mut out = String::new();
+    let who = match ch.entry {
+        Some(n) => format!("entry {n} {} ({})", ch.label, ch.kind),
+        None => format!("{} ({})", ch.label, ch.kind),
+    };
+    let attr = ch.attribute.as_deref().unwrap_or("");
+    match ch.change {
+        ChangeKind::EntryAdded => out += &format!("\n+ {who}: new entry, {}\n", ch.dn),
+        ChangeKind::EntryRemoved => {
+            out += &format!("\n- {who}: no longer in the bundle, {}\n", ch.dn)
+        }
+        ChangeKind::CertificateAdded => {
+            out += &format!(
+                "  + {who} {attr}: {}\n",
+                ch.new.as_ref().map(describe).unwrap_or_default()
+            )
+        }
+        ChangeKind::CertificateRemoved => {
+            out += &format!(
+                "  - {who} {attr}: {}\n",
+                ch.old.as_ref().map(describe).unwrap_or_default()
+            )
+        }
+        ChangeKind::CertificateReplaced => {
+            out += &format!(
+                "  ~ {who} {attr}: {}\n      replaced by {}\n",
+                ch.old.as_ref().map(describe).unwrap_or_default(),
+                ch.new.as_ref().map(describe).unwrap_or_default()
+            )
+        }
+        ChangeKind::RevocationUndetermined => {
+            out += &format!(
+                "  ? {who} {attr}: accepted, revocation undetermined: {}\n",
+                ch.new.as_ref().map(describe).unwrap_or_default()
+            );
+        }
+        ChangeKind::Refused => {
+            out += &format!(
+                "  ! {who} {attr}: REFUSED {}\n",
+                ch.new.as_ref().map(describe).unwrap_or_default()
+            );
+            for reason in &ch.reasons {
+                out += &format!("      {}: {}\n", reason.code, reason.text);
             }
         }
     }
-    out += &format!("\nreview report sha256 {report_hash} (SHA-256 of the CSV report)\n");
-    out
+    terminal_safe(&out)
+}
+
+/// Terminal text after the changes: the report hash.
+pub fn text_tail(report_hash: &str) -> String {
+    format!("\nreview report sha256 {report_hash} (SHA-256 of the CSV report)\n")
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -314,7 +325,7 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weig
 
 /// A self-contained HTML page: inline CSS, no script, no external resource,
 /// everything from the bundle HTML-escaped.
-pub fn html(r: &Review, report_hash: &str) -> String {
+pub fn html_head(r: &ReviewHead, c: &ReviewCounts, report_hash: &str, any_change: bool) -> String {
     let e = html_escape;
     let b = &r.bundle;
     let mut o = String::new();
@@ -354,7 +365,6 @@ pub fn html(r: &Review, report_hash: &str) -> String {
             "nothing: no bundle of this source was imported yet",
         ),
     }
-    let c = &r.counts;
     dd(
         &mut o,
         "Summary",
@@ -382,18 +392,26 @@ pub fn html(r: &Review, report_hash: &str) -> String {
         &format!("{report_hash} (SHA-256 of the CSV report)"),
     );
     o += "</dl>\n";
-    if r.changes.is_empty() {
-        o += "<p>No changes.</p>\n";
-    } else {
+    if any_change {
         o += "<table><thead><tr><th>Change</th><th>Entry</th><th>Attribute</th><th>Before</th><th>After</th><th>Reasons</th></tr></thead><tbody>\n";
-        let side = |s: &Option<CertSide>| s.as_ref().map(|s| e(&describe(s))).unwrap_or_default();
-        for ch in &r.changes {
+    } else {
+        o += "<p>No changes.</p>\n";
+    }
+    o
+}
+
+/// One change's row of the HTML page.
+pub fn html_row(ch: &Change) -> String {
+    let e = html_escape;
+    let side = |s: &Option<CertSide>| s.as_ref().map(|s| e(&describe(s))).unwrap_or_default();
+    {
+        {
             let reasons: Vec<String> = ch
                 .reasons
                 .iter()
                 .map(|x| format!("<b>{}</b>: {}", e(&x.code), e(&x.text)))
                 .collect();
-            o += &format!(
+            format!(
                 "<tr class=\"{}\"><td>{}</td><td>{}<br><small>{} · {}</small></td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td></tr>\n",
                 ch.change.as_str(),
                 ch.change.as_str(),
@@ -404,8 +422,15 @@ pub fn html(r: &Review, report_hash: &str) -> String {
                 side(&ch.old),
                 side(&ch.new),
                 reasons.join("<br>")
-            );
+            )
         }
+    }
+}
+
+/// The end of the HTML page.
+pub fn html_tail(any_change: bool) -> String {
+    let mut o = String::new();
+    if any_change {
         o += "</tbody></table>\n";
     }
     o += "</body></html>\n";

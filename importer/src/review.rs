@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::certpolicy::JudgedBundle;
 use serde::Serialize;
 
-use crate::certpolicy::{ContainedCertificate, Evaluation, Refusal, Revocation, ValueEvaluation};
+use crate::certpolicy::{
+    ContainedCertificate, EntryEvaluation, Refusal, Revocation, ValueEvaluation,
+};
 use crate::state::{ImportRecord, RecipientRecord, ValueRecord};
 
 /// What kind of change a row describes.
@@ -193,41 +195,91 @@ pub struct PreviousInfo {
     pub imported_at: String,
 }
 
-/// A complete review.
+/// What a review says before its changes: the bundle, the last import it is
+/// compared with, and the evaluation time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Review {
+pub struct ReviewHead {
     /// The bundle.
     pub bundle: BundleInfo,
     /// The last import of the source, if any.
     pub previous: Option<PreviousInfo>,
     /// The evaluation time.
     pub now: String,
-    /// The changes: per entry in bundle order, then removed entries.
-    pub changes: Vec<Change>,
-    /// Totals.
-    pub counts: ReviewCounts,
 }
 
-/// Compares `evaluation` of `bundle` with the last import (`previous` and its recipients).
-pub fn compare(
+/// The head of the review of `bundle` against `previous` at `now`.
+pub fn head(
     bundle: &JudgedBundle,
-    evaluation: &Evaluation<'_>,
-    previous: Option<(&ImportRecord, &[RecipientRecord])>,
+    previous: Option<&ImportRecord>,
     now: certferry_format::Timestamp,
-) -> Review {
+) -> ReviewHead {
     let h = bundle.header();
-    let old: BTreeMap<&str, &RecipientRecord> = previous
-        .map(|(_, r)| r.iter().map(|r| (r.key.as_str(), r)).collect())
-        .unwrap_or_default();
-    let mut changes = Vec::new();
-    let mut counts = ReviewCounts {
-        entries: evaluation.entries().len(),
-        ..ReviewCounts::default()
-    };
-    let mut present: BTreeSet<&str> = BTreeSet::new();
-    for e in evaluation.entries() {
-        let first = present.insert(e.key());
-        let before = changes.len();
+    ReviewHead {
+        bundle: BundleInfo {
+            source: h.source.to_string(),
+            sequence: h.sequence,
+            sha256: bundle.sha256().to_hex(),
+            created: h.created.to_string(),
+            expires: h.expires.to_string(),
+            signers: bundle
+                .signers()
+                .iter()
+                .map(|s| format!("{} ({}, key {})", s.name, s.role, s.key_id))
+                .collect(),
+            carries_ca_material: bundle.carries_pki(),
+        },
+        previous: previous.map(|i| PreviousInfo {
+            sequence: i.sequence,
+            sha256: i.bundle_sha256.clone(),
+            imported_at: i.imported_at.clone(),
+        }),
+        now: now.to_string(),
+    }
+}
+
+/// The comparison of a bundle with the last import (its recipients), one
+/// entry at a time, in bundle order ([`Comparison::entry`]), then the
+/// entries gone since ([`Comparison::finish`]). Each change is handed to
+/// the caller as it is found, so that no report needs them all in memory.
+#[derive(Debug)]
+pub struct Comparison<'p> {
+    old: BTreeMap<&'p str, &'p RecipientRecord>,
+    previous: &'p [RecipientRecord],
+    present: BTreeSet<String>,
+    carries_pki: bool,
+    counts: ReviewCounts,
+}
+
+impl<'p> Comparison<'p> {
+    /// A comparison with the recipients of the last import (`None`: none),
+    /// for a bundle that does or does not carry CA material.
+    pub fn new(previous: Option<&'p [RecipientRecord]>, carries_pki: bool) -> Self {
+        let previous = previous.unwrap_or_default();
+        Self {
+            old: previous.iter().map(|r| (r.key.as_str(), r)).collect(),
+            previous,
+            present: BTreeSet::new(),
+            carries_pki,
+            counts: ReviewCounts::default(),
+        }
+    }
+
+    /// Compares the next entry of the bundle, handing each change to `emit`.
+    pub fn entry<E>(
+        &mut self,
+        e: &EntryEvaluation<'_>,
+        emit: &mut impl FnMut(Change) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let counts = &mut self.counts;
+        counts.entries += 1;
+        let first = self.present.insert(e.key().to_owned());
+        let mut only_undetermined = true;
+        let mut push = |c: Change| {
+            if c.change != ChangeKind::RevocationUndetermined {
+                only_undetermined = false;
+            }
+            emit(c)
+        };
         let row = |change: ChangeKind,
                    attribute: Option<&str>,
                    o: Option<CertSide>,
@@ -245,12 +297,12 @@ pub fn compare(
             reasons,
         };
         let prev = if first {
-            old.get(e.key()).copied()
+            self.old.get(e.key()).copied()
         } else {
             None
         };
         if first && prev.is_none() {
-            changes.push(row(ChangeKind::EntryAdded, None, None, None, Vec::new()));
+            push(row(ChangeKind::EntryAdded, None, None, None, Vec::new()))?;
             counts.entries_added += 1;
         }
         if first {
@@ -285,33 +337,33 @@ pub fn compare(
                     .collect();
                 let pairs = added.len().min(removed.len());
                 for (a, r) in added.iter().zip(&removed) {
-                    changes.push(row(
+                    push(row(
                         ChangeKind::CertificateReplaced,
                         Some(attr),
                         Some(CertSide::old(r)),
                         Some(CertSide::new(a)),
                         Vec::new(),
-                    ));
+                    ))?;
                 }
                 counts.certificates_replaced += pairs;
                 for a in &added[pairs..] {
-                    changes.push(row(
+                    push(row(
                         ChangeKind::CertificateAdded,
                         Some(attr),
                         None,
                         Some(CertSide::new(a)),
                         Vec::new(),
-                    ));
+                    ))?;
                     counts.certificates_added += 1;
                 }
                 for r in &removed[pairs..] {
-                    changes.push(row(
+                    push(row(
                         ChangeKind::CertificateRemoved,
                         Some(attr),
                         Some(CertSide::old(r)),
                         None,
                         Vec::new(),
-                    ));
+                    ))?;
                     counts.certificates_removed += 1;
                 }
             }
@@ -322,40 +374,48 @@ pub fn compare(
             .filter(|v| v.accepted() && v.revocation_undetermined())
         {
             counts.revocation_undetermined += 1;
-            if bundle.carries_pki() {
+            if self.carries_pki {
                 let why = CertSide::new(v)
                     .revocation
                     .map(|r| r.detail)
                     .unwrap_or_default();
-                changes.push(row(
+                push(row(
                     ChangeKind::RevocationUndetermined,
                     Some(v.attribute().as_str()),
                     None,
                     Some(CertSide::new(v)),
                     vec![Refusal::new("revocation-undetermined", why)],
-                ));
+                ))?;
             }
         }
         for v in e.values().iter().filter(|v| !v.accepted()) {
-            changes.push(row(
+            push(row(
                 ChangeKind::Refused,
                 Some(v.attribute().as_str()),
                 None,
                 Some(CertSide::new(v)),
                 v.refusals().to_vec(),
-            ));
+            ))?;
             counts.refused += 1;
         }
-        if changes[before..]
-            .iter()
-            .all(|c| c.change == ChangeKind::RevocationUndetermined)
-        {
+        if only_undetermined {
             counts.unchanged_entries += 1;
         }
+        Ok(())
     }
-    if let Some((_, recs)) = previous {
-        for r in recs.iter().filter(|r| !present.contains(r.key.as_str())) {
-            changes.push(Change {
+
+    /// The entries of the last import that the bundle no longer holds, each
+    /// handed to `emit`; returns the totals.
+    pub fn finish<E>(
+        mut self,
+        emit: &mut impl FnMut(Change) -> Result<(), E>,
+    ) -> Result<ReviewCounts, E> {
+        for r in self
+            .previous
+            .iter()
+            .filter(|r| !self.present.contains(r.key.as_str()))
+        {
+            emit(Change {
                 change: ChangeKind::EntryRemoved,
                 entry: None,
                 key: r.key.clone(),
@@ -366,31 +426,9 @@ pub fn compare(
                 old: None,
                 new: None,
                 reasons: Vec::new(),
-            });
-            counts.entries_removed += 1;
+            })?;
+            self.counts.entries_removed += 1;
         }
-    }
-    Review {
-        bundle: BundleInfo {
-            source: h.source.to_string(),
-            sequence: h.sequence,
-            sha256: bundle.sha256().to_hex(),
-            created: h.created.to_string(),
-            expires: h.expires.to_string(),
-            signers: bundle
-                .signers()
-                .iter()
-                .map(|s| format!("{} ({}, key {})", s.name, s.role, s.key_id))
-                .collect(),
-            carries_ca_material: bundle.carries_pki(),
-        },
-        previous: previous.map(|(i, _)| PreviousInfo {
-            sequence: i.sequence,
-            sha256: i.bundle_sha256.clone(),
-            imported_at: i.imported_at.clone(),
-        }),
-        now: now.to_string(),
-        changes,
-        counts,
+        Ok(self.counts)
     }
 }

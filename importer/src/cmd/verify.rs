@@ -229,8 +229,10 @@ fn write_entries(
             out.write_all(b",").map_err(io)?;
         }
         n += 1;
-        serde_json::to_writer(&mut *out, entry)
-            .map_err(|e| Failure::Output(format!("standard output: {e}")))
+        // Through a Value, as the rest of the object: members sorted by name.
+        let value = serde_json::to_value(entry)
+            .map_err(|e| Failure::Output(format!("standard output: {e}")))?;
+        write!(out, "{value}").map_err(io)
     })?;
     out.write_all(b"]").map_err(io)
 }
