@@ -73,6 +73,12 @@ impl From<crate::certpolicy::ValuesNotKept> for Failure {
     }
 }
 
+impl From<crate::plan::PlanError> for Failure {
+    fn from(e: crate::plan::PlanError) -> Self {
+        Failure::Output(e.to_string())
+    }
+}
+
 impl From<crate::certpolicy::JudgeError> for Failure {
     fn from(e: crate::certpolicy::JudgeError) -> Self {
         match e {

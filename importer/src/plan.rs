@@ -16,13 +16,16 @@
 //! - A recipient synchronised from on-premises and not cloud-managed cannot be
 //!   written from the cloud: skipped with that reason.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use certferry_format::model::Attribute;
 use certferry_format::Sha256;
 use serde::Serialize;
 
-use crate::certpolicy::{Evaluation, ValuesNotKept};
+use crate::certpolicy::{
+    for_each_entry, EntryEvaluation, JudgedBundle, SpoolError, ValueError, ValueRef,
+};
 use crate::exchange::recipient::{Recipient, RecipientKind};
 
 /// How entries are matched to recipients.
@@ -248,11 +251,12 @@ pub fn fingerprint(r: &Recipient) -> String {
 fn attribute_change(
     attribute: Attribute,
     current: &[Vec<u8>],
-    bundle: &[&[u8]],
+    bundle: &[ValueRef],
     written_before: Option<&BTreeSet<String>>,
     prune: bool,
-) -> Option<AttributeChange> {
-    let bundle_set: BTreeSet<String> = bundle.iter().map(|v| hex_sha(v)).collect();
+    bytes: &ValueBytesOf<'_>,
+) -> Result<Option<AttributeChange>, ValueError> {
+    let bundle_set: BTreeSet<String> = bundle.iter().map(|v| v.sha256().to_owned()).collect();
     let mut values: Vec<Vec<u8>> = Vec::new();
     let mut seen = BTreeSet::new();
     let mut removed = Vec::new();
@@ -268,22 +272,22 @@ fn attribute_change(
     }
     let mut added = Vec::new();
     for v in bundle {
-        let h = hex_sha(v);
+        let h = v.sha256().to_owned();
         if seen.insert(h.clone()) {
-            values.push(v.to_vec());
+            values.push(bytes(v)?.into_owned());
             added.push(h);
         }
     }
     if values.as_slice() == current {
-        return None;
+        return Ok(None);
     }
-    Some(AttributeChange {
+    Ok(Some(AttributeChange {
         attribute,
         value_sha256: values.iter().map(|v| hex_sha(v)).collect(),
         values,
         added,
         removed,
-    })
+    }))
 }
 
 /// Recipients by lowercased SMTP address, UPN, or immutable id.
@@ -308,53 +312,83 @@ fn index(recipients: &[Recipient], by: MatchBy) -> HashMap<String, Vec<usize>> {
 }
 
 /// One entry to plan: from the bundle, or an earlier entry being pruned.
-struct Wanted<'a> {
+/// Its accepted values are references: their bytes are read only for a
+/// change that writes them.
+struct Wanted {
     key: String,
     label: String,
     match_keys: Vec<String>,
     primary: Option<String>,
     display_name: Option<String>,
-    values: BTreeMap<Attribute, Vec<&'a [u8]>>,
+    values: BTreeMap<Attribute, Vec<ValueRef>>,
 }
 
-/// Computes the plan (an error only when the evaluation's bundle was judged
-/// without its values, a bug). `previous` holds, per entry key, what certferry wrote in
-/// earlier imports of this source.
+impl Wanted {
+    fn of(e: &EntryEvaluation<'_>, match_by: MatchBy) -> Self {
+        let mut values: BTreeMap<Attribute, Vec<ValueRef>> = BTreeMap::new();
+        for a in Attribute::ALL {
+            values.insert(a, e.accepted(a).map(|v| v.value_ref()).collect());
+        }
+        Wanted {
+            key: e.key().to_owned(),
+            label: e.label().to_owned(),
+            match_keys: match match_by {
+                MatchBy::Smtp => e.addresses().to_vec(),
+                MatchBy::Upn => e.upn().iter().map(|u| u.to_ascii_lowercase()).collect(),
+                MatchBy::ImmutableId => immutable_id(e.key()).into_iter().collect(),
+            },
+            primary: e.primary_smtp().map(str::to_ascii_lowercase),
+            display_name: e.display_name().map(str::to_owned),
+            values,
+        }
+    }
+}
+
+/// Reads the bytes a value reference names.
+type ValueBytesOf<'b> = dyn Fn(&ValueRef) -> Result<Cow<'b, [u8]>, ValueError> + 'b;
+
+/// Why a plan could not be made: the verdicts or a value could not be read
+/// back from the importer's own temporary files.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The verdict spool.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// A value.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+}
+
+/// Computes the plan for `bundle`, reading its verdicts one entry at a time
+/// and the bytes of a value only when a change writes it. `previous` holds,
+/// per entry key, what certferry wrote in earlier imports of this source.
 pub fn compute(
-    evaluation: &Evaluation<'_>,
+    bundle: &JudgedBundle,
     recipients: &[Recipient],
     previous: &HashMap<String, PreviousEntry>,
     opts: &PlanOptions,
-) -> Result<Plan, ValuesNotKept> {
+) -> Result<Plan, PlanError> {
+    let mut wanted = Vec::with_capacity(bundle.entry_count());
+    for_each_entry(bundle, |e| {
+        wanted.push(Wanted::of(e, opts.match_by));
+        Ok::<(), SpoolError>(())
+    })?;
+    Ok(plan_wanted(wanted, recipients, previous, opts, &|r| {
+        bundle.value_bytes(r)
+    })?)
+}
+
+fn plan_wanted(
+    mut wanted: Vec<Wanted>,
+    recipients: &[Recipient],
+    previous: &HashMap<String, PreviousEntry>,
+    opts: &PlanOptions,
+    bytes: &ValueBytesOf<'_>,
+) -> Result<Plan, ValueError> {
     let idx = index(recipients, opts.match_by);
-    let mut wanted: Vec<Wanted<'_>> = evaluation
-        .entries()
-        .iter()
-        .map(|e| {
-            let mut values: BTreeMap<Attribute, Vec<&[u8]>> = BTreeMap::new();
-            for a in Attribute::ALL {
-                values.insert(
-                    a,
-                    e.accepted(a).map(|v| v.bytes()).collect::<Result<_, _>>()?,
-                );
-            }
-            Ok(Wanted {
-                key: e.key().to_owned(),
-                label: e.label().to_owned(),
-                match_keys: match opts.match_by {
-                    MatchBy::Smtp => e.addresses().to_vec(),
-                    MatchBy::Upn => e.upn().iter().map(|u| u.to_ascii_lowercase()).collect(),
-                    MatchBy::ImmutableId => immutable_id(e.key()).into_iter().collect(),
-                },
-                primary: e.primary_smtp().map(str::to_ascii_lowercase),
-                display_name: e.display_name().map(str::to_owned),
-                values,
-            })
-        })
-        .collect::<Result<_, ValuesNotKept>>()?;
     if opts.prune {
         // Entries gone from the bundle: their values must go too.
-        let present: BTreeSet<&str> = evaluation.entries().iter().map(|e| e.key()).collect();
+        let present: BTreeSet<String> = wanted.iter().map(|w| w.key.clone()).collect();
         let mut gone: Vec<(&String, &PreviousEntry)> = previous
             .iter()
             .filter(|(k, _)| !present.contains(k.as_str()))
@@ -401,24 +435,25 @@ pub fn compute(
     let mut counts = PlanCounts::default();
     for (w, m) in wanted.iter().zip(&matches) {
         let prev = previous.get(&w.key);
-        let empty: Vec<&[u8]> = Vec::new();
+        let bundle_values = |a: Attribute| w.values.get(&a).map_or(&[][..], Vec::as_slice);
         let (target, outcome) = match m.len() {
             0 => {
-                let bundle_changes: Vec<AttributeChange> = Attribute::ALL
-                    .into_iter()
-                    .filter_map(|a| {
-                        attribute_change(a, &[], w.values.get(&a).unwrap_or(&empty), None, false)
-                    })
-                    .collect();
-                let outcome = match (
-                    &w.primary,
-                    opts.create_contacts && !bundle_changes.is_empty(),
-                ) {
-                    (Some(address), true) => Outcome::CreateContact {
-                        address: address.clone(),
-                        display_name: w.display_name.clone(),
-                        changes: bundle_changes,
-                    },
+                let outcome = match &w.primary {
+                    // Only a contact to create needs the values' bytes.
+                    Some(address)
+                        if opts.create_contacts && w.values.values().any(|v| !v.is_empty()) =>
+                    {
+                        let changes = Attribute::ALL
+                            .into_iter()
+                            .map(|a| attribute_change(a, &[], bundle_values(a), None, false, bytes))
+                            .filter_map(Result::transpose)
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Outcome::CreateContact {
+                            address: address.clone(),
+                            display_name: w.display_name.clone(),
+                            changes,
+                        }
+                    }
                     _ => Outcome::Unmatched,
                 };
                 (None, outcome)
@@ -443,15 +478,19 @@ pub fn compute(
                     let (changes, over_cap): (Vec<AttributeChange>, Vec<AttributeChange>) =
                         Attribute::ALL
                             .into_iter()
-                            .filter_map(|a| {
+                            .map(|a| {
                                 attribute_change(
                                     a,
                                     r.values(a),
-                                    w.values.get(&a).unwrap_or(&empty),
+                                    bundle_values(a),
                                     prev.and_then(|p| p.written.get(&a)),
                                     opts.prune,
+                                    bytes,
                                 )
                             })
+                            .filter_map(Result::transpose)
+                            .collect::<Result<Vec<_>, _>>()?
+                            .into_iter()
                             .partition(|c| c.values.len() <= opts.max_values);
                     let over_cap: Vec<CapExceeded> = over_cap
                         .into_iter()

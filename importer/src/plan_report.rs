@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::certpolicy::{Evaluation, JudgedBundle};
+use crate::certpolicy::{EvaluationCounts, JudgedBundle};
 use crate::failure::Outcome;
 use crate::plan;
 use crate::plan::Outcome as Item;
@@ -114,9 +114,9 @@ pub(crate) fn plan_json(v: &JudgedBundle, plan: &Plan, drift: Option<&ImportReco
     doc
 }
 
-pub(crate) fn outcome(eval: &Evaluation<'_>, plan: &Plan) -> Outcome {
+pub(crate) fn outcome(counts: &EvaluationCounts, plan: &Plan) -> Outcome {
     let c = &plan.counts;
-    if eval.all_accepted() && c.unmatched + c.ambiguous + c.skipped + c.over_cap == 0 {
+    if counts.refused == 0 && c.unmatched + c.ambiguous + c.skipped + c.over_cap == 0 {
         Outcome::Ok
     } else {
         Outcome::SomeRefused

@@ -72,7 +72,7 @@ fn plan(
 ) -> Plan {
     let policy = policy(accept);
     let judged = verified_judged(&Spec::new(1, b.0.clone()), &policy);
-    compute(&evaluate(&judged).expect("spooled verdicts"), r, prev, opts).expect("values kept")
+    compute(&judged, r, prev, opts).expect("plan")
 }
 
 fn mailbox(id: &str, addrs: &[&str], certs: &[&[u8]]) -> Recipient {
@@ -387,13 +387,13 @@ fn prune_removes_a_certificate_certferry_wrote_once_it_is_revoked() {
             written: BTreeMap::from([(UC, BTreeSet::from([hex_sha(&rex)]))]),
         },
     )]);
-    let kept = compute(&eval, &r, &prev, &PlanOptions::default()).expect("values kept");
+    let kept = compute(&judged, &r, &prev, &PlanOptions::default()).expect("plan");
     assert!(
         !matches!(kept.items[0].outcome, Outcome::Change { .. }),
         "without --prune the revoked value stays: {:?}",
         kept.items[0]
     );
-    let pruned = compute(&eval, &r, &prev, &pruning()).expect("values kept");
+    let pruned = compute(&judged, &r, &prev, &pruning()).expect("plan");
     let Outcome::Change { changes, .. } = &pruned.items[0].outcome else {
         panic!("{:?}", pruned.items[0])
     };

@@ -60,6 +60,16 @@ impl<'a> ValueEvaluation<'a> {
         &self.refusals
     }
 
+    /// Where the value's bytes are, to be read later with
+    /// [`super::JudgedBundle::value_bytes`] (a plan holds references, not
+    /// bytes).
+    pub fn value_ref(&self) -> ValueRef {
+        ValueRef {
+            sha256: self.verdict.sha256.clone(),
+            at: self.verdict.bytes.clone(),
+        }
+    }
+
     /// The verified bytes of the value; an error when the command judged a
     /// snapshot in parts without keeping them ([`super::Values::NotNeeded`]).
     pub fn bytes(&self) -> Result<&'a [u8], ValuesNotKept> {
@@ -96,6 +106,25 @@ impl Serialize for ValueEvaluation<'_> {
             refusals: self.refusals(),
         }
         .serialize(s)
+    }
+}
+
+/// Where one value's bytes are (private: made by
+/// [`ValueEvaluation::value_ref`], read by [`super::JudgedBundle::value_bytes`]).
+#[derive(Debug, Clone)]
+pub struct ValueRef {
+    sha256: String,
+    at: super::ValueBytes,
+}
+
+impl ValueRef {
+    /// SHA-256 of the value's bytes, hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    pub(super) fn at(&self) -> &super::ValueBytes {
+        &self.at
     }
 }
 

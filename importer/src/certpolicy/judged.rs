@@ -45,6 +45,32 @@ impl JudgedBundle {
         &self.spool
     }
 
+    /// The bytes of the value `r` refers to (from a value of this bundle):
+    /// in the bundle file, or read back from the value spool and checked
+    /// against the value's SHA-256.
+    pub fn value_bytes(
+        &self,
+        r: &super::ValueRef,
+    ) -> Result<std::borrow::Cow<'_, [u8]>, ValueError> {
+        use std::borrow::Cow;
+        match r.at() {
+            ValueBytes::InBundle(range) => self
+                .file_bytes()
+                .get(range.clone())
+                .map(Cow::Borrowed)
+                .ok_or(ValueError::NotKept(super::ValuesNotKept)),
+            ValueBytes::Copied(b) => Ok(Cow::Owned(b.to_vec())),
+            ValueBytes::Spooled { offset, len } => {
+                let spool = self
+                    .values
+                    .as_ref()
+                    .ok_or(ValueError::NotKept(super::ValuesNotKept))?;
+                Ok(Cow::Owned(spool.read(*offset, *len, r.sha256())?))
+            }
+            ValueBytes::NotKept => Err(ValueError::NotKept(super::ValuesNotKept)),
+        }
+    }
+
     /// Every verdict in memory, read from the spool at the first call, with
     /// the spooled values' bytes read back (each checked against its digest).
     pub(super) fn loaded(&self) -> Result<&[(EntryVerdict, Option<usize>)], SpoolError> {
@@ -125,6 +151,17 @@ pub fn judge_bundle_file(
         values: None,
         loaded: OnceLock::new(),
     })
+}
+
+/// Why a value's bytes could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    /// The command did not keep them (a bug).
+    #[error(transparent)]
+    NotKept(#[from] super::ValuesNotKept),
+    /// The value spool could not be read, or held other bytes.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
 }
 
 /// Why a snapshot could not be judged.

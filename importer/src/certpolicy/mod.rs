@@ -36,9 +36,9 @@ mod trust;
 
 pub use evaluation::{
     evaluate, for_each_entry, EntryEvaluation, Evaluation, EvaluationCounts, ValueEvaluation,
-    ValuesNotKept,
+    ValueRef, ValuesNotKept,
 };
-pub use judged::{judge_bundle_file, judge_spooled, JudgeError, JudgedBundle};
+pub use judged::{judge_bundle_file, judge_spooled, JudgeError, JudgedBundle, ValueError};
 pub use spool::SpoolError;
 use trust::BundleTrust;
 pub use trust::{Revocation, RevocationPolicy};

@@ -1,7 +1,6 @@
 //! `plan`: what `apply` would write to the tenant, or how the tenant drifted
 //! from the last import.
 
-use crate::certpolicy::evaluate;
 use crate::cli::PlanArgs;
 use crate::context::{runtime, state_err, Config};
 use crate::failure::{Failure, Outcome};
@@ -14,12 +13,11 @@ pub(crate) fn run(a: &PlanArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let policy = &cfg.policy;
     let db = cfg.open_state_ro()?;
     let s = prepare(cfg, &a.bundle, db.as_ref(), &a.tenant, None)?;
-    let eval = evaluate(&s.verified)?;
     let rt = runtime()?;
     let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
     let listing = read_tenant(&rt, &s.client, &opts)?;
     let prev = previous(db.as_ref(), &s.verified.header().source)?;
-    let plan = plan::compute(&eval, &listing.recipients, &prev, &opts)?;
+    let plan = plan::compute(&s.verified, &listing.recipients, &prev, &opts)?;
     let doc = plan_json(&s.verified, &plan, s.already_imported.as_ref());
     if let Some(out) = &a.out {
         let mut text = serde_json::to_vec_pretty(&doc).map_err(state_err)?;
@@ -57,5 +55,5 @@ pub(crate) fn run(a: &PlanArgs, cfg: &Config) -> Result<Outcome, Failure> {
             println!("saved     {}", out.display());
         }
     }
-    Ok(outcome(&eval, &plan))
+    Ok(outcome(s.verified.counts(), &plan))
 }

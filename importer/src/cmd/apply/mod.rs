@@ -79,7 +79,7 @@ pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
     }
 
     let prev = previous(Some(&ledger.lock()), &s.verified.header().source)?;
-    let plan = plan::compute(&eval, &listing.recipients, &prev, &opts)?;
+    let plan = plan::compute(&s.verified, &listing.recipients, &prev, &opts)?;
     if let Some(saved) = &a.plan {
         check_saved_plan(
             saved,
@@ -200,7 +200,7 @@ fn record(
                 log_path.display()
             );
         }
-        return Ok(outcome(eval, plan));
+        return Ok(outcome(eval.counts(), plan));
     }
     let rec = NewImport::from_verified(&s.verified, eval, s.now, a.review_sha256.clone());
     let id = db.record_import(&rec).map_err(state_err)?;
@@ -217,7 +217,7 @@ fn record(
             log_path.display()
         );
     }
-    Ok(outcome(eval, plan))
+    Ok(outcome(eval.counts(), plan))
 }
 
 fn check_saved_plan(saved: &Path, fresh: &Value) -> Result<(), Failure> {
