@@ -79,8 +79,9 @@ impl<T> Verified<T> {
         }
     }
 
-    /// The bundle file's bytes; empty for a snapshot in parts, whose values
-    /// the keeper copied.
+    /// The bundle file's bytes; empty for a snapshot in parts, whose part
+    /// files were released as they were verified (the values a command
+    /// writes were copied to the value spool, `certpolicy::spool`).
     pub fn file_bytes(&self) -> &[u8] {
         match self {
             Self::Bundle(b) => b.bytes(),

@@ -369,6 +369,14 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_without_entries_spools_nothing_and_reads_back_nothing() {
+        let spool = SpoolWriter::new().finish().unwrap();
+        assert!(spool.file.is_none(), "no file for no entry");
+        assert_eq!(spool.entries().count(), 0);
+        assert_eq!(*spool.counts(), EvaluationCounts::default());
+    }
+
+    #[test]
     fn a_spooled_value_reads_back_only_as_the_bytes_its_digest_names() {
         let w = ValueSpoolWriter::default();
         let a = w.put(b"first value");
