@@ -488,12 +488,8 @@ fn search(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::super::fixture;
     use super::*;
-
-    fn fixture(rel: &str) -> Vec<u8> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pki");
-        std::fs::read(root.join(rel)).unwrap()
-    }
 
     fn signed_by(child: &CaCertificate, issuer: &CaCertificate) -> bool {
         Link {

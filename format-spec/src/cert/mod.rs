@@ -179,15 +179,18 @@ fn decode_value_with(bytes: &[u8], whole_sha256: Option<Sha256>) -> DecodedValue
     }
 }
 
+/// A file of `fixtures/pki` (unit tests of the certificate modules).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pki");
+    std::fs::read(root.join(name)).unwrap()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pki");
-        std::fs::read(root.join(name)).unwrap()
-    }
 
     #[test]
     fn a_known_value_digest_gives_the_same_description_as_hashing() {
