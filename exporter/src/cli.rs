@@ -15,7 +15,8 @@ withheld from it (a security finding: the objects are named on standard error), 
 3 directory error (connection, TLS, bind, search, LDIF), 4 key error (unreadable key, wrong password), \
 5 output or state error, 6 refused: the snapshot is empty or smaller than the last one from this source \
 beyond the shrink limits (nothing written; see --allow-empty, --allow-shrink), \
-130 interrupted (Ctrl-C, SIGTERM, SIGHUP).\n\
+130 interrupted (Ctrl-C, SIGTERM, SIGHUP), \
+141 standard output's reader went away (as `| head` does; nothing partial is left).\n\
 Passwords are never accepted on the command line: use a file, an environment variable or the prompt."
 )]
 pub struct Cli {

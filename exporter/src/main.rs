@@ -22,7 +22,16 @@ fn main() -> ExitCode {
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
         eprintln!("certferry-export: warning: cannot handle Ctrl-C, SIGTERM and SIGHUP: {e}");
     }
-    match certferry_export::run::run(cli.command, &cancel) {
+    // `… | head`: a closed standard output stops the command quietly (141),
+    // after unwinding has removed any temporary output.
+    certferry_cli::pipe::quiet_broken_pipe();
+    let result = match certferry_cli::pipe::run_until_broken_pipe(|| {
+        certferry_export::run::run(cli.command, &cancel)
+    }) {
+        Ok(r) => r,
+        Err(code) => return ExitCode::from(code),
+    };
+    match result {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(f) => {
             // The message may quote LDIF text, DNs or server replies: escaped.

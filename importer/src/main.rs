@@ -18,7 +18,15 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match certferry_import::cmd::run(cli.command) {
+    // `… | head`: a closed standard output stops the command quietly (141).
+    certferry_cli::pipe::quiet_broken_pipe();
+    let result = match certferry_cli::pipe::run_until_broken_pipe(|| {
+        certferry_import::cmd::run(cli.command)
+    }) {
+        Ok(r) => r,
+        Err(code) => return ExitCode::from(code),
+    };
+    match result {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(f) => {
             // The message may quote the bundle, the tenant or the server: escaped.

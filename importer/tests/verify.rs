@@ -457,3 +457,24 @@ fn usage_errors_exit_2() {
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("Exit codes"), "{help:?}");
 }
+
+#[test]
+fn a_closed_standard_output_stops_quietly_with_141() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_review_policy(d.path());
+    let b = write_signed(d.path(), &Spec::new(1, vec![user_cert("alice", "alice")]));
+    sign(&b, "reviewer", Role::Reviewer);
+    // The reader is gone before the command writes its first line.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_certferry-import"))
+        .args(["verify", "--policy", s(&policy), "--now", NOW, s(&b)])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "nothing is said about it: {stderr}");
+}
