@@ -29,6 +29,8 @@ pub mod session;
 pub use certferry_cli::{output, secret};
 pub mod state;
 pub mod tenant;
+pub mod tenant_listing;
 pub mod trust_store;
+pub mod value_spool;
 pub mod verified;
 pub mod write;

@@ -8,7 +8,7 @@ use crate::certpolicy::{EvaluationCounts, JudgedBundle};
 use crate::failure::Outcome;
 use crate::plan;
 use crate::plan::Outcome as Item;
-use crate::plan::{Plan, PlanItem};
+use crate::plan::{Plan, PlanError, PlanItem};
 use crate::report::terminal_safe;
 use crate::state::ImportRecord;
 
@@ -87,10 +87,20 @@ pub(crate) fn kind_word(o: &Item) -> &'static str {
     }
 }
 
-pub(crate) fn print_plan(plan: &Plan) {
-    for item in plan.items.iter().filter(|i| i.outcome != Item::Unchanged) {
-        println!("{}", describe(item));
-    }
+/// Prints one line per item that is not unchanged, made one at a time, then the totals.
+pub(crate) fn print_plan(plan: &Plan<'_>) -> Result<(), PlanError> {
+    plan.for_each_item(|item| {
+        if item.outcome != Item::Unchanged {
+            println!("{}", describe(&item));
+        }
+        Ok::<(), PlanError>(())
+    })?;
+    print_totals(plan);
+    Ok(())
+}
+
+/// The plan's totals line.
+pub(crate) fn print_totals(plan: &Plan<'_>) {
     let c = &plan.counts;
     println!(
         "plan      {} entries: {} to change, {} contacts to create, {} unchanged, {} unmatched, {} ambiguous, {} skipped (synced), {} over the value cap",
@@ -98,7 +108,18 @@ pub(crate) fn print_plan(plan: &Plan) {
     );
 }
 
-pub(crate) fn plan_json(v: &JudgedBundle, plan: &Plan, drift: Option<&ImportRecord>) -> Value {
+/// The plan as one JSON document (every item in memory: `--json`, `--out`
+/// and `apply --plan`).
+pub(crate) fn plan_json(
+    v: &JudgedBundle,
+    plan: &Plan<'_>,
+    drift: Option<&ImportRecord>,
+) -> Result<Value, PlanError> {
+    let mut items = Vec::new();
+    plan.for_each_item(|item| {
+        items.push(serde_json::to_value(&item).unwrap_or(Value::Null));
+        Ok::<(), PlanError>(())
+    })?;
     let mut doc = json!({
         "format": "certferry-plan",
         "version": 1,
@@ -106,15 +127,15 @@ pub(crate) fn plan_json(v: &JudgedBundle, plan: &Plan, drift: Option<&ImportReco
         "source": v.header().source.as_str(),
         "sequence": v.header().sequence,
         "counts": plan.counts,
-        "items": plan.items,
+        "items": items,
     });
     if let Some(imp) = drift {
         doc["already_imported"] = json!({"import": imp.id, "imported_at": imp.imported_at});
     }
-    doc
+    Ok(doc)
 }
 
-pub(crate) fn outcome(counts: &EvaluationCounts, plan: &Plan) -> Outcome {
+pub(crate) fn outcome(counts: &EvaluationCounts, plan: &Plan<'_>) -> Outcome {
     let c = &plan.counts;
     if counts.refused == 0 && c.unmatched + c.ambiguous + c.skipped + c.over_cap == 0 {
         Outcome::Ok

@@ -15,11 +15,13 @@ use crate::cli::{BundleArgs, MatchByArg, TenantArgs};
 use crate::context::{now, state_err, tenant_err, tenant_path, Config};
 use crate::exchange::bytes::WriteForm;
 use crate::exchange::client::{ExoClient, Listing};
+use crate::exchange::recipient::RecipientKind;
 use crate::failure::Failure;
 use crate::plan::MatchBy;
 use crate::plan::{PlanOptions, PreviousEntry};
 use crate::state::{ImportRecord, StateDb};
 use crate::tenant::TenantConfig;
+use crate::tenant_listing::{ListingBuilder, TenantListing};
 
 pub(crate) fn options(t: &TenantArgs, max_values: usize) -> PlanOptions {
     PlanOptions {
@@ -148,17 +150,24 @@ pub(crate) fn read_tenant(
     rt: &tokio::runtime::Runtime,
     client: &ExoClient,
     opts: &PlanOptions,
-) -> Result<Listing, Failure> {
-    let listing = rt
-        .block_on(client.get_all_recipients())
-        .map_err(tenant_err)?;
-    if opts.match_by == MatchBy::ImmutableId && listing.notes.lacks("ImmutableId") {
+) -> Result<TenantListing, Failure> {
+    let mut builder = ListingBuilder::new(opts.match_by);
+    let mut pages = Listing::default();
+    for kind in RecipientKind::ALL {
+        rt.block_on(client.for_each_recipient(kind, &mut pages, &mut |r| builder.add(r)))
+            .map_err(tenant_err)?;
+    }
+    if opts.match_by == MatchBy::ImmutableId && pages.notes.lacks("ImmutableId") {
         return Err(Failure::Tenant(format!(
             "--match-by immutable-id: none of the {} recipients the service returned carries an \
              ImmutableId member, so no entry could ever match; match by smtp or upn instead \
              (`certferry-import doctor` shows the members the service returns)",
-            listing.notes.recipients
+            pages.notes.recipients
         )));
     }
-    Ok(listing)
+    builder.finish(pages).map_err(|e| {
+        Failure::Output(format!(
+            "the temporary file holding the tenant's certificate values: {e}"
+        ))
+    })
 }

@@ -16,7 +16,7 @@ use crate::exchange::client::ExoClient;
 use crate::exchange::error::{ErrorClass, ExoError};
 use crate::exchange::recipient::{property, Recipient, RecipientKind};
 use crate::journal::Outcome;
-use crate::plan::{AttributeChange, Outcome as Item, PlanItem};
+use crate::plan::{Outcome as Item, PlanItem};
 
 /// Most characters of a contact's `Name` (New-MailContact refuses more).
 pub const MAX_CONTACT_NAME: usize = 64;
@@ -139,22 +139,22 @@ pub fn contact_names(display_name: Option<&str>, address: &str) -> (String, Stri
     (first, second)
 }
 
-/// Sets `changes` on the recipient in `form` and reads it back.
+/// Sets the value sets `sets` on the recipient in `form` and reads it back.
 pub async fn set_and_confirm(
     client: &ExoClient,
     form: WriteForm,
     kind: RecipientKind,
     identity: &str,
-    changes: &[AttributeChange],
+    sets: &[(Attribute, Vec<Vec<u8>>)],
 ) -> Result<Written, WriteError> {
     let receipt = client
         .set_certificates_as(
             form,
             kind,
             identity,
-            &changes
+            &sets
                 .iter()
-                .map(|c| (c.attribute, c.values.as_slice()))
+                .map(|(a, values)| (*a, values.as_slice()))
                 .collect::<Vec<_>>(),
         )
         .await
@@ -181,7 +181,7 @@ pub async fn set_and_confirm(
             (r, Outcome::Written, receipt.request_id)
         }
     };
-    differs(&back, changes)?;
+    differs(&back, sets)?;
     Ok(Written {
         identity: identity.to_owned(),
         request_id,
@@ -191,36 +191,38 @@ pub async fn set_and_confirm(
     })
 }
 
-fn differs(back: &Recipient, changes: &[AttributeChange]) -> Result<(), WriteError> {
-    for c in changes {
-        if back.values(c.attribute) != c.values.as_slice() {
+fn differs(back: &Recipient, sets: &[(Attribute, Vec<Vec<u8>>)]) -> Result<(), WriteError> {
+    for (attribute, values) in sets {
+        if back.values(*attribute) != values.as_slice() {
             return Err(WriteError::ReadBackDiffers {
-                attribute: c.attribute,
-                holds: back.values(c.attribute).len(),
+                attribute: *attribute,
+                holds: back.values(*attribute).len(),
             });
         }
     }
     Ok(())
 }
 
-/// Writes one plan item (a change, or a contact to create and then write) in `form`.
+/// Writes one plan item (a change, or a contact to create and then write) in
+/// `form`; `sets` are the bytes of its value sets ([`crate::plan::Plan::value_sets`]).
 pub async fn write_item(
     client: &ExoClient,
     item: &PlanItem,
     form: WriteForm,
+    sets: &[(Attribute, Vec<Vec<u8>>)],
 ) -> Result<Written, WriteError> {
     match &item.outcome {
-        Item::Change { changes, .. } => {
+        Item::Change { .. } => {
             let t = item
                 .target
                 .as_ref()
                 .ok_or_else(|| WriteError::Other("no target".into()))?;
-            set_and_confirm(client, form, t.kind, &t.identity, changes).await
+            set_and_confirm(client, form, t.kind, &t.identity, sets).await
         }
         Item::CreateContact {
             address,
             display_name,
-            changes,
+            ..
         } => {
             let (name, other) = contact_names(display_name.as_deref(), address);
             let display = display_name
@@ -238,13 +240,12 @@ pub async fn write_item(
                 Err(e) => return Err(WriteError::Other(e.to_string())),
             };
             let identity = made.0.recipient.write_identity().to_owned();
-            let mut w =
-                set_and_confirm(client, form, RecipientKind::MailContact, &identity, changes)
-                    .await
-                    .map_err(|e| WriteError::AfterCreate {
-                        identity: identity.clone(),
-                        error: Box::new(e),
-                    })?;
+            let mut w = set_and_confirm(client, form, RecipientKind::MailContact, &identity, sets)
+                .await
+                .map_err(|e| WriteError::AfterCreate {
+                    identity: identity.clone(),
+                    error: Box::new(e),
+                })?;
             w.contact_name = Some(made.1);
             Ok(w)
         }
@@ -259,12 +260,12 @@ pub async fn probe_forms(
     client: &ExoClient,
     kind: RecipientKind,
     identity: &str,
-    changes: &[AttributeChange],
+    sets: &[(Attribute, Vec<Vec<u8>>)],
     tried: WriteForm,
 ) -> Result<(WriteForm, Written), Vec<(WriteForm, WriteError)>> {
     let mut failures = Vec::new();
     for form in WriteForm::ALL.into_iter().filter(|f| *f != tried) {
-        match set_and_confirm(client, form, kind, identity, changes).await {
+        match set_and_confirm(client, form, kind, identity, sets).await {
             Ok(w) => return Ok((form, w)),
             Err(e) => failures.push((form, e)),
         }

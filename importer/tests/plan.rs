@@ -12,12 +12,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use certferry_format::model::{Attribute, ObjectKind};
 use certferry_format::Sha256;
+use certferry_import::certpolicy::JudgedBundle;
 use certferry_import::certpolicy::{evaluate, CertificatePolicy, OverLimit, RevocationPolicy};
+use certferry_import::exchange::client::Listing;
 use certferry_import::exchange::recipient::{Recipient, RecipientKind};
 use certferry_import::plan::{
-    compute, fingerprint, immutable_id, CapExceeded, MatchBy, Outcome, Plan, PlanOptions,
-    PreviousEntry,
+    compute, fingerprint, immutable_id, CapExceeded, MatchBy, Outcome, PlanCounts, PlanItem,
+    PlanOptions, PreviousEntry, ValueSets,
 };
+use certferry_import::tenant_listing::{ListingBuilder, TenantListing};
 use common::*;
 
 /// Opaque values (no certificate): the policy below passes them on, so the
@@ -61,18 +64,73 @@ fn bundle(people: Vec<Person>) -> Bundle {
     Bundle(people)
 }
 
+/// A plan's items, made once, with the bytes of each write's value sets.
+#[derive(Debug)]
+struct Planned {
+    items: Vec<PlanItem>,
+    counts: PlanCounts,
+    sets: Vec<ValueSets>,
+}
+
+impl Planned {
+    /// The bytes the `c`th change of item `i` writes.
+    fn values(&self, i: usize, c: usize) -> Vec<Vec<u8>> {
+        self.sets[i][c].1.clone()
+    }
+}
+
+/// The tenant as `plan` lists it: `r`, indexed for `match_by`.
+fn listed(r: &[Recipient], match_by: MatchBy) -> TenantListing {
+    let mut b = ListingBuilder::new(match_by);
+    for one in r {
+        b.add(one.clone());
+    }
+    b.finish(Listing::default()).expect("listing")
+}
+
+/// The plan of `judged` against `r`, every item made and its value sets read.
+fn planned(
+    judged: &JudgedBundle,
+    r: &[Recipient],
+    prev: &HashMap<String, PreviousEntry>,
+    opts: &PlanOptions,
+) -> Planned {
+    let tenant = listed(r, opts.match_by);
+    let p = compute(judged, &tenant, prev, opts).expect("plan");
+    let mut items = Vec::new();
+    let mut sets = Vec::new();
+    p.for_each_item(|item| {
+        let changes = match &item.outcome {
+            Outcome::Change { changes, .. } | Outcome::CreateContact { changes, .. } => {
+                changes.as_slice()
+            }
+            _ => &[],
+        };
+        sets.push(p.value_sets(changes)?);
+        items.push(item);
+        Ok::<(), certferry_import::plan::PlanError>(())
+    })
+    .expect("items");
+    assert_eq!(items.len(), p.counts.items, "the totals count every item");
+    Planned {
+        items,
+        counts: p.counts.clone(),
+        sets,
+    }
+}
+
 /// The plan for `b` under `policy(accept)`: signed, verified, judged while
-/// verified, evaluated, planned.
+/// verified, planned.
 fn plan(
     b: &Bundle,
     accept: bool,
     r: &[Recipient],
     prev: &HashMap<String, PreviousEntry>,
     opts: &PlanOptions,
-) -> Plan {
+) -> Planned {
     let policy = policy(accept);
     let judged = verified_judged(&Spec::new(1, b.0.clone()), &policy);
-    compute(&judged, r, prev, opts).expect("plan")
+    planned(&judged, r, prev, opts)
 }
 
 fn mailbox(id: &str, addrs: &[&str], certs: &[&[u8]]) -> Recipient {
@@ -137,7 +195,8 @@ fn new_certificate_is_added_to_the_complete_value_set() {
     let Outcome::Change { changes, .. } = &p.items[0].outcome else {
         panic!("{:?}", p.items[0])
     };
-    assert_eq!(changes[0].values, vec![FOREIGN.to_vec(), A.to_vec()]);
+    assert_eq!(p.values(0, 0), vec![FOREIGN.to_vec(), A.to_vec()]);
+    assert_eq!(changes[0].value_sha256, vec![hex_sha(FOREIGN), hex_sha(A)]);
     assert_eq!(changes[0].added, vec![hex_sha(A)]);
     assert_eq!(p.counts.change, 1);
 }
@@ -176,11 +235,11 @@ fn prune_removes_only_values_certferry_wrote_earlier() {
     let r = vec![mailbox("id1", &[ALICE], &[FOREIGN, A])];
     let prev = wrote_a_before();
     let keep = plan(&b, true, &r, &prev, &PlanOptions::default());
-    let Outcome::Change { changes, .. } = &keep.items[0].outcome else {
+    let Outcome::Change { .. } = &keep.items[0].outcome else {
         panic!("{:?}", keep.items[0])
     };
     assert_eq!(
-        changes[0].values,
+        keep.values(0, 0),
         vec![FOREIGN.to_vec(), A.to_vec(), B.to_vec()],
         "without prune nothing is removed"
     );
@@ -188,7 +247,7 @@ fn prune_removes_only_values_certferry_wrote_earlier() {
     let Outcome::Change { changes, .. } = &pruned.items[0].outcome else {
         panic!("{:?}", pruned.items[0])
     };
-    assert_eq!(changes[0].values, vec![FOREIGN.to_vec(), B.to_vec()]);
+    assert_eq!(pruned.values(0, 0), vec![FOREIGN.to_vec(), B.to_vec()]);
     assert_eq!(changes[0].removed, vec![hex_sha(A)]);
 }
 
@@ -201,12 +260,12 @@ fn prune_clears_entries_gone_from_the_bundle() {
     let gone = p
         .items
         .iter()
-        .find(|i| i.entry == G1)
+        .position(|i| i.entry == G1)
         .expect("alice planned");
-    let Outcome::Change { changes, .. } = &gone.outcome else {
+    let Outcome::Change { .. } = &p.items[gone].outcome else {
         panic!("{:?}", p.items)
     };
-    assert_eq!(changes[0].values, vec![FOREIGN.to_vec()]);
+    assert_eq!(p.values(gone, 0), vec![FOREIGN.to_vec()]);
 }
 
 #[test]
@@ -285,7 +344,7 @@ fn an_attribute_at_the_cap_does_not_hold_back_the_other_attribute() {
     };
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].attribute, Attribute::UserSmimeCertificate);
-    assert_eq!(changes[0].values, vec![B.to_vec()]);
+    assert_eq!(p.values(0, 0), vec![B.to_vec()]);
     assert_eq!(
         over_cap,
         &vec![CapExceeded {
@@ -357,10 +416,19 @@ fn match_by_immutable_id() {
 
 #[test]
 fn fingerprint_changes_with_the_values() {
-    let a = mailbox("id1", &[ALICE], &[A]);
-    let b = mailbox("id1", &[ALICE], &[B]);
-    assert_ne!(fingerprint(&a), fingerprint(&b));
-    assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
+    let t = listed(
+        &[
+            mailbox("id1", &[ALICE], &[A]),
+            mailbox("id2", &["b@contoso.test"], &[B]),
+            mailbox("id3", &["c@contoso.test"], &[A]),
+        ],
+        MatchBy::Smtp,
+    );
+    assert_ne!(fingerprint(t.recipient(0)), fingerprint(t.recipient(1)));
+    assert_eq!(fingerprint(t.recipient(0)), fingerprint(t.recipient(2)));
+    // As first written: one line per attribute, its fifth letter, `:` and each value's digest.
+    let text = format!("c:{}\ns\n", hex_sha(A));
+    assert_eq!(fingerprint(t.recipient(0)), hex_sha(text.as_bytes()));
 }
 
 #[test]
@@ -387,16 +455,16 @@ fn prune_removes_a_certificate_certferry_wrote_once_it_is_revoked() {
             written: BTreeMap::from([(UC, BTreeSet::from([hex_sha(&rex)]))]),
         },
     )]);
-    let kept = compute(&judged, &r, &prev, &PlanOptions::default()).expect("plan");
+    let kept = planned(&judged, &r, &prev, &PlanOptions::default());
     assert!(
         !matches!(kept.items[0].outcome, Outcome::Change { .. }),
         "without --prune the revoked value stays: {:?}",
         kept.items[0]
     );
-    let pruned = compute(&judged, &r, &prev, &pruning()).expect("plan");
+    let pruned = planned(&judged, &r, &prev, &pruning());
     let Outcome::Change { changes, .. } = &pruned.items[0].outcome else {
         panic!("{:?}", pruned.items[0])
     };
     assert_eq!(changes[0].removed, vec![hex_sha(&rex)]);
-    assert!(changes[0].values.is_empty());
+    assert!(pruned.values(0, 0).is_empty());
 }

@@ -7,11 +7,12 @@ use std::sync::OnceLock;
 
 use certferry_format::Timestamp;
 
-use super::spool::{Encoded, SpoolError, SpoolWriter, ValueSpool, ValueSpoolWriter, VerdictSpool};
+use super::spool::{Encoded, SpoolError, SpoolWriter, VerdictSpool};
 use super::{judge_bundle, EntryVerdict, ValueBytes, Values};
 use crate::bundle::{LoadError, LoadedBundle};
 use crate::policy::Policy;
 use crate::state::StateDb;
+use crate::value_spool::{ValueSpool, ValueSpoolWriter};
 use crate::verified::Verified;
 
 /// A verified snapshot and the policy's verdicts on its entries. It derefs
@@ -65,7 +66,7 @@ impl JudgedBundle {
                     .values
                     .as_ref()
                     .ok_or(ValueError::NotKept(super::ValuesNotKept))?;
-                Ok(Cow::Owned(spool.read(*offset, *len, r.sha256())?))
+                Ok(Cow::Owned(read_checked(spool, *offset, *len, r.sha256())?))
             }
             ValueBytes::NotKept => Err(ValueError::NotKept(super::ValuesNotKept)),
         }
@@ -79,7 +80,8 @@ impl JudgedBundle {
             for v in all.iter_mut().flat_map(|(e, _)| e.values.iter_mut()) {
                 if let ValueBytes::Spooled { offset, len } = v.bytes {
                     let spool = self.values.as_ref().ok_or(super::codec::CodecError)?;
-                    v.bytes = ValueBytes::Copied(spool.read(offset, len, &v.sha256)?.into());
+                    v.bytes =
+                        ValueBytes::Copied(read_checked(spool, offset, len, &v.sha256)?.into());
                 }
             }
             // Another caller may have filled it meanwhile; either is the same.
@@ -87,6 +89,17 @@ impl JudgedBundle {
         }
         Ok(self.loaded.get().map_or(&[], Vec::as_slice))
     }
+}
+
+/// The value at `offset`, checked against its SHA-256 (hex, as verification found it).
+fn read_checked(
+    spool: &ValueSpool,
+    offset: u64,
+    len: u32,
+    sha256_hex: &str,
+) -> Result<Vec<u8>, SpoolError> {
+    let sha256 = certferry_format::Sha256::parse_hex(sha256_hex).ok_or(super::codec::CodecError)?;
+    Ok(spool.read(offset, len, &sha256)?)
 }
 
 /// Verifies `loaded` with the full policy (or `adjust`ed) and judges every
@@ -122,7 +135,7 @@ pub fn judge_spooled(
     Ok(JudgedBundle {
         verified,
         spool: spool.finish()?,
-        values: value_spool.finish()?,
+        values: value_spool.finish().map_err(SpoolError::Io)?,
         loaded: OnceLock::new(),
     })
 }

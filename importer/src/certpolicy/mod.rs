@@ -304,7 +304,7 @@ pub type Keeper<'p> = Box<dyn Fn(ParsedEntry<'_>) -> EntryVerdict + Sync + 'p>;
 fn judge_bundle<'p>(
     policy: &'p CertificatePolicy,
     now: Timestamp,
-    values: Option<&'p spool::ValueSpoolWriter>,
+    values: Option<&'p crate::value_spool::ValueSpoolWriter>,
 ) -> impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> Keeper<'p> + 'p {
     move |header, pki| {
         let judge = judging(policy, header, pki, now, values);
@@ -333,7 +333,7 @@ fn judging<'p>(
     header: &BundleHeader,
     pki: Option<&[VerifiedPki<'_>]>,
     now: Timestamp,
-    values: Option<&'p spool::ValueSpoolWriter>,
+    values: Option<&'p crate::value_spool::ValueSpoolWriter>,
 ) -> RefKeeper<'p> {
     let trust = BundleTrust::of_bundle(policy, header, pki, now.unix());
     // A part's bytes are released once it is verified: copy what is needed.
@@ -351,7 +351,7 @@ enum Keep<'s> {
     /// Where they lie in the bundle file.
     Range,
     /// A copy in the value spool.
-    Spool(&'s spool::ValueSpoolWriter),
+    Spool(&'s crate::value_spool::ValueSpoolWriter),
     /// Nothing.
     Nothing,
 }

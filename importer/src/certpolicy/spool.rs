@@ -259,86 +259,6 @@ impl Window<'_> {
     }
 }
 
-/// The bytes of the values of a snapshot in parts, copied to a private
-/// temporary file as each part is verified (its bytes are then released),
-/// for the commands that write values. Workers append concurrently; each
-/// value records where it went.
-#[derive(Debug, Default)]
-pub(super) struct ValueSpoolWriter {
-    sink: std::sync::Mutex<ValueSink>,
-}
-
-#[derive(Debug, Default)]
-struct ValueSink {
-    out: Option<BufWriter<File>>,
-    written: u64,
-    error: Option<std::io::Error>,
-}
-
-impl ValueSpoolWriter {
-    /// Appends `bytes`; returns where they lie. A write error is kept and
-    /// returned by [`Self::finish`].
-    pub(super) fn put(&self, bytes: &[u8]) -> (u64, u32) {
-        let mut sink = match self.sink.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let at = sink.written;
-        sink.written += bytes.len() as u64;
-        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        if sink.error.is_none() {
-            if sink.out.is_none() {
-                match tempfile::tempfile() {
-                    Ok(f) => sink.out = Some(BufWriter::with_capacity(1 << 20, f)),
-                    Err(e) => sink.error = Some(e),
-                }
-            }
-            if let Some(out) = &mut sink.out {
-                if let Err(e) = out.write_all(bytes) {
-                    sink.error = Some(e);
-                }
-            }
-        }
-        (at, len)
-    }
-
-    /// The spool, ready to be read (`None` when no value was put).
-    pub(super) fn finish(self) -> Result<Option<ValueSpool>, SpoolError> {
-        let sink = match self.sink.into_inner() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some(e) = sink.error {
-            return Err(e.into());
-        }
-        match sink.out {
-            None => Ok(None),
-            Some(out) => Ok(Some(ValueSpool {
-                file: out.into_inner().map_err(|e| e.into_error())?,
-            })),
-        }
-    }
-}
-
-/// The values of a snapshot in parts, on disk.
-#[derive(Debug)]
-pub(super) struct ValueSpool {
-    file: File,
-}
-
-impl ValueSpool {
-    /// The `len` bytes at `offset`, which must hash to `sha256` (hex): the
-    /// copy is checked against the digest verification found for the value.
-    pub(super) fn read(&self, offset: u64, len: u32, sha256: &str) -> Result<Vec<u8>, SpoolError> {
-        let mut bytes = vec![0; len as usize];
-        self.file.read_exact_at(&mut bytes, offset)?;
-        if certferry_format::Sha256::digest(&bytes).to_hex() != sha256 {
-            return Err(CodecError.into());
-        }
-        Ok(bytes)
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -374,28 +294,5 @@ mod tests {
         assert!(spool.file.is_none(), "no file for no entry");
         assert_eq!(spool.entries().count(), 0);
         assert_eq!(*spool.counts(), EvaluationCounts::default());
-    }
-
-    #[test]
-    fn a_spooled_value_reads_back_only_as_the_bytes_its_digest_names() {
-        let w = ValueSpoolWriter::default();
-        let a = w.put(b"first value");
-        let b = w.put(b"second");
-        let spool = w.finish().unwrap().unwrap();
-        let hex = |b: &[u8]| certferry_format::Sha256::digest(b).to_hex();
-        assert_eq!(spool.read(b.0, b.1, &hex(b"second")).unwrap(), b"second");
-        assert_eq!(
-            spool.read(a.0, a.1, &hex(b"first value")).unwrap(),
-            b"first value"
-        );
-        assert!(
-            spool.read(a.0, a.1, &hex(b"second")).is_err(),
-            "another digest"
-        );
-        assert!(
-            spool.read(b.0, b.1 + 1, &hex(b"second")).is_err(),
-            "past the end"
-        );
-        assert!(ValueSpoolWriter::default().finish().unwrap().is_none());
     }
 }

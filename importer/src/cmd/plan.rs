@@ -17,15 +17,20 @@ pub(crate) fn run(a: &PlanArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
     let listing = read_tenant(&rt, &s.client, &opts)?;
     let prev = previous(db.as_ref(), &s.verified.header().source)?;
-    let plan = plan::compute(&s.verified, &listing.recipients, &prev, &opts)?;
-    let doc = plan_json(&s.verified, &plan, s.already_imported.as_ref());
-    if let Some(out) = &a.out {
-        let mut text = serde_json::to_vec_pretty(&doc).map_err(state_err)?;
+    let plan = plan::compute(&s.verified, &listing, &prev, &opts)?;
+    // The whole document only when it is asked for: items are made one at a time.
+    let doc = if a.out.is_some() || a.common.json {
+        Some(plan_json(&s.verified, &plan, s.already_imported.as_ref())?)
+    } else {
+        None
+    };
+    if let (Some(out), Some(doc)) = (&a.out, &doc) {
+        let mut text = serde_json::to_vec_pretty(doc).map_err(state_err)?;
         text.push(b'\n');
         crate::output::write_atomically(out, &text)
             .map_err(|e| Failure::Output(format!("{}: {e}", out.display())))?;
     }
-    if a.common.json {
+    if let (true, Some(doc)) = (a.common.json, &doc) {
         println!("{doc}");
     } else {
         if let Some(imp) = &s.already_imported {
@@ -36,7 +41,7 @@ pub(crate) fn run(a: &PlanArgs, cfg: &Config) -> Result<Outcome, Failure> {
                 imp.imported_at
             );
         }
-        print_plan(&plan);
+        print_plan(&plan)?;
         if let Some(imp) = &s.already_imported {
             let c = &plan.counts;
             if c.change + c.create_contact == 0 {

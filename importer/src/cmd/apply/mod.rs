@@ -20,8 +20,9 @@ use serde_json::{json, Value};
 
 use crate::certpolicy::{evaluate, Evaluation};
 use crate::cli::ApplyArgs;
-use crate::context::{runtime, state_err, Config};
+use crate::context::{runtime, state_err, tenant_err, Config};
 use crate::exchange::auth::new_uuid;
+use crate::exchange::recipient::{Recipient, RecipientKind};
 use crate::failure::{Failure, Outcome};
 use crate::journal;
 use crate::journal::Outcome as Done;
@@ -64,12 +65,14 @@ pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
         verified: &s.verified,
     };
 
-    // Settle what an interrupted run left in doubt, before planning.
+    // Settle what an interrupted run left in doubt, before planning: each
+    // recipient an in-doubt write went to is read again, as it is now.
+    let in_doubt = in_doubt_recipients(&rt, &s, &ledger)?;
     let settled = journal::reconcile(
         &ledger.lock(),
         &log,
         &s.tenant,
-        &listing.recipients,
+        &in_doubt,
         &timestamp(),
         |row, o| ledger.reconciled_line(row, o),
     )
@@ -79,18 +82,46 @@ pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
     }
 
     let prev = previous(Some(&ledger.lock()), &s.verified.header().source)?;
-    let plan = plan::compute(&s.verified, &listing.recipients, &prev, &opts)?;
+    let plan = plan::compute(&s.verified, &listing, &prev, &opts)?;
     if let Some(saved) = &a.plan {
         check_saved_plan(
             saved,
-            &plan_json(&s.verified, &plan, s.already_imported.as_ref()),
+            &plan_json(&s.verified, &plan, s.already_imported.as_ref())?,
         )?;
     }
-    let results = write_all(&rt, &s, &ledger, &plan, !a.common.json)?;
+    let work = plan.writes()?;
+    let results = write_all(&rt, &s, &ledger, &plan, &work, !a.common.json)?;
     let db = db_cell
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     record(a, &s, &eval, &plan, &results, &settled, db, &log_path)
+}
+
+/// The recipients the in-doubt journal rows of this tenant were written to,
+/// read again by identity (a contact by its address); one not found is left
+/// out, and its row is settled as not applied.
+fn in_doubt_recipients(
+    rt: &tokio::runtime::Runtime,
+    s: &Session,
+    ledger: &Ledger<'_>,
+) -> Result<Vec<Recipient>, Failure> {
+    let rows = ledger
+        .lock()
+        .journal_in_doubt(&s.tenant)
+        .map_err(state_err)?;
+    let mut found = Vec::new();
+    for row in rows {
+        let Some(kind) = RecipientKind::from_key(&row.intent.kind) else {
+            continue;
+        };
+        if let Some((r, _)) = rt
+            .block_on(s.client.get_recipient(kind, &row.intent.identity))
+            .map_err(tenant_err)?
+        {
+            found.push(r);
+        }
+    }
+    Ok(found)
 }
 
 /// A bundle already imported is refused as a replay unless `--reapply`.
@@ -144,7 +175,7 @@ fn record(
     a: &ApplyArgs,
     s: &Session,
     eval: &Evaluation<'_>,
-    plan: &Plan,
+    plan: &Plan<'_>,
     results: &[(&PlanItem, ItemResult)],
     settled: &Reconciled,
     mut db: StateDb,
@@ -169,7 +200,7 @@ fn record(
         String::new()
     };
     if !a.common.json {
-        print_plan(plan);
+        print_plan(plan)?;
     }
     if !failures.is_empty() {
         for f in &failures {
@@ -192,7 +223,7 @@ fn record(
         if a.common.json {
             println!(
                 "{}",
-                json!({"reapplied": summary, "plan": plan_json(&s.verified, plan, s.already_imported.as_ref())})
+                json!({"reapplied": summary, "plan": plan_json(&s.verified, plan, s.already_imported.as_ref())?})
             );
         } else {
             println!(
@@ -207,7 +238,7 @@ fn record(
     if a.common.json {
         println!(
             "{}",
-            json!({"import": id, "written": written, "summary": summary, "plan": plan_json(&s.verified, plan, None)})
+            json!({"import": id, "written": written, "summary": summary, "plan": plan_json(&s.verified, plan, None)?})
         );
     } else {
         println!(

@@ -7,7 +7,6 @@ use crate::context::state_err;
 use crate::exchange::bytes::WriteForm;
 use crate::exchange::client::ExoClient;
 use crate::failure::Failure;
-use crate::plan::Outcome as Item;
 use crate::plan::{Plan, PlanItem};
 use crate::report::terminal_safe;
 use crate::session::Session;
@@ -18,18 +17,14 @@ use crate::write::{WriteError, Written};
 /// then the rest with at most the session's concurrency in flight. Returns
 /// each item with its result, in plan order; a failure that says the write
 /// form is wrong stops the run.
-pub(super) fn write_all<'p>(
+pub(super) fn write_all<'w>(
     rt: &tokio::runtime::Runtime,
     s: &Session,
     ledger: &Ledger<'_>,
-    plan: &'p Plan,
+    plan: &Plan<'_>,
+    work: &'w [PlanItem],
     show_progress: bool,
-) -> Result<Vec<(&'p PlanItem, ItemResult)>, Failure> {
-    let work: Vec<&PlanItem> = plan
-        .items
-        .iter()
-        .filter(|i| matches!(i.outcome, Item::Change { .. } | Item::CreateContact { .. }))
-        .collect();
+) -> Result<Vec<(&'w PlanItem, ItemResult)>, Failure> {
     let total = work.len();
     let bar = (show_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .then(|| indicatif::ProgressBar::new(total as u64));
@@ -37,9 +32,16 @@ pub(super) fn write_all<'p>(
 
     // The first write goes alone and proves the write form.
     let mut results: Vec<(&PlanItem, ItemResult)> = Vec::with_capacity(total);
-    let mut rest = work.iter().copied();
+    let mut rest = work.iter();
     for item in rest.by_ref() {
-        let proof = rt.block_on(prove(&s.client, ledger, item, form, s.write_form_from));
+        let proof = rt.block_on(prove(
+            &s.client,
+            ledger,
+            plan,
+            item,
+            form,
+            s.write_form_from,
+        ));
         if let Some(b) = &bar {
             b.inc(1);
         }
@@ -72,7 +74,7 @@ pub(super) fn write_all<'p>(
             let client = &s.client;
             let bar = bar.clone();
             async move {
-                let r = apply_one(client, ledger, item, form).await;
+                let r = apply_one(client, ledger, plan, item, form).await;
                 if let Some(b) = bar {
                     b.inc(1);
                 }
@@ -95,11 +97,15 @@ pub(super) type ItemResult = Result<Written, String>;
 async fn apply_one(
     client: &ExoClient,
     ledger: &Ledger<'_>,
+    plan: &Plan<'_>,
     item: &PlanItem,
     form: WriteForm,
 ) -> ItemResult {
+    let sets = plan
+        .value_sets(item_changes(item))
+        .map_err(|e| format!("not written: {e}"))?;
     let id = ledger.begin(item)?;
-    let r = write::write_item(client, item, form).await;
+    let r = write::write_item(client, item, form, &sets).await;
     ledger.finish(id, item, form, &r)?;
     r.map_err(|e| e.to_string())
 }
@@ -116,12 +122,14 @@ enum Proof {
 async fn prove(
     client: &ExoClient,
     ledger: &Ledger<'_>,
+    plan: &Plan<'_>,
     item: &PlanItem,
     form: WriteForm,
     form_from: &str,
 ) -> Result<Proof, Failure> {
+    let sets = plan.value_sets(item_changes(item))?;
     let id = ledger.begin(item).map_err(Failure::Output)?;
-    let first = write::write_item(client, item, form).await;
+    let first = write::write_item(client, item, form, &sets).await;
     let err = match first {
         Ok(w) => {
             ledger
@@ -147,9 +155,8 @@ async fn prove(
         (_, Some(t)) => (t.identity.clone(), t.kind),
         _ => return Err(Failure::Tenant(format!("{}: {err}", item.label))),
     };
-    let changes = item_changes(item);
     let what = terminal_safe(&format!("{} ({identity})", item.label));
-    match write::probe_forms(client, kind, &identity, changes, form).await {
+    match write::probe_forms(client, kind, &identity, &sets, form).await {
         Ok((good, w)) => {
             ledger
                 .finish(id, item, good, &Ok(w))

@@ -60,11 +60,37 @@ impl ExoClient {
     }
 
     async fn list(&self, kind: RecipientKind, result_size: Value) -> Result<Listing, ExoError> {
+        let mut listing = Listing::default();
+        let mut recipients = Vec::new();
+        self.list_each(kind, result_size, &mut listing, &mut |r| recipients.push(r))
+            .await?;
+        listing.recipients = recipients;
+        Ok(listing)
+    }
+
+    /// Every recipient of `kind` (all pages), handed to `each` as it is read
+    /// and not kept; the pages' request ids, warnings and wire notes are added
+    /// to `pages` (whose `recipients` stay as they are).
+    pub async fn for_each_recipient(
+        &self,
+        kind: RecipientKind,
+        pages: &mut Listing,
+        each: &mut (dyn FnMut(Recipient) + Send),
+    ) -> Result<(), ExoError> {
+        self.list_each(kind, json!("Unlimited"), pages, each).await
+    }
+
+    async fn list_each(
+        &self,
+        kind: RecipientKind,
+        result_size: Value,
+        pages: &mut Listing,
+        each: &mut (dyn FnMut(Recipient) + Send),
+    ) -> Result<(), ExoError> {
         let cmdlet = kind.get_cmdlet();
         let body = cmdlet_body(cmdlet, params([("ResultSize", result_size)]));
         let mut url = self.inner.get_url.clone();
         let mut seen = HashSet::new();
-        let mut listing = Listing::default();
         loop {
             let reply = self
                 .invoke(&url, &body)
@@ -72,14 +98,14 @@ impl ExoClient {
                 .map_err(|e| e.context(cmdlet))?;
             let rid = reply.request_id.clone();
             for v in &reply.value {
-                let r = Recipient::from_json_noting(v, kind, &mut listing.notes)
+                let r = Recipient::from_json_noting(v, kind, &mut pages.notes)
                     .map_err(|m| protocol(format!("{cmdlet}: {m}"), &rid))?;
-                listing.recipients.push(r);
+                each(r);
             }
-            listing.request_ids.extend(rid.clone());
-            listing.warnings.extend(reply.warnings);
+            pages.request_ids.extend(rid.clone());
+            pages.warnings.extend(reply.warnings);
             match reply.next_link {
-                None => return Ok(listing),
+                None => return Ok(()),
                 Some(link) => {
                     url = self
                         .checked_next_link(&link)
