@@ -325,3 +325,51 @@ fn an_entry_repeating_an_earlier_identity_is_refused_whole_in_every_report() {
         refused[0]
     );
 }
+
+#[test]
+fn an_import_records_a_repeated_identity_once_with_its_first_entrys_values() {
+    let d = tempfile::tempdir().unwrap();
+    let policy = write_policy(d.path(), &PolicyOpts::default());
+    let mut again = user_cert("alice", "alice");
+    again.who = "alice-again".into(); // another DN and address, the same objectGUID
+    again.mail = "alice-again@contoso.test".into();
+    let b = write_signed(
+        d.path(),
+        &Spec::new(1, vec![user_cert("alice", "alice"), again]),
+    );
+    let m = run(&["mark-imported", "--policy", s(&policy), "--now", NOW, s(&b)]);
+    assert_eq!(m.code, 0, "{m:?}");
+    assert!(
+        m.stdout.contains("(1 recipients, 1 values written)"),
+        "{}",
+        m.stdout
+    );
+    let h = run(&[
+        "history",
+        "--policy",
+        s(&policy),
+        "--address",
+        "alice@contoso.test",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&h.stdout).unwrap();
+    let recipients = v[0]["recipients"].as_array().unwrap();
+    assert_eq!(recipients.len(), 1, "{v}");
+    assert_eq!(recipients[0]["values"].as_array().unwrap().len(), 1);
+    let h = run(&[
+        "history",
+        "--policy",
+        s(&policy),
+        "--address",
+        "alice-again@contoso.test",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&h.stdout).unwrap();
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["recipients"].as_array().unwrap().is_empty()),
+        "the repeat is not recorded: {v}"
+    );
+}

@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use certferry_format::{Sha256, Timestamp};
-use certferry_import::state::{NewImport, RecipientRecord, SignerRecord, StateDb, ValueRecord};
+use certferry_import::state::{
+    ImportHead, NewImport, RecipientRecord, SignerRecord, StateDb, ValueRecord,
+};
 use common::*;
 
 #[test]
@@ -135,18 +137,20 @@ fn synthetic_import(seq: u64) -> NewImport {
     let n = 50 + (seq % 50) as usize;
     let t = Timestamp::from_unix(1_780_000_000 + seq as i64).unwrap();
     NewImport {
-        source: "crash-test".into(),
-        sequence: seq,
-        bundle_sha256: Sha256::digest(format!("bundle {seq}").as_bytes()),
-        created: t,
-        expires: t.saturating_add(86_400),
-        imported_at: t,
-        review_sha256: Some(Sha256::digest(format!("review {seq}").as_bytes()).to_hex()),
-        signers: vec![SignerRecord {
-            name: "e".into(),
-            role: "exporter".into(),
-            key_id: EXPORTER_KEY_ID.into(),
-        }],
+        head: ImportHead {
+            source: "crash-test".into(),
+            sequence: seq,
+            bundle_sha256: Sha256::digest(format!("bundle {seq}").as_bytes()),
+            created: t,
+            expires: t.saturating_add(86_400),
+            imported_at: t,
+            review_sha256: Some(Sha256::digest(format!("review {seq}").as_bytes()).to_hex()),
+            signers: vec![SignerRecord {
+                name: "e".into(),
+                role: "exporter".into(),
+                key_id: EXPORTER_KEY_ID.into(),
+            }],
+        },
         recipients: (0..n)
             .map(|i| RecipientRecord {
                 key: format!("guid-{i:04}"),

@@ -142,12 +142,19 @@ pub struct EntryEvaluation<'a> {
     index: usize,
     verdict: &'a EntryVerdict,
     values: Vec<ValueEvaluation<'a>>,
+    repeats: Option<usize>,
 }
 
 impl<'a> EntryEvaluation<'a> {
     /// Position in the bundle, from 1.
     pub fn index(&self) -> usize {
         self.index
+    }
+
+    /// The position of the earlier entry with the same identity, when this
+    /// one repeats it (then every value is refused: only the first is used).
+    pub fn repeats(&self) -> Option<usize> {
+        self.repeats
     }
 
     /// The key that identifies the entry across bundles: objectGUID, else the lowercased DN.
@@ -360,5 +367,6 @@ fn entry_evaluation<'a>(
         index,
         verdict,
         values,
+        repeats: duplicate_of,
     }
 }

@@ -2,11 +2,11 @@
 
 use serde_json::json;
 
-use crate::certpolicy::{evaluate, Values};
+use crate::certpolicy::Values;
 use crate::cli::MarkImportedArgs;
 use crate::context::{load_verified, now, Config};
 use crate::failure::{Failure, Outcome};
-use crate::state::{NewImport, StateDb};
+use crate::state::{record_verified, ImportHead, StateDb};
 
 pub(crate) fn run(a: &MarkImportedArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let policy = &cfg.policy;
@@ -25,23 +25,22 @@ pub(crate) fn run(a: &MarkImportedArgs, cfg: &Config) -> Result<Outcome, Failure
     let path = &cfg.state_path;
     let mut db = StateDb::open(path).map_err(|e| Failure::Output(e.to_string()))?;
     let verified = load_verified(&a.bundle, policy, Some(&db), now, Values::NotNeeded, |_| {})?;
-    let eval = evaluate(&verified)?;
-    let rec = NewImport::from_verified(&verified, &eval, now, a.review_sha256.clone());
-    let id = db
-        .record_import(&rec)
-        .map_err(|e| Failure::Output(e.to_string()))?;
+    let head = ImportHead::of(&verified, now, a.review_sha256.clone());
+    let done =
+        record_verified(&mut db, &verified, &head).map_err(|e| Failure::Output(e.to_string()))?;
+    let id = done.id;
     if a.common.json {
         println!(
             "{}",
-            json!({"import": id, "source": rec.source, "sequence": rec.sequence, "sha256": rec.bundle_sha256.to_hex()})
+            json!({"import": id, "source": head.source, "sequence": head.sequence, "sha256": head.bundle_sha256.to_hex()})
         );
     } else {
         println!(
             "recorded  import {id}: {} sequence {} ({} recipients, {} values written)",
-            rec.source,
-            rec.sequence,
-            rec.recipients.len(),
-            eval.counts().accepted
+            head.source,
+            head.sequence,
+            done.entries,
+            verified.counts().accepted
         );
     }
     Ok(Outcome::Ok)

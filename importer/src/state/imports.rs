@@ -6,7 +6,8 @@ use certferry_format::{Sha256, SourceId, Timestamp};
 use rusqlite::{params, OptionalExtension};
 
 use super::records::{
-    HistoryItem, ImportRecord, NewImport, RecipientRecord, SourceStatus, ValueRecord,
+    HistoryItem, ImportHead, ImportRecord, NewImport, RecipientRecord, Recorded, SourceStatus,
+    ValueRecord,
 };
 use super::{err, StateDb, StateError};
 
@@ -37,9 +38,23 @@ impl StateDb {
     /// recipients and values, and the source's new replay state. Refuses a
     /// sequence that does not go forward.
     pub fn record_import(&mut self, imp: &NewImport) -> Result<i64, StateError> {
+        self.record_import_from(&imp.head, |put| imp.recipients.iter().try_for_each(put))
+            .map(|r| r.id)
+    }
+
+    /// [`Self::record_import`] with the entries handed over one at a time:
+    /// `entries` calls `put` for each. Anything `entries` or `put` returns as
+    /// an error rolls the whole import back.
+    pub fn record_import_from<E: From<StateError>>(
+        &mut self,
+        head: &ImportHead,
+        entries: impl FnOnce(
+            &mut dyn FnMut(&RecipientRecord) -> Result<(), StateError>,
+        ) -> Result<(), E>,
+    ) -> Result<Recorded, E> {
         let path = self.path.clone();
         let e = |x: rusqlite::Error| err(&path, x);
-        let seq = i64::try_from(imp.sequence).map_err(|_| err(&path, "sequence out of range"))?;
+        let seq = i64::try_from(head.sequence).map_err(|_| err(&path, "sequence out of range"))?;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -47,7 +62,7 @@ impl StateDb {
         let last: Option<i64> = tx
             .query_row(
                 "SELECT last_sequence FROM sources WHERE id = ?1",
-                [&imp.source],
+                [&head.source],
                 |r| r.get(0),
             )
             .optional()
@@ -58,31 +73,31 @@ impl StateDb {
                     &path,
                     format!(
                         "source {} is already at sequence {last}; cannot record sequence {seq}",
-                        imp.source
+                        head.source
                     ),
-                ));
+                )
+                .into());
             }
         }
-        let values: usize = imp.recipients.iter().map(|r| r.values.len()).sum();
-        let signers = serde_json::to_string(&imp.signers).map_err(|x| err(&path, x))?;
+        let signers = serde_json::to_string(&head.signers).map_err(|x| err(&path, x))?;
+        // The totals are set once every entry is in.
         tx.execute(
             "INSERT INTO imports (source, sequence, bundle_sha256, created, expires, imported_at, review_sha256, signers, entries, values_written)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0)",
             params![
-                imp.source,
+                head.source,
                 seq,
-                imp.bundle_sha256.to_hex(),
-                imp.created.to_string(),
-                imp.expires.to_string(),
-                imp.imported_at.to_string(),
-                imp.review_sha256,
+                head.bundle_sha256.to_hex(),
+                head.created.to_string(),
+                head.expires.to_string(),
+                head.imported_at.to_string(),
+                head.review_sha256,
                 signers,
-                imp.recipients.len() as i64,
-                values as i64,
             ],
         )
         .map_err(e)?;
         let id = tx.last_insert_rowid();
+        let (mut n_entries, mut n_values) = (0usize, 0usize);
         {
             let mut rec = tx
                 .prepare("INSERT INTO recipients (import, entry_key, kind, label, dn) VALUES (?1, ?2, ?3, ?4, ?5)")
@@ -96,7 +111,7 @@ impl StateDb {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(e)?;
-            for r in &imp.recipients {
+            let mut put = |r: &RecipientRecord| -> Result<(), StateError> {
                 rec.execute(params![id, r.key, r.kind, r.label, r.dn])
                     .map_err(e)?;
                 for a in &r.addresses {
@@ -122,17 +137,30 @@ impl StateDb {
                     ])
                     .map_err(e)?;
                 }
-            }
+                n_entries += 1;
+                n_values += r.values.len();
+                Ok(())
+            };
+            entries(&mut put)?;
         }
+        tx.execute(
+            "UPDATE imports SET entries = ?1, values_written = ?2 WHERE id = ?3",
+            params![n_entries as i64, n_values as i64, id],
+        )
+        .map_err(e)?;
         tx.execute(
             "INSERT INTO sources (id, last_sequence, last_sha256, last_created, last_import) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (id) DO UPDATE SET last_sequence = excluded.last_sequence, last_sha256 = excluded.last_sha256,
              last_created = excluded.last_created, last_import = excluded.last_import",
-            params![imp.source, seq, imp.bundle_sha256.to_hex(), imp.created.to_string(), id],
+            params![head.source, seq, head.bundle_sha256.to_hex(), head.created.to_string(), id],
         )
         .map_err(e)?;
         tx.commit().map_err(e)?;
-        Ok(id)
+        Ok(Recorded {
+            id,
+            entries: n_entries,
+            values: n_values,
+        })
     }
 
     fn import_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImportRecord> {

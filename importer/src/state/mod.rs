@@ -33,7 +33,8 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use journal::{InDoubt, JournalIntent};
 pub use records::{
-    HistoryItem, ImportRecord, NewImport, RecipientRecord, SignerRecord, SourceStatus, ValueRecord,
+    record_verified, HistoryItem, ImportHead, ImportRecord, NewImport, RecipientRecord,
+    RecordError, Recorded, SignerRecord, SourceStatus, ValueRecord,
 };
 use schema::{SCHEMA, SCHEMA_VERSION};
 

@@ -4,7 +4,7 @@
 use certferry_format::{Sha256, Timestamp};
 use serde::Serialize;
 
-use crate::certpolicy::Evaluation;
+use crate::certpolicy::EntryEvaluation;
 
 /// A signer as recorded with an import.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -53,9 +53,18 @@ pub struct RecipientRecord {
     pub values: Vec<ValueRecord>,
 }
 
-/// An import to record.
+/// An import to record: what identifies it, and its entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewImport {
+    /// The import itself.
+    pub head: ImportHead,
+    /// Every entry of the bundle, with the values written.
+    pub recipients: Vec<RecipientRecord>,
+}
+
+/// What identifies an import to record, besides its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportHead {
     /// Source id.
     pub source: String,
     /// Sequence number.
@@ -72,48 +81,16 @@ pub struct NewImport {
     pub review_sha256: Option<String>,
     /// The signatures that counted.
     pub signers: Vec<SignerRecord>,
-    /// Every entry of the bundle, with the values written.
-    pub recipients: Vec<RecipientRecord>,
 }
 
-impl NewImport {
-    /// What to record for a verified, evaluated bundle: every entry, and of
-    /// its values those the policy accepted (the values that are written).
-    pub fn from_verified(
+impl ImportHead {
+    /// The head of an import of a verified bundle.
+    pub fn of(
         bundle: &crate::certpolicy::JudgedBundle,
-        evaluation: &Evaluation<'_>,
         imported_at: Timestamp,
         review_sha256: Option<String>,
     ) -> Self {
         let h = bundle.header();
-        let mut seen = std::collections::BTreeSet::new();
-        let recipients = evaluation
-            .entries()
-            .iter()
-            // A duplicated identity is refused as a whole after its first entry.
-            .filter(|e| seen.insert(e.key().to_owned()))
-            .map(|e| RecipientRecord {
-                key: e.key().to_owned(),
-                kind: e.kind().as_str().to_owned(),
-                label: e.label().to_owned(),
-                dn: e.dn().to_owned(),
-                addresses: e.addresses().to_vec(),
-                values: e
-                    .values()
-                    .iter()
-                    .filter(|v| v.accepted())
-                    .map(|v| ValueRecord {
-                        attribute: v.attribute().as_str().to_owned(),
-                        value_sha256: v.sha256().to_owned(),
-                        cert_sha256: v.certificate().map(|c| c.sha256.clone()),
-                        cert_sha1: v.certificate().map(|c| c.sha1.clone()),
-                        subject: v.certificate().map(|c| c.subject.clone()),
-                        issuer: v.certificate().map(|c| c.issuer.clone()),
-                        not_after: v.certificate().map(|c| c.not_after.clone()),
-                    })
-                    .collect(),
-            })
-            .collect();
         Self {
             source: h.source.to_string(),
             sequence: h.sequence,
@@ -131,9 +108,77 @@ impl NewImport {
                     key_id: s.key_id.to_string(),
                 })
                 .collect(),
-            recipients,
         }
     }
+}
+
+impl RecipientRecord {
+    /// What is recorded of one evaluated entry: its identity and addresses,
+    /// and of its values those the policy accepted (the values written).
+    pub fn of(e: &EntryEvaluation<'_>) -> Self {
+        RecipientRecord {
+            key: e.key().to_owned(),
+            kind: e.kind().as_str().to_owned(),
+            label: e.label().to_owned(),
+            dn: e.dn().to_owned(),
+            addresses: e.addresses().to_vec(),
+            values: e
+                .values()
+                .iter()
+                .filter(|v| v.accepted())
+                .map(|v| ValueRecord {
+                    attribute: v.attribute().as_str().to_owned(),
+                    value_sha256: v.sha256().to_owned(),
+                    cert_sha256: v.certificate().map(|c| c.sha256.clone()),
+                    cert_sha1: v.certificate().map(|c| c.sha1.clone()),
+                    subject: v.certificate().map(|c| c.subject.clone()),
+                    issuer: v.certificate().map(|c| c.issuer.clone()),
+                    not_after: v.certificate().map(|c| c.not_after.clone()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An import just recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// Its id in the state database.
+    pub id: i64,
+    /// Entries recorded (an entry repeating an earlier identity is not).
+    pub entries: usize,
+    /// Values recorded as written.
+    pub values: usize,
+}
+
+/// Why an import of a verified bundle could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The state database refused it (the transaction was rolled back).
+    #[error(transparent)]
+    State(#[from] super::StateError),
+    /// The verdicts could not be read back.
+    #[error(transparent)]
+    Spool(#[from] crate::certpolicy::SpoolError),
+}
+
+/// Records the import of a verified bundle in one transaction, reading its
+/// verdicts one entry at a time: every entry except one repeating an
+/// earlier identity (refused whole), and of its values those accepted.
+pub fn record_verified(
+    db: &mut super::StateDb,
+    bundle: &crate::certpolicy::JudgedBundle,
+    head: &ImportHead,
+) -> Result<Recorded, RecordError> {
+    db.record_import_from(head, |put| {
+        crate::certpolicy::for_each_entry(bundle, |e| {
+            if e.repeats().is_none() {
+                put(&RecipientRecord::of(e))?;
+            }
+            Ok::<(), RecordError>(())
+        })
+        .map(|_| ())
+    })
 }
 
 /// A recorded import.

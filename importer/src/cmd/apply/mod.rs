@@ -18,7 +18,6 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
-use crate::certpolicy::{evaluate, Evaluation};
 use crate::cli::ApplyArgs;
 use crate::context::{runtime, state_err, tenant_err, Config};
 use crate::exchange::auth::new_uuid;
@@ -32,11 +31,11 @@ use crate::plan::{Plan, PlanItem};
 use crate::plan_report::{outcome, plan_json, print_plan};
 use crate::report::terminal_safe;
 use crate::session::{options, prepare, previous, read_tenant, Session};
-use crate::state::{NewImport, StateDb};
+use crate::state::{record_verified, ImportHead, StateDb};
 use ledger::{timestamp, Ledger};
 use writes::{write_all, ItemResult};
 
-/// `apply`, front to back: verify and evaluate, read the tenant, settle what
+/// `apply`, front to back: verify and judge, read the tenant, settle what
 /// an interrupted run left in doubt, plan, write, then record the import.
 pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let policy = &cfg.policy;
@@ -44,7 +43,6 @@ pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let db = cfg.open_state()?;
     let s = prepare(cfg, &a.bundle, Some(&db), &a.tenant, a.concurrency)?;
     refuse_replay_unless_reapply(a, &s)?;
-    let eval = evaluate(&s.verified)?;
     let rt = runtime()?;
     let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
     let log_path = a.audit_log.clone().unwrap_or_else(|| {
@@ -94,7 +92,7 @@ pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let db = db_cell
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    record(a, &s, &eval, &plan, &results, &settled, db, &log_path)
+    record(a, &s, &plan, &results, &settled, db, &log_path)
 }
 
 /// The recipients the in-doubt journal rows of this tenant were written to,
@@ -174,7 +172,6 @@ fn print_settled(settled: &Reconciled) {
 fn record(
     a: &ApplyArgs,
     s: &Session,
-    eval: &Evaluation<'_>,
     plan: &Plan<'_>,
     results: &[(&PlanItem, ItemResult)],
     settled: &Reconciled,
@@ -231,10 +228,12 @@ fn record(
                 log_path.display()
             );
         }
-        return Ok(outcome(eval.counts(), plan));
+        return Ok(outcome(s.verified.counts(), plan));
     }
-    let rec = NewImport::from_verified(&s.verified, eval, s.now, a.review_sha256.clone());
-    let id = db.record_import(&rec).map_err(state_err)?;
+    let rec = ImportHead::of(&s.verified, s.now, a.review_sha256.clone());
+    let id = record_verified(&mut db, &s.verified, &rec)
+        .map_err(|e| Failure::Output(e.to_string()))?
+        .id;
     if a.common.json {
         println!(
             "{}",
@@ -248,7 +247,7 @@ fn record(
             log_path.display()
         );
     }
-    Ok(outcome(eval.counts(), plan))
+    Ok(outcome(s.verified.counts(), plan))
 }
 
 fn check_saved_plan(saved: &Path, fresh: &Value) -> Result<(), Failure> {
