@@ -293,17 +293,21 @@ mod sha1_of {
     }
 }
 
+/// A policy, and a bundle holding alice twice: the second time with another
+/// DN and address but the same objectGUID.
+fn alice_twice(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let policy = write_policy(dir, &PolicyOpts::default());
+    let mut again = user_cert("alice", "alice");
+    again.who = "alice-again".into();
+    again.mail = "alice-again@contoso.test".into();
+    let b = write_signed(dir, &Spec::new(1, vec![user_cert("alice", "alice"), again]));
+    (policy, b)
+}
+
 #[test]
 fn an_entry_repeating_an_earlier_identity_is_refused_whole_in_every_report() {
     let d = tempfile::tempdir().unwrap();
-    let policy = write_policy(d.path(), &PolicyOpts::default());
-    let mut again = user_cert("alice", "alice");
-    again.who = "alice-again".into(); // another DN and address, the same objectGUID
-    again.mail = "alice-again@contoso.test".into();
-    let b = write_signed(
-        d.path(),
-        &Spec::new(1, vec![user_cert("alice", "alice"), again]),
-    );
+    let (policy, b) = alice_twice(d.path());
     let (out, j) = verify_json(&policy, &b);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(codes(&j, 0, 0).is_empty(), "{:?}", codes(&j, 0, 0));
@@ -329,14 +333,7 @@ fn an_entry_repeating_an_earlier_identity_is_refused_whole_in_every_report() {
 #[test]
 fn an_import_records_a_repeated_identity_once_with_its_first_entrys_values() {
     let d = tempfile::tempdir().unwrap();
-    let policy = write_policy(d.path(), &PolicyOpts::default());
-    let mut again = user_cert("alice", "alice");
-    again.who = "alice-again".into(); // another DN and address, the same objectGUID
-    again.mail = "alice-again@contoso.test".into();
-    let b = write_signed(
-        d.path(),
-        &Spec::new(1, vec![user_cert("alice", "alice"), again]),
-    );
+    let (policy, b) = alice_twice(d.path());
     let m = run(&["mark-imported", "--policy", s(&policy), "--now", NOW, s(&b)]);
     assert_eq!(m.code, 0, "{m:?}");
     assert!(
