@@ -61,6 +61,12 @@ impl From<LoadError> for Failure {
     }
 }
 
+impl From<crate::state::StateError> for Failure {
+    fn from(e: crate::state::StateError) -> Self {
+        Failure::Output(e.to_string())
+    }
+}
+
 impl From<crate::certpolicy::SpoolError> for Failure {
     fn from(e: crate::certpolicy::SpoolError) -> Self {
         Failure::Output(e.to_string())

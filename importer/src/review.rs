@@ -7,7 +7,7 @@
 //! by the SHA-256 of their bytes, per attribute. The previous side is what
 //! certferry recorded as written (the accepted values of the last import).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashSet};
 
 use crate::certpolicy::JudgedBundle;
 use serde::Serialize;
@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::certpolicy::{
     ContainedCertificate, EntryEvaluation, Refusal, Revocation, ValueEvaluation,
 };
-use crate::state::{ImportRecord, RecipientRecord, ValueRecord};
+use crate::state::{ImportRecord, RecordedEntries, StateError, ValueRecord};
 
 /// What kind of change a row describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -237,42 +237,46 @@ pub fn head(
     }
 }
 
-/// The comparison of a bundle with the last import (its recipients), one
-/// entry at a time, in bundle order ([`Comparison::entry`]), then the
-/// entries gone since ([`Comparison::finish`]). Each change is handed to
-/// the caller as it is found, so that no report needs them all in memory.
+/// The comparison of a bundle with the last import, one entry at a time,
+/// in bundle order ([`Comparison::entry`]), then the entries gone since
+/// ([`Comparison::finish`]). Each change is handed to the caller as it is
+/// found, and each entry of the last import is read from the state database
+/// when the bundle's entry with its key is compared, so that neither the
+/// reports nor the last import are ever held whole.
 #[derive(Debug)]
 pub struct Comparison<'p> {
-    old: BTreeMap<&'p str, &'p RecipientRecord>,
-    previous: &'p [RecipientRecord],
-    present: BTreeSet<String>,
+    previous: Option<RecordedEntries<'p>>,
+    present: HashSet<String>,
     carries_pki: bool,
     counts: ReviewCounts,
 }
 
 impl<'p> Comparison<'p> {
-    /// A comparison with the recipients of the last import (`None`: none),
-    /// for a bundle that does or does not carry CA material.
-    pub fn new(previous: Option<&'p [RecipientRecord]>, carries_pki: bool) -> Self {
-        let previous = previous.unwrap_or_default();
+    /// A comparison with the entries of the last import (`None`: none), for
+    /// a bundle that does or does not carry CA material.
+    pub fn new(previous: Option<RecordedEntries<'p>>, carries_pki: bool) -> Self {
         Self {
-            old: previous.iter().map(|r| (r.key.as_str(), r)).collect(),
             previous,
-            present: BTreeSet::new(),
+            present: HashSet::new(),
             carries_pki,
             counts: ReviewCounts::default(),
         }
     }
 
     /// Compares the next entry of the bundle, handing each change to `emit`.
-    pub fn entry<E>(
+    pub fn entry<E: From<StateError>>(
         &mut self,
         e: &EntryEvaluation<'_>,
         emit: &mut impl FnMut(Change) -> Result<(), E>,
     ) -> Result<(), E> {
+        let first = self.present.insert(e.key().to_owned());
+        let prev = match (&self.previous, first) {
+            (Some(p), true) => p.get(e.key())?,
+            _ => None,
+        };
+        let prev = prev.as_ref();
         let counts = &mut self.counts;
         counts.entries += 1;
-        let first = self.present.insert(e.key().to_owned());
         let mut only_undetermined = true;
         let mut push = |c: Change| {
             if c.change != ChangeKind::RevocationUndetermined {
@@ -295,11 +299,6 @@ impl<'p> Comparison<'p> {
             old: o,
             new: n,
             reasons,
-        };
-        let prev = if first {
-            self.old.get(e.key()).copied()
-        } else {
-            None
         };
         if first && prev.is_none() {
             push(row(ChangeKind::EntryAdded, None, None, None, Vec::new()))?;
@@ -406,29 +405,33 @@ impl<'p> Comparison<'p> {
 
     /// The entries of the last import that the bundle no longer holds, each
     /// handed to `emit`; returns the totals.
-    pub fn finish<E>(
+    pub fn finish<E: From<StateError>>(
         mut self,
         emit: &mut impl FnMut(Change) -> Result<(), E>,
     ) -> Result<ReviewCounts, E> {
-        for r in self
-            .previous
-            .iter()
-            .filter(|r| !self.present.contains(r.key.as_str()))
-        {
+        let Some(previous) = self.previous else {
+            return Ok(self.counts);
+        };
+        let present = &self.present;
+        let removed = &mut self.counts.entries_removed;
+        previous.for_each_head(|r| {
+            if present.contains(r.key.as_str()) {
+                return Ok(());
+            }
+            *removed += 1;
             emit(Change {
                 change: ChangeKind::EntryRemoved,
                 entry: None,
-                key: r.key.clone(),
-                kind: r.kind.clone(),
-                label: r.label.clone(),
-                dn: r.dn.clone(),
+                key: r.key,
+                kind: r.kind,
+                label: r.label,
+                dn: r.dn,
                 attribute: None,
                 old: None,
                 new: None,
                 reasons: Vec::new(),
-            })?;
-            self.counts.entries_removed += 1;
-        }
+            })
+        })?;
         Ok(self.counts)
     }
 }

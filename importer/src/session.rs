@@ -36,13 +36,18 @@ pub(crate) fn options(t: &TenantArgs, max_values: usize) -> PlanOptions {
     }
 }
 
-/// What certferry wrote for each entry in the last import of `source`.
+/// What certferry wrote for each entry in the last import of `source`, as
+/// the plan needs it: only to prune (`opts.prune`), so without `--prune`
+/// nothing is read and a source of a million entries costs no memory here.
 pub(crate) fn previous(
     db: Option<&StateDb>,
     source: &SourceId,
+    opts: &PlanOptions,
 ) -> Result<HashMap<String, PreviousEntry>, Failure> {
     let mut out = HashMap::new();
-    let Some(db) = db else { return Ok(out) };
+    let Some(db) = db.filter(|_| opts.prune) else {
+        return Ok(out);
+    };
     let st = |e: crate::state::StateError| Failure::Output(e.to_string());
     let Some(last) = db.last_import(source).map_err(st)? else {
         return Ok(out);

@@ -315,3 +315,39 @@ fn the_state_option_overrides_the_policy_path() {
         0
     );
 }
+
+#[test]
+fn an_import_read_one_entry_at_a_time_is_the_import_read_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let mut db = StateDb::open(&d.path().join("state.sqlite")).unwrap();
+    let first = db.record_import(&synthetic_import(1)).unwrap();
+    let second = db.record_import(&synthetic_import(2)).unwrap();
+    let whole = db.recipients(second).unwrap();
+    assert!(whole.len() > 1);
+    let entries = db.entries_of(second);
+    for r in &whole {
+        assert_eq!(entries.get(&r.key).unwrap().as_ref(), Some(r), "{}", r.key);
+    }
+    assert_eq!(entries.get("no-such-key").unwrap(), None);
+    // The other import's entries are its own.
+    assert_ne!(
+        db.entries_of(first).get(&whole[0].key).unwrap().as_ref(),
+        Some(&whole[0])
+    );
+    let mut heads = Vec::new();
+    entries
+        .for_each_head(|h| {
+            heads.push(h);
+            Ok::<(), certferry_import::state::StateError>(())
+        })
+        .unwrap();
+    let keys = |v: &[RecipientRecord]| v.iter().map(|r| r.key.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&heads), keys(&whole), "in the order recorded");
+    assert!(heads
+        .iter()
+        .zip(&whole)
+        .all(
+            |(h, w)| (&h.label, &h.dn, &h.kind) == (&w.label, &w.dn, &w.kind)
+                && h.values.is_empty()
+        ));
+}

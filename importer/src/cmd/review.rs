@@ -18,7 +18,7 @@ use crate::failure::{Failure, Outcome};
 use crate::output::AtomicFile;
 use crate::report;
 use crate::review::{self, Change, Comparison, ReviewCounts};
-use crate::state::RecipientRecord;
+use crate::state::RecordedEntries;
 
 pub(crate) fn run(a: &ReviewArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let policy = &cfg.policy;
@@ -29,17 +29,14 @@ pub(crate) fn run(a: &ReviewArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let verified = load_before_review(&a.bundle, policy, state.as_ref(), now)?;
     let st = |e: crate::state::StateError| Failure::Output(e.to_string());
     let previous = match &state {
-        Some(db) => match db.last_import(&verified.header().source).map_err(st)? {
-            Some(imp) => {
-                let recs = db.recipients(imp.id).map_err(st)?;
-                Some((imp, recs))
-            }
-            None => None,
-        },
+        Some(db) => db
+            .last_import(&verified.header().source)
+            .map_err(st)?
+            .map(|imp| (db.entries_of(imp.id), imp)),
         None => None,
     };
-    let recipients = previous.as_ref().map(|(_, r)| r.as_slice());
-    let head = review::head(&verified, previous.as_ref().map(|(i, _)| i), now);
+    let recipients = previous.as_ref().map(|(entries, _)| *entries);
+    let head = review::head(&verified, previous.as_ref().map(|(_, i)| i), now);
     let io = |what: &str, e: std::io::Error| Failure::Output(format!("{what}: {e}"));
 
     // Pass 1: the CSV, its hash, the totals.
@@ -139,7 +136,7 @@ pub(crate) fn run(a: &ReviewArgs, cfg: &Config) -> Result<Outcome, Failure> {
 /// to `emit`; returns the totals.
 fn compare_all(
     bundle: &JudgedBundle,
-    recipients: Option<&[RecipientRecord]>,
+    recipients: Option<RecordedEntries<'_>>,
     emit: &mut impl FnMut(Change) -> Result<(), Failure>,
 ) -> Result<ReviewCounts, Failure> {
     let mut comparison = Comparison::new(recipients, bundle.carries_pki());

@@ -283,7 +283,8 @@ pub enum PlanError {
 
 /// Computes the plan for `bundle` against the tenant's recipients as listed.
 /// `previous` holds, per entry key, what certferry wrote in earlier imports of
-/// this source. The verdicts are read one entry at a time, twice: once to
+/// this source; only pruning reads it (`opts.prune`), so without it the map
+/// may be empty. The verdicts are read one entry at a time, twice: once to
 /// match each entry, once to count the items.
 pub fn compute<'a>(
     bundle: &'a JudgedBundle,

@@ -24,6 +24,7 @@
 
 mod imports;
 mod journal;
+mod recorded;
 mod records;
 mod schema;
 
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 pub use journal::{InDoubt, JournalIntent};
+pub use recorded::RecordedEntries;
 pub use records::{
     record_verified, HistoryItem, ImportHead, ImportRecord, NewImport, RecipientRecord,
     RecordError, Recorded, SignerRecord, SourceStatus, ValueRecord,

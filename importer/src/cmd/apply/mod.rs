@@ -79,7 +79,7 @@ pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
         print_settled(&settled);
     }
 
-    let prev = previous(Some(&ledger.lock()), &s.verified.header().source)?;
+    let prev = previous(Some(&ledger.lock()), &s.verified.header().source, &opts)?;
     let plan = plan::compute(&s.verified, &listing, &prev, &opts)?;
     if let Some(saved) = &a.plan {
         check_saved_plan(
