@@ -5,9 +5,9 @@ use certferry_format::replay::SourceState;
 use certferry_format::{Sha256, SourceId, Timestamp};
 use rusqlite::{params, OptionalExtension};
 
+use super::recorded::{head_record, value_record};
 use super::records::{
     HistoryItem, ImportHead, ImportRecord, NewImport, RecipientRecord, Recorded, SourceStatus,
-    ValueRecord,
 };
 use super::{err, StateDb, StateError};
 
@@ -229,16 +229,7 @@ impl StateDb {
             .prepare("SELECT entry_key, kind, label, dn FROM recipients WHERE import = ?1 ORDER BY rowid")
             .map_err(|e| self.e(e))?;
         let mut out: Vec<RecipientRecord> = st
-            .query_map([import], |r| {
-                Ok(RecipientRecord {
-                    key: r.get(0)?,
-                    kind: r.get(1)?,
-                    label: r.get(2)?,
-                    dn: r.get(3)?,
-                    addresses: Vec::new(),
-                    values: Vec::new(),
-                })
-            })
+            .query_map([import], head_record)
             .map_err(|e| self.e(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.e(e))?;
@@ -274,18 +265,7 @@ impl StateDb {
             .map_err(|e| self.e(e))?;
         let rows = st
             .query_map([import], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    ValueRecord {
-                        attribute: r.get(1)?,
-                        value_sha256: r.get(2)?,
-                        cert_sha256: r.get(3)?,
-                        cert_sha1: r.get(4)?,
-                        subject: r.get(5)?,
-                        issuer: r.get(6)?,
-                        not_after: r.get(7)?,
-                    },
-                ))
+                Ok((r.get::<_, String>(0)?, value_record(r, 1)?))
             })
             .map_err(|e| self.e(e))?;
         for row in rows {

@@ -70,15 +70,7 @@ impl RecordedEntries<'_> {
             .map_err(e)?;
         r.values = st
             .query_map(rusqlite::params![self.import, key], |row| {
-                Ok(ValueRecord {
-                    attribute: row.get(0)?,
-                    value_sha256: row.get(1)?,
-                    cert_sha256: row.get(2)?,
-                    cert_sha1: row.get(3)?,
-                    subject: row.get(4)?,
-                    issuer: row.get(5)?,
-                    not_after: row.get(6)?,
-                })
+                value_record(row, 0)
             })
             .map_err(e)?
             .collect::<Result<_, _>>()
@@ -100,21 +92,36 @@ impl RecordedEntries<'_> {
                 "SELECT entry_key, kind, label, dn FROM recipients WHERE import = ?1 ORDER BY rowid",
             )
             .map_err(e)?;
-        let rows = st
-            .query_map([self.import], |r| {
-                Ok(RecipientRecord {
-                    key: r.get(0)?,
-                    kind: r.get(1)?,
-                    label: r.get(2)?,
-                    dn: r.get(3)?,
-                    addresses: Vec::new(),
-                    values: Vec::new(),
-                })
-            })
-            .map_err(e)?;
+        let rows = st.query_map([self.import], head_record).map_err(e)?;
         for row in rows {
             each(row.map_err(e)?)?;
         }
         Ok(())
     }
+}
+
+/// A value as `SELECT attribute, value_sha256, cert_sha256, cert_sha1,
+/// subject, issuer, not_after` gives it, from column `first` on.
+pub(super) fn value_record(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<ValueRecord> {
+    Ok(ValueRecord {
+        attribute: row.get(first)?,
+        value_sha256: row.get(first + 1)?,
+        cert_sha256: row.get(first + 2)?,
+        cert_sha1: row.get(first + 3)?,
+        subject: row.get(first + 4)?,
+        issuer: row.get(first + 5)?,
+        not_after: row.get(first + 6)?,
+    })
+}
+
+/// An entry without addresses or values, as `SELECT entry_key, kind, label, dn` gives it.
+pub(super) fn head_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecipientRecord> {
+    Ok(RecipientRecord {
+        key: row.get(0)?,
+        kind: row.get(1)?,
+        label: row.get(2)?,
+        dn: row.get(3)?,
+        addresses: Vec::new(),
+        values: Vec::new(),
+    })
 }
