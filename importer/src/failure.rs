@@ -116,10 +116,6 @@ impl Outcome {
         }
     }
 
-    pub(crate) fn of(e: &crate::certpolicy::Evaluation<'_>) -> Self {
-        Self::of_counts(e.counts())
-    }
-
     /// From the totals alone.
     pub(crate) fn of_counts(c: &crate::certpolicy::EvaluationCounts) -> Self {
         if c.refused == 0 {
@@ -133,7 +129,7 @@ impl Outcome {
 /// The importer's exit codes, the one table: `--help` shows [`EXIT_HELP`],
 /// which a test renders from this table, and the README's list is checked
 /// against it.
-pub const EXIT_CODES: [(u8, &str); 7] = [
+pub const EXIT_CODES: [(u8, &str); 8] = [
     (0, "success: the bundle is valid and every certificate passes the policy"),
     (1, "the bundle is valid, but some certificates are refused by the policy (verify, review, script, trust-store; the outputs are still written, without them), or trust-store left out an expired CA certificate"),
     (2, "usage error, or the policy file is wrong, or trust-store found no accepted certificate to write a store for (nothing written)"),
@@ -141,6 +137,7 @@ pub const EXIT_CODES: [(u8, &str); 7] = [
     (4, "key error: the reviewer's secret key cannot be read or its password is wrong"),
     (5, "state or output error: the import state or an output file cannot be read or written"),
     (6, "Exchange Online refused or failed (plan, apply, doctor): the import is not complete; apply can be run again"),
+    (certferry_cli::pipe::BROKEN_PIPE_EXIT, "standard output's reader went away (as `| head` does): the command stopped quietly, as one killed by SIGPIPE would; nothing partial is left"),
 ];
 
 /// `--help`'s closing text: [`EXIT_CODES`] rendered (a test keeps them equal).
@@ -152,6 +149,7 @@ pub const EXIT_HELP: &str = "Exit codes:
   4  key error: the reviewer's secret key cannot be read or its password is wrong
   5  state or output error: the import state or an output file cannot be read or written
   6  Exchange Online refused or failed (plan, apply, doctor): the import is not complete; apply can be run again
+  141  standard output's reader went away (as `| head` does): the command stopped quietly, as one killed by SIGPIPE would; nothing partial is left
 
 Passwords are never accepted on the command line: use a file, an environment variable or the prompt.";
 

@@ -16,7 +16,7 @@ use crate::certpolicy::JudgedBundle;
 use base64::Engine as _;
 use certferry_format::model::{Attribute, ObjectKind};
 
-use crate::certpolicy::{EntryEvaluation, Evaluation, ValuesNotKept};
+use crate::certpolicy::{for_each_entry, EntryEvaluation, SpoolError, ValueError};
 
 /// Options for the script.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,13 +45,54 @@ fn comment(s: &str) -> String {
     crate::report::terminal_safe(&s.replace('\n', "?"))
 }
 
-/// Writes the script. `generated` is the time stamped into the header.
-pub fn render(
+/// Why the script could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    /// Writing it failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The verdicts could not be read back.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// A value's bytes could not be read back.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+}
+
+/// Writes the script to `out`, one entry block at a time (the verdicts are
+/// read twice: once to count the recipients, once to write them).
+/// `generated` is the time stamped into the header.
+pub fn write(
     bundle: &JudgedBundle,
-    eval: &Evaluation<'_>,
     opts: ScriptOptions,
     generated: &str,
-) -> Result<String, ValuesNotKept> {
+    out: &mut impl std::io::Write,
+) -> Result<(), ScriptError> {
+    let mut total = 0;
+    for_each_entry(bundle, |e| {
+        if e.values().iter().any(|v| v.accepted()) {
+            total += 1;
+        }
+        Ok::<(), SpoolError>(())
+    })?;
+    out.write_all(head(bundle, generated).as_bytes())?;
+    let mut n = 0;
+    for_each_entry(bundle, |e| {
+        if let Some(block) = entry_block(bundle, e, opts, &mut n, total)? {
+            out.write_all(block.as_bytes())?;
+        }
+        Ok::<(), ScriptError>(())
+    })?;
+    write!(
+        out,
+        "\nWrite-Host 'certferry: done, {total} recipient(s) processed.'\n"
+    )?;
+    Ok(())
+}
+
+/// The script's header and helper function.
+fn head(bundle: &JudgedBundle, generated: &str) -> String {
+    let counts = bundle.counts();
     let h = bundle.header();
     let mut o = String::new();
     o += "#Requires -Modules ExchangeOnlineManagement\n";
@@ -74,7 +115,7 @@ pub fn render(
             s.key_id
         );
     }
-    o += &format!("    Generated {generated}. Certificates accepted by policy: {}; refused and left out: {}.\n", eval.counts().accepted, eval.counts().refused);
+    o += &format!("    Generated {generated}. Certificates accepted by policy: {}; refused and left out: {}.\n", counts.accepted, counts.refused);
     o += "    Every recipient block sets the listed attributes to exactly the values shown.\n";
     o += ".PARAMETER WhatIf\n";
     o += "    Show what would change without changing anything.\n";
@@ -99,27 +140,16 @@ pub fn render(
     o += "        default { throw \"$Identity is a $($recipient.RecipientTypeDetails); certferry does not set certificates on it\" }\n";
     o += "    }\n";
     o += "}\n";
-    let total = eval
-        .entries()
-        .iter()
-        .filter(|e| e.values().iter().any(|v| v.accepted()))
-        .count();
-    let mut n = 0;
-    for e in eval.entries() {
-        if let Some(block) = entry_block(e, opts, &mut n, total)? {
-            o += &block;
-        }
-    }
-    o += &format!("\nWrite-Host 'certferry: done, {total} recipient(s) processed.'\n");
-    Ok(o)
+    o
 }
 
 fn entry_block(
+    bundle: &JudgedBundle,
     e: &EntryEvaluation<'_>,
     opts: ScriptOptions,
     n: &mut usize,
     total: usize,
-) -> Result<Option<String>, ValuesNotKept> {
+) -> Result<Option<String>, ValueError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut o = String::new();
     o += &format!(
@@ -194,7 +224,7 @@ fn entry_block(
             // The leading comma keeps each byte array one element of the outer array.
             o += &format!(
                 "    ,[byte[]][Convert]::FromBase64String('{}')\n",
-                b64.encode(v.bytes()?)
+                b64.encode(bundle.value_bytes(&v.value_ref())?)
             );
         }
         o += ")\n";

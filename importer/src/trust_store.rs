@@ -13,7 +13,7 @@ use certferry_format::cert::chain::CaCertificate;
 use certferry_format::{Sha256, Timestamp};
 use serde::Serialize;
 
-use crate::certpolicy::{CertificatePolicy, Evaluation};
+use crate::certpolicy::{for_each_entry, CertificatePolicy, JudgedBundle, SpoolError};
 
 /// One CA certificate of the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,16 +47,17 @@ pub struct TrustStore {
     pub values: usize,
 }
 
-/// The CA certificates the accepted certificates of `evaluation` chain to,
+/// The CA certificates the accepted certificates of `bundle` chain to (its
+/// verdicts read one entry at a time),
 /// at time `now`: the paths the policy found (`chain_sha256` of each
 /// accepted certificate), through the policy's pinned and intermediate CAs
 /// and the CA certificates the bundle carries (`bundle_cas`).
 pub fn compute(
-    evaluation: &Evaluation<'_>,
+    bundle: &JudgedBundle,
     policy: &CertificatePolicy,
     bundle_cas: &[CaCertificate],
     now: Timestamp,
-) -> TrustStore {
+) -> Result<TrustStore, SpoolError> {
     let known: HashMap<Sha256, (&CaCertificate, &'static str)> = policy
         .trusted_issuers
         .iter()
@@ -74,7 +75,7 @@ pub fn compute(
     let mut found: BTreeMap<Sha256, StoreCertificate> = BTreeMap::new();
     let mut expired: BTreeMap<Sha256, i64> = BTreeMap::new();
     let mut values = 0;
-    for entry in evaluation.entries() {
+    for_each_entry(bundle, |entry| {
         for v in entry.values().iter().filter(|v| v.accepted()) {
             let Some(accepted) = v.certificate() else {
                 continue; // an opaque value: no certificate, no path
@@ -109,7 +110,8 @@ pub fn compute(
                 }
             }
         }
-    }
+        Ok::<(), SpoolError>(())
+    })?;
     let mut store = TrustStore {
         values,
         ..TrustStore::default()
@@ -125,7 +127,7 @@ pub fn compute(
             store.certificates.push(c);
         }
     }
-    store
+    Ok(store)
 }
 
 /// One CA certificate of an upload, as shown to the administrator.

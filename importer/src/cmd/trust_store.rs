@@ -8,7 +8,7 @@ use certferry_format::cert::chain::CaCertificate;
 use certferry_format::pki::PkiKind;
 use serde_json::json;
 
-use crate::certpolicy::{evaluate, JudgedBundle, Values};
+use crate::certpolicy::{JudgedBundle, Values};
 use crate::cli::{MatchByArg, TenantArgs, TrustStoreArgs};
 use crate::context::{load_verified, now, runtime, tenant_err, Config};
 use crate::exchange::client::IssuingCaCollection;
@@ -56,8 +56,12 @@ pub(crate) fn run(a: &TrustStoreArgs, cfg: &Config) -> Result<Outcome, Failure> 
             now,
         )
     };
-    let eval = evaluate(&verified)?;
-    let store = trust_store::compute(&eval, &cfg.policy.certificates, &bundle_cas(&verified), now);
+    let store = trust_store::compute(
+        &verified,
+        &cfg.policy.certificates,
+        &bundle_cas(&verified),
+        now,
+    )?;
     if store.certificates.is_empty() {
         // An empty store would replace the tenant's collection with nothing.
         return Err(Failure::Usage(format!(
@@ -131,7 +135,7 @@ pub(crate) fn run(a: &TrustStoreArgs, cfg: &Config) -> Result<Outcome, Failure> 
         }
     }
     Ok(if store.left_out_expired.is_empty() {
-        Outcome::of(&eval)
+        Outcome::of_counts(verified.counts())
     } else {
         Outcome::SomeRefused
     })

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use std::io::Write as _;
 
-use crate::certpolicy::{for_each_entry, EntryEvaluation, Evaluation, JudgedBundle, Values};
+use crate::certpolicy::{for_each_entry, EntryEvaluation, JudgedBundle, Values};
 use crate::cli::VerifyArgs;
 use crate::context::{load_verified, now, Config};
 use crate::failure::{Failure, Outcome};
@@ -18,14 +18,8 @@ pub(crate) fn signers_json<T>(v: &crate::verified::Verified<T>) -> serde_json::V
         .collect()
 }
 
-pub(crate) fn print_refusals(e: &Evaluation<'_>) {
-    for entry in e.entries() {
-        print_entry_refusals(entry);
-    }
-}
-
 /// One line per refused value of `entry`.
-fn print_entry_refusals(entry: &EntryEvaluation<'_>) {
+pub(crate) fn print_entry_refusals(entry: &EntryEvaluation<'_>) {
     for v in entry.values().iter().filter(|v| !v.accepted()) {
         let mut what = v.certificate().map_or_else(
             || format!("value {}", v.file()),
