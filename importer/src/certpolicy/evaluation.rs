@@ -294,7 +294,8 @@ impl<'a> Evaluation<'a> {
 /// The evaluation of a bundle judged while it was verified: the verdicts in
 /// bundle order, each entry after the first with the same identity refused
 /// as a whole (`duplicate-entry`), and the totals. Reads every verdict into
-/// memory; [`for_each_entry`] reads one at a time.
+/// memory, for tests and tools that want them side by side; no command does:
+/// they read one at a time with [`for_each_entry`].
 pub fn evaluate(bundle: &JudgedBundle) -> Result<Evaluation<'_>, SpoolError> {
     let entries = bundle
         .loaded()?
