@@ -43,6 +43,19 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `tenant.toml` for the simulator `sim`: the fixture app certificate, plain
+/// HTTP on loopback, at most `concurrency` writes in flight.
+fn tenant_toml(sim: &SimHandle, concurrency: usize) -> String {
+    format!(
+        "tenant = \"{}\"\nclient_id = \"{}\"\ncertificate = \"{}\"\nkey = \"{}\"\nconcurrency = {concurrency}\n[endpoints]\nlogin = \"{base}\"\nexo = \"{base}\"\ndangerous_allow_http_loopback = true\n",
+        sim.tenant_id(),
+        sim.client_id(),
+        s(&root().join("fixtures/tenant/app.pem")),
+        s(&root().join("fixtures/tenant/app.key")),
+        base = sim.base_url(),
+    )
+}
+
 impl World {
     fn new() -> Self {
         Self::exported(&[], "certferry-contoso-ad-0000000001.zip")
@@ -82,15 +95,7 @@ impl World {
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let bundle = out.join(name);
-        let tenant = format!(
-            "tenant = \"{}\"\nclient_id = \"{}\"\ncertificate = \"{}\"\nkey = \"{}\"\nconcurrency = 4\n[endpoints]\nlogin = \"{base}\"\nexo = \"{base}\"\ndangerous_allow_http_loopback = true\n",
-            sim.tenant_id(),
-            sim.client_id(),
-            s(&root().join("fixtures/tenant/app.pem")),
-            s(&root().join("fixtures/tenant/app.key")),
-            base = sim.base_url(),
-        );
-        std::fs::write(dir.path().join("tenant.toml"), tenant).unwrap();
+        std::fs::write(dir.path().join("tenant.toml"), tenant_toml(&sim, 4)).unwrap();
         let w = Self { dir, sim, bundle };
         let o = w.run(&[
             "approve",
@@ -361,5 +366,76 @@ fn a_saved_plan_is_refused_when_the_tenant_changed() {
             .iter()
             .all(|c| *c != pki("certs/alice.der")),
         "nothing written"
+    );
+}
+
+#[test]
+fn a_plan_larger_than_one_batch_of_writes_is_applied_whole_and_once() {
+    // apply makes and writes the plan's items 4096 at a time: 4100 changes
+    // cross one batch boundary (and leave a last, partial batch).
+    const USERS: usize = 4100;
+    let dir = tempfile::tempdir().unwrap();
+    let ldif = dir.path().join("dir.ldif");
+    let o = Command::new(root().join("fixtures/directory/bulk"))
+        .args([&USERS.to_string(), "--ad", "--certs", "2"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(&ldif, o.stdout).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let o = Command::new(exporter())
+        .arg("ldif")
+        .arg(&ldif)
+        .args(["--source-id", "contoso-ad", "--created", CREATED])
+        .args(["--quiet", "--key-unencrypted", "--key"])
+        .arg(root().join("format-spec/vectors/keys/exporter.key"))
+        .arg("--state")
+        .arg(dir.path().join("export-state.json"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The bulk users share fixture certificates that name other addresses:
+    // this policy accepts them (no reviewer, no matching address).
+    let policy = std::fs::read_to_string(root().join("fixtures/policy/example-policy.toml"))
+        .unwrap()
+        .replace("../pki/", s(&root().join("fixtures/pki/")))
+        .replace("../../format-spec/", s(&root().join("format-spec/")))
+        .replace("reviewer = 1", "reviewer = 0")
+        .replace(
+            "require_matching_address = true",
+            "require_matching_address = false",
+        );
+    let policy_path = dir.path().join("policy.toml");
+    std::fs::write(&policy_path, policy).unwrap();
+    let sim = Simulator::start(Tenant::synthetic(USERS), SimConfig::default()).unwrap();
+    std::fs::write(dir.path().join("tenant.toml"), tenant_toml(&sim, 8)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_certferry-import"))
+        .arg("apply")
+        .arg(out.join("certferry-contoso-ad-0000000001.zip"))
+        .args(["--policy", s(&policy_path)])
+        .args(["--state", s(&dir.path().join("state.sqlite"))])
+        .args(["--tenant", s(&dir.path().join("tenant.toml"))])
+        .args(["--now", NOW])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("applied   {USERS} writes")),
+        "{}",
+        text(&o)
+    );
+    let counts = sim.write_counts();
+    assert_eq!(counts.len(), USERS, "every recipient written");
+    assert!(counts.values().all(|n| *n == 1), "each once");
+    let last = sim
+        .recipient(&format!("bulk{USERS:06}@contoso.test"))
+        .unwrap();
+    assert_eq!(
+        last.user_certificate,
+        vec![pki("certs/alice.der"), pki("certs/carol-1.der")],
+        "the last item of the last batch holds the bundle's values"
     );
 }

@@ -377,21 +377,6 @@ impl Plan<'_> {
         Ok(())
     }
 
-    /// The items that write something (a change, or a contact to create).
-    pub fn writes(&self) -> Result<Vec<PlanItem>, PlanError> {
-        let mut out = Vec::new();
-        self.for_each_item(|item| {
-            if matches!(
-                item.outcome,
-                Outcome::Change { .. } | Outcome::CreateContact { .. }
-            ) {
-                out.push(item);
-            }
-            Ok::<(), PlanError>(())
-        })?;
-        Ok(out)
-    }
-
     /// The bytes of `changes`' value sets, read from the bundle (or the value
     /// spool) and from the copy of the tenant's values, each checked against
     /// its SHA-256.

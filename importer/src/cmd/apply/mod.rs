@@ -24,16 +24,15 @@ use crate::exchange::auth::new_uuid;
 use crate::exchange::recipient::{Recipient, RecipientKind};
 use crate::failure::{Failure, Outcome};
 use crate::journal;
-use crate::journal::Outcome as Done;
 use crate::journal::{AuditLog, Reconciled};
 use crate::plan;
-use crate::plan::{Plan, PlanItem};
+use crate::plan::Plan;
 use crate::plan_report::{outcome, plan_json, print_plan};
 use crate::report::terminal_safe;
 use crate::session::{options, prepare, previous, read_tenant, Session};
 use crate::state::{record_verified, ImportHead, StateDb};
 use ledger::{timestamp, Ledger};
-use writes::{write_all, ItemResult};
+use writes::{write_all, WriteSummary};
 
 /// `apply`, front to back: verify and judge, read the tenant, settle what
 /// an interrupted run left in doubt, plan, write, then record the import.
@@ -87,8 +86,7 @@ pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
             &plan_json(&s.verified, &plan, s.already_imported.as_ref())?,
         )?;
     }
-    let work = plan.writes()?;
-    let results = write_all(&rt, &s, &ledger, &plan, &work, !a.common.json)?;
+    let results = write_all(&rt, &s, &ledger, &plan, !a.common.json)?;
     let db = db_cell
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -173,22 +171,15 @@ fn record(
     a: &ApplyArgs,
     s: &Session,
     plan: &Plan<'_>,
-    results: &[(&PlanItem, ItemResult)],
+    results: &WriteSummary,
     settled: &Reconciled,
     mut db: StateDb,
     log_path: &Path,
 ) -> Result<Outcome, Failure> {
-    let total = results.len();
+    let total = results.total;
     let form = s.client.write_form();
-    let failures: Vec<String> = results
-        .iter()
-        .filter_map(|(item, r)| r.as_ref().err().map(|m| format!("{}: {m}", item.label)))
-        .collect();
-    let written = results.iter().filter(|(_, r)| r.is_ok()).count();
-    let confirmed = results
-        .iter()
-        .filter(|(_, r)| matches!(r, Ok(w) if w.outcome == Done::ConfirmedByReadBack))
-        .count();
+    let failures = &results.failures;
+    let (written, confirmed) = (results.written, results.confirmed);
     let confirmed_note = if confirmed > 0 {
         format!(
             " ({confirmed} confirmed by read-back after an answer was lost: applied once, not sent again)"
@@ -200,7 +191,7 @@ fn record(
         print_plan(plan)?;
     }
     if !failures.is_empty() {
-        for f in &failures {
+        for f in failures {
             eprintln!("{}", terminal_safe(&format!("failed    {f}")));
         }
         return Err(Failure::Tenant(format!(

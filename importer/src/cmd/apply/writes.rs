@@ -1,93 +1,159 @@
-//! The writes of one `apply` run: the first alone, proving the write form
-//! (or finding the one the tenant takes), then the rest concurrently, each
-//! journalled, written, read back and audited.
+//! The writes of one `apply` run, a batch of plan items at a time: the first
+//! alone, proving the write form (or finding the one the tenant takes), then
+//! the rest concurrently, each journalled, written, read back and audited.
 
 use super::ledger::{item_changes, timestamp, Ledger};
 use crate::context::state_err;
 use crate::exchange::bytes::WriteForm;
 use crate::exchange::client::ExoClient;
 use crate::failure::Failure;
+use crate::journal::Outcome as Done;
+use crate::plan::Outcome as Item;
 use crate::plan::{Plan, PlanItem};
 use crate::report::terminal_safe;
 use crate::session::Session;
 use crate::write;
 use crate::write::{WriteError, Written};
 
-/// Writes every change of `plan`: the first alone (it proves the write form),
-/// then the rest with at most the session's concurrency in flight. Returns
-/// each item with its result, in plan order; a failure that says the write
-/// form is wrong stops the run.
-pub(super) fn write_all<'w>(
+/// How many plan items are made and written at a time: memory holds one
+/// batch, however many items the plan has.
+const BATCH: usize = 4096;
+
+/// What the writes of one run came to.
+#[derive(Debug, Default)]
+pub(super) struct WriteSummary {
+    /// Items written or failed.
+    pub(super) total: usize,
+    /// Items written (and read back).
+    pub(super) written: usize,
+    /// Of those, confirmed by read-back after an answer was lost.
+    pub(super) confirmed: usize,
+    /// `label: message` of each failed item, in plan order.
+    pub(super) failures: Vec<String>,
+}
+
+impl WriteSummary {
+    fn add(&mut self, item: &PlanItem, r: &ItemResult) {
+        self.total += 1;
+        match r {
+            Ok(w) => {
+                self.written += 1;
+                if w.outcome == Done::ConfirmedByReadBack {
+                    self.confirmed += 1;
+                }
+            }
+            Err(m) => self.failures.push(format!("{}: {m}", item.label)),
+        }
+    }
+}
+
+/// Writes every change of `plan`, made a batch at a time: the first write
+/// alone (it proves the write form), then the rest with at most the
+/// session's concurrency in flight. A failure that says the write form is
+/// wrong stops the run.
+pub(super) fn write_all(
     rt: &tokio::runtime::Runtime,
     s: &Session,
     ledger: &Ledger<'_>,
     plan: &Plan<'_>,
-    work: &'w [PlanItem],
     show_progress: bool,
-) -> Result<Vec<(&'w PlanItem, ItemResult)>, Failure> {
-    let total = work.len();
+) -> Result<WriteSummary, Failure> {
+    let total = plan.counts.change + plan.counts.create_contact;
     let bar = (show_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .then(|| indicatif::ProgressBar::new(total as u64));
-    let form = s.client.write_form();
-
-    // The first write goes alone and proves the write form.
-    let mut results: Vec<(&PlanItem, ItemResult)> = Vec::with_capacity(total);
-    let mut rest = work.iter();
-    for item in rest.by_ref() {
-        let proof = rt.block_on(prove(
-            &s.client,
-            ledger,
-            plan,
-            item,
-            form,
-            s.write_form_from,
-        ));
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-        match proof {
-            Ok(Proof::Proven(w)) => {
-                let db = ledger.lock();
-                let known = db.proven_write_form(&s.tenant).map_err(state_err)?;
-                if known.as_ref().map(|k| k.0.as_str()) != Some(form.as_str()) {
-                    db.record_write_form(&s.tenant, form.as_str(), &timestamp(), &w.identity)
-                        .map_err(state_err)?;
-                }
-                drop(db);
-                results.push((item, Ok(w)));
-                break;
-            }
-            Ok(Proof::Failed(m)) => results.push((item, Err(m))),
-            Err(f) => {
-                if let Some(b) = &bar {
-                    b.finish_and_clear();
-                }
-                return Err(f);
+    let mut run = Run {
+        rt,
+        s,
+        ledger,
+        plan,
+        bar: bar.as_ref(),
+        proven: false,
+        summary: WriteSummary::default(),
+    };
+    let mut batch: Vec<PlanItem> = Vec::with_capacity(BATCH);
+    let walked = plan.for_each_item(|item| {
+        if matches!(
+            item.outcome,
+            Item::Change { .. } | Item::CreateContact { .. }
+        ) {
+            batch.push(item);
+            if batch.len() == BATCH {
+                run.batch(std::mem::take(&mut batch))?;
             }
         }
+        Ok::<(), Failure>(())
+    });
+    let last = walked.and_then(|()| run.batch(batch));
+    if let Some(b) = &bar {
+        b.finish_and_clear();
     }
-    let rest: Vec<&PlanItem> = rest.collect();
-    let done = rt.block_on(ExoClient::run_bounded(
-        rest.iter().copied(),
-        s.concurrency,
-        |item| {
-            let client = &s.client;
-            let bar = bar.clone();
-            async move {
-                let r = apply_one(client, ledger, plan, item, form).await;
+    last.map(|()| run.summary)
+}
+
+/// One run's writes so far.
+struct Run<'r, 'p> {
+    rt: &'r tokio::runtime::Runtime,
+    s: &'r Session,
+    ledger: &'r Ledger<'r>,
+    plan: &'r Plan<'p>,
+    bar: Option<&'r indicatif::ProgressBar>,
+    /// Whether a write has proved the write form.
+    proven: bool,
+    summary: WriteSummary,
+}
+
+impl Run<'_, '_> {
+    fn batch(&mut self, items: Vec<PlanItem>) -> Result<(), Failure> {
+        let (s, ledger, plan) = (self.s, self.ledger, self.plan);
+        let form = s.client.write_form();
+        let mut rest = items.iter();
+        // Until one write proves the form, each goes alone.
+        while !self.proven {
+            let Some(item) = rest.next() else { break };
+            let proof = self.rt.block_on(prove(
+                &s.client,
+                ledger,
+                plan,
+                item,
+                form,
+                s.write_form_from,
+            ));
+            if let Some(b) = self.bar {
+                b.inc(1);
+            }
+            match proof? {
+                Proof::Proven(w) => {
+                    let db = ledger.lock();
+                    let known = db.proven_write_form(&s.tenant).map_err(state_err)?;
+                    if known.as_ref().map(|k| k.0.as_str()) != Some(form.as_str()) {
+                        db.record_write_form(&s.tenant, form.as_str(), &timestamp(), &w.identity)
+                            .map_err(state_err)?;
+                    }
+                    drop(db);
+                    self.summary.add(item, &Ok(w));
+                    self.proven = true;
+                }
+                Proof::Failed(m) => self.summary.add(item, &Err(m)),
+            }
+        }
+        let rest: Vec<&PlanItem> = rest.collect();
+        let bar = self.bar;
+        let done = self.rt.block_on(ExoClient::run_bounded(
+            rest.iter().copied(),
+            s.concurrency,
+            |item| async move {
+                let r = apply_one(&s.client, ledger, plan, item, form).await;
                 if let Some(b) = bar {
                     b.inc(1);
                 }
                 r
-            }
-        },
-    ));
-    results.extend(rest.into_iter().zip(done));
-    if let Some(b) = &bar {
-        b.finish_and_clear();
+            },
+        ));
+        for (item, r) in rest.into_iter().zip(&done) {
+            self.summary.add(item, r);
+        }
+        Ok(())
     }
-
-    Ok(results)
 }
 
 /// One item's result as `apply` reports it.
