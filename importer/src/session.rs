@@ -3,9 +3,6 @@
 //! tenant's listing, the plan's options and the previous import. The plan's
 //! text and JSON forms are in `plan_report.rs`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-use certferry_format::model::Attribute;
 use certferry_format::{Limits, SourceId, Timestamp};
 
 use crate::certpolicy::{judge_spooled, JudgedBundle, Values};
@@ -18,7 +15,7 @@ use crate::exchange::client::{ExoClient, Listing};
 use crate::exchange::recipient::RecipientKind;
 use crate::failure::Failure;
 use crate::plan::MatchBy;
-use crate::plan::{PlanOptions, PreviousEntry};
+use crate::plan::{NoPrevious, PlanOptions, Previous};
 use crate::state::{ImportRecord, StateDb};
 use crate::tenant::TenantConfig;
 use crate::tenant_listing::{ListingBuilder, TenantListing};
@@ -38,44 +35,20 @@ pub(crate) fn options(t: &TenantArgs, max_values: usize) -> PlanOptions {
 
 /// What certferry wrote for each entry in the last import of `source`, as
 /// the plan needs it: only to prune (`opts.prune`), so without `--prune`
-/// nothing is read and a source of a million entries costs no memory here.
-pub(crate) fn previous(
-    db: Option<&StateDb>,
+/// nothing is read. With it, each entry is looked up in `db` when it is
+/// planned, never all at once.
+pub(crate) fn previous<'d>(
+    db: Option<&'d StateDb>,
     source: &SourceId,
     opts: &PlanOptions,
-) -> Result<HashMap<String, PreviousEntry>, Failure> {
-    let mut out = HashMap::new();
+) -> Result<Box<dyn Previous + 'd>, Failure> {
     let Some(db) = db.filter(|_| opts.prune) else {
-        return Ok(out);
+        return Ok(Box::new(NoPrevious));
     };
-    let st = |e: crate::state::StateError| Failure::Output(e.to_string());
-    let Some(last) = db.last_import(source).map_err(st)? else {
-        return Ok(out);
-    };
-    for r in db.recipients(last.id).map_err(st)? {
-        let mut written: BTreeMap<Attribute, BTreeSet<String>> = BTreeMap::new();
-        for v in &r.values {
-            let a = Attribute::from_name(&v.attribute).ok_or_else(|| {
-                Failure::Output(format!(
-                    "import state {}: import {} holds a value of unknown attribute {:?}",
-                    db.path().display(),
-                    last.id,
-                    v.attribute
-                ))
-            })?;
-            written.entry(a).or_default().insert(v.value_sha256.clone());
-        }
-        out.insert(
-            r.key.clone(),
-            PreviousEntry {
-                label: r.label.clone(),
-                addresses: r.addresses.clone(),
-                upn: None,
-                written,
-            },
-        );
-    }
-    Ok(out)
+    Ok(match db.last_import(source)? {
+        Some(last) => Box::new(db.entries_of(last.id)),
+        None => Box::new(NoPrevious),
+    })
 }
 
 /// A verified bundle and a client for the tenant.

@@ -351,3 +351,35 @@ fn an_import_read_one_entry_at_a_time_is_the_import_read_whole() {
                 && h.values.is_empty()
         ));
 }
+
+#[test]
+fn the_last_import_read_for_pruning_is_each_entry_as_recorded_in_key_order() {
+    use certferry_import::plan::{Previous, PreviousEntry};
+    let d = tempfile::tempdir().unwrap();
+    let mut db = StateDb::open(&d.path().join("state.sqlite")).unwrap();
+    let imp = synthetic_import(3);
+    let id = db.record_import(&imp).unwrap();
+    let previous = db.entries_of(id);
+    let mut keys = Vec::new();
+    previous
+        .for_each_key(&mut |k| {
+            keys.push(k.to_owned());
+            Ok(())
+        })
+        .unwrap();
+    let mut want: Vec<String> = imp.recipients.iter().map(|r| r.key.clone()).collect();
+    want.sort();
+    assert_eq!(keys, want);
+    for r in &imp.recipients {
+        let got = Previous::get(&previous, &r.key).unwrap().unwrap();
+        // The database keeps an entry's addresses sorted.
+        let mut sorted = r.clone();
+        sorted.addresses.sort();
+        assert_eq!(got, PreviousEntry::of(&sorted).unwrap());
+        assert_eq!(
+            got.written.values().map(|w| w.len()).sum::<usize>(),
+            r.values.len()
+        );
+    }
+    assert!(Previous::get(&previous, "no-such-key").unwrap().is_none());
+}

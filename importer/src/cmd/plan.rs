@@ -17,7 +17,7 @@ pub(crate) fn run(a: &PlanArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let opts = options(&a.tenant, policy.certificates.max_values_per_attribute);
     let listing = read_tenant(&rt, &s.client, &opts)?;
     let prev = previous(db.as_ref(), &s.verified.header().source, &opts)?;
-    let plan = plan::compute(&s.verified, &listing, &prev, &opts)?;
+    let plan = plan::compute(&s.verified, &listing, prev.as_ref(), &opts)?;
     // The whole document only when it is asked for: items are made one at a time.
     let doc = if a.out.is_some() || a.common.json {
         Some(plan_json(&s.verified, &plan, s.already_imported.as_ref())?)

@@ -16,7 +16,7 @@
 //! - A recipient synchronised from on-premises and not cloud-managed cannot be
 //!   written from the cloud: skipped with that reason.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use certferry_format::model::Attribute;
 use certferry_format::Sha256;
@@ -28,9 +28,11 @@ use crate::certpolicy::{
 use crate::tenant_listing::{ListedRecipient, TenantListing, TenantValue};
 
 mod item;
+mod previous;
 pub use item::{
     AttributeChange, CapExceeded, Outcome, PlanCounts, PlanItem, PlannedValue, Target, ValueSets,
 };
+pub use previous::{NoPrevious, Previous, PreviousEntry, PreviousError};
 
 /// How entries are matched to recipients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -87,19 +89,6 @@ impl Default for PlanOptions {
     }
 }
 
-/// What certferry wrote for one entry in earlier imports of this source.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PreviousEntry {
-    /// A label for messages.
-    pub label: String,
-    /// The entry's SMTP addresses then (lowercased).
-    pub addresses: Vec<String>,
-    /// The entry's UPN then.
-    pub upn: Option<String>,
-    /// Per attribute, the SHA-256 (hex) of each value certferry wrote.
-    pub written: BTreeMap<Attribute, BTreeSet<String>>,
-}
-
 /// The plan: which recipient each entry matches, and the totals. Its items
 /// are made again, one at a time, each time they are asked for
 /// ([`Plan::for_each_item`]): the same inputs give the same items, and no
@@ -107,13 +96,13 @@ pub struct PreviousEntry {
 pub struct Plan<'a> {
     bundle: &'a JudgedBundle,
     tenant: &'a TenantListing,
-    previous: &'a HashMap<String, PreviousEntry>,
+    previous: &'a dyn Previous,
     opts: PlanOptions,
     /// Per entry (the bundle's, then the earlier entries being pruned): the
     /// recipients it matches.
     matches: Vec<Matched>,
     /// Earlier entries gone from the bundle whose values are pruned, by key.
-    gone: Vec<&'a str>,
+    gone: Vec<String>,
     /// Recipients matched alone by more than one entry.
     contested: HashSet<u32>,
     /// Totals.
@@ -269,10 +258,23 @@ impl Wanted {
     }
 }
 
+/// An earlier entry gone from the bundle, as recorded (it was listed a moment ago).
+fn gone_entry(previous: &dyn Previous, key: &str) -> Result<PreviousEntry, PlanError> {
+    previous.get(key)?.ok_or_else(|| {
+        PlanError::Previous(PreviousError::Malformed(format!(
+            "entry {key} of the last import vanished while it was read"
+        )))
+    })
+}
+
 /// Why a plan could not be made: the verdicts or a value could not be read
-/// back from the importer's own temporary files.
+/// back from the importer's own temporary files, or the last import from the
+/// state database.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// The last import.
+    #[error(transparent)]
+    Previous(#[from] PreviousError),
     /// The verdict spool.
     #[error(transparent)]
     Spool(#[from] SpoolError),
@@ -289,7 +291,7 @@ pub enum PlanError {
 pub fn compute<'a>(
     bundle: &'a JudgedBundle,
     tenant: &'a TenantListing,
-    previous: &'a HashMap<String, PreviousEntry>,
+    previous: &'a dyn Previous,
     opts: &PlanOptions,
 ) -> Result<Plan<'a>, PlanError> {
     let mut matches = Vec::with_capacity(bundle.entry_count());
@@ -302,19 +304,18 @@ pub fn compute<'a>(
         }
         Ok::<(), SpoolError>(())
     })?;
-    let mut gone: Vec<&'a str> = Vec::new();
+    let mut gone: Vec<String> = Vec::new();
     if opts.prune {
         // Entries gone from the bundle: their values must go too.
-        gone = previous
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !present.contains(*k))
-            .collect();
-        gone.sort_unstable();
-        for key in &gone {
-            if let Some(p) = previous.get(*key) {
-                matches.push(Wanted::gone(key, p, opts.match_by).matched(tenant));
+        previous.for_each_key(&mut |key| {
+            if !present.contains(key) {
+                gone.push(key.to_owned());
             }
+            Ok(())
+        })?;
+        for key in &gone {
+            let p = gone_entry(previous, key)?;
+            matches.push(Wanted::gone(key, &p, opts.match_by).matched(tenant));
         }
     }
     drop(present);
@@ -358,7 +359,9 @@ impl Plan<'_> {
         let mut i = 0;
         for_each_entry(self.bundle, |e| {
             let w = Wanted::of(e, self.opts.match_by);
-            let item = self.item(&w, &self.matches[i]);
+            let item = self
+                .item(&w, &self.matches[i])
+                .map_err(|e| EachError::Each(E::from(e)))?;
             i += 1;
             each(item).map_err(EachError::Each)
         })
@@ -367,12 +370,11 @@ impl Plan<'_> {
             EachError::Each(e) => e,
         })?;
         for key in &self.gone {
-            if let Some(p) = self.previous.get(*key) {
-                let w = Wanted::gone(key, p, self.opts.match_by);
-                let item = self.item(&w, &self.matches[i]);
-                i += 1;
-                each(item)?;
-            }
+            let p = gone_entry(self.previous, key)?;
+            let w = Wanted::gone(key, &p, self.opts.match_by);
+            let item = self.item(&w, &self.matches[i])?;
+            i += 1;
+            each(item)?;
         }
         Ok(())
     }
@@ -403,9 +405,15 @@ impl Plan<'_> {
             .collect()
     }
 
-    fn item(&self, w: &Wanted, m: &Matched) -> PlanItem {
+    fn item(&self, w: &Wanted, m: &Matched) -> Result<PlanItem, PlanError> {
         let opts = &self.opts;
-        let prev = self.previous.get(&w.key);
+        // Only pruning reads what certferry wrote before.
+        let prev = if opts.prune {
+            self.previous.get(&w.key)?
+        } else {
+            None
+        };
+        let prev = prev.as_ref();
         let bundle_values = |a: Attribute| w.values.get(&a).map_or(&[][..], Vec::as_slice);
         let (target, outcome) = match m {
             Matched::None => {
@@ -458,12 +466,12 @@ impl Plan<'_> {
                 },
             ),
         };
-        PlanItem {
+        Ok(PlanItem {
             entry: w.key.clone(),
             label: w.label.clone(),
             target,
             outcome,
-        }
+        })
     }
 
     fn change_outcome(

@@ -78,6 +78,25 @@ impl RecordedEntries<'_> {
         Ok(Some(r))
     }
 
+    /// Every entry's key, in sorted order (the primary key's order), handed to `each`.
+    pub fn for_each_key_sorted<E: From<StateError>>(
+        &self,
+        mut each: impl FnMut(&str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let db = self.db;
+        let e = |x: rusqlite::Error| db.e(x);
+        let mut st = db
+            .conn
+            .prepare("SELECT entry_key FROM recipients WHERE import = ?1 ORDER BY entry_key")
+            .map_err(e)?;
+        let mut rows = st.query([self.import]).map_err(e)?;
+        while let Some(row) = rows.next().map_err(e)? {
+            let key: String = row.get(0).map_err(e)?;
+            each(&key)?;
+        }
+        Ok(())
+    }
+
     /// Every entry's key, kind, label and DN (without addresses or values),
     /// in the order recorded, handed to `each`.
     pub fn for_each_head<E: From<StateError>>(

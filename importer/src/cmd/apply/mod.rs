@@ -78,8 +78,11 @@ pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
         print_settled(&settled);
     }
 
-    let prev = previous(Some(&ledger.lock()), &s.verified.header().source, &opts)?;
-    let plan = plan::compute(&s.verified, &listing, &prev, &opts)?;
+    // What the last import wrote is read through a second, read-only
+    // connection: the first one journals the writes meanwhile.
+    let reader = StateDb::open_read_only(spath).map_err(state_err)?;
+    let prev = previous(reader.as_ref(), &s.verified.header().source, &opts)?;
+    let plan = plan::compute(&s.verified, &listing, prev.as_ref(), &opts)?;
     if let Some(saved) = &a.plan {
         check_saved_plan(
             saved,
