@@ -25,9 +25,9 @@ pub struct Snapshot {
     pub path: PathBuf,
     /// The verified bundle.
     pub bundle: crate::verified::Verified<()>,
-    /// Each entry's record with the policy's verdict on it as of the
-    /// snapshot's creation, in snapshot order.
-    pub kept: Vec<(Entry, EntryVerdict)>,
+    /// The rows of this snapshot that answer the query (none without one),
+    /// in snapshot order.
+    pub rows: Vec<Row>,
 }
 
 /// A bundle that did not verify.
@@ -108,8 +108,14 @@ pub struct Row {
 /// Reads and verifies every snapshot in `dir`: each `*.zip` bundle file and
 /// each `*.sha256` part index with its parts (SPEC.md §4.6), signature files
 /// beside them. A part file is read through its index; one that no index
-/// here names is rejected.
-pub fn load(dir: &Path, policy: &Policy) -> Result<(Vec<Snapshot>, Vec<Rejected>), String> {
+/// here names is rejected. The rows answering `query` are made while each
+/// entry is verified, and only they are kept (nothing without a query):
+/// memory holds one part and the answer, however large the archive.
+pub fn load(
+    dir: &Path,
+    policy: &Policy,
+    query: Option<&Query>,
+) -> Result<(Vec<Snapshot>, Vec<Rejected>), String> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -147,7 +153,7 @@ pub fn load(dir: &Path, policy: &Policy) -> Result<(Vec<Snapshot>, Vec<Rejected>
             }
             continue;
         }
-        let mut kept = Vec::new();
+        let mut rows = Vec::new();
         let verified = LoadedBundle::read(&path, &[], &Limits::default()).and_then(|b| {
             // An archive is judged by its signatures and contents; time and order
             // are checked across the archive below instead of against "now".
@@ -166,16 +172,25 @@ pub fn load(dir: &Path, policy: &Policy) -> Result<(Vec<Snapshot>, Vec<Rejected>
                 |header, pki| {
                     // What the status was when the snapshot was made.
                     let judge = judge_by_ref(&policy.certificates, header, pki, header.created);
-                    move |parsed: ParsedEntry<'_>| {
-                        let verdict = judge(&parsed);
-                        (parsed.entry().clone(), verdict)
+                    let at = SnapshotAt {
+                        source: header.source.to_string(),
+                        sequence: header.sequence,
+                        created: header.created.to_string(),
+                    };
+                    let query = query.cloned();
+                    move |parsed: ParsedEntry<'_>| match &query {
+                        // Only an entry the query names is judged.
+                        Some(q) if q.names(parsed.entry()) => {
+                            rows_of(&at, parsed.entry(), &judge(&parsed), q)
+                        }
+                        _ => Vec::new(),
                     }
                 },
-                |part| kept.extend(part),
+                |part| rows.extend(part.into_iter().flatten()),
             )
         });
         match verified {
-            Ok(bundle) => ok.push(Snapshot { path, bundle, kept }),
+            Ok(bundle) => ok.push(Snapshot { path, bundle, rows }),
             Err(e) => rejected.push(Rejected {
                 path: path.display().to_string(),
                 reason: e.to_string(),
@@ -253,50 +268,64 @@ pub enum Query {
     Thumbprint(String),
 }
 
-/// Answers a query over the verified snapshots, in source and sequence order.
-pub fn answer(snaps: &[Snapshot], q: &Query) -> Vec<Row> {
+/// Which snapshot a row comes from.
+struct SnapshotAt {
+    source: String,
+    sequence: u64,
+    created: String,
+}
+
+impl Query {
+    /// Whether `entry` may hold a row of the answer.
+    fn names(&self, entry: &Entry) -> bool {
+        match self {
+            Query::Address(a) => entry
+                .smtp_addresses()
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(a)),
+            Query::Thumbprint(t) => entry.values.iter().any(|v| {
+                v.certificates.iter().any(|c| {
+                    c.sha1.eq_ignore_ascii_case(t) || c.sha256.to_hex().eq_ignore_ascii_case(t)
+                })
+            }),
+        }
+    }
+}
+
+/// The rows of one entry that answer `q`.
+fn rows_of(at: &SnapshotAt, entry: &Entry, verdict: &EntryVerdict, q: &Query) -> Vec<Row> {
     let mut rows = Vec::new();
-    for s in snaps {
-        let h = s.bundle.header();
-        for (entry, verdict) in &s.kept {
-            let addr_match = match q {
-                Query::Address(a) => entry
-                    .smtp_addresses()
-                    .iter()
-                    .any(|x| x.eq_ignore_ascii_case(a)),
-                Query::Thumbprint(_) => true,
-            };
-            if !addr_match {
-                continue;
-            }
-            for v in &entry.values {
-                for c in &v.certificates {
-                    if let Query::Thumbprint(t) = q {
-                        let t = t.to_ascii_lowercase();
-                        if c.sha1 != t && c.sha256.to_hex() != t {
-                            continue;
-                        }
-                    }
-                    let revocation = verdict.revocation_of(&c.sha256.to_hex());
-                    rows.push(Row {
-                        source: h.source.to_string(),
-                        sequence: h.sequence,
-                        created: h.created.to_string(),
-                        entry: entry.label().to_owned(),
-                        attribute: v.attribute.as_str().to_owned(),
-                        sha1: c.sha1.clone(),
-                        sha256: c.sha256.to_hex(),
-                        subject: c.subject.clone(),
-                        not_after: c.not_after.to_string(),
-                        class: c.class.clone(),
-                        revocation: revocation.map(|r| r.status.to_owned()).unwrap_or_default(),
-                        revocation_detail: revocation.map(|r| r.detail.clone()).unwrap_or_default(),
-                    });
+    for v in &entry.values {
+        for c in &v.certificates {
+            if let Query::Thumbprint(t) = q {
+                let t = t.to_ascii_lowercase();
+                if c.sha1 != t && c.sha256.to_hex() != t {
+                    continue;
                 }
             }
+            let revocation = verdict.revocation_of(&c.sha256.to_hex());
+            rows.push(Row {
+                source: at.source.clone(),
+                sequence: at.sequence,
+                created: at.created.clone(),
+                entry: entry.label().to_owned(),
+                attribute: v.attribute.as_str().to_owned(),
+                sha1: c.sha1.clone(),
+                sha256: c.sha256.to_hex(),
+                subject: c.subject.clone(),
+                not_after: c.not_after.to_string(),
+                class: c.class.clone(),
+                revocation: revocation.map(|r| r.status.to_owned()).unwrap_or_default(),
+                revocation_detail: revocation.map(|r| r.detail.clone()).unwrap_or_default(),
+            });
         }
     }
     rows
+}
+
+/// The answer to the query `load` was given, in source and sequence order.
+pub fn answer(snaps: &[Snapshot]) -> Vec<Row> {
+    snaps.iter().flat_map(|s| s.rows.iter().cloned()).collect()
 }
 
 /// The rows as CSV (formula injection neutralised).

@@ -10,17 +10,14 @@ use crate::report;
 pub(crate) fn run(a: &crate::cli::ArchiveArgs) -> Result<Outcome, Failure> {
     use crate::archive::{answer, chain_problems, load, to_csv, Query};
     let policy = Policy::load(&a.policy).map_err(|e| Failure::Usage(e.to_string()))?;
-    let (snaps, rejected) = load(&a.dir, &policy).map_err(Failure::Usage)?;
-    let problems = chain_problems(&snaps);
     let query = match (&a.address, &a.thumbprint) {
         (Some(x), _) => Some(Query::Address(x.clone())),
         (None, Some(t)) => Some(Query::Thumbprint(t.clone())),
         _ => None,
     };
-    let rows = query
-        .as_ref()
-        .map(|q| answer(&snaps, q))
-        .unwrap_or_default();
+    let (snaps, rejected) = load(&a.dir, &policy, query.as_ref()).map_err(Failure::Usage)?;
+    let problems = chain_problems(&snaps);
+    let rows = answer(&snaps);
     if let Some(csv) = &a.csv {
         write_atomically(csv, &to_csv(&rows))
             .map_err(|e| Failure::Output(format!("{}: {e}", csv.display())))?;
