@@ -20,6 +20,7 @@ pub mod exchange;
 pub mod failure;
 pub mod journal;
 pub mod plan;
+pub(crate) mod plan_doc;
 pub mod plan_report;
 pub mod policy;
 pub mod report;

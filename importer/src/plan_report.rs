@@ -2,15 +2,12 @@
 //! something and a summary (`plan`, `apply`), the JSON document a reviewer
 //! saves and `apply --plan` compares, and the exit outcome of a plan.
 
-use serde_json::{json, Value};
-
-use crate::certpolicy::{EvaluationCounts, JudgedBundle};
+use crate::certpolicy::EvaluationCounts;
 use crate::failure::Outcome;
 use crate::plan;
 use crate::plan::Outcome as Item;
 use crate::plan::{Plan, PlanError, PlanItem};
 use crate::report::terminal_safe;
-use crate::state::ImportRecord;
 
 pub(crate) fn changes_text(changes: &[plan::AttributeChange], with_count: bool) -> String {
     changes
@@ -106,33 +103,6 @@ pub(crate) fn print_totals(plan: &Plan<'_>) {
         "plan      {} entries: {} to change, {} contacts to create, {} unchanged, {} unmatched, {} ambiguous, {} skipped (synced), {} over the value cap",
         c.items, c.change, c.create_contact, c.unchanged, c.unmatched, c.ambiguous, c.skipped, c.over_cap
     );
-}
-
-/// The plan as one JSON document (every item in memory: `--json`, `--out`
-/// and `apply --plan`).
-pub(crate) fn plan_json(
-    v: &JudgedBundle,
-    plan: &Plan<'_>,
-    drift: Option<&ImportRecord>,
-) -> Result<Value, PlanError> {
-    let mut items = Vec::new();
-    plan.for_each_item(|item| {
-        items.push(serde_json::to_value(&item).unwrap_or(Value::Null));
-        Ok::<(), PlanError>(())
-    })?;
-    let mut doc = json!({
-        "format": "certferry-plan",
-        "version": 1,
-        "bundle_sha256": v.sha256().to_hex(),
-        "source": v.header().source.as_str(),
-        "sequence": v.header().sequence,
-        "counts": plan.counts,
-        "items": items,
-    });
-    if let Some(imp) = drift {
-        doc["already_imported"] = json!({"import": imp.id, "imported_at": imp.imported_at});
-    }
-    Ok(doc)
 }
 
 pub(crate) fn outcome(counts: &EvaluationCounts, plan: &Plan<'_>) -> Outcome {

@@ -439,3 +439,46 @@ fn a_plan_larger_than_one_batch_of_writes_is_applied_whole_and_once() {
         "the last item of the last batch holds the bundle's values"
     );
 }
+
+#[test]
+fn a_saved_plan_is_applied_when_bundle_and_tenant_are_unchanged_and_refused_otherwise() {
+    let w = World::new();
+    let plan = w.dir.path().join("plan.json");
+    let o = w.run(&["plan", "--out", s(&plan)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // Not a plan, or a plan of another bundle: usage errors, nothing written.
+    let junk = w.dir.path().join("junk.json");
+    std::fs::write(&junk, b"{\"items\": [").unwrap();
+    let o = w.run(&["apply", "--plan", s(&junk)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not a plan"), "{}", text(&o));
+    let mut other: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    other["bundle_sha256"] = "00".repeat(32).into();
+    let other_path = w.dir.path().join("other.json");
+    std::fs::write(&other_path, other.to_string()).unwrap();
+    let o = w.run(&["apply", "--plan", s(&other_path)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("a plan for another bundle"),
+        "{}",
+        text(&o)
+    );
+    // An item dropped from the saved plan is a changed plan.
+    let mut fewer = other.clone();
+    fewer["bundle_sha256"] =
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&plan).unwrap()).unwrap()
+            ["bundle_sha256"]
+            .clone();
+    fewer["items"].as_array_mut().unwrap().pop();
+    let fewer_path = w.dir.path().join("fewer.json");
+    std::fs::write(&fewer_path, fewer.to_string()).unwrap();
+    let o = w.run(&["apply", "--plan", s(&fewer_path)]);
+    assert_eq!(o.status.code(), Some(6), "{}", text(&o));
+    assert!(w.sim.write_counts().is_empty(), "nothing written yet");
+    // The plan as saved: applied.
+    let o = w.run(&["apply", "--plan", s(&plan)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("applied "), "{}", text(&o));
+    assert!(w.certs("bob@contoso.test").contains(&pki("certs/bob.der")));
+}

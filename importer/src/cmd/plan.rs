@@ -5,7 +5,11 @@ use crate::cli::PlanArgs;
 use crate::context::{runtime, state_err, Config};
 use crate::failure::{Failure, Outcome};
 use crate::plan;
-use crate::plan_report::{outcome, plan_json, print_plan};
+use std::io::Write as _;
+
+use crate::output::AtomicFile;
+use crate::plan_doc::PlanDoc;
+use crate::plan_report::{outcome, print_plan};
 use crate::session::{options, prepare, previous, read_tenant};
 
 /// `plan`.
@@ -18,20 +22,20 @@ pub(crate) fn run(a: &PlanArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let listing = read_tenant(&rt, &s.client, &opts)?;
     let prev = previous(db.as_ref(), &s.verified.header().source, &opts)?;
     let plan = plan::compute(&s.verified, &listing, prev.as_ref(), &opts)?;
-    // The whole document only when it is asked for: items are made one at a time.
-    let doc = if a.out.is_some() || a.common.json {
-        Some(plan_json(&s.verified, &plan, s.already_imported.as_ref())?)
-    } else {
-        None
-    };
-    if let (Some(out), Some(doc)) = (&a.out, &doc) {
-        let mut text = serde_json::to_vec_pretty(doc).map_err(state_err)?;
-        text.push(b'\n');
-        crate::output::write_atomically(out, &text)
-            .map_err(|e| Failure::Output(format!("{}: {e}", out.display())))?;
+    let doc = PlanDoc::new(&s.verified, &plan, s.already_imported.as_ref());
+    if let Some(out) = &a.out {
+        let err = |e: &dyn std::fmt::Display| Failure::Output(format!("{}: {e}", out.display()));
+        let mut f = AtomicFile::create(out).map_err(|e| err(&e))?;
+        serde_json::to_writer_pretty(&mut f, &doc).map_err(|e| err(&e))?;
+        f.write_all(b"\n").map_err(|e| err(&e))?;
+        f.commit().map_err(|e| err(&e))?;
     }
-    if let (true, Some(doc)) = (a.common.json, &doc) {
-        println!("{doc}");
+    if a.common.json {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer(&mut out, &doc).map_err(state_err)?;
+        writeln!(out)
+            .and_then(|()| out.flush())
+            .map_err(state_err)?;
     } else {
         if let Some(imp) = &s.already_imported {
             println!(

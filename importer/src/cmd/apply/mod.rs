@@ -13,11 +13,13 @@
 mod ledger;
 mod writes;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
+use crate::certpolicy::JudgedBundle;
 use crate::cli::ApplyArgs;
 use crate::context::{runtime, state_err, tenant_err, Config};
 use crate::exchange::auth::new_uuid;
@@ -27,7 +29,8 @@ use crate::journal;
 use crate::journal::{AuditLog, Reconciled};
 use crate::plan;
 use crate::plan::Plan;
-use crate::plan_report::{outcome, plan_json, print_plan};
+use crate::plan_doc::{compare_saved, PlanDoc, SavedPlan};
+use crate::plan_report::{outcome, print_plan};
 use crate::report::terminal_safe;
 use crate::session::{options, prepare, previous, read_tenant, Session};
 use crate::state::{record_verified, ImportHead, StateDb};
@@ -84,10 +87,7 @@ pub(crate) fn run(a: &ApplyArgs, cfg: &Config) -> Result<Outcome, Failure> {
     let prev = previous(reader.as_ref(), &s.verified.header().source, &opts)?;
     let plan = plan::compute(&s.verified, &listing, prev.as_ref(), &opts)?;
     if let Some(saved) = &a.plan {
-        check_saved_plan(
-            saved,
-            &plan_json(&s.verified, &plan, s.already_imported.as_ref())?,
-        )?;
+        check_saved_plan(saved, &s.verified, &plan)?;
     }
     let results = write_all(&rt, &s, &ledger, &plan, !a.common.json)?;
     let db = db_cell
@@ -212,10 +212,10 @@ fn record(
     });
     if s.already_imported.is_some() {
         if a.common.json {
-            println!(
-                "{}",
-                json!({"reapplied": summary, "plan": plan_json(&s.verified, plan, s.already_imported.as_ref())?})
-            );
+            print_json(&Reapplied {
+                plan: PlanDoc::new(&s.verified, plan, s.already_imported.as_ref()),
+                reapplied: &summary,
+            })?;
         } else {
             println!(
                 "reapplied {written} writes{confirmed_note}; the import record is unchanged; audit log {}",
@@ -229,10 +229,12 @@ fn record(
         .map_err(|e| Failure::Output(e.to_string()))?
         .id;
     if a.common.json {
-        println!(
-            "{}",
-            json!({"import": id, "written": written, "summary": summary, "plan": plan_json(&s.verified, plan, None)?})
-        );
+        print_json(&Applied {
+            import: id,
+            plan: PlanDoc::new(&s.verified, plan, None),
+            summary: &summary,
+            written,
+        })?;
     } else {
         println!(
             "applied   {written} writes{confirmed_note}; recorded import {id}: {} sequence {}; audit log {}",
@@ -244,22 +246,39 @@ fn record(
     Ok(outcome(s.verified.counts(), plan))
 }
 
-fn check_saved_plan(saved: &Path, fresh: &Value) -> Result<(), Failure> {
-    let text =
-        std::fs::read(saved).map_err(|e| Failure::Usage(format!("{}: {e}", saved.display())))?;
-    let saved_doc: Value = serde_json::from_slice(&text)
-        .map_err(|e| Failure::Usage(format!("{}: not a plan: {e}", saved.display())))?;
-    if saved_doc.get("bundle_sha256") != fresh.get("bundle_sha256") {
-        return Err(Failure::Usage(format!(
+/// `apply --json` of a bundle already imported (members sorted by name).
+#[derive(serde::Serialize)]
+struct Reapplied<'a, 'p> {
+    plan: PlanDoc<'a, 'p>,
+    reapplied: &'a Value,
+}
+
+/// `apply --json` (members sorted by name).
+#[derive(serde::Serialize)]
+struct Applied<'a, 'p> {
+    import: i64,
+    plan: PlanDoc<'a, 'p>,
+    summary: &'a Value,
+    written: usize,
+}
+
+/// One line of JSON on standard output, written as it is made.
+fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer(&mut out, v).map_err(state_err)?;
+    writeln!(out).and_then(|()| out.flush()).map_err(state_err)
+}
+
+fn check_saved_plan(saved: &Path, bundle: &JudgedBundle, plan: &Plan<'_>) -> Result<(), Failure> {
+    match compare_saved(saved, bundle, plan)? {
+        SavedPlan::Same => Ok(()),
+        SavedPlan::OtherBundle => Err(Failure::Usage(format!(
             "{} is a plan for another bundle",
             saved.display()
-        )));
-    }
-    if saved_doc.get("items") != fresh.get("items") {
-        return Err(Failure::Tenant(format!(
+        ))),
+        SavedPlan::Changed => Err(Failure::Tenant(format!(
             "the tenant changed since {} was made: run plan again and review it",
             saved.display()
-        )));
+        ))),
     }
-    Ok(())
 }
