@@ -1,6 +1,9 @@
 //! The plan: what to write into the tenant, computed from
 //! the evaluated bundle, the tenant's recipients and what certferry itself
-//! wrote earlier for this source. A pure function: no network, no clock.
+//! wrote earlier for this source. No network and no clock: it reads the
+//! verdicts and values the importer spooled, the tenant as listed, and (to
+//! prune) the last import through [`Previous`]; the same inputs give the
+//! same plan, so its items are made again whenever they are asked for.
 //!
 //! Rules:
 //! - An entry matches the recipients holding any of its SMTP addresses (or,
