@@ -117,3 +117,37 @@ impl Previous for RecordedEntries<'_> {
         self.for_each_key_sorted(|k| each(k))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::state::ValueRecord;
+
+    fn record(attribute: &str) -> RecipientRecord {
+        RecipientRecord {
+            key: "guid-1".into(),
+            kind: "user".into(),
+            label: "alice@contoso.test".into(),
+            dn: "CN=alice".into(),
+            addresses: vec!["alice@contoso.test".into()],
+            values: vec![ValueRecord {
+                attribute: attribute.into(),
+                value_sha256: "ab".repeat(32),
+                cert_sha256: None,
+                cert_sha1: None,
+                subject: None,
+                issuer: None,
+                not_after: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_recorded_value_of_an_unknown_attribute_is_an_error_naming_the_entry() {
+        let ok = PreviousEntry::of(&record("userCertificate")).unwrap();
+        assert_eq!(ok.written[&Attribute::UserCertificate].len(), 1);
+        let e = PreviousEntry::of(&record("userPassword")).unwrap_err();
+        assert!(e.contains("guid-1") && e.contains("userPassword"), "{e}");
+    }
+}
