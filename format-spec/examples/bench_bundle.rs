@@ -14,6 +14,12 @@
 //!     Reads BUNDLE into memory once, runs UnverifiedBundle::parse + verify (every
 //!     signature, hash and certificate) with a policy trusting PUBKEY as exporter,
 //!     and prints one line: wall seconds, peak RSS, sizes and counts.
+//! bench_bundle verify-parts INDEX SIG PUBKEY
+//!     The same for a snapshot in parts: the part index INDEX (`*.sha256`),
+//!     its signature, then every part beside it, one at a time
+//!     (`UnverifiedParts::verify_keeping_with`), keeping nothing per entry:
+//!     the format's own cost, without an importer's certificate policy
+//!     (`scripts/bench-scale`).
 //! bench_bundle stages BUNDLE
 //!     Times the parts of verification separately (for profiling): reading,
 //!     both digests, decode_value + find_private_key_material over every value,
@@ -44,9 +50,9 @@ use certferry_format::keys::{PublicKey, SecretKey};
 use certferry_format::model::{Attribute, Entry, ObjectKind, Software};
 use certferry_format::replay::ReplayRules;
 use certferry_format::{
-    describe_value, sign_bundle, signature_file_name, BundleDigests, BundleWriter, HashedBytes,
-    HeaderDraft, Limits, Revision, Role, SourceId, Timestamp, TrustPolicy, TrustedKey,
-    UnverifiedBundle,
+    describe_value, parts_in, sign_bundle, signature_file_name, BundleDigests, BundleWriter,
+    HashedBytes, HeaderDraft, Limits, Revision, Role, SourceId, Timestamp, TrustPolicy, TrustedKey,
+    UnverifiedBundle, UnverifiedParts,
 };
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
@@ -240,6 +246,44 @@ fn verify(bundle: &Path, sig: &Path, pubkey: &Path) -> Res<()> {
     Ok(())
 }
 
+fn verify_parts(index: &Path, sig: &Path, pubkey: &Path) -> Res<()> {
+    let pk = PublicKey::parse_file(&std::fs::read_to_string(pubkey)?)?;
+    let policy = TrustPolicy {
+        keys: vec![TrustedKey {
+            name: "exporter".into(),
+            role: Role::Exporter,
+            key: pk,
+        }],
+        required: BTreeMap::from([(Role::Exporter, 1)]),
+        replay: ReplayRules::default(),
+    };
+    let label = sig
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = index.parent().unwrap_or(Path::new("."));
+    let start = Instant::now();
+    let file = std::fs::File::open(index)?;
+    let bytes = HashedBytes::read(&file, file.metadata()?.len())?;
+    let verified = UnverifiedParts::parse(
+        bytes,
+        vec![(label, std::fs::read(sig)?)],
+        &Limits::default(),
+    )?
+    .verify_keeping_with(&policy, ts(NOW), None, parts_in(dir), |_, _| |_| ())?;
+    let total_s = start.elapsed().as_secs_f64();
+    let c = &verified.header().counts;
+    println!(
+        "verify_seconds={total_s:.3} peak_rss_bytes={} parts={} entries={} values={} certificates={}",
+        peak_rss().unwrap_or(0),
+        verified.parts().len(),
+        c.entries,
+        c.values,
+        c.certificates,
+    );
+    Ok(())
+}
+
 /// Times the main parts of verification one after the other, single-threaded
 /// except where the library itself uses threads, to show where time goes.
 fn stages(bundle: &Path) -> Res<()> {
@@ -385,9 +429,12 @@ fn main() -> Res<()> {
             write(Path::new(out), n.parse()?, same_cert, crl, revision)
         }
         ["verify", bundle, sig, pk] => verify(Path::new(bundle), Path::new(sig), Path::new(pk)),
+        ["verify-parts", index, sig, pk] => {
+            verify_parts(Path::new(index), Path::new(sig), Path::new(pk))
+        }
         ["stages", bundle] => stages(Path::new(bundle)),
         _ => Err(
-            "usage: bench_bundle write OUT.zip ENTRIES | verify BUNDLE SIG PUBKEY | stages BUNDLE"
+            "usage: bench_bundle write OUT.zip ENTRIES | verify BUNDLE SIG PUBKEY | verify-parts INDEX SIG PUBKEY | stages BUNDLE"
                 .into(),
         ),
     }
