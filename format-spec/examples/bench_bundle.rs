@@ -204,9 +204,10 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn verify(bundle: &Path, sig: &Path, pubkey: &Path) -> Res<()> {
+/// A policy trusting PUBKEY as the one exporter required, and the label of
+/// the signature file SIG (its file name).
+fn exporter_policy(sig: &Path, pubkey: &Path) -> Res<(TrustPolicy, String)> {
     let pk = PublicKey::parse_file(&std::fs::read_to_string(pubkey)?)?;
-    let sig_bytes = std::fs::read(sig)?;
     let policy = TrustPolicy {
         keys: vec![TrustedKey {
             name: "exporter".into(),
@@ -220,6 +221,12 @@ fn verify(bundle: &Path, sig: &Path, pubkey: &Path) -> Res<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    Ok((policy, label))
+}
+
+fn verify(bundle: &Path, sig: &Path, pubkey: &Path) -> Res<()> {
+    let (policy, label) = exporter_policy(sig, pubkey)?;
+    let sig_bytes = std::fs::read(sig)?;
 
     let start = Instant::now();
     // Read once into memory, hashed while read; these bytes are verified and
@@ -247,20 +254,7 @@ fn verify(bundle: &Path, sig: &Path, pubkey: &Path) -> Res<()> {
 }
 
 fn verify_parts(index: &Path, sig: &Path, pubkey: &Path) -> Res<()> {
-    let pk = PublicKey::parse_file(&std::fs::read_to_string(pubkey)?)?;
-    let policy = TrustPolicy {
-        keys: vec![TrustedKey {
-            name: "exporter".into(),
-            role: Role::Exporter,
-            key: pk,
-        }],
-        required: BTreeMap::from([(Role::Exporter, 1)]),
-        replay: ReplayRules::default(),
-    };
-    let label = sig
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let (policy, label) = exporter_policy(sig, pubkey)?;
     let dir = index.parent().unwrap_or(Path::new("."));
     let start = Instant::now();
     let file = std::fs::File::open(index)?;
