@@ -331,15 +331,20 @@ fn make_room<P: PartSink>(
     if writer.entries() == 0 || writer.size_so_far() + next <= max {
         return Ok(());
     }
+    // The part closed now, and a next one after it.
+    let most = most_entry_parts(
+        &settings.source_id,
+        settings.sequence,
+        settings.ca_material.is_some(),
+    );
     let number = u32::try_from(headers.len() + 1)
         .ok()
-        .filter(|&n| n <= certferry_format::layout::MAX_PART)
+        .filter(|&n| n < most)
         .ok_or_else(|| {
             ExportError::Write(certferry_format::Error::new(
                 certferry_format::ErrorClass::Write,
                 format!(
-                    "the snapshot needs more than {} parts of {max} bytes: give a larger --part-size",
-                    certferry_format::layout::MAX_PART
+                    "the snapshot needs more than {most} parts of {max} bytes, the most its part index can name (SPEC.md §4.6): give a larger --part-size"
                 ),
             ))
         })?;
@@ -348,6 +353,21 @@ fn make_room<P: PartSink>(
     sink.close(out, &header)?;
     headers.push(header);
     Ok(())
+}
+
+/// The most parts holding entries (1 to N) a snapshot of `source` and
+/// `sequence` may have: what its part index can name within the default
+/// limit every verifier accepts (SPEC.md §9), less a line for part 0 when
+/// there is CA material, and never past part 9,999.
+fn most_entry_parts(source: &SourceId, sequence: u64, with_part_0: bool) -> u32 {
+    let files = certferry_format::layout::most_part_files(
+        source,
+        sequence,
+        certferry_format::Limits::default().max_part_index_bytes,
+    );
+    files
+        .saturating_sub(u32::from(with_part_0))
+        .min(certferry_format::layout::MAX_PART)
 }
 
 /// Writes the CA material after the entries: every object, in order (files
@@ -599,5 +619,27 @@ impl Summary {
     /// Usable certificates (encryption or signing).
     pub fn usable(&self) -> u64 {
         self.encryption + self.signing_only
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parts_an_export_may_write_are_those_its_part_index_can_name() {
+        let source = |s: &str| SourceId::parse(s).unwrap();
+        // 9,446 index lines for these names: part 0 takes one of them.
+        assert_eq!(most_entry_parts(&source("contoso-ad"), 1, false), 9_446);
+        assert_eq!(most_entry_parts(&source("contoso-ad"), 1, true), 9_445);
+        // Short names: the four-digit part numbers bound it, part 0 or not.
+        assert_eq!(most_entry_parts(&source("a"), 1, false), 9_999);
+        assert_eq!(most_entry_parts(&source("a"), 1, true), 9_999);
+        let long = "s".repeat(64);
+        assert_eq!(
+            most_entry_parts(&source(&long), i64::MAX as u64, true),
+            6_025
+        );
     }
 }

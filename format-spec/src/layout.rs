@@ -40,6 +40,21 @@ pub fn part_file_name(source: &crate::SourceId, sequence: u64, n: u32) -> String
     format!("certferry-{source}-{sequence:010}.part{n:04}.zip")
 }
 
+/// The most part files one part index may name for a snapshot of `source`
+/// and `sequence` (SPEC.md §4.6 and §9): the index holds one line per part
+/// file, as long as the part's name makes it, within `max_index_bytes`; and
+/// the four-digit part numbers allow part 0 and parts 1 to 9,999 at most.
+/// Long names make the index the tighter bound: 9,446 files for
+/// `contoso-ad` and a 10-digit sequence, 6,026 for a 64-byte source id and
+/// a 19-digit sequence, at the default limit of 1 MiB.
+pub fn most_part_files(source: &crate::SourceId, sequence: u64, max_index_bytes: u64) -> u32 {
+    // 64 hex digits, two spaces, the name and LF.
+    let line = 64 + 2 + part_file_name(source, sequence, 0).len() as u64 + 1;
+    u32::try_from(max_index_bytes / line)
+        .unwrap_or(u32::MAX)
+        .min(MAX_PART + 1)
+}
+
 /// The conventional name of a part index (SPEC.md §4.6).
 pub fn part_index_name(source: &crate::SourceId, sequence: u64) -> String {
     format!("certferry-{source}-{sequence:010}.sha256")
@@ -183,8 +198,51 @@ pub fn check_software_token(s: &str, what: &str) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The index a snapshot of `files` part files (part 0 first) renders.
+    fn index_bytes(source: &crate::SourceId, sequence: u64, files: u32) -> usize {
+        crate::parts::PartIndex {
+            source: source.clone(),
+            sequence,
+            parts: (0..files)
+                .map(|n| crate::parts::IndexedPart {
+                    number: n,
+                    name: part_file_name(source, sequence, n),
+                    sha256: Sha256::digest(&n.to_le_bytes()),
+                })
+                .collect(),
+        }
+        .render()
+        .len()
+    }
+
+    #[test]
+    fn the_most_part_files_is_the_last_count_whose_index_fits_its_limit() {
+        let limit = crate::Limits::default().max_part_index_bytes;
+        let long = "s".repeat(64);
+        for (source, sequence, want) in [
+            ("contoso-ad", 1, 9_446),
+            (long.as_str(), i64::MAX as u64, 6_026),
+            (long.as_str(), 1, 6_355),
+        ] {
+            let source = crate::SourceId::parse(source).unwrap();
+            let most = most_part_files(&source, sequence, limit);
+            assert_eq!(most, want, "{source} {sequence}");
+            assert!(index_bytes(&source, sequence, most) as u64 <= limit);
+            assert!(index_bytes(&source, sequence, most + 1) as u64 > limit);
+        }
+    }
+
+    #[test]
+    fn short_names_leave_the_part_numbers_as_the_bound() {
+        let a = crate::SourceId::parse("a").unwrap();
+        let limit = crate::Limits::default().max_part_index_bytes;
+        assert_eq!(most_part_files(&a, 1, limit), MAX_PART + 1);
+        assert!(index_bytes(&a, 1, MAX_PART + 1) as u64 <= limit);
+    }
 
     #[test]
     fn names_follow_the_whitelist_grammar() {
