@@ -17,6 +17,7 @@ mod digests;
 mod error;
 mod hex;
 pub mod ids;
+mod inflate;
 pub mod keys;
 pub mod layout;
 mod limits;

@@ -14,6 +14,7 @@
 
 use std::ops::Range;
 
+use crate::inflate::{inflate_all, Inflated, Job};
 use crate::{err, Result};
 
 /// Local file header signature.
@@ -56,7 +57,9 @@ pub(crate) struct Member {
     pub(crate) name: String,
     /// Where its data lies in the file (compressed, when deflated).
     pub(crate) data: Range<usize>,
-    /// The inflated bytes of a deflated member.
+    /// The inflated bytes of a deflated member; `None` for a stored one,
+    /// and for a deflated one whose name an earlier member has (not kept:
+    /// `check_layout` refuses the repeat before any content is read).
     pub(crate) inflated: Option<Vec<u8>>,
 }
 
@@ -80,51 +83,6 @@ pub(crate) fn may_deflate(name: &[u8]) -> bool {
     ]
     .iter()
     .any(|n| n.as_bytes() == name)
-}
-
-/// Inflates a raw DEFLATE stream (RFC 1951) that must end exactly at the end
-/// of `raw` and give exactly `size` bytes. Memory grows with what the stream
-/// really yields, never beyond `size` + 1 bytes, whatever `size` claims.
-fn inflate_exact(raw: &[u8], size: usize) -> std::result::Result<Vec<u8>, String> {
-    const STEP: usize = 1 << 20;
-    let mut out = Vec::new();
-    let mut inflater = flate2::Decompress::new(false);
-    loop {
-        let consumed = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
-        let before = (consumed, out.len());
-        out.reserve((size + 1 - out.len()).min(STEP));
-        let status = inflater
-            .decompress_vec(
-                raw.get(consumed..).unwrap_or_default(),
-                &mut out,
-                flate2::FlushDecompress::None,
-            )
-            .map_err(|e| format!("not a valid DEFLATE stream ({e})"))?;
-        if out.len() > size {
-            return Err(format!(
-                "inflates to more than the {size} bytes it declares"
-            ));
-        }
-        let consumed = usize::try_from(inflater.total_in()).unwrap_or(usize::MAX);
-        if status == flate2::Status::StreamEnd {
-            if consumed != raw.len() {
-                return Err(format!(
-                    "{} bytes follow the end of its DEFLATE stream",
-                    raw.len() - consumed
-                ));
-            }
-            if out.len() != size {
-                return Err(format!(
-                    "inflates to {} bytes, its header declares {size}",
-                    out.len()
-                ));
-            }
-            return Ok(out);
-        }
-        if (consumed, out.len()) == before {
-            return Err("its DEFLATE stream ends before its final block".into());
-        }
-    }
 }
 
 /// A little-endian cursor over a slice that turns running off the end into an error.
@@ -242,6 +200,86 @@ fn read_common(c: &mut Cursor<'_>, at: usize) -> Result<Common> {
         size,
         name_len,
     })
+}
+
+/// A member's local header, read and checked up to where its data ends.
+struct Local<'a> {
+    /// Where its local header starts.
+    at: usize,
+    common: Common,
+    name: &'a [u8],
+    /// Where its data lies (compressed, when deflated).
+    data: Range<usize>,
+}
+
+/// Reads member `i`'s local header at `at` and makes every check that comes
+/// before inflating it (SPEC.md §4.3): the header's fields, that its name may
+/// be deflated when it is, and its declared size against `max_inflated`.
+fn read_local(bytes: &[u8], at: usize, i: usize, max_inflated: u64) -> Result<Local<'_>> {
+    let mut c = Cursor::at(bytes, at);
+    if c.u32("local header")? != LOCAL_SIG {
+        return Err(err!(
+            ZipStructure,
+            "member {i}: no local file header at offset {at} (prefix, gap or overlapping data)"
+        ));
+    }
+    let version = c.u16("version")?;
+    let common = read_common(&mut c, at)?;
+    expect_field(version, common.versions().0, "version needed", at)?;
+    let name = c.take(usize::from(common.name_len), "member name")?;
+    let data_start = c.pos;
+    c.take(common.compressed as usize, "member data")?;
+    let data = data_start..c.pos;
+    if common.deflated() {
+        if !may_deflate(name) {
+            return Err(err!(
+                ZipStructure,
+                "member {i} ({}) is deflated; only manifest-sha256.txt, data/entries.jsonl and data/review.csv may be",
+                String::from_utf8_lossy(name)
+            ));
+        }
+        if u64::from(common.size) > max_inflated {
+            return Err(err!(
+                SizeLimit,
+                "member {i} ({}) declares {} bytes uncompressed, the limit is {max_inflated}",
+                String::from_utf8_lossy(name),
+                common.size
+            ));
+        }
+    }
+    Ok(Local {
+        at,
+        common,
+        name,
+        data,
+    })
+}
+
+/// Inflates the deflated members among `locals`, side by side; one result
+/// each, in member order. Only the first member of each name keeps its
+/// bytes: a repeat is refused later (`zip-name`), and must not multiply the
+/// memory a file can make a verifier hold.
+fn inflate_deflated(
+    bytes: &[u8],
+    locals: &[Local<'_>],
+) -> Vec<std::result::Result<Inflated, String>> {
+    let mut seen: Vec<&[u8]> = Vec::new();
+    let jobs: Vec<Job<'_>> = locals
+        .iter()
+        .filter(|l| l.common.deflated())
+        .map(|l| {
+            let keep = !seen.contains(&l.name);
+            if keep {
+                seen.push(l.name);
+            }
+            Job {
+                raw: &bytes[l.data.clone()],
+                size: l.common.size as usize,
+                keep,
+            }
+        })
+        .collect();
+    inflate_all(&jobs)
 }
 
 /// Parses `bytes` as a zip in the canonical profile and returns its members in
@@ -373,67 +411,58 @@ pub(crate) fn read_members(bytes: &[u8], max_inflated: u64) -> Result<Vec<Member
         ));
     }
 
-    // Local headers and data, back to back from offset 0 up to the central directory.
-    let mut members = Vec::with_capacity(count);
+    // Local headers and data, back to back from offset 0 up to the central
+    // directory: first every header up to the first that fails; then the
+    // deflated members among them, inflated side by side; then, member by
+    // member, its inflation, CRC-32 and name. The error reported is the one
+    // a reader checking member by member meets first (SPEC.md §4.3).
     let mut locals = Vec::with_capacity(count);
     let mut pos = 0usize;
+    let mut header_error = None;
     for i in 0..count {
-        let at = pos;
-        let mut c = Cursor::at(bytes, at);
-        if c.u32("local header")? != LOCAL_SIG {
-            return Err(err!(
-                ZipStructure,
-                "member {i}: no local file header at offset {at} (prefix, gap or overlapping data)"
-            ));
+        match read_local(bytes, pos, i, max_inflated) {
+            Ok(local) => {
+                pos = local.data.end;
+                locals.push(local);
+            }
+            Err(e) => {
+                header_error = Some(e);
+                break;
+            }
         }
-        let version = c.u16("version")?;
-        let common = read_common(&mut c, at)?;
-        expect_field(version, common.versions().0, "version needed", at)?;
-        let name = c.take(usize::from(common.name_len), "member name")?;
-        let data_start = c.pos;
-        c.take(common.compressed as usize, "member data")?;
-        let data = data_start..c.pos;
-        let inflated = if common.deflated() {
-            if !may_deflate(name) {
-                return Err(err!(
-                    ZipStructure,
-                    "member {i} ({}) is deflated; only manifest-sha256.txt, data/entries.jsonl and data/review.csv may be",
-                    String::from_utf8_lossy(name)
-                ));
-            }
-            if u64::from(common.size) > max_inflated {
-                return Err(err!(
-                    SizeLimit,
-                    "member {i} ({}) declares {} bytes uncompressed, the limit is {max_inflated}",
-                    String::from_utf8_lossy(name),
-                    common.size
-                ));
-            }
-            let text = inflate_exact(&bytes[data.clone()], common.size as usize).map_err(|m| {
-                err!(
-                    ZipStructure,
-                    "member {i} ({}): {m}",
-                    String::from_utf8_lossy(name)
-                )
-            })?;
-            Some(text)
+    }
+    let mut inflated = inflate_deflated(bytes, &locals).into_iter();
+    let mut members = Vec::with_capacity(locals.len());
+    for (i, local) in locals.iter().enumerate() {
+        let (text, crc) = if local.common.deflated() {
+            let done = inflated
+                .next()
+                .unwrap_or_else(|| Err("was not inflated".into()))
+                .map_err(|m| {
+                    err!(
+                        ZipStructure,
+                        "member {i} ({}): {m}",
+                        String::from_utf8_lossy(local.name)
+                    )
+                })?;
+            (done.text, done.crc)
         } else {
-            None
+            (None, crc32fast::hash(&bytes[local.data.clone()]))
         };
-        let crc = crc32fast::hash(inflated.as_deref().unwrap_or(&bytes[data.clone()]));
-        if crc != common.crc {
+        if crc != local.common.crc {
             return Err(err!(ZipStructure, "member {i}: CRC-32 mismatch"));
         }
-        let name = std::str::from_utf8(name)
+        let name = std::str::from_utf8(local.name)
             .map_err(|_| err!(ZipName, "member {i}: name is not UTF-8"))?
             .to_owned();
-        pos = c.pos;
-        locals.push((at, common));
         members.push(Member {
             name,
-            data,
-            inflated,
+            data: local.data.clone(),
+            inflated: text,
         });
+    }
+    if let Some(e) = header_error {
+        return Err(e);
     }
     if pos != cd_offset {
         return Err(err!(
@@ -445,7 +474,9 @@ pub(crate) fn read_members(bytes: &[u8], max_inflated: u64) -> Result<Vec<Member
 
     // Central directory: one header per member, in the same order, agreeing field by field.
     let mut c = Cursor::at(bytes, cd_offset);
-    for (i, (member, (local_at, local))) in members.iter().zip(&locals).enumerate() {
+    for (i, (member, local)) in members.iter().zip(&locals).enumerate() {
+        let local_at = &local.at;
+        let local = &local.common;
         let at = c.pos;
         if c.u32("central header")? != CENTRAL_SIG {
             return Err(err!(
@@ -497,4 +528,73 @@ pub(crate) fn read_members(bytes: &[u8], max_inflated: u64) -> Result<Vec<Member
         ));
     }
     Ok(members)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::Write as _;
+
+    use crate::zip_write::ZipWriter;
+
+    /// A zip of `members`, each deflated.
+    fn deflated_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut z = ZipWriter::new(Vec::new());
+        for (name, text) in members {
+            let mut d = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+            d.write_all(text).unwrap();
+            let raw = d.finish().unwrap();
+            z.start_deflated(
+                name,
+                crc32fast::hash(text),
+                raw.len() as u64,
+                text.len() as u64,
+            )
+            .unwrap();
+            z.data(&raw).unwrap();
+        }
+        z.finish().unwrap()
+    }
+
+    #[test]
+    fn a_repeated_deflated_member_is_checked_but_only_the_first_is_kept() {
+        let review = crate::layout::REVIEW_CSV;
+        let entries = crate::layout::ENTRIES_JSONL;
+        let zip = deflated_zip(&[
+            (entries, b"e1\n"),
+            (review, b"first\n"),
+            (review, b"second\n"),
+            (entries, b"e2\n"),
+        ]);
+        let members = super::read_members(&zip, 1 << 20).unwrap();
+        let kept: Vec<Option<&[u8]>> = members.iter().map(|m| m.inflated.as_deref()).collect();
+        assert_eq!(
+            kept,
+            [Some(&b"e1\n"[..]), Some(&b"first\n"[..]), None, None]
+        );
+        // A repeat is still inflated and checked: its CRC-32 is of its bytes.
+        let third = local_header_offsets(&zip)[2];
+        let mut bad = zip;
+        bad[third + 14] ^= 1;
+        let e = super::read_members(&bad, 1 << 20).unwrap_err();
+        assert_eq!(e.class(), crate::ErrorClass::ZipStructure, "{e}");
+        assert!(e.message().contains("member 2"), "{e}");
+    }
+
+    /// Where each local header starts, walking from offset 0.
+    fn local_header_offsets(zip: &[u8]) -> Vec<usize> {
+        let mut at = 0;
+        let mut out = Vec::new();
+        let le = |i: usize, n: usize| {
+            zip[i..i + n]
+                .iter()
+                .rev()
+                .fold(0usize, |a, &b| (a << 8) | usize::from(b))
+        };
+        while le(at, 4) == 0x0403_4b50 {
+            out.push(at);
+            at += 30 + le(at + 26, 2) + le(at + 18, 4);
+        }
+        out
+    }
 }

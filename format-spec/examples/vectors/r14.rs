@@ -78,11 +78,16 @@ fn split14(zip: &[u8]) -> Vec<M> {
 
 /// The canonical 1.4 layout of `ms`, with `fault` applied to one member.
 fn emit14(ms: &[M], fault: &Fault) -> Vec<u8> {
+    emit14_faults(ms, std::slice::from_ref(fault))
+}
+
+/// [`emit14`] with a fault in each of several members.
+fn emit14_faults(ms: &[M], faults: &[Fault]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut central = Vec::new();
     for m in ms {
         let offset = out.len() as u32;
-        let f = (m.name == fault.member).then_some(fault);
+        let f = faults.iter().find(|f| m.name == f.member);
         let data = match (f.and_then(|f| f.stored.clone()), m.deflate) {
             (Some(stored), _) => stored,
             (None, true) => deflate(&m.content),
@@ -410,6 +415,50 @@ pub(super) fn vectors(g: &mut Gen, root: &Path) -> Res<()> {
     for (name, expect, comment, mut fault) in faults {
         fault.member = layout::ENTRIES_JSONL;
         g.push(name, expect, comment, emit14(&base_ms, &fault));
+    }
+    // Two faults: the member met first decides, whatever the later one is.
+    let not_deflate = |member| Fault {
+        member,
+        stored: Some(vec![0x07, 0x00]),
+        ..Fault::default()
+    };
+    let over_the_limit = |member| Fault {
+        member,
+        declared: Some(1024 * 1024 * 1024 + 1),
+        ..Fault::default()
+    };
+    g.push(
+        "r14-deflate-invalid-stream-before-a-later-size-over-the-limit",
+        "zip-structure",
+        "entries.jsonl is not DEFLATE and the later manifest declares 1 GiB + 1 bytes: members are read in order, so the stream fails first",
+        emit14_faults(
+            &base_ms,
+            &[not_deflate(layout::ENTRIES_JSONL), over_the_limit(layout::MANIFEST)],
+        ),
+    );
+    g.push(
+        "r14-deflate-size-over-the-limit-before-a-later-invalid-stream",
+        "size-limit",
+        "entries.jsonl declares 1 GiB + 1 bytes and the later review.csv is not DEFLATE: the size is refused first",
+        emit14_faults(
+            &base_ms,
+            &[over_the_limit(layout::ENTRIES_JSONL), not_deflate(layout::REVIEW_CSV)],
+        ),
+    );
+    {
+        let mut ms = base_ms.clone();
+        let at = ms
+            .iter()
+            .position(|m| m.name == layout::REVIEW_CSV)
+            .expect("review.csv");
+        let again = ms[at].clone();
+        ms.insert(at + 1, again);
+        g.push(
+            "r14-deflated-member-repeated",
+            "zip-name",
+            "review.csv twice, both deflated and sound: a name may not repeat, deflated or not",
+            emit14(&ms, &Fault::default()),
+        );
     }
     {
         // A writer that hashed the compressed bytes.
