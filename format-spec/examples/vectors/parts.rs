@@ -223,6 +223,18 @@ pub(super) fn vectors(g: &mut Gen, root: &Path) -> Res<()> {
         );
     }
     {
+        // Every part is checked completely before the next is looked for.
+        let other = part(&first[..1], None, 1)?;
+        push(
+            g,
+            "parts-substituted-part-before-a-missing-part",
+            "part-mismatch",
+            "part 1 is replaced by another valid part 1 (alice alone) and part 2 is missing: part 1 fails first",
+            two.index(),
+            vec![(Snapshot::name(1), other)],
+        );
+    }
+    {
         let mut files = two.files();
         let (a, b) = (files[0].1.clone(), files[1].1.clone());
         files[0].1 = b;

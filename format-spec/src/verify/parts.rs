@@ -205,7 +205,7 @@ impl UnverifiedParts {
         policy: &TrustPolicy,
         now: Timestamp,
         previous: Option<&SourceState>,
-        reader: impl PartReader,
+        reader: impl PartReader + Send,
         make_keeper: impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> K,
     ) -> Result<VerifiedParts<T>> {
         let mut kept = Vec::new();
@@ -231,15 +231,75 @@ impl UnverifiedParts {
         policy: &TrustPolicy,
         now: Timestamp,
         previous: Option<&SourceState>,
-        mut reader: impl PartReader,
+        reader: impl PartReader + Send,
         make_keeper: impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> K,
-        mut drain: impl FnMut(Vec<T>),
+        drain: impl FnMut(Vec<T>),
     ) -> Result<VerifiedParts<()>> {
         signatures::check_policy(policy)?;
         let (signers, comments) =
             signatures::check_signatures(&self.signatures, policy, &self.digests)?;
         let claimed = comments.first().map(|(_, c)| (&c.source, c.sequence));
         let index = PartIndex::parse(&self.index, claimed)?;
+        let max = self
+            .limits
+            .max_bundle_bytes
+            .min(Limits::HARD_MAX_BUNDLE_BYTES);
+        // Each part is read and hashed on a thread of its own while the one
+        // before it is checked: one part ahead at most, every part still
+        // checked completely before the next, in index order.
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(0);
+            let names: Vec<&str> = index.parts.iter().map(|p| p.name.as_str()).collect();
+            s.spawn(move || {
+                let mut reader = reader;
+                for name in names {
+                    let read = reader.read_part(name, max);
+                    let failed = read.is_err();
+                    // The checker stops taking parts at its first failure.
+                    if tx.send(read).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let next = || {
+                rx.recv().unwrap_or_else(|_| {
+                    Err(err!(
+                        PartMissing,
+                        "the part could not be read (reader stopped)"
+                    ))
+                })
+            };
+            self.check_parts(
+                &index,
+                policy,
+                now,
+                previous,
+                signers,
+                &comments,
+                max,
+                next,
+                make_keeper,
+                drain,
+            )
+        })
+    }
+
+    /// Step 5 for each part, in index order, as `next` hands over its bytes,
+    /// then step 6 for the snapshot (SPEC.md §8).
+    #[allow(clippy::too_many_arguments)]
+    fn check_parts<T: Send, K: Fn(ParsedEntry<'_>) -> T + Sync>(
+        self,
+        index: &PartIndex,
+        policy: &TrustPolicy,
+        now: Timestamp,
+        previous: Option<&SourceState>,
+        signers: Vec<VerifiedSigner>,
+        comments: &signatures::CommentList,
+        max: u64,
+        mut next: impl FnMut() -> Result<HashedBytes>,
+        make_keeper: impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> K,
+        mut drain: impl FnMut(Vec<T>),
+    ) -> Result<VerifiedParts<()>> {
         let mut keeper = KeeperSlot::new(make_keeper);
         let mut first: Option<BundleHeader> = None;
         let mut counts = Counts::default();
@@ -248,11 +308,7 @@ impl UnverifiedParts {
         let mut pki = None;
         for part in &index.parts {
             let at = |e: Error| Error::new(e.class(), format!("{}: {}", part.name, e.message()));
-            let max = self
-                .limits
-                .max_bundle_bytes
-                .min(Limits::HARD_MAX_BUNDLE_BYTES);
-            let (bytes, digests) = reader.read_part(&part.name, max).map_err(at)?.into_parts();
+            let (bytes, digests) = next().map_err(at)?.into_parts();
             if bytes.len() as u64 > max {
                 return Err(at(err!(
                     SizeLimit,
@@ -271,7 +327,7 @@ impl UnverifiedParts {
             let checked = check_file(
                 &bytes,
                 &self.limits,
-                &comments,
+                comments,
                 Some(part.number),
                 &mut keeper,
             )
