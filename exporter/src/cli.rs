@@ -162,8 +162,8 @@ pub struct OutputArgs {
     /// part files of about this size and a signed part index
     /// (`certferry-SOURCE-SEQUENCE.sha256`) that names them, so that no file
     /// outgrows the removable media or the importer's memory (the importer
-    /// holds about four times one part while it verifies it: about 0.5 GB at
-    /// the default). Bytes, or with K, M or G (powers of 1024), from 16K to
+    /// holds about five times one part while it verifies it, the next part
+    /// being read meanwhile: about 0.7 GB at the default). Bytes, or with K, M or G (powers of 1024), from 16K to
     /// 1536M. Ship every part with the index. Not with --bundle-revision 1.3,
     /// which is one file.
     #[arg(long, value_name = "SIZE", default_value = "128M", value_parser = parse_part_size)]
