@@ -331,28 +331,41 @@ fn make_room<P: PartSink>(
     if writer.entries() == 0 || writer.size_so_far() + next <= max {
         return Ok(());
     }
-    // The part closed now, and a next one after it.
-    let most = most_entry_parts(
+    let number = closing_part_number(
+        headers.len(),
         &settings.source_id,
         settings.sequence,
         settings.ca_material.is_some(),
-    );
-    let number = u32::try_from(headers.len() + 1)
-        .ok()
-        .filter(|&n| n < most)
-        .ok_or_else(|| {
-            ExportError::Write(certferry_format::Error::new(
-                certferry_format::ErrorClass::Write,
-                format!(
-                    "the snapshot needs more than {most} parts of {max} bytes, the most its part index can name (SPEC.md §4.6): give a larger --part-size"
-                ),
-            ))
-        })?;
+    )
+    .map_err(|most| {
+        ExportError::Write(certferry_format::Error::new(
+            certferry_format::ErrorClass::Write,
+            format!(
+                "the snapshot needs more than {most} parts of {max} bytes, the most its part index can name (SPEC.md §4.6): give a larger --part-size"
+            ),
+        ))
+    })?;
     let full = std::mem::replace(writer, sink.open()?);
     let (out, header) = full.finish(draft(Some(number)))?;
     sink.close(out, &header)?;
     headers.push(header);
     Ok(())
+}
+
+/// The number of the part to close when `closed` parts are closed already
+/// and another will follow it; `Err` with the most parts holding entries
+/// the snapshot may have, when the one to follow would pass them.
+fn closing_part_number(
+    closed: usize,
+    source: &SourceId,
+    sequence: u64,
+    with_part_0: bool,
+) -> Result<u32, u32> {
+    let most = most_entry_parts(source, sequence, with_part_0);
+    u32::try_from(closed + 1)
+        .ok()
+        .filter(|&n| n < most)
+        .ok_or(most)
 }
 
 /// The most parts holding entries (1 to N) a snapshot of `source` and
@@ -641,5 +654,20 @@ mod tests {
             most_entry_parts(&source(&long), i64::MAX as u64, true),
             6_025
         );
+    }
+
+    #[test]
+    fn the_last_part_an_export_may_close_early_leaves_room_for_the_one_after_it() {
+        let contoso = SourceId::parse("contoso-ad").unwrap();
+        // Parts 1 to 9,445 closed early, the last written at the end as 9,446.
+        assert_eq!(closing_part_number(9_444, &contoso, 1, false), Ok(9_445));
+        assert_eq!(closing_part_number(9_445, &contoso, 1, false), Err(9_446));
+        // With CA material, part 0 takes one line of the index.
+        assert_eq!(closing_part_number(9_443, &contoso, 1, true), Ok(9_444));
+        assert_eq!(closing_part_number(9_444, &contoso, 1, true), Err(9_445));
+        // Short names: part 9,999 is the last, written at the end, never closed early.
+        let a = SourceId::parse("a").unwrap();
+        assert_eq!(closing_part_number(9_997, &a, 1, false), Ok(9_998));
+        assert_eq!(closing_part_number(9_998, &a, 1, false), Err(9_999));
     }
 }
