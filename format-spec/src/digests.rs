@@ -1,5 +1,6 @@
 //! The two digests of a bundle file: SHA-256 (named in trusted comments and
-//! chained between bundles) and BLAKE2b-512 (what minisign `ED` signs).
+//! chained between bundles) and BLAKE2b-512 (what minisign `ED` signs); and
+//! the one of a part file, its SHA-256 (what the part index names).
 
 use std::io::Read;
 
@@ -156,63 +157,13 @@ impl HashedBytes {
     /// A stream that ends before `len` bytes or holds more than `len` (the
     /// file changed since its size was taken) is an error of kind
     /// `UnexpectedEof` or `InvalidData`.
-    pub fn read(mut r: impl Read, len: u64) -> std::io::Result<Self> {
-        const CHUNK: usize = 4 << 20;
-        let len = usize::try_from(len)
-            .map_err(|_| std::io::Error::other("the file is too large for this machine"))?;
-        // Zeroed memory comes from the allocator as untouched pages: they are
-        // faulted in by the reads, not written twice.
-        let mut bytes = vec![0u8; len];
-        let digests = std::thread::scope(|s| -> std::io::Result<BundleDigests> {
-            let (to_sha, for_sha) = std::sync::mpsc::channel::<&[u8]>();
-            let (to_b2, for_b2) = std::sync::mpsc::channel::<&[u8]>();
-            let sha = s.spawn(move || {
-                let mut h = Sha256Hasher::new();
-                for chunk in for_sha {
-                    h.update(chunk);
-                }
-                h.finalize()
-            });
-            let b2 = s.spawn(move || {
-                let mut h = Blake2b512Hasher::new();
-                for chunk in for_b2 {
-                    h.update(chunk);
-                }
-                h.finalize()
-            });
-            let mut rest: &mut [u8] = &mut bytes;
-            let filled = loop {
-                if rest.is_empty() {
-                    break Ok(());
-                }
-                let n = CHUNK.min(rest.len());
-                let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(n);
-                if let Err(e) = r.read_exact(chunk) {
-                    break Err(e);
-                }
-                let chunk: &[u8] = chunk;
-                // A hasher only stops early by panicking, reported at join.
-                let _ = to_sha.send(chunk);
-                let _ = to_b2.send(chunk);
-                rest = tail;
-            };
-            drop((to_sha, to_b2));
-            let sha256 = sha.join();
-            let blake2b = b2.join();
-            filled?;
-            let mut probe = [0u8; 1];
-            if r.read(&mut probe)? != 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("the file grew past its size of {len} bytes while it was read"),
-                ));
-            }
-            match (sha256, blake2b) {
-                (Ok(sha256), Ok(blake2b)) => Ok(BundleDigests { sha256, blake2b }),
-                _ => Err(std::io::Error::other("a hashing thread failed")),
-            }
-        })?;
-        Ok(Self { bytes, digests })
+    pub fn read(r: impl Read, len: u64) -> std::io::Result<Self> {
+        let (bytes, sha256, blake2b) = read_hashing(r, len, true)?;
+        let blake2b = blake2b.ok_or_else(|| std::io::Error::other("a hashing thread failed"))?;
+        Ok(Self {
+            bytes,
+            digests: BundleDigests { sha256, blake2b },
+        })
     }
 
     /// The bytes.
@@ -229,6 +180,107 @@ impl HashedBytes {
     pub(crate) fn into_parts(self) -> (Vec<u8>, BundleDigests) {
         (self.bytes, self.digests)
     }
+}
+
+/// A part file's bytes with their SHA-256 (SPEC.md §4.6), computed by this
+/// library from exactly these bytes: the part index names a part by its
+/// SHA-256 alone, so a part needs no BLAKE2b-512 (the signatures sign the
+/// index).
+#[derive(Debug)]
+pub struct PartBytes {
+    bytes: Vec<u8>,
+    sha256: Sha256,
+}
+
+impl PartBytes {
+    /// Hashes bytes already in memory.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        let sha256 = Sha256::digest(&bytes);
+        Self { bytes, sha256 }
+    }
+
+    /// Reads exactly `len` bytes, hashing them on another thread while they
+    /// arrive; errors as [`HashedBytes::read`]'s.
+    pub fn read(r: impl Read, len: u64) -> std::io::Result<Self> {
+        let (bytes, sha256, _) = read_hashing(r, len, false)?;
+        Ok(Self { bytes, sha256 })
+    }
+
+    /// The bytes and their SHA-256.
+    pub(crate) fn into_parts(self) -> (Vec<u8>, Sha256) {
+        (self.bytes, self.sha256)
+    }
+}
+
+/// Reads exactly `len` bytes into memory in 4 MiB chunks, each filled chunk
+/// hashed with SHA-256 on one thread and, when `blake2b`, with BLAKE2b-512
+/// on another, so that reading and hashing overlap.
+fn read_hashing(
+    mut r: impl Read,
+    len: u64,
+    blake2b: bool,
+) -> std::io::Result<(Vec<u8>, Sha256, Option<[u8; 64]>)> {
+    const CHUNK: usize = 4 << 20;
+    let len = usize::try_from(len)
+        .map_err(|_| std::io::Error::other("the file is too large for this machine"))?;
+    // Zeroed memory comes from the allocator as untouched pages: they are
+    // faulted in by the reads, not written twice.
+    let mut bytes = vec![0u8; len];
+    let (sha256, b2) = std::thread::scope(|s| {
+        let (to_sha, for_sha) = std::sync::mpsc::channel::<&[u8]>();
+        let (to_b2, for_b2) = std::sync::mpsc::channel::<&[u8]>();
+        let sha = s.spawn(move || {
+            let mut h = Sha256Hasher::new();
+            for chunk in for_sha {
+                h.update(chunk);
+            }
+            h.finalize()
+        });
+        let b2 = blake2b.then(|| {
+            s.spawn(move || {
+                let mut h = Blake2b512Hasher::new();
+                for chunk in for_b2 {
+                    h.update(chunk);
+                }
+                h.finalize()
+            })
+        });
+        let to_b2 = blake2b.then_some(to_b2);
+        let mut rest: &mut [u8] = &mut bytes;
+        let filled = loop {
+            if rest.is_empty() {
+                break Ok(());
+            }
+            let n = CHUNK.min(rest.len());
+            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(n);
+            if let Err(e) = r.read_exact(chunk) {
+                break Err(e);
+            }
+            let chunk: &[u8] = chunk;
+            // A hasher only stops early by panicking, reported at join.
+            let _ = to_sha.send(chunk);
+            if let Some(to_b2) = &to_b2 {
+                let _ = to_b2.send(chunk);
+            }
+            rest = tail;
+        };
+        drop((to_sha, to_b2));
+        let sha256 = sha.join();
+        let b2 = b2.map(|h| h.join());
+        filled?;
+        let mut probe = [0u8; 1];
+        if r.read(&mut probe)? != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the file grew past its size of {len} bytes while it was read"),
+            ));
+        }
+        match (sha256, b2.transpose()) {
+            (Ok(sha256), Ok(b2)) => Ok((sha256, b2)),
+            _ => Err(std::io::Error::other("a hashing thread failed")),
+        }
+    })?;
+    Ok((bytes, sha256, b2))
 }
 
 impl From<Vec<u8>> for HashedBytes {
@@ -284,5 +336,20 @@ mod tests {
         let long = HashedBytes::read(std::io::Cursor::new(&data), 4_999_999).unwrap_err();
         assert_eq!(long.kind(), std::io::ErrorKind::InvalidData);
         assert!(long.to_string().contains("grew"), "{long}");
+    }
+
+    #[test]
+    fn a_part_read_while_hashing_is_its_bytes_and_their_sha256_and_nothing_else() {
+        let data: Vec<u8> = (0..9_500_001u32).map(|i| (i * 17 % 251) as u8).collect();
+        let (bytes, sha256) = PartBytes::read(std::io::Cursor::new(&data), data.len() as u64)
+            .unwrap()
+            .into_parts();
+        assert_eq!(bytes, data);
+        assert_eq!(sha256, Sha256::digest(&data));
+        assert_eq!(PartBytes::new(data.clone()).into_parts().1, sha256);
+        let short = PartBytes::read(std::io::Cursor::new(&data), data.len() as u64 + 1);
+        assert_eq!(short.unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+        let long = PartBytes::read(std::io::Cursor::new(&data), data.len() as u64 - 1);
+        assert_eq!(long.unwrap_err().kind(), std::io::ErrorKind::InvalidData);
     }
 }

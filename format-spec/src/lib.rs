@@ -36,7 +36,7 @@ mod writer;
 mod zip_read;
 mod zip_write;
 
-pub use digests::{Blake2b512Hasher, BundleDigests, HashedBytes, Sha256Hasher};
+pub use digests::{Blake2b512Hasher, BundleDigests, HashedBytes, PartBytes, Sha256Hasher};
 pub use error::{Error, ErrorClass, Result};
 pub use ids::{Role, Sha256, SourceId};
 pub use limits::Limits;

@@ -189,7 +189,7 @@ fn verify_parts(case: &Case) -> certferry_format::Result<()> {
     let reader = |name: &str, _max: u64| {
         case.parts
             .get(name)
-            .map(|bytes| certferry_format::HashedBytes::new(bytes.clone()))
+            .map(|bytes| certferry_format::PartBytes::new(bytes.clone()))
             .ok_or_else(|| {
                 certferry_format::Error::new(
                     certferry_format::ErrorClass::PartMissing,

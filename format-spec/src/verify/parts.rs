@@ -8,7 +8,7 @@ use super::pki::StoredPki;
 use super::{
     check_file, signatures, KeeperSlot, ParsedEntry, TrustPolicy, VerifiedPki, VerifiedSigner,
 };
-use crate::digests::{BundleDigests, HashedBytes};
+use crate::digests::{BundleDigests, HashedBytes, PartBytes};
 use crate::ids::Sha256;
 use crate::limits::Limits;
 use crate::model::{BundleHeader, Counts};
@@ -127,11 +127,11 @@ impl<T> VerifiedParts<T> {
 /// when the file cannot be read, `size-limit` when it is larger than `max`.
 pub trait PartReader {
     /// Reads the part called `name`.
-    fn read_part(&mut self, name: &str, max: u64) -> Result<HashedBytes>;
+    fn read_part(&mut self, name: &str, max: u64) -> Result<PartBytes>;
 }
 
-impl<F: FnMut(&str, u64) -> Result<HashedBytes>> PartReader for F {
-    fn read_part(&mut self, name: &str, max: u64) -> Result<HashedBytes> {
+impl<F: FnMut(&str, u64) -> Result<PartBytes>> PartReader for F {
+    fn read_part(&mut self, name: &str, max: u64) -> Result<PartBytes> {
         self(name, max)
     }
 }
@@ -139,7 +139,7 @@ impl<F: FnMut(&str, u64) -> Result<HashedBytes>> PartReader for F {
 /// A [`PartReader`] for the parts beside a part index in `dir` (SPEC.md
 /// §4.6): it opens exactly `dir/name`, never another path.
 pub fn parts_in(dir: &std::path::Path) -> impl PartReader + '_ {
-    move |name: &str, max: u64| -> Result<HashedBytes> {
+    move |name: &str, max: u64| -> Result<PartBytes> {
         let path = dir.join(name);
         let file =
             std::fs::File::open(&path).map_err(|e| err!(PartMissing, "{}: {e}", path.display()))?;
@@ -154,7 +154,7 @@ pub fn parts_in(dir: &std::path::Path) -> impl PartReader + '_ {
                 path.display()
             ));
         }
-        HashedBytes::read(file, len).map_err(|e| err!(PartMissing, "{}: {e}", path.display()))
+        PartBytes::read(file, len).map_err(|e| err!(PartMissing, "{}: {e}", path.display()))
     }
 }
 
@@ -296,7 +296,7 @@ impl UnverifiedParts {
         signers: Vec<VerifiedSigner>,
         comments: &signatures::CommentList,
         max: u64,
-        mut next: impl FnMut() -> Result<HashedBytes>,
+        mut next: impl FnMut() -> Result<PartBytes>,
         make_keeper: impl FnOnce(&BundleHeader, Option<&[VerifiedPki<'_>]>) -> K,
         mut drain: impl FnMut(Vec<T>),
     ) -> Result<VerifiedParts<()>> {
@@ -308,7 +308,7 @@ impl UnverifiedParts {
         let mut pki = None;
         for part in &index.parts {
             let at = |e: Error| Error::new(e.class(), format!("{}: {}", part.name, e.message()));
-            let (bytes, digests) = next().map_err(at)?.into_parts();
+            let (bytes, sha256) = next().map_err(at)?.into_parts();
             if bytes.len() as u64 > max {
                 return Err(at(err!(
                     SizeLimit,
@@ -316,11 +316,11 @@ impl UnverifiedParts {
                     bytes.len()
                 )));
             }
-            if digests.sha256 != part.sha256 {
+            if sha256 != part.sha256 {
                 return Err(at(err!(
                     PartMismatch,
                     "its SHA-256 is {}, the part index names {}",
-                    digests.sha256,
+                    sha256,
                     part.sha256
                 )));
             }
